@@ -1,0 +1,53 @@
+"""Shared helpers for the benchmark scripts: test images, timing, writing results."""
+
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
+
+
+def camera_pair() -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-image's `camera` (512², gray) and its 2×2 box average rounded to 8 bits (256²),
+    both [1, H, W] in [0, 1]: the paper's generalisation experiment."""
+    import skimage.data
+
+    hi = torch.tensor(skimage.data.camera(), dtype=torch.float64)
+    lo = hi.reshape(256, 2, 256, 2).mean((1, 3)).round()
+    return (hi / 255).float()[None], (lo / 255).float()[None]
+
+
+def timed(fn, repeat: int = 5) -> float:
+    """Median wall seconds of `fn()` over `repeat` runs (after one warm-up run)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def machine() -> str:
+    return f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def write_result(name: str, text: str) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    path.write_text(text)
+    print(f"wrote {path}")
+    return path
+
+
+def md_table(header: list[str], rows: list[list]) -> str:
+    def cell(v) -> str:
+        return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
