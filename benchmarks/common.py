@@ -33,7 +33,8 @@ def timed(fn, repeat: int = 5) -> float:
 
 
 def machine() -> str:
-    return f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
 def write_result(name: str, text: str) -> Path:
