@@ -1,12 +1,16 @@
-"""Fitting a network to one image: full-batch Adam on the body and heads, then (multi-head
-networks) an exact least-squares solve of the heads.
+"""Fitting a network to one image: full-batch Adam on the body and heads, and (multi-head
+networks) an exact least-squares solve of the heads before and after it.
 
 One step is one pass over the n̂y×n̂x local grid, which is every pixel of the image. The
-heads are linear in the body's features, so once the body has been shaped by a few Adam
-steps each head's α weights + bias can be solved in closed form on its cell's pixels
-(minimum-norm least squares). Measured on `camera` 256², 64² heads, α=64 (see
-benchmarks/fit_speed.py): the paper's schedule plateaus near 32 dB; Adam then the solve
-reaches the exact fit in well under a second. Both stay available.
+heads are linear in the body's features, so each head's α weights + bias can be solved in
+closed form on its cell's pixels (minimum-norm least squares). Measured on `camera` 256²,
+64² heads, α=64 (benchmarks/fit_speed.py): the paper's schedule plateaus near 32 dB;
+solving the heads on the freshly initialised body is exact at once (the body's random
+biases give 16 independent features per 4×4 cell), and Adam from there keeps it exact
+while shaping the body. Solving only after Adam is worse: Adam's first steps against random
+heads kill about half the ReLU units, and with α=32 the survivors no longer span a cell.
+Adam matters where a cell has more pixels than a head has weights. The paper's recipe stays
+available (`FitConfig.paper()`).
 """
 
 import math
@@ -27,9 +31,9 @@ Schedule = Literal["cosine", "paper", "constant"]
 @dataclass(frozen=True)
 class FitConfig:
     steps: int = 100
-    lr: float = 3e-3
+    lr: float = 1e-3
     schedule: Schedule = "cosine"
-    solve_heads: bool = True  # least-squares heads after the Adam steps (multi-head only)
+    solve_heads: bool = True  # least-squares heads before and after Adam (multi-head only)
     target_psnr: float | None = None  # stop Adam once reached
     time_budget_s: float | None = None  # wall clock for the whole fit
     progress_every: int = 10  # steps between progress callbacks (and the first and last step)
@@ -112,15 +116,28 @@ def fit(
     history: list[Progress] = []
     stopped, step, psnr = "steps", 0, float("nan")
 
+    def canvas_mse() -> float:
+        with torch.no_grad():
+            return float(torch.mean((net.grid(n_y, n_x).clamp(0, 1) - target) ** 2))
+
     def report(step: int, mse: float) -> None:
         p = Progress(step, cfg.steps, mse, mse_to_psnr(mse), time.perf_counter() - start)
         history.append(p)
         if progress is not None:
             progress(p)
 
-    # Reserve time for the head solve inside the budget (it costs about one step's forward).
+    solve = cfg.solve_heads and net.cfg.num_heads > 1
+    steps = cfg.steps
+    if solve:  # start Adam from the best heads for the initial body
+        solve_heads(net, target)
+        start_mse = canvas_mse()
+        start_state = {k: v.clone() for k, v in net.state_dict().items()}
+        report(0, start_mse)
+        if cfg.target_psnr is not None and mse_to_psnr(start_mse) >= cfg.target_psnr:
+            stopped, steps = "target_psnr", 0
+    # Reserve time for the final head solve inside the budget.
     budget = None if cfg.time_budget_s is None else cfg.time_budget_s * 0.9
-    for step in range(1, cfg.steps + 1):
+    for step in range(1, steps + 1):
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(cfg.schedule, step - 1, cfg.steps)
         pred = net.grid(n_y, n_x)
@@ -142,12 +159,15 @@ def fit(
             stopped = "target_psnr" if reached else "time_budget"
             break
 
-    if cfg.solve_heads and net.cfg.num_heads > 1:
+    if solve and step > 0:
         solve_heads(net, target)
-    with torch.no_grad():
-        mse = float(torch.mean((net.grid(n_y, n_x).clamp(0, 1) - target) ** 2))
+    mse = canvas_mse()
+    if solve and mse > start_mse:
+        # Adam can kill ReLU units that the exact solve needed: never end worse than the start.
+        net.load_state_dict(start_state)
+        mse = start_mse
     psnr = mse_to_psnr(mse)
-    if cfg.solve_heads or not history or history[-1].step != step:
+    if solve or not history or history[-1].step != step:
         report(step, mse)
     return FitResult(step, psnr, time.perf_counter() - start, stopped, history)
 

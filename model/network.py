@@ -38,6 +38,7 @@ class INRConfig:
     omega0: float = 30.0  # sine body: first-layer frequency (SIREN)
     fourier_features: int = 128  # fourier body: Gaussian frequencies
     fourier_scale: float = 10.0
+    init: Literal["paper", "torch"] = "paper"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -49,6 +50,8 @@ class INRConfig:
             raise ValueError(f"alpha={self.alpha} must be between 1 and width={self.width}")
         if self.body not in ("relu", "sine", "fourier"):
             raise ValueError(f"unknown body {self.body!r}: relu, sine or fourier")
+        if self.init not in ("paper", "torch"):
+            raise ValueError(f"unknown init {self.init!r}: paper or torch")
 
     @property
     def num_heads(self) -> int:
@@ -72,39 +75,21 @@ def cell_coordinates(m_y: int, m_x: int) -> Tensor:
 
 
 class SineLayer(nn.Module):
-    """sin(ω0 · (W x + b)) with SIREN's initialisation (Sitzmann et al. 2020)."""
+    """sin(ω0 · (W x + b)), the SIREN layer (Sitzmann et al. 2020)."""
 
-    def __init__(self, fan_in: int, fan_out: int, omega0: float, first: bool, gen: torch.Generator):
+    def __init__(self, fan_in: int, fan_out: int, omega0: float, first: bool):
         super().__init__()
         self.omega0, self.first = omega0, first
         self.linear = nn.Linear(fan_in, fan_out)
-        self.reset_parameters(gen)
-
-    def reset_parameters(self, gen: torch.Generator) -> None:
-        fan_in = self.linear.in_features
-        bound = 1 / fan_in if self.first else math.sqrt(6 / fan_in) / self.omega0
-        with torch.no_grad():
-            self.linear.weight.uniform_(-bound, bound, generator=gen)
-            self.linear.bias.uniform_(-1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), generator=gen)
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.sin(self.omega0 * self.linear(x))
 
 
-def _uniform_linear(fan_in: int, fan_out: int, gen: torch.Generator) -> nn.Linear:
-    """nn.Linear with PyTorch's default U(±1/√fan_in) for weight and bias, from `gen`."""
-    layer = nn.Linear(fan_in, fan_out)
-    bound = 1 / math.sqrt(fan_in)
-    with torch.no_grad():
-        layer.weight.uniform_(-bound, bound, generator=gen)
-        layer.bias.uniform_(-bound, bound, generator=gen)
-    return layer
-
-
 class Body(nn.Module):
     """Local coordinate [P, 2] → features [P, width]: ReLU (paper), sine or Fourier-fed MLP."""
 
-    def __init__(self, cfg: INRConfig, gen: torch.Generator):
+    def __init__(self, cfg: INRConfig):
         super().__init__()
         self.kind = cfg.body
         fan_in = 2
@@ -116,9 +101,9 @@ class Body(nn.Module):
         layers: list[nn.Module] = []
         for i in range(cfg.depth):
             if cfg.body == "sine":
-                layers.append(SineLayer(fan_in, cfg.width, cfg.omega0, first=i == 0, gen=gen))
+                layers.append(SineLayer(fan_in, cfg.width, cfg.omega0, first=i == 0))
             else:
-                layers += [_uniform_linear(fan_in, cfg.width, gen), nn.ReLU()]
+                layers += [nn.Linear(fan_in, cfg.width), nn.ReLU()]
             fan_in = cfg.width
         self.net = nn.Sequential(*layers)
 
@@ -140,22 +125,13 @@ class SparseHeads(nn.Module):
     [P, O, α] tensor while the dense product is a single BLAS call.
     """
 
-    def __init__(
-        self, width: int, outputs: int, alpha: int, bias: bool, seed: int, init_bound: float
-    ):
+    def __init__(self, width: int, outputs: int, alpha: int, bias: bool, seed: int):
         super().__init__()
         self.width, self.outputs, self.alpha = width, outputs, alpha
         idx = prng.choose_subsets(seed, outputs, width, alpha, stream=1)
         self.register_buffer("index", torch.from_numpy(idx), persistent=False)  # [O, α]
         self.weight = nn.Parameter(torch.empty(outputs, alpha))
         self.bias = nn.Parameter(torch.empty(outputs)) if bias else None
-        self.init_bound = init_bound
-
-    def reset_parameters(self, gen: torch.Generator) -> None:
-        with torch.no_grad():
-            self.weight.uniform_(-self.init_bound, self.init_bound, generator=gen)
-            if self.bias is not None:
-                self.bias.uniform_(-self.init_bound, self.init_bound, generator=gen)
 
     @property
     def is_dense(self) -> bool:
@@ -171,6 +147,10 @@ class SparseHeads(nn.Module):
         return dense.scatter(1, self.index, self.weight).t()
 
     def forward(self, feats: Tensor, dense_weight: Tensor | None = None) -> Tensor:
+        if dense_weight is None and feats.shape[0] == 1 and not self.is_dense:
+            # One point per cell (as many heads as pixels): writing the dense matrix costs
+            # more than the product; the gather is 3× faster there (same benchmark).
+            return self.forward_gather(feats)
         w = self.dense_weight() if dense_weight is None else dense_weight
         out = feats @ w  # [P, O]
         return out if self.bias is None else out + self.bias
@@ -188,15 +168,47 @@ class MultiHeadINR(nn.Module):
     def __init__(self, cfg: INRConfig):
         super().__init__()
         self.cfg = cfg
-        gen = torch.Generator().manual_seed(cfg.seed)
-        self.body = Body(cfg, gen)
+        self.body = Body(cfg)
         outputs = cfg.num_heads * cfg.channels
-        if cfg.body == "sine":  # SIREN's last layer: U(±√(6/fan_in)/ω0)
-            bound = math.sqrt(6 / cfg.alpha) / cfg.omega0
-        else:  # the paper: uniform initialisation, PyTorch's default bound
+        self.heads = SparseHeads(cfg.width, outputs, cfg.alpha, cfg.head_bias, cfg.seed)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Initialise every weight from the seed.
+
+        `paper` (the paper's code, Keras defaults): Glorot-uniform weights and zero biases;
+        sine layers with SIREN's bounds; the sparse heads Glorot-uniform over their flat
+        α·O weights, U(±√(3/(α·O))); a single-head sine or Fourier network's output layer
+        U(±√(6/width)/ω0), as the paper's baselines. `torch`: PyTorch's nn.Linear default,
+        U(±1/√fan_in) for weights and biases (heads: fan_in = α). Its random biases make
+        the body's features of a cell independent, so the head solve is exact at once.
+        """
+        cfg = self.cfg
+        gen = torch.Generator().manual_seed(cfg.seed)
+        paper = cfg.init == "paper"
+        sine_linears = {id(m.linear) for m in self.body.modules() if isinstance(m, SineLayer)}
+        for layer in self.body.modules():
+            if not isinstance(layer, nn.Linear):
+                continue
+            fan_in, fan_out = layer.in_features, layer.out_features
+            if id(layer) in sine_linears:
+                first = layer is self.body.net[0].linear
+                bound = 1 / fan_in if first else math.sqrt(6 / fan_in) / cfg.omega0
+            else:
+                bound = math.sqrt(6 / (fan_in + fan_out)) if paper else 1 / math.sqrt(fan_in)
+            _uniform(layer.weight, bound, gen)
+            _uniform(layer.bias, 0 if paper else 1 / math.sqrt(fan_in), gen)
+        w = self.heads.weight
+        if cfg.num_heads == 1 and cfg.body in ("sine", "fourier"):
+            bound = math.sqrt(6 / cfg.width) / cfg.omega0  # SIREN's last layer
+        elif paper:
+            bound = math.sqrt(3 / w.numel())
+        else:
             bound = 1 / math.sqrt(cfg.alpha)
-        self.heads = SparseHeads(cfg.width, outputs, cfg.alpha, cfg.head_bias, cfg.seed, bound)
-        self.heads.reset_parameters(gen)
+        _uniform(w, bound, gen)
+        if self.heads.bias is not None:
+            _uniform(self.heads.bias, 0 if paper else 1 / math.sqrt(cfg.alpha), gen)
 
     def forward(self, coords: Tensor) -> Tensor:
         """[P, 2] local coordinates → [P, C·Hy·Hx] (output o = (c, i, j) in row-major order)."""
@@ -211,6 +223,13 @@ class MultiHeadINR(nn.Module):
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def _uniform(t: Tensor, bound: float, gen: torch.Generator) -> None:
+    if bound == 0:
+        t.zero_()
+    else:
+        t.uniform_(-bound, bound, generator=gen)
 
 
 def assemble(out: Tensor, c: int, hy: int, hx: int, m_y: int, m_x: int) -> Tensor:
