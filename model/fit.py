@@ -208,3 +208,65 @@ def solve_heads(net: MultiHeadINR, target: Tensor, ridge: float = 1e-9) -> None:
         heads.bias.copy_(w[:, -1].to(heads.bias.dtype))
         w = w[:, :-1]
     heads.weight.copy_(w.to(heads.weight.dtype))
+
+
+def projection_loss(net: MultiHeadINR, cells: Tensor) -> Tensor:
+    """Mean squared residual of projecting every cell ([n, C·Hy·Hx]) onto the span of the
+    cell features [1, body(u)] (n × k): the error of the best possible dense heads."""
+    n_y, n_x = net.cfg.cell
+    feats = net.body(cell_coordinates(n_y, n_x).to(cells.device)).double()
+    phi = torch.cat(
+        [torch.ones(feats.shape[0], 1, dtype=feats.dtype, device=feats.device), feats], 1
+    )
+    gram = phi.T @ phi
+    gram = gram + 1e-10 * gram.diagonal().mean() * torch.eye(
+        gram.shape[0], dtype=gram.dtype, device=gram.device
+    )
+    chol = torch.linalg.cholesky(gram)
+    basis = torch.linalg.solve_triangular(chol, phi.T, upper=False).T  # [n, k] orthonormal
+    return torch.mean((cells - basis @ (basis.T @ cells)) ** 2)
+
+
+def fit_projection(
+    net: MultiHeadINR,
+    pixels: Tensor,
+    config: FitConfig | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> FitResult:
+    """Train the body by variable projection: in every step the (dense) heads are the exact
+    least-squares solution for the current body, so Adam only shapes the body's k-dimensional
+    span of each cell. Used by the codec, whose heads are coded as coefficients in that span.
+    Heads are not written here (the codec does that after quantizing the body)."""
+    cfg = config or FitConfig()
+    torch.manual_seed(cfg.seed)
+    start = time.perf_counter()
+    target = prepare_target(net, pixels).to(net.heads.weight.device)
+    cells = split_cells(target.double(), *net.cfg.heads)  # [n, C·Hy·Hx]
+    opt = torch.optim.Adam(net.body.parameters(), lr=cfg.lr)
+    history: list[Progress] = []
+    stopped, step, mse = "steps", 0, float("nan")
+    for step in range(1, cfg.steps + 1):
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(cfg.schedule, step - 1, cfg.steps)
+        loss = projection_loss(net, cells)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        mse = loss.item()
+        psnr = mse_to_psnr(mse)
+        over = cfg.time_budget_s is not None and time.perf_counter() - start >= cfg.time_budget_s
+        reached = cfg.target_psnr is not None and psnr >= cfg.target_psnr
+        cancelled = should_stop is not None and should_stop()
+        if step == 1 or step % cfg.progress_every == 0 or step == cfg.steps or over or cancelled:
+            p = Progress(step, cfg.steps, mse, psnr, time.perf_counter() - start)
+            history.append(p)
+            if progress is not None:
+                progress(p)
+        if cancelled:
+            stopped = "cancelled"
+            break
+        if over or reached:
+            stopped = "time_budget" if over else "target_psnr"
+            break
+    return FitResult(step, mse_to_psnr(mse), time.perf_counter() - start, stopped, history)

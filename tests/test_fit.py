@@ -108,3 +108,25 @@ def test_baselines_fit_through_the_same_interface():
         r = fit(net, img, FitConfig(steps=100, lr=1e-3))
         assert r.steps == 100 and r.psnr > r.history[0].psnr + 8
         assert render(net, (24, 24), (48, 48), method="plain").shape == (1, 48, 48)
+
+
+def test_a_fit_with_head_solves_never_ends_worse_than_its_first_solve():
+    img = smooth_image(1, 64, 64, seed=2)
+    net = small_net(img, heads=(16, 16), width=64, alpha=8)
+    # a reckless learning rate kills ReLU units the solve needs
+    result = fit(net, img, FitConfig(steps=60, lr=5e-2, schedule="constant"))
+    assert result.history[0].step == 0
+    assert result.psnr >= result.history[0].psnr - 1e-9
+
+
+def test_paper_init_has_zero_biases_and_torch_init_does_not():
+    from dataclasses import replace
+
+    net = build_network("multihead", (32, 32), 1, heads=(4, 4), width=16, alpha=8)
+    assert net.cfg.init == "paper"
+    assert all(float(m.bias.detach().abs().max()) == 0 for m in net.body.net if hasattr(m, "bias"))
+    assert float(net.heads.bias.abs().max()) == 0
+    assert float(net.heads.weight.abs().max()) <= (3 / net.heads.weight.numel()) ** 0.5
+    net.cfg = replace(net.cfg, init="torch")
+    net.reset_parameters()
+    assert float(net.heads.bias.abs().max()) > 0

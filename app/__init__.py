@@ -1,0 +1,1 @@
+"""mhinr.app: the command line (and, later, the HTTP service)."""

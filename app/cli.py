@@ -1,0 +1,212 @@
+"""The `mhinr` command line: fit, render and inspect .inr files offline."""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+OUTPUT_FORMATS = {".png": "PNG", ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def heads_arg(text: str) -> tuple[int, int]:
+    """`64` (a square grid) or `48x64` (rows x columns)."""
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"heads must look like 64 or 48x64, not {text!r}"
+        ) from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"heads must look like 64 or 48x64, not {text!r}")
+    return parts[0], parts[1]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mhinr", description="Images as multi-head ReLU INRs.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    f = sub.add_parser("fit", help="fit a network to an image and write the .inr file")
+    f.add_argument("image", type=Path)
+    f.add_argument("-o", "--output", type=Path, required=True, help="the .inr file to write")
+    f.add_argument("--preset", default="compact", choices=["paper", "compact", "fast"])
+    f.add_argument("--heads", type=heads_arg, help="heads grid: 64 or 48x64")
+    f.add_argument("--alpha", type=int, help="body units wired to each head")
+    f.add_argument("--width", type=int)
+    f.add_argument("--depth", type=int)
+    f.add_argument("--steps", type=int, help="Adam steps")
+    target = f.add_mutually_exclusive_group()
+    target.add_argument("--target-psnr", type=float, help="dB to reach")
+    target.add_argument("--max-bytes", type=int, help="largest file size")
+    target.add_argument("--bpp", type=float, help="largest bits per pixel")
+    f.add_argument("--time-budget", type=float, help="seconds for the fit")
+    f.add_argument("--quantization", choices=["fp32", "fp16", "int8"])
+    f.add_argument(
+        "--model", default="multihead", choices=["multihead", "siren", "fourier", "relu"]
+    )
+    f.add_argument("--body", choices=["relu", "sine", "fourier"])
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
+
+    r = sub.add_parser("render", help="render a .inr file to an image at any size")
+    r.add_argument("model", type=Path)
+    size = r.add_mutually_exclusive_group()
+    size.add_argument("--size", type=int, help="the longer side in pixels (aspect kept)")
+    size.add_argument("--width", type=int)
+    r.add_argument("--height", type=int)
+    r.add_argument("-o", "--output", type=Path, required=True, help=".png, .webp or .jpg")
+    r.add_argument("--method", default="resample", choices=["resample", "plain"])
+
+    i = sub.add_parser("info", help="describe a .inr file")
+    i.add_argument("model", type=Path)
+    i.add_argument("--json", action="store_true")
+    return p
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write then rename: a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from model.compress import Options, compress
+    from model.images import load_image
+
+    options = Options(
+        preset=args.preset,
+        model=args.model,
+        heads=args.heads,
+        alpha=args.alpha,
+        width=args.width,
+        depth=args.depth,
+        body=args.body,
+        steps=args.steps,
+        target_psnr=args.target_psnr,
+        max_bytes=args.max_bytes,
+        bpp=args.bpp,
+        time_budget_s=args.time_budget,
+        quantization=args.quantization,
+        seed=args.seed,
+    )
+    image = load_image(args.image)
+    bar = None
+    if sys.stderr.isatty() and not args.json:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="fitting", unit="step", leave=False)
+
+    def progress(p) -> None:
+        if bar is not None:
+            bar.total = p.total
+            bar.n = p.step
+            bar.set_postfix(psnr=f"{p.psnr:.2f}")
+            bar.refresh()
+
+    try:
+        result = compress(image.pixels, image.mode, options, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    write_atomic(args.output, result.data)
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        met = "" if result.met is None else (" (target met)" if result.met else " (target NOT met)")
+        print(
+            f"{args.output}: {summary['bytes']:,} bytes, {summary['bpp']:.3f} bpp, "
+            f"PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.4f}, "
+            f"{summary['params']:,} parameters, {summary['seconds']:.1f} s{met}"
+        )
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from model.codec import decode
+    from model.images import to_pil
+    from model.render import output_size, render
+
+    fmt = OUTPUT_FORMATS.get(args.output.suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"output must end in {', '.join(OUTPUT_FORMATS)}, not {args.output.name!r}"
+        )
+    net, coded = decode(args.model.read_bytes())
+    out_h, out_w = output_size((coded.height, coded.width), args.size, args.width, args.height)
+    if out_h * out_w > 32_000_000 or max(out_h, out_w) > 8192:
+        raise ValueError(f"{out_w}x{out_h} is over the render limit (8192 a side, 32 megapixels)")
+    pixels = render(net, (coded.height, coded.width), (out_h, out_w), method=args.method)
+    img = to_pil(pixels, coded.mode)
+    if fmt == "JPEG" and img.mode in ("LA", "RGBA"):
+        img = img.convert(img.mode[:-1])
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
+    write_atomic(args.output, buf.getvalue())
+    print(f"{args.output}: {out_w}x{out_h} {fmt}")
+    return 0
+
+
+def describe(data: bytes) -> dict:
+    from model.codec import decode
+
+    net, coded = decode(data)
+    cfg = net.cfg
+    return {
+        "bytes": len(data),
+        "bpp": round(8 * len(data) / (coded.height * coded.width), 4),
+        "width": coded.width,
+        "height": coded.height,
+        "mode": coded.mode,
+        "storage": coded.storage,
+        "quantization": coded.quantization,
+        "step": coded.step,
+        "heads": list(cfg.heads),
+        "cell": list(cfg.cell),
+        "alpha": cfg.alpha,
+        "body": cfg.body,
+        "depth": cfg.depth,
+        "width_units": cfg.width,
+        "params": net.parameter_count(),
+        "seed": cfg.seed,
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = describe(args.model.read_bytes())
+    if args.json:
+        print(json.dumps(info))
+    else:
+        for k, v in info.items():
+            print(f"{k:>13}: {v}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from model.codec import CodecError
+    from model.images import ImageError
+
+    try:
+        return {"fit": cmd_fit, "render": cmd_render, "info": cmd_info}[args.command](args)
+    except (ImageError, CodecError, ValueError, OSError) as exc:
+        print(f"mhinr: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mhinr: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,426 @@
+"""Image → .inr bytes: presets, the fit, quantization and rate control.
+
+Presets (measured on Kodak by benchmarks/rate_distortion.py; see the README):
+
+* ``paper``: the paper's network (64² heads, α=64, body 4×256), the paper's 2000-step
+  Adam schedule, weights stored fp32. Large files: the paper is not a compressor.
+* ``compact``: transform-coded heads (model/codec.py) on 8×8-pixel cells, a depth-2 ReLU
+  body trained by variable projection, int8 body, per-image colour transform; the
+  architecture is searched over a few widths and the quantizer step set to meet the target.
+* ``fast``: the compact method with one architecture and a short fit (a few seconds).
+
+A target is one of ``target_psnr`` (dB), ``max_bytes`` or ``bpp``; without one, each preset
+has a default quality. The result says whether the target was met.
+"""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from model.codec import (
+    Coded,
+    Quantization,
+    cell_basis,
+    decode,
+    dequantize,
+    encode_coefficients,
+    encode_weights,
+    quantize,
+)
+from model.fit import FitConfig, Progress, fit, fit_projection, prepare_target
+from model.metrics import psnr, ssim
+from model.network import (
+    BodyKind,
+    ModelKind,
+    MultiHeadINR,
+    build_network,
+    cell_coordinates,
+    split_cells,
+)
+from model.render import render
+
+PRESETS = ("paper", "compact", "fast")
+DEFAULT_STEP = 0.1  # coefficient quantizer step without a target (≈ 35 dB on Kodak)
+DEADZONE = 0.2  # rounding offset towards zero: cheaper zeros for a little more error
+
+
+@dataclass(frozen=True)
+class Arch:
+    cell: int | None = None  # pixels per cell side (coefficients) …
+    heads: tuple[int, int] | None = None  # … or a heads grid (weights)
+    width: int = 32
+    depth: int = 2
+    alpha: int | None = None  # None: α = width
+    body: BodyKind = "relu"
+
+
+@dataclass(frozen=True)
+class Options:
+    preset: str = "compact"
+    model: ModelKind = "multihead"
+    heads: tuple[int, int] | None = None
+    alpha: int | None = None
+    width: int | None = None
+    depth: int | None = None
+    body: BodyKind | None = None
+    steps: int | None = None
+    target_psnr: float | None = None
+    max_bytes: int | None = None
+    bpp: float | None = None
+    time_budget_s: float | None = None
+    quantization: Quantization | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}: {', '.join(PRESETS)}")
+        if sum(x is not None for x in (self.target_psnr, self.max_bytes, self.bpp)) > 1:
+            raise ValueError("give at most one of target_psnr, max_bytes and bpp")
+        for name in ("alpha", "width", "depth", "max_bytes"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ValueError(f"{name} must be at least 1, got {v}")
+        if self.steps is not None and self.steps < 0:
+            raise ValueError(f"steps must be 0 or more, got {self.steps}")
+        if self.heads is not None and min(self.heads) < 1:
+            raise ValueError("heads must be at least 1 on each axis")
+        if self.alpha is not None and self.width is not None and self.alpha > self.width:
+            raise ValueError(f"alpha={self.alpha} cannot exceed width={self.width}")
+        if (
+            self.bpp is not None
+            and self.bpp <= 0
+            or self.target_psnr is not None
+            and self.target_psnr <= 0
+        ):
+            raise ValueError("targets must be positive")
+        if self.quantization not in (None, "fp32", "fp16", "int8"):
+            raise ValueError(f"unknown quantization {self.quantization!r}: fp32, fp16 or int8")
+
+    @property
+    def storage(self) -> str:
+        """Weights for the paper's preset, a baseline, or an explicit sparse-heads network."""
+        explicit_sparse = self.heads is not None or (
+            self.alpha is not None and self.alpha != self.width
+        )
+        if (
+            self.preset == "paper"
+            or self.model != "multihead"
+            or explicit_sparse
+            or self.quantization
+        ):
+            return "weights"
+        return "coefficients"
+
+
+@dataclass
+class Compressed:
+    data: bytes
+    net: MultiHeadINR
+    coded: Coded
+    psnr: float
+    ssim: float
+    seconds: float
+    met: bool | None  # None: no target was given
+    target: dict = field(default_factory=dict)
+    history: list[Progress] = field(default_factory=list)
+    candidates: list[dict] = field(default_factory=list)
+
+    @property
+    def bytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def bpp(self) -> float:
+        return 8 * len(self.data) / (self.coded.height * self.coded.width)
+
+    def summary(self) -> dict:
+        cfg = self.net.cfg
+        return {
+            "psnr": round(self.psnr, 3),
+            "ssim": round(self.ssim, 5),
+            "bytes": self.bytes,
+            "bpp": round(self.bpp, 4),
+            "params": self.net.parameter_count(),
+            "seconds": round(self.seconds, 2),
+            "width": self.coded.width,
+            "height": self.coded.height,
+            "storage": self.coded.storage,
+            "quantization": self.coded.quantization,
+            "heads": list(cfg.heads),
+            "alpha": cfg.alpha,
+            "body": f"{cfg.body} {cfg.depth}x{cfg.width}",
+            "target": self.target or None,
+            "met": self.met,
+        }
+
+
+def compress(
+    pixels: Tensor,
+    mode: str,
+    options: Options | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Compressed:
+    """Fit a network to `pixels` ([C, H, W] in [0, 1]) and code it as a .inr file."""
+    opt = options or Options()
+    start = time.perf_counter()
+    if opt.storage == "weights":
+        out = _compress_weights(pixels, mode, opt, progress, should_stop)
+    else:
+        out = _compress_coefficients(pixels, mode, opt, progress, should_stop)
+    out.seconds = time.perf_counter() - start
+    return out
+
+
+def _target(opt: Options, h: int, w: int) -> dict:
+    if opt.target_psnr is not None:
+        return {"psnr": opt.target_psnr}
+    if opt.max_bytes is not None:
+        return {"max_bytes": opt.max_bytes}
+    if opt.bpp is not None:
+        return {"max_bytes": int(opt.bpp * h * w / 8), "bpp": opt.bpp}
+    return {}
+
+
+def _meets(target: dict, quality: float, size: int) -> bool | None:
+    if "psnr" in target:
+        return quality >= target["psnr"]
+    if "max_bytes" in target:
+        return size <= target["max_bytes"]
+    return None
+
+
+def _finish(data: bytes, pixels: Tensor, target: dict, with_ssim: bool = True, **kw) -> Compressed:
+    """Decode the real bytes and measure them: every reported number is the file's."""
+    net, coded = decode(data)
+    out = render(net, (coded.height, coded.width))
+    q = psnr(out, pixels)
+    s = ssim(out, pixels) if with_ssim else float("nan")
+    return Compressed(data, net, coded, q, s, 0.0, _meets(target, q, len(data)), target, **kw)
+
+
+# --- weights storage: the paper's preset and any explicit network --------------------------
+
+
+def _compress_weights(pixels, mode, opt, progress, should_stop) -> Compressed:
+    c, h, w = pixels.shape
+    paper = opt.preset == "paper"
+    heads = opt.heads or ((64, 64) if paper else _grid(h, w, 8))
+    heads = (min(heads[0], h), min(heads[1], w))
+    width = opt.width or (256 if paper else 32)
+    alpha = opt.alpha or (min(64, width) if paper else width)
+    net = build_network(
+        opt.model,
+        (h, w),
+        c,
+        heads=heads,
+        width=width,
+        depth=opt.depth or (4 if paper else 2),
+        alpha=alpha,
+        body=opt.body or "relu",
+        seed=opt.seed,
+    )
+    if paper:
+        cfg = FitConfig.paper(opt.steps if opt.steps is not None else 2000)
+    elif opt.model == "multihead":
+        cfg = FitConfig(steps=opt.steps if opt.steps is not None else 100)
+    else:  # baselines: Adam only (SIREN wants a smaller learning rate)
+        cfg = FitConfig(
+            steps=opt.steps if opt.steps is not None else 500,
+            lr=1e-4 if opt.model == "siren" else 1e-3,
+        )
+    cfg = replace(cfg, time_budget_s=opt.time_budget_s, target_psnr=opt.target_psnr, seed=opt.seed)
+    result = fit(net, pixels, cfg, progress, should_stop)
+    target = _target(opt, h, w)
+    choices: list[Quantization] = (
+        [opt.quantization] if opt.quantization else ["fp32", "fp16", "int8"]
+    )
+    coded = Coded(h, w, mode, "weights")
+    best = None
+    for q in choices:  # highest precision first: keep the first that meets the target
+        best = _finish(
+            encode_weights(net, replace(coded, quantization=q)),
+            pixels,
+            target,
+            history=result.history,
+        )
+        if best.met is not False:
+            break
+    return best
+
+
+def _grid(h: int, w: int, cell: int) -> tuple[int, int]:
+    return max(1, math.ceil(h / cell)), max(1, math.ceil(w / cell))
+
+
+# --- coefficient storage: compact and fast -------------------------------------------------
+
+
+def _candidates(opt: Options) -> list[Arch]:
+    if opt.preset == "fast":
+        archs = [Arch(cell=8, width=24)]
+    else:
+        archs = [Arch(cell=8, width=24), Arch(cell=8, width=32), Arch(cell=8, width=48)]
+        if opt.target_psnr is None and opt.max_bytes is None and opt.bpp is None:
+            archs = [Arch(cell=8, width=32)]  # no target: the default quality's best
+    if opt.width or opt.depth or opt.body:
+        archs = [
+            replace(
+                archs[0],
+                width=opt.width or archs[0].width,
+                depth=opt.depth or 2,
+                body=opt.body or "relu",
+            )
+        ]
+    return archs
+
+
+def _compress_coefficients(pixels, mode, opt, progress, should_stop) -> Compressed:
+    c, h, w = pixels.shape
+    target = _target(opt, h, w)
+    colour, mean = colour_transform(pixels)
+    coded_pixels = torch.einsum("ji,jhw->ihw", colour, pixels - mean[:, None, None])
+    steps = opt.steps if opt.steps is not None else (60 if opt.preset == "fast" else 300)
+    archs = _candidates(opt)
+    budget = None if opt.time_budget_s is None else opt.time_budget_s / len(archs)
+    best, tried = None, []
+    for arch in archs:
+        if should_stop is not None and should_stop():
+            break
+        heads = _grid(h, w, arch.cell)
+        net = build_network(
+            "multihead",
+            (h, w),
+            c,
+            heads=heads,
+            width=arch.width,
+            depth=arch.depth,
+            alpha=arch.width,
+            body=arch.body,
+            seed=opt.seed,
+        )
+        net.cfg = replace(net.cfg, init="torch")  # random biases: a well-conditioned basis
+        net.reset_parameters()
+        result = fit_projection(
+            net,
+            coded_pixels,
+            FitConfig(steps=steps, lr=3e-3, time_budget_s=budget, seed=opt.seed),
+            progress,
+            should_stop,
+        )
+        coder = _CoefficientCoder(net, coded_pixels, pixels, mode, colour, mean)
+        out = coder.search(target, DEFAULT_STEP)
+        out.history = result.history
+        tried.append(
+            {
+                "width": arch.width,
+                "cell": arch.cell,
+                "psnr": round(out.psnr, 3),
+                "bytes": out.bytes,
+                "met": out.met,
+            }
+        )
+        if best is None or _better(out, best, target):
+            best = out
+    best.candidates = tried
+    return best
+
+
+def _better(a: Compressed, b: Compressed, target: dict) -> bool:
+    if a.met != b.met:
+        return bool(a.met)
+    if "psnr" in target:  # both met or both missed: fewer bytes if met, else higher quality
+        return a.bytes < b.bytes if a.met else a.psnr > b.psnr
+    return a.psnr > b.psnr
+
+
+def colour_transform(pixels: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-image decorrelating transform (KLT): orthonormal [C, C] (columns = principal
+    axes, strongest first) and the channel means. Coded = colourᵀ (pixel − mean)."""
+    flat = pixels.reshape(pixels.shape[0], -1).double()
+    mean = flat.mean(1)
+    if pixels.shape[0] == 1:
+        return torch.ones(1, 1), mean.float()
+    cov = torch.cov(flat)
+    _, vecs = torch.linalg.eigh(cov)
+    vecs = vecs.flip(1)
+    vecs = vecs * torch.where(vecs.sum(0) < 0, -1.0, 1.0)  # a sign convention, for readability
+    return vecs.float(), mean.float()
+
+
+class _CoefficientCoder:
+    """Quantizes a body-trained network's cell coefficients with a step and codes them."""
+
+    def __init__(
+        self,
+        net: MultiHeadINR,
+        coded_pixels: Tensor,
+        pixels: Tensor,
+        mode: str,
+        colour: Tensor,
+        mean: Tensor,
+        body_quantization: Quantization = "int8",
+    ):
+        self.net, self.pixels, self.mode = net, pixels, mode
+        self.colour, self.mean, self.bq = colour, mean, body_quantization
+        self._quantize_body()
+        cells = split_cells(prepare_target(net, coded_pixels).double(), *net.cfg.heads)  # [n, O]
+        basis_inv = cell_basis(net)  # [k, k]
+        n_y, n_x = net.cfg.cell
+        with torch.no_grad():
+            feats = net.body(cell_coordinates(n_y, n_x)).double()
+        phi = torch.cat([torch.ones(feats.shape[0], 1, dtype=torch.float64), feats], 1)
+        self.coef = (phi @ basis_inv).T @ cells  # [k, O]: coefficients in the orthonormal basis
+
+    def _quantize_body(self) -> None:
+        with torch.no_grad():
+            for name, p in self.net.named_parameters():
+                if name.startswith("body."):
+                    p.copy_(dequantize(name, quantize(name, p, self.bq)))
+
+    def encode(self, step: float) -> bytes:
+        c = self.coef / step
+        q = torch.sign(c) * torch.floor(c.abs() + 0.5 - DEADZONE).clamp_min(0)
+        h, w = self.pixels.shape[1:]
+        coded = Coded(
+            h,
+            w,
+            self.mode,
+            "coefficients",
+            "int8" if self.bq == "int8" else "fp16",
+            step=float(step),
+            colour=self.colour.double().tolist(),
+            colour_mean=self.mean.double().tolist(),
+        )
+        return encode_coefficients(
+            self.net, coded, q.numpy().astype(np.int64), self.bq, coder="lzma"
+        )
+
+    def search(self, target: dict, default_step: float) -> Compressed:
+        if not target:
+            return _finish(self.encode(default_step), self.pixels, target)
+        # bisection on log(step): quality and size both fall as the step grows
+        lo, hi = math.log(1e-3), math.log(2.0)
+        best = None
+        for _ in range(12):
+            mid = (lo + hi) / 2
+            out = _finish(self.encode(math.exp(mid)), self.pixels, target, with_ssim=False)
+            if out.met:
+                best = out if best is None or _better(out, best, target) else best
+                if "psnr" in target:
+                    lo = mid  # met: try a coarser step (fewer bytes)
+                else:
+                    hi = mid  # fits: try a finer step (more quality)
+            elif "psnr" in target:
+                hi = mid
+            else:
+                lo = mid
+        if best is None:  # unreachable target: the closest we got
+            step = math.exp(lo) if "psnr" in target else math.exp(hi)
+            return _finish(self.encode(step), self.pixels, target)
+        return _finish(best.data, self.pixels, target)  # measured again, with SSIM
