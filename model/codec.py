@@ -156,8 +156,10 @@ def quantize(name: str, t: torch.Tensor, q: Quantization) -> dict[str, np.ndarra
     if q == "fp16" or a.ndim != 2:
         return {name: a.astype(np.float16)}
     scale = np.abs(a).max(axis=1, keepdims=True) / 127.0  # one scale per output row
-    scale = np.where(scale == 0, 1.0, scale).astype(np.float32)
-    return {name: np.round(a / scale).astype(np.int8), name + ".scale": scale}
+    scale = (
+        np.maximum(np.where(scale == 0, 1.0, scale), 2.0**-24).astype(np.float16).astype(np.float32)
+    )
+    return {name: np.round(a / scale).astype(np.int8), name + ".scale": scale.astype(np.float16)}
 
 
 def dequantize(name: str, tensors: dict[str, np.ndarray]) -> torch.Tensor:

@@ -1,0 +1,225 @@
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+
+from model.codec import FORMAT_VERSION, PREFIX, CodecError, Coded, decode, encode_weights, pack
+from model.compress import Options, compress
+from model.fit import FitConfig, fit
+from model.metrics import psnr
+from model.network import build_network
+from model.render import render
+from tests.conftest import smooth_image
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    img = smooth_image(3, 40, 56)
+    net = build_network("multihead", (40, 56), 3, heads=(10, 14), width=32, alpha=16)
+    fit(net, img, FitConfig(steps=10))
+    return net, img
+
+
+def test_fp32_round_trip_renders_bit_for_bit(fitted):
+    net, _ = fitted
+    data = encode_weights(net, Coded(40, 56, "RGB", quantization="fp32"))
+    back, coded = decode(data)
+    assert (coded.height, coded.width, coded.mode) == (40, 56, "RGB")
+    for size in [(40, 56), (80, 112), (33, 70)]:
+        assert torch.equal(render(back, (40, 56), size), render(net, (40, 56), size))
+    # the connection indices were regenerated from the seed, not stored
+    assert torch.equal(back.heads.index, net.heads.index)
+
+
+@pytest.mark.parametrize(("quantization", "min_psnr"), [("fp16", 45), ("int8", 30)])
+def test_lossy_weights_stay_close_to_the_fp32_render(fitted, quantization, min_psnr):
+    net, _ = fitted
+    ref = render(net, (40, 56))
+    data = encode_weights(net, Coded(40, 56, "RGB", quantization=quantization))
+    assert psnr(render(decode(data)[0], (40, 56)), ref) > min_psnr
+    assert len(data) < len(encode_weights(net, Coded(40, 56, "RGB", quantization="fp32")))
+
+
+@pytest.mark.parametrize("kind", ["siren", "fourier", "relu"])
+def test_baselines_round_trip(kind):
+    net = build_network(kind, (16, 16), 1, width=16, depth=2)
+    data = encode_weights(net, Coded(16, 16, "L"))
+    assert torch.equal(
+        render(decode(data)[0], (16, 16), method="plain"), render(net, (16, 16), method="plain")
+    )
+
+
+def good_file(fitted) -> bytes:
+    return encode_weights(fitted[0], Coded(40, 56, "RGB", quantization="fp16"))
+
+
+def test_corrupt_byte_is_caught_by_the_checksum(fitted):
+    data = bytearray(good_file(fitted))
+    data[len(data) // 2] ^= 0x40
+    with pytest.raises(CodecError, match="checksum"):
+        decode(bytes(data))
+
+
+def test_truncated_file_is_refused(fitted):
+    data = good_file(fitted)
+    for cut in (3, PREFIX.size, len(data) // 2, len(data) - 1):
+        with pytest.raises(CodecError):
+            decode(data[:cut])
+
+
+def test_foreign_file_is_refused():
+    with pytest.raises(CodecError, match="magic"):
+        decode(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
+
+
+def test_newer_version_is_refused_with_upgrade_advice(fitted):
+    data = bytearray(good_file(fitted))
+    data[4] = FORMAT_VERSION + 1
+    with pytest.raises(CodecError, match="newer"):
+        decode(bytes(data))
+
+
+def rewrap(fitted, edit) -> bytes:
+    """A file with a valid checksum whose header was changed by `edit`."""
+    from model.codec import unpack
+
+    header, tensors = unpack(good_file(fitted))
+    edit(header, tensors)
+    return pack(header, tensors)
+
+
+def test_inconsistent_header_is_refused(fitted):
+    def shrink_width(h, t):
+        h["arch"]["width"] = 16
+        h["arch"]["alpha"] = 8
+
+    with pytest.raises(CodecError, match="shape"):
+        decode(rewrap(fitted, shrink_width))
+
+    def bad_mode(h, t):
+        h["image"]["mode"] = "CMYK"
+
+    with pytest.raises(CodecError, match="mode"):
+        decode(rewrap(fitted, bad_mode))
+
+    def huge(h, t):
+        h["arch"]["heads"] = [100000, 100000]
+
+    with pytest.raises(CodecError):
+        decode(rewrap(fitted, huge))
+
+    def missing(h, t):
+        del t["heads.weight"]
+
+    with pytest.raises(CodecError, match="lacks"):
+        decode(rewrap(fitted, missing))
+
+
+def test_garbage_payload_with_a_valid_checksum_is_refused():
+    payload = b"not xz at all"
+    data = PREFIX.pack(b"MINR", FORMAT_VERSION, 1, zlib.crc32(payload)) + payload
+    with pytest.raises(CodecError, match="decompress"):
+        decode(data)
+    raw = struct.pack("<I", 2) + b"{]" + b"xx"
+    import lzma
+
+    payload = lzma.compress(raw, format=lzma.FORMAT_XZ)
+    with pytest.raises(CodecError, match="malformed"):
+        decode(PREFIX.pack(b"MINR", FORMAT_VERSION, 1, zlib.crc32(payload)) + payload)
+
+
+@pytest.mark.parametrize(("channels", "mode"), [(3, "RGB"), (1, "L"), (4, "RGBA")])
+def test_coefficient_storage_reports_the_real_files_numbers(channels, mode):
+    img = smooth_image(channels, 48, 64, seed=channels)
+    out = compress(img, mode, Options(preset="fast", steps=20))
+    assert out.coded.storage == "coefficients"
+    net, coded = decode(out.data)
+    rendered = render(net, (48, 64))
+    assert psnr(rendered, img) == pytest.approx(out.psnr)
+    assert out.bytes == len(out.data)
+    assert out.bpp == pytest.approx(8 * len(out.data) / (48 * 64))
+    assert out.psnr > 30
+    assert rendered.shape == (channels, 48, 64)
+
+
+def test_rate_control_meets_a_byte_budget_and_a_psnr_target():
+    img = smooth_image(3, 64, 64, seed=7)
+    small = compress(img, "RGB", Options(preset="fast", steps=20, max_bytes=2000))
+    assert small.met and small.bytes <= 2000
+    good = compress(img, "RGB", Options(preset="fast", steps=20, target_psnr=38))
+    assert good.met and good.psnr >= 38
+    assert good.bytes > small.bytes
+
+
+def test_an_unreachable_target_is_reported_as_not_met():
+    img = smooth_image(3, 32, 32, seed=1)
+    out = compress(img, "RGB", Options(preset="fast", steps=5, max_bytes=50))
+    assert out.met is False and out.bytes > 50
+
+
+def test_paper_preset_stores_weights():
+    img = smooth_image(1, 32, 32)
+    out = compress(
+        img, "L", Options(preset="paper", steps=5, heads=(8, 8), width=32, alpha=8, depth=2)
+    )
+    assert out.coded.storage == "weights" and out.coded.quantization == "fp32"
+    assert out.net.cfg.heads == (8, 8)
+
+
+def test_options_refuse_nonsense():
+    for bad in (
+        dict(preset="tiny"),
+        dict(steps=-1),
+        dict(alpha=64, width=32),
+        dict(target_psnr=30, bpp=0.5),
+        dict(quantization="int4"),
+    ):
+        with pytest.raises(ValueError):
+            Options(**bad)
+
+
+def test_cli_round_trip(tmp_path, capsys):
+    from PIL import Image
+
+    from app.cli import main
+
+    src = tmp_path / "in.png"
+    a = (smooth_image(3, 40, 48) * 255).round().byte().permute(1, 2, 0).numpy()
+    Image.fromarray(a).save(src)
+    out = tmp_path / "x.inr"
+    assert (
+        main(["fit", str(src), "-o", str(out), "--preset", "fast", "--steps", "10", "--json"]) == 0
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["bytes"] == out.stat().st_size
+    assert set(summary) >= {"psnr", "ssim", "bytes", "bpp", "params", "seconds"}
+    assert main(["info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["width"], info["height"], info["bytes"]) == (48, 40, out.stat().st_size)
+    png = tmp_path / "big.png"
+    assert main(["render", str(out), "--size", "96", "-o", str(png)]) == 0
+    assert Image.open(png).size == (96, 80)
+    assert (
+        main(
+            ["render", str(out), "--width", "30", "--height", "10", "-o", str(tmp_path / "s.webp")]
+        )
+        == 0
+    )
+    assert Image.open(tmp_path / "s.webp").size == (30, 10)
+
+
+def test_cli_bad_input_is_one_line_and_non_zero(tmp_path, capsys):
+    from app.cli import main
+
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"hello")
+    assert main(["fit", str(junk), "-o", str(tmp_path / "o.inr")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mhinr: error:") and "\n" not in err
+    assert not (tmp_path / "o.inr").exists()
+    assert main(["info", str(tmp_path / "missing.inr")]) == 2
+    assert main(["render", str(junk), "--size", "10", "-o", str(tmp_path / "o.png")]) == 2
+    assert np.all([not p.name.startswith(".") for p in tmp_path.iterdir()])  # no temp files left
