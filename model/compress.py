@@ -261,74 +261,96 @@ def _grid(h: int, w: int, cell: int) -> tuple[int, int]:
 # --- coefficient storage: compact and fast -------------------------------------------------
 
 
-def _candidates(opt: Options) -> list[Arch]:
+def _candidates(opt: Options, search: bool) -> list[Arch]:
+    """The architectures to fit: `fast` one; `compact` three widths when there is a target
+    to meet (`search`), else the one that is best at the default quality."""
     if opt.preset == "fast":
         archs = [Arch(cell=8, width=24)]
-    else:
+    elif search:
         archs = [Arch(cell=8, width=24), Arch(cell=8, width=32), Arch(cell=8, width=48)]
-        if opt.target_psnr is None and opt.max_bytes is None and opt.bpp is None:
-            archs = [Arch(cell=8, width=32)]  # no target: the default quality's best
+    else:
+        archs = [Arch(cell=8, width=32)]
     if opt.width or opt.depth or opt.body:
+        base = archs[0]
         archs = [
             replace(
-                archs[0],
-                width=opt.width or archs[0].width,
-                depth=opt.depth or 2,
-                body=opt.body or "relu",
+                base,
+                width=opt.width or base.width,
+                depth=opt.depth or base.depth,
+                body=opt.body or base.body,
             )
         ]
     return archs
 
 
 def _compress_coefficients(pixels, mode, opt, progress, should_stop) -> Compressed:
+    return compress_sweep(
+        pixels, mode, opt, [_target(opt, *pixels.shape[1:])], progress, should_stop
+    )[0]
+
+
+def compress_sweep(
+    pixels: Tensor,
+    mode: str,
+    options: Options,
+    targets: list[dict],
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Compressed]:
+    """Coefficient storage at several targets ({"psnr": dB} | {"max_bytes": n} | {}) with one
+    fit per candidate architecture: the best candidate for each target."""
     c, h, w = pixels.shape
-    target = _target(opt, h, w)
+    start = time.perf_counter()
     colour, mean = colour_transform(pixels)
     coded_pixels = torch.einsum("ji,jhw->ihw", colour, pixels - mean[:, None, None])
-    steps = opt.steps if opt.steps is not None else (60 if opt.preset == "fast" else 300)
-    archs = _candidates(opt)
-    budget = None if opt.time_budget_s is None else opt.time_budget_s / len(archs)
-    best, tried = None, []
+    steps = (
+        options.steps if options.steps is not None else (60 if options.preset == "fast" else 300)
+    )
+    archs = _candidates(options, search=any(targets))
+    budget = None if options.time_budget_s is None else options.time_budget_s / len(archs)
+    coders = []
     for arch in archs:
-        if should_stop is not None and should_stop():
+        if coders and should_stop is not None and should_stop():
             break
-        heads = _grid(h, w, arch.cell)
         net = build_network(
             "multihead",
             (h, w),
             c,
-            heads=heads,
+            heads=_grid(h, w, arch.cell),
             width=arch.width,
             depth=arch.depth,
             alpha=arch.width,
             body=arch.body,
-            seed=opt.seed,
+            seed=options.seed,
+            init="torch",
+        )  # random biases: a well-conditioned basis
+        cfg = FitConfig(steps=steps, lr=3e-3, time_budget_s=budget, seed=options.seed)
+        result = fit_projection(net, coded_pixels, cfg, progress, should_stop)
+        coders.append(
+            (arch, result, _CoefficientCoder(net, coded_pixels, pixels, mode, colour, mean))
         )
-        net.cfg = replace(net.cfg, init="torch")  # random biases: a well-conditioned basis
-        net.reset_parameters()
-        result = fit_projection(
-            net,
-            coded_pixels,
-            FitConfig(steps=steps, lr=3e-3, time_budget_s=budget, seed=opt.seed),
-            progress,
-            should_stop,
-        )
-        coder = _CoefficientCoder(net, coded_pixels, pixels, mode, colour, mean)
-        out = coder.search(target, DEFAULT_STEP)
-        out.history = result.history
-        tried.append(
-            {
-                "width": arch.width,
-                "cell": arch.cell,
-                "psnr": round(out.psnr, 3),
-                "bytes": out.bytes,
-                "met": out.met,
-            }
-        )
-        if best is None or _better(out, best, target):
-            best = out
-    best.candidates = tried
-    return best
+    fit_seconds = time.perf_counter() - start
+    outs = []
+    for target in targets:
+        best, tried = None, []
+        for arch, result, coder in coders:
+            out = coder.search(target, DEFAULT_STEP)
+            out.history = result.history
+            tried.append(
+                {
+                    "width": arch.width,
+                    "cell": arch.cell,
+                    "psnr": round(out.psnr, 3),
+                    "bytes": out.bytes,
+                    "met": out.met,
+                }
+            )
+            if best is None or _better(out, best, target):
+                best = out
+        best.candidates = tried
+        best.seconds = fit_seconds
+        outs.append(best)
+    return outs
 
 
 def _better(a: Compressed, b: Compressed, target: dict) -> bool:
@@ -407,7 +429,7 @@ class _CoefficientCoder:
         # bisection on log(step): quality and size both fall as the step grows
         lo, hi = math.log(1e-3), math.log(2.0)
         best = None
-        for _ in range(12):
+        for _ in range(9):
             mid = (lo + hi) / 2
             out = _finish(self.encode(math.exp(mid)), self.pixels, target, with_ssim=False)
             if out.met:

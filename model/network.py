@@ -279,6 +279,7 @@ def build_network(
     body: BodyKind = "relu",
     head_bias: bool = True,
     seed: int = 0,
+    init: Literal["paper", "torch"] = "paper",
 ) -> MultiHeadINR:
     """A network for an image of `image_size` (rows, cols): the multi-head model, or one of the
     paper's single-head baselines (heads and α are then ignored)."""
@@ -288,10 +289,14 @@ def build_network(
         if hy > h or hx > w:
             raise ValueError(f"heads grid {hy}x{hx} is larger than the image {h}x{w}")
         cell = (math.ceil(h / hy), math.ceil(w / hx))
-        cfg = INRConfig(heads, cell, channels, width, depth, alpha, head_bias, body, seed=seed)
+        cfg = INRConfig(
+            heads, cell, channels, width, depth, alpha, head_bias, body, init=init, seed=seed
+        )
     elif kind in ("relu", "siren", "fourier"):
         body_kind = {"relu": "relu", "siren": "sine", "fourier": "fourier"}[kind]
-        cfg = INRConfig((1, 1), (h, w), channels, width, depth, width, True, body_kind, seed=seed)
+        cfg = INRConfig(
+            (1, 1), (h, w), channels, width, depth, width, True, body_kind, init=init, seed=seed
+        )
     else:
         raise ValueError(f"unknown model {kind!r}: multihead, relu, siren or fourier")
     return MultiHeadINR(cfg)

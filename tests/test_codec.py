@@ -223,3 +223,15 @@ def test_cli_bad_input_is_one_line_and_non_zero(tmp_path, capsys):
     assert main(["info", str(tmp_path / "missing.inr")]) == 2
     assert main(["render", str(junk), "--size", "10", "-o", str(tmp_path / "o.png")]) == 2
     assert np.all([not p.name.startswith(".") for p in tmp_path.iterdir()])  # no temp files left
+
+
+def test_classic_at_bytes_finds_the_largest_quality_that_fits():
+    from model.classic import at_bytes, encode_classic
+
+    u8 = (smooth_image(3, 64, 64) * 255).round().byte()
+    budget = len(encode_classic(u8, "JPEG", 50))
+    res = at_bytes(u8, "JPEG", budget)
+    assert res.bytes <= budget and res.quality >= 50
+    assert len(encode_classic(u8, "JPEG", res.quality + 1)) > budget or res.quality == 100
+    assert at_bytes(u8, "WEBP", 10) is None
+    assert at_bytes(u8, "WEBP", 100_000).quality == 100

@@ -1,0 +1,245 @@
+"""Rate–distortion on Kodak: mhinr's presets and a bpp sweep against JPEG and WebP.
+
+For each image: `fast` and `compact` at 0.15, 0.3, 0.5 and 1.0 bpp targets (one fit per
+candidate architecture, the quantizer step searched per target), each preset at its default
+quality, the `paper` preset (quick mode only, 300 instead of 2000 Adam steps: its files
+are ~4 MB whatever the steps), and JPEG / WebP (Pillow) at the largest quality whose file
+is no larger than mhinr's. bpp is the real file's size over 768·512 pixels; PSNR is RGB on
+8-bit values.
+
+    python -m benchmarks.rate_distortion [--quick]
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import KODAK, RESULTS, machine, md_table, write_result
+from model.classic import at_bytes, measure
+from model.codec import decode
+from model.compress import Options, compress, compress_sweep
+from model.images import load_image, to_uint8
+from model.render import render
+
+BPPS = [0.15, 0.3, 0.5, 1.0]
+
+
+def render_seconds(data: bytes) -> float:
+    net, coded = decode(data)
+    t = time.perf_counter()
+    render(net, (coded.height, coded.width))
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="3 images, short fits")
+    ap.add_argument("--images", type=int, default=None)
+    args = ap.parse_args()
+    t_all = time.perf_counter()
+    files = sorted(KODAK.glob("kodim*.png"))
+    files = files[: args.images or (3 if args.quick else len(files))]
+    sweep: dict[tuple[str, float], list[dict]] = {}
+    per_image, presets = [], {}
+    for path in files:
+        img = load_image(path)
+        u8 = to_uint8(img.pixels)
+        h, w = img.size
+        for preset in ("fast", "compact"):
+            opt = Options(preset=preset, steps=20 if args.quick and preset == "fast" else None)
+            if args.quick and preset == "compact":
+                opt = Options(preset=preset, steps=100)
+            targets = [{"max_bytes": int(b * h * w / 8), "bpp": b} for b in BPPS]
+            t = time.perf_counter()
+            outs = compress_sweep(
+                img.pixels, img.mode, Options(**{**opt.__dict__, "bpp": 0.5}), targets
+            )
+            for b, out in zip(BPPS, outs, strict=True):
+                jp, wp = at_bytes(u8, "JPEG", out.bytes), at_bytes(u8, "WEBP", out.bytes)
+                sweep.setdefault((preset, b), []).append(
+                    {
+                        "bpp": out.bpp,
+                        "psnr": out.psnr,
+                        "ssim": out.ssim,
+                        "met": out.met,
+                        "jpeg": jp.psnr if jp else float("nan"),
+                        "webp": wp.psnr if wp else float("nan"),
+                        "seconds": out.seconds,
+                    }
+                )
+            print(
+                path.name,
+                preset,
+                f"{time.perf_counter() - t:.0f}s",
+                [(round(o.bpp, 3), round(o.psnr, 2)) for o in outs],
+                flush=True,
+            )
+        runs = ["fast", "compact"] + (["paper"] if args.quick else [])
+        for preset in runs:
+            opt = Options(preset=preset, steps=300 if preset == "paper" else None)
+            out = compress(img.pixels, img.mode, opt)
+            jp, wp = at_bytes(u8, "JPEG", out.bytes), at_bytes(u8, "WEBP", out.bytes)
+            row = [
+                path.stem,
+                preset,
+                out.bytes,
+                out.bpp,
+                out.psnr,
+                out.ssim,
+                out.seconds,
+                render_seconds(out.data),
+                jp.psnr if jp else float("nan"),
+                wp.psnr if wp else float("nan"),
+            ]
+            per_image.append(row)
+            presets.setdefault(preset, []).append(row)
+            print(row, flush=True)
+
+    sweep_rows = []
+    for (preset, b), rs in sorted(sweep.items()):
+        mean = {
+            k: float(np.mean([r[k] for r in rs]))
+            for k in ("bpp", "psnr", "ssim", "jpeg", "webp", "seconds")
+        }
+        sweep_rows.append(
+            [
+                preset,
+                b,
+                mean["bpp"],
+                mean["psnr"],
+                mean["ssim"],
+                mean["jpeg"],
+                mean["webp"],
+                mean["psnr"] - mean["jpeg"],
+                f"{sum(bool(r['met']) for r in rs)}/{len(rs)}",
+            ]
+        )
+    preset_rows = []
+    for preset, rows in presets.items():
+        m = np.nanmean(np.array([r[2:] for r in rows], dtype=float), axis=0)
+        preset_rows.append([preset, int(m[0]), m[1], m[2], m[3], m[4], m[5], m[6], m[7]])
+    anchors = jpeg_webp_curves(files)
+    plot = plot_rd(sweep, anchors, args.quick)
+    text = f"""# Rate–distortion on Kodak
+
+`python -m benchmarks.rate_distortion{" --quick" if args.quick else ""}` — {machine()};
+{len(files)} images, {time.perf_counter() - t_all:.0f} s in all.
+
+## mhinr at bpp targets against JPEG and WebP of the same bytes (means over the images)
+
+"JPEG"/"WebP": PSNR of that codec at the largest quality whose file is no larger than
+mhinr's, per image, then averaged. "Δ vs JPEG" > 0 means mhinr wins.
+
+{
+        md_table(
+            [
+                "preset",
+                "target bpp",
+                "bpp",
+                "PSNR",
+                "SSIM",
+                "JPEG PSNR",
+                "WebP PSNR",
+                "Δ vs JPEG",
+                "met",
+            ],
+            sweep_rows,
+        )
+    }
+## Presets at their default quality (means)
+
+{
+        md_table(
+            [
+                "preset",
+                "bytes",
+                "bpp",
+                "PSNR",
+                "SSIM",
+                "fit s",
+                "render s",
+                "JPEG PSNR",
+                "WebP PSNR",
+            ],
+            preset_rows,
+        )
+    }
+## JPEG and WebP curves (means over the same images)
+
+{md_table(["codec", "quality", "bpp", "PSNR", "SSIM"], anchors)}
+## Per image, presets at default quality
+
+{
+        md_table(
+            [
+                "image",
+                "preset",
+                "bytes",
+                "bpp",
+                "PSNR",
+                "SSIM",
+                "fit s",
+                "render s",
+                "JPEG PSNR",
+                "WebP PSNR",
+            ],
+            per_image,
+        )
+    }
+![rate–distortion]({plot.name})
+"""
+    write_result("rate_distortion_quick.md" if args.quick else "rate_distortion.md", text)
+
+
+def jpeg_webp_curves(files: list[Path]) -> list[list]:
+    rows = []
+    for fmt, qualities in (
+        ("JPEG", [5, 10, 20, 30, 50, 70, 85, 95]),
+        ("WEBP", [5, 10, 20, 40, 60, 80, 90]),
+    ):
+        for q in qualities:
+            rs = []
+            for path in files:
+                img = load_image(path)
+                r = measure(to_uint8(img.pixels), fmt, q)
+                rs.append((8 * r.bytes / (img.size[0] * img.size[1]), r.psnr, r.ssim))
+            m = np.mean(rs, axis=0)
+            rows.append([fmt, q, float(m[0]), float(m[1]), float(m[2])])
+    return rows
+
+
+def plot_rd(sweep, anchors, quick: bool) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for fmt in ("JPEG", "WEBP"):
+        pts = [(r[2], r[3]) for r in anchors if r[0] == fmt]
+        ax.plot(*zip(*pts, strict=True), marker="s", label=fmt)
+    for preset in ("fast", "compact"):
+        pts = sorted(
+            (np.mean([r["bpp"] for r in rs]), np.mean([r["psnr"] for r in rs]))
+            for (p, _), rs in sweep.items()
+            if p == preset
+        )
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker="o", label=f"mhinr {preset}")
+    ax.set_xlabel("bits per pixel")
+    ax.set_ylabel("PSNR (dB, RGB)")
+    ax.set_xlim(0, 1.6)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / ("rate_distortion_quick.png" if quick else "rate_distortion.png")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+if __name__ == "__main__":
+    main()
