@@ -63,6 +63,13 @@ def parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="describe a .inr file")
     i.add_argument("model", type=Path)
     i.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("serve", help="run the HTTP API (and, without Redis, one worker)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+
+    w = sub.add_parser("worker", help="run a worker (several may share a Redis queue)")
+    w.add_argument("--concurrency", type=int, default=None, help="fits at once (threads)")
     return p
 
 
@@ -193,13 +200,97 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+
+    from worker.celery_app import create_celery
+    from worker.settings import get_settings
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    n = args.concurrency or settings.worker_concurrency
+    app = create_celery(settings)
+    argv = [
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={n}",
+        "--pool=solo" if n == 1 else "--pool=threads",
+    ]
+    if settings.embedded:  # the filesystem transport has no broadcast
+        argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    app.worker_main(argv)
+    return 0
+
+
+def requeue_unfinished(app) -> int:
+    """Embedded mode: the store is the truth. Empty the broker folder and queue every job
+    that was queued or running when the service last stopped, exactly once."""
+    from pathlib import Path
+
+    folder = Path(app.state.celery.conf.broker_transport_options["data_folder_in"])
+    for f in folder.glob("*"):
+        f.unlink(missing_ok=True)
+    n = 0
+    for record in app.state.store.records():
+        if record["status"] in ("queued", "running"):
+            if record["status"] == "running":
+                record["status"] = "queued"
+                app.state.store.write(record)
+            app.state.send_fit(record["id"])
+            n += 1
+    return n
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+    import subprocess
+
+    import uvicorn
+
+    from app.main import create_app
+    from worker.settings import get_settings
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log = logging.getLogger("mhinr.serve")
+    app = create_app(settings)
+    if settings.embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        log.info(
+            "embedded mode: data in %s; requeued %d unfinished jobs",
+            settings.data_dir.resolve(),
+            requeue_unfinished(app),
+        )
+        child = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"])
+
+        def stop_worker() -> None:
+            log.info("stopping the worker")
+            child.terminate()  # Celery's warm shutdown; an unfinished fit is requeued next start
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+        app.state.on_shutdown.append(stop_worker)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from model.codec import CodecError
     from model.images import ImageError
 
+    commands = {
+        "fit": cmd_fit,
+        "render": cmd_render,
+        "info": cmd_info,
+        "serve": cmd_serve,
+        "worker": cmd_worker,
+    }
     try:
-        return {"fit": cmd_fit, "render": cmd_render, "info": cmd_info}[args.command](args)
+        return commands[args.command](args)
     except (ImageError, CodecError, ValueError, OSError) as exc:
         print(f"mhinr: error: {exc}", file=sys.stderr)
         return 2

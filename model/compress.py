@@ -75,6 +75,7 @@ class Options:
     time_budget_s: float | None = None
     quantization: Quantization | None = None
     seed: int = 0
+    device: str = "cpu"  # where the fit runs; coding is always on the CPU
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -159,6 +160,20 @@ class Compressed:
         }
 
 
+def check_options(opt: Options, image_size: tuple[int, int], channels: int) -> None:
+    """Raise ValueError (with the reason) if `opt` cannot fit an image of this size, before
+    any work is queued."""
+    h, w = image_size
+    if opt.storage == "weights":
+        paper = opt.preset == "paper"
+        width = opt.width or (256 if paper else 32)
+        alpha = opt.alpha or (min(64, width) if paper else width)
+        if alpha > width:
+            raise ValueError(f"alpha={alpha} cannot exceed the width {width}")
+        if opt.heads and (opt.heads[0] > h or opt.heads[1] > w):
+            raise ValueError(f"heads {opt.heads[0]}x{opt.heads[1]} exceed the image's {h}x{w}")
+
+
 def compress(
     pixels: Tensor,
     mode: str,
@@ -235,7 +250,8 @@ def _compress_weights(pixels, mode, opt, progress, should_stop) -> Compressed:
             lr=1e-4 if opt.model == "siren" else 1e-3,
         )
     cfg = replace(cfg, time_budget_s=opt.time_budget_s, target_psnr=opt.target_psnr, seed=opt.seed)
-    result = fit(net, pixels, cfg, progress, should_stop)
+    result = fit(net.to(opt.device), pixels.to(opt.device), cfg, progress, should_stop)
+    net.cpu()
     target = _target(opt, h, w)
     choices: list[Quantization] = (
         [opt.quantization] if opt.quantization else ["fp32", "fp16", "int8"]
@@ -325,7 +341,9 @@ def compress_sweep(
             init="torch",
         )  # random biases: a well-conditioned basis
         cfg = FitConfig(steps=steps, lr=3e-3, time_budget_s=budget, seed=options.seed)
-        result = fit_projection(net, coded_pixels, cfg, progress, should_stop)
+        net.to(options.device)
+        result = fit_projection(net, coded_pixels.to(options.device), cfg, progress, should_stop)
+        net.cpu()
         coders.append(
             (arch, result, _CoefficientCoder(net, coded_pixels, pixels, mode, colour, mean))
         )

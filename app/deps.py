@@ -1,0 +1,65 @@
+"""Shared dependencies: settings, store, task sender, model cache, API key."""
+
+import hashlib
+import secrets
+import threading
+from collections import OrderedDict
+
+from fastapi import Request
+
+from app.errors import APIError
+from model.codec import decode
+from model.network import MultiHeadINR
+from worker.settings import Settings
+from worker.store import JobStore, valid_id
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def store(request: Request) -> JobStore:
+    return request.app.state.store
+
+
+def require_key(request: Request) -> None:
+    key = request.app.state.settings.api_key
+    if not key:
+        return
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), key.encode()):
+        raise APIError(
+            401,
+            "this server needs an API key: Authorization: Bearer <key>",
+            {"WWW-Authenticate": "Bearer"},
+        )
+
+
+def job_or_404(request: Request, job_id: str) -> dict:
+    record = None if not valid_id(job_id) else request.app.state.store.get(job_id)
+    if record is None:
+        raise APIError(404, f"no job {job_id!r}")
+    return record
+
+
+class ModelCache:
+    """The last few decoded models (LRU), keyed by job id and the file's digest."""
+
+    def __init__(self, size: int):
+        self.size, self.items = size, OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, job_id: str, data: bytes) -> tuple[MultiHeadINR, object, str]:
+        digest = hashlib.blake2b(data, digest_size=12).hexdigest()
+        key = (job_id, digest)
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        net, coded = decode(data)
+        with self.lock:
+            self.items[key] = (net, coded, digest)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return net, coded, digest

@@ -1,0 +1,44 @@
+"""Errors raised where they are detected and turned into HTTP answers in one place."""
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from model.codec import CodecError
+from model.images import ImageError
+
+
+class APIError(Exception):
+    def __init__(self, status: int, detail: str, headers: dict | None = None):
+        self.status, self.detail, self.headers = status, detail, headers
+
+
+def image_error_status(exc: ImageError) -> int:
+    text = str(exc)
+    if "not an image" in text:
+        return 415
+    if "pixels" in text:
+        return 413
+    return 400
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def api_error(_: Request, exc: APIError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, exc.status, headers=exc.headers)
+
+    @app.exception_handler(ImageError)
+    async def image_error(_: Request, exc: ImageError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, image_error_status(exc))
+
+    @app.exception_handler(CodecError)
+    async def codec_error(_: Request, exc: CodecError) -> JSONResponse:
+        return JSONResponse({"detail": f"the stored model is unreadable: {exc}"}, 500)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for e in exc.errors():
+            where = ".".join(str(x) for x in e.get("loc", ())[1:]) or "request"
+            parts.append(f"{where}: {e.get('msg', 'invalid')}")
+        return JSONResponse({"detail": "; ".join(parts)}, 422)

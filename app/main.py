@@ -1,0 +1,73 @@
+"""The FastAPI application: one settings object, thin route modules, shared dependencies."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from app import errors
+from app.deps import ModelCache
+from app.observability import Metrics
+from app.routes import health, jobs, render
+from app.upload_limit import UploadLimit
+from worker.celery_app import FIT_TASK, create_celery
+from worker.settings import Settings, get_settings
+from worker.store import make_store
+
+log = logging.getLogger("mhinr.api")
+
+DESCRIPTION = """Fit a **multi-head ReLU implicit neural representation** to an image, then
+render it at any size or download it as a compressed `.inr` file.
+
+1. `POST /fit` with a multipart `file` (and options) → `202` with the job id and links.
+2. `GET /jobs/{id}` (or follow `/jobs/{id}/events`) until `succeeded`.
+3. `GET /render?job={id}&size=1024`, `GET /jobs/{id}/metrics`, `GET /jobs/{id}/model`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for stop in app.state.on_shutdown:  # e.g. the embedded worker process
+            stop()
+
+    app = FastAPI(title="mhinr", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.on_shutdown = []
+    app.state.settings = settings
+    app.state.store = make_store(settings)
+    app.state.models = ModelCache(settings.model_cache_size)
+    app.state.metrics = Metrics(app.state.store)
+    celery = create_celery(settings)
+    app.state.celery = celery
+
+    def send_fit(job_id: str) -> None:
+        celery.send_task(FIT_TASK, args=[job_id])
+
+    def ping_broker() -> None:
+        if settings.embedded:
+            folder = Path(celery.conf.broker_transport_options["data_folder_in"])
+            if not folder.is_dir():
+                raise RuntimeError(f"broker folder {folder} is missing")
+        else:
+            with celery.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
+
+    app.state.send_fit = send_fit
+    app.state.ping_broker = ping_broker
+    errors.install(app)
+    app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
+    app.include_router(jobs.router, tags=["jobs"])
+    app.include_router(render.router, tags=["render"])
+    app.include_router(health.router, tags=["operations"])
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

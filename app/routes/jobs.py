@@ -1,0 +1,250 @@
+"""POST /fit and the /jobs/{id} resource."""
+
+import asyncio
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from app import deps
+from app.errors import APIError
+from app.schemas import JobCreated, JobOut, Links, errors
+from model.compress import Options, check_options
+from model.images import load_image
+from worker.store import TERMINAL, new_job_id, now
+
+router = APIRouter()
+
+
+def links(job_id: str) -> Links:
+    base = f"/jobs/{job_id}"
+    return Links(
+        self=base,
+        events=f"{base}/events",
+        metrics=f"{base}/metrics",
+        model=f"{base}/model",
+        render=f"/render?job={job_id}",
+    )
+
+
+def parse_heads(text: str | None) -> tuple[int, int] | None:
+    if text is None or text == "":
+        return None
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        raise APIError(422, f"heads must look like 64 or 48x64, not {text!r}") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise APIError(422, f"heads must look like 64 or 48x64, not {text!r}")
+    return parts[0], parts[1]
+
+
+@router.post(
+    "/fit",
+    status_code=202,
+    response_model=JobCreated,
+    summary="Fit a network to an image",
+    dependencies=[Depends(deps.require_key)],
+    responses=errors(400, 401, 413, 415, 422, 503),
+    description="Upload an image (PNG, JPEG, WebP, BMP, TIFF, GIF first frame) and the "
+    "fit's options; the job is queued and its links returned. Poll the job or follow "
+    "its events, then render it or download the .inr model.",
+)
+async def create_fit(
+    request: Request,
+    file: Annotated[UploadFile, File(description="the image")],
+    preset: Annotated[Literal["compact", "fast", "paper"], Form()] = "compact",
+    heads: Annotated[str | None, Form(description='"64" or "48x64"', examples=["64"])] = None,
+    alpha: Annotated[int | None, Form(ge=1)] = None,
+    width: Annotated[int | None, Form(ge=1, le=1024)] = None,
+    depth: Annotated[int | None, Form(ge=1, le=16)] = None,
+    steps: Annotated[int | None, Form(ge=0)] = None,
+    target_psnr: Annotated[float | None, Form(gt=0, le=100)] = None,
+    max_bytes: Annotated[int | None, Form(ge=1)] = None,
+    bpp: Annotated[float | None, Form(gt=0, le=64)] = None,
+    time_budget_s: Annotated[float | None, Form(gt=0)] = None,
+    quantization: Annotated[Literal["fp32", "fp16", "int8"] | None, Form()] = None,
+    model: Annotated[Literal["multihead", "siren", "fourier", "relu"], Form()] = "multihead",
+    body: Annotated[Literal["relu", "sine", "fourier"] | None, Form()] = None,
+    seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
+) -> JobCreated:
+    cfg = request.app.state.settings
+    if steps is not None and steps > cfg.max_steps:
+        raise APIError(422, f"steps: at most {cfg.max_steps}, got {steps}")
+    if time_budget_s is not None and time_budget_s > cfg.max_time_budget_s:
+        raise APIError(
+            422, f"time_budget_s: at most {cfg.max_time_budget_s:g}, got {time_budget_s:g}"
+        )
+    try:
+        options = Options(
+            preset=preset,
+            model=model,
+            heads=parse_heads(heads),
+            alpha=alpha,
+            width=width,
+            depth=depth,
+            body=body,
+            steps=steps,
+            target_psnr=target_psnr,
+            max_bytes=max_bytes,
+            bpp=bpp,
+            time_budget_s=time_budget_s,
+            quantization=quantization,
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise APIError(422, str(exc)) from None
+    data = await file.read(cfg.max_upload_bytes + 1)
+    if len(data) > cfg.max_upload_bytes:
+        raise APIError(413, f"the upload is over {cfg.max_upload_bytes:,} bytes")
+    image = await run_in_threadpool(load_image, data, cfg.max_pixels)
+    try:
+        check_options(options, image.size, image.channels)
+    except ValueError as exc:
+        raise APIError(422, str(exc)) from None
+    h, w = image.size
+    job_id = new_job_id()
+    record = {
+        "id": job_id,
+        "status": "queued",
+        "created_at": now(),
+        "options": {k: v for k, v in options.__dict__.items() if v is not None and k != "device"},
+        "input": {
+            "bytes": len(data),
+            "format": image.source_format,
+            "mode": image.source_mode,
+            "width": w,
+            "height": h,
+        },
+    }
+    st = request.app.state.store
+    await run_in_threadpool(st.create, record, data)
+    try:
+        await run_in_threadpool(request.app.state.send_fit, job_id)
+    except Exception as exc:
+        await run_in_threadpool(st.cancel, job_id)
+        raise APIError(503, f"the job queue is not reachable: {exc}") from None
+    request.app.state.metrics.submitted.inc()
+    return JobCreated(job_id=job_id, links=links(job_id))
+
+
+def job_out(record: dict) -> JobOut:
+    return JobOut(
+        job_id=record["id"],
+        status=record["status"],
+        created_at=record["created_at"],
+        started_at=record.get("started_at"),
+        finished_at=record.get("finished_at"),
+        progress=record.get("progress"),
+        options=record.get("options", {}),
+        input=record.get("input", {}),
+        device=record.get("device"),
+        error=record.get("error"),
+        metrics=record.get("metrics"),
+        links=links(record["id"]),
+    )
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    summary="A job's status and progress",
+    responses=errors(404),
+)
+async def get_job(request: Request, job_id: str) -> JobOut:
+    return job_out(await run_in_threadpool(deps.job_or_404, request, job_id))
+
+
+def succeeded_or_409(record: dict) -> None:
+    if record["status"] != "succeeded":
+        detail = f"job {record['id']} is {record['status']}"
+        if record.get("error"):
+            detail += f": {record['error']}"
+        raise APIError(409, detail)
+
+
+@router.get(
+    "/jobs/{job_id}/metrics",
+    summary="Quality and size of a finished job",
+    responses=errors(404, 409),
+    description="PSNR, SSIM, PSNR history, parameters, model bytes, bits per pixel, "
+    "compression ratios, the PSNR of a JPEG and a WebP of the same byte size, fit "
+    "seconds, device and render FLOPs.",
+)
+async def get_metrics(request: Request, job_id: str) -> dict:
+    record = await run_in_threadpool(deps.job_or_404, request, job_id)
+    succeeded_or_409(record)
+    return record["metrics"]
+
+
+@router.get(
+    "/jobs/{job_id}/model",
+    summary="The .inr file",
+    responses=errors(404, 409),
+    response_class=Response,
+)
+async def get_model(request: Request, job_id: str) -> Response:
+    record = await run_in_threadpool(deps.job_or_404, request, job_id)
+    succeeded_or_409(record)
+    data = await run_in_threadpool(request.app.state.store.load_model, job_id)
+    if data is None:
+        raise APIError(404, f"job {job_id} has no model (deleted)")
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{job_id}.inr"'},
+    )
+
+
+@router.delete(
+    "/jobs/{job_id}",
+    status_code=204,
+    summary="Cancel a job and delete its data",
+    dependencies=[Depends(deps.require_key)],
+    responses=errors(401, 404),
+)
+async def delete_job(request: Request, job_id: str) -> Response:
+    await run_in_threadpool(deps.job_or_404, request, job_id)
+    await run_in_threadpool(request.app.state.store.cancel, job_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    summary="Server-sent events of progress",
+    responses={**errors(404), 200: {"content": {"text/event-stream": {}}}},
+    description="`progress` events (step, total, loss, psnr, elapsed_s) while the job "
+    "runs, then one `status` event with the final status; the stream then ends.",
+)
+async def job_events(request: Request, job_id: str) -> StreamingResponse:
+    await run_in_threadpool(deps.job_or_404, request, job_id)
+    st = request.app.state.store
+
+    async def stream():
+        last = None
+        while True:
+            record = await run_in_threadpool(st.get, job_id)
+            if record is None:
+                yield "event: status\ndata: " + json.dumps({"status": "deleted"}) + "\n\n"
+                return
+            prog = record.get("progress")
+            if prog and prog != last:
+                last = prog
+                yield "event: progress\ndata: " + json.dumps(prog) + "\n\n"
+            if record["status"] in TERMINAL:
+                final = {"status": record["status"], "error": record.get("error")}
+                yield "event: status\ndata: " + json.dumps(final) + "\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(0.25)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,63 @@
+"""Request and response models of the HTTP edge."""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class Links(BaseModel):
+    self: str
+    events: str
+    metrics: str
+    model: str
+    render: str
+
+
+class ProgressOut(BaseModel):
+    step: int = 0
+    total: int = 0
+    loss: float | None = None
+    psnr: float | None = None
+    elapsed_s: float = 0.0
+
+
+class JobCreated(BaseModel):
+    job_id: str = Field(examples=["Q2hX3n8sY0m9aB1cD2eF3g"])
+    status: Status = "queued"
+    links: Links
+
+
+class JobOut(BaseModel):
+    job_id: str
+    status: Status
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    progress: ProgressOut | None = None
+    options: dict
+    input: dict
+    device: str | None = None
+    error: str | None = None
+    metrics: dict | None = None
+    links: Links
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(examples=["the image is 30000x30000 = 900,000,000 pixels, over the limit"])
+
+
+def errors(*codes: int) -> dict:
+    """OpenAPI documentation of error answers."""
+    text = {
+        400: "bad input (empty or damaged file)",
+        401: "missing or wrong API key",
+        404: "no such job",
+        409: "the job has not succeeded (yet)",
+        413: "upload or image too large",
+        415: "not an image format we accept",
+        422: "an option or parameter is out of range",
+        503: "broker or store unreachable",
+    }
+    return {c: {"model": ErrorOut, "description": text[c]} for c in codes}

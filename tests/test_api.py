@@ -1,0 +1,251 @@
+"""The HTTP contract, bad input and awkward input, in-process (the fit task code runs
+synchronously where a test needs a finished job; the queue itself is tested end to end in
+test_e2e.py)."""
+
+import io
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.main import create_app
+from tests.service_helpers import awkward_inputs, bomb_png, png_bytes, settings_for
+from worker.fit import run_fit
+
+
+@pytest.fixture
+def env(tmp_path):
+    settings = settings_for(tmp_path, max_upload_bytes=300_000)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        yield client, app, settings
+
+
+def stored(app) -> int:
+    return len(list(app.state.store.records()))
+
+
+def post(client, data: bytes, name="x.png", **form):
+    return client.post(
+        "/fit", files={"file": (name, data)}, data={k: str(v) for k, v in form.items()}
+    )
+
+
+def finished_job(client, app, settings, data=None, **form) -> str:
+    form.setdefault("preset", "fast")
+    form.setdefault("steps", 5)
+    r = post(client, data or png_bytes(), **form)
+    assert r.status_code == 202, r.text
+    job = r.json()["job_id"]
+    run_fit(job, settings, app.state.store)
+    assert client.get(f"/jobs/{job}").json()["status"] == "succeeded"
+    return job
+
+
+BAD_UPLOADS = {
+    "non-image bytes": (b"this is plainly text, not an image at all" * 20, 415, "not an image"),
+    "zero bytes": (b"", 400, "empty"),
+    "truncated png": (png_bytes(200, 150)[:3000], 400, "truncated"),
+    "decompression bomb": (bomb_png(), 413, "pixels"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_UPLOADS)
+def test_bad_uploads_are_refused_with_a_reason_and_store_nothing(env, case):
+    client, app, _ = env
+    data, status, words = BAD_UPLOADS[case]
+    r = post(client, data)
+    assert r.status_code == status, r.text
+    assert words in r.json()["detail"]
+    assert stored(app) == 0
+
+
+def test_upload_over_the_byte_limit_is_refused_before_reading(env):
+    client, app, _ = env
+    big = b"\x89PNG" + b"\0" * 600_000
+    r = post(client, big)
+    assert r.status_code == 413 and "300,000" in r.json()["detail"]
+    assert stored(app) == 0
+
+
+@pytest.mark.parametrize(
+    ("form", "words"),
+    [
+        ({"steps": -1}, "steps"),
+        ({"steps": 10**9}, "steps"),
+        ({"alpha": 64, "width": 32}, "alpha"),
+        ({"preset": "paper", "alpha": 300}, "alpha"),
+        ({"preset": "ultra"}, "preset"),
+        ({"model": "transformer"}, "model"),
+        ({"heads": "12x"}, "heads"),
+        ({"heads": "100"}, "heads"),
+        ({"quantization": "int4"}, "quantization"),
+        ({"target_psnr": 30, "bpp": 1}, "at most one"),
+        ({"time_budget_s": 10**6}, "time_budget_s"),
+    ],
+)
+def test_options_out_of_range_are_422_and_store_nothing(env, form, words):
+    client, app, _ = env
+    r = post(client, png_bytes(), **form)
+    assert r.status_code == 422, r.text
+    assert words in r.json()["detail"]
+    assert stored(app) == 0
+
+
+def test_unknown_job_is_404_everywhere(env):
+    client, _, _ = env
+    for path in (
+        "/jobs/AAAAAAAAAAAAAAAAAAAAAA",
+        "/jobs/AAAAAAAAAAAAAAAAAAAAAA/metrics",
+        "/jobs/AAAAAAAAAAAAAAAAAAAAAA/model",
+        "/render?job=AAAAAAAAAAAAAAAAAAAAAA&size=8",
+        "/jobs/..%2F..%2Fetc%2Fpasswd",
+        "/render?job=../../etc/passwd",
+    ):
+        r = client.get(path)
+        assert r.status_code == 404, path
+        assert "no job" in r.json()["detail"] or r.json()["detail"] == "Not Found"
+    assert client.delete("/jobs/AAAAAAAAAAAAAAAAAAAAAA").status_code == 404
+
+
+def test_render_and_model_before_success_are_409(env):
+    client, _, _ = env
+    job = post(client, png_bytes(), preset="fast").json()["job_id"]  # no worker: stays queued
+    assert client.get(f"/jobs/{job}").json()["status"] == "queued"
+    for path in (f"/render?job={job}&size=64", f"/jobs/{job}/model", f"/jobs/{job}/metrics"):
+        r = client.get(path)
+        assert r.status_code == 409 and "queued" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("size", ["0", "-5", "abc", "100000", "1.5"])
+def test_bad_render_sizes_are_422(env, size):
+    client, app, settings = env
+    job = finished_job(client, app, settings)
+    r = client.get(f"/render?job={job}&size={size}")
+    assert r.status_code == 422, r.text
+    assert "size" in r.json()["detail"]
+
+
+def test_render_over_the_pixel_limit_is_422(env):
+    client, app, settings = env
+    job = finished_job(client, app, settings)
+    r = client.get(f"/render?job={job}&width=8000&height=8000")
+    assert r.status_code == 422 and "limit" in r.json()["detail"]
+
+
+def test_render_sizes_formats_and_etag(env):
+    client, app, settings = env
+    job = finished_job(client, app, settings, png_bytes(40, 32))
+    r = client.get(f"/render?job={job}&size=80")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(r.content)).size == (80, 64)
+    r2 = client.get(f"/jobs/{job}/render?width=50&height=20&format=jpeg")
+    assert Image.open(io.BytesIO(r2.content)).format == "JPEG"
+    assert Image.open(io.BytesIO(r2.content)).size == (50, 20)
+    r3 = client.get(f"/render?job={job}&size=80", headers={"Accept": "image/webp,*/*"})
+    assert r3.headers["content-type"] == "image/webp"
+    etag = r.headers["etag"]
+    r4 = client.get(f"/render?job={job}&size=80", headers={"If-None-Match": etag})
+    assert r4.status_code == 304 and not r4.content
+    assert (
+        client.get(f"/render?job={job}&size=81", headers={"If-None-Match": etag}).status_code == 200
+    )
+
+
+@pytest.mark.parametrize("name", list(awkward_inputs()))
+def test_awkward_inputs_fit_and_render_upright(env, name):
+    client, app, settings = env
+    data, (w, h), mode = awkward_inputs()[name]
+    job = finished_job(client, app, settings, data)
+    img = Image.open(io.BytesIO(client.get(f"/render?job={job}").content))
+    assert img.size == (w, h) and img.mode == mode
+    big = Image.open(
+        io.BytesIO(client.get(f"/render?job={job}&width={2 * w}&height={2 * h}").content)
+    )
+    assert big.size == (2 * w, 2 * h)
+
+
+def test_metrics_model_and_delete(env):
+    client, app, settings = env
+    job = finished_job(client, app, settings)
+    m = client.get(f"/jobs/{job}/metrics").json()
+    for key in (
+        "psnr",
+        "ssim",
+        "psnr_history",
+        "params",
+        "model_bytes",
+        "bpp",
+        "compression_ratio_raw",
+        "compression_ratio_input",
+        "jpeg_psnr_same_bytes",
+        "webp_psnr_same_bytes",
+        "fit_seconds",
+        "device",
+        "render_flops",
+    ):
+        assert key in m
+    model = client.get(f"/jobs/{job}/model")
+    assert model.status_code == 200 and model.content[:4] == b"MINR"
+    assert len(model.content) == m["model_bytes"]
+    assert client.delete(f"/jobs/{job}").status_code == 204
+    assert client.get(f"/jobs/{job}").status_code == 404
+    assert stored(app) == 0
+
+
+def test_cancelling_a_queued_job_ends_it_cancelled_and_the_worker_skips_it(env):
+    client, app, settings = env
+    job = post(client, png_bytes(), preset="fast").json()["job_id"]
+    assert client.delete(f"/jobs/{job}").status_code == 204
+    assert client.get(f"/jobs/{job}").json()["status"] == "cancelled"
+    run_fit(job, settings, app.state.store)
+    assert client.get(f"/jobs/{job}").json()["status"] == "cancelled"
+    assert app.state.store.load_upload(job) is None
+
+
+def test_api_key_guards_post_and_delete(tmp_path):
+    settings = settings_for(tmp_path, api_key="s3cret")
+    with TestClient(create_app(settings)) as client:
+        assert post(client, png_bytes()).status_code == 401
+        bad = client.post(
+            "/fit", files={"file": ("x.png", png_bytes())}, headers={"Authorization": "Bearer nope"}
+        )
+        assert bad.status_code == 401
+        ok = client.post(
+            "/fit",
+            files={"file": ("x.png", png_bytes())},
+            headers={"Authorization": "Bearer s3cret"},
+        )
+        assert ok.status_code == 202
+        job = ok.json()["job_id"]
+        assert client.get(f"/jobs/{job}").status_code == 200  # reading needs no key
+        assert client.delete(f"/jobs/{job}").status_code == 401
+        assert (
+            client.delete(f"/jobs/{job}", headers={"Authorization": "Bearer s3cret"}).status_code
+            == 204
+        )
+
+
+def test_health_readiness_prometheus_and_docs(env):
+    client, app, settings = env
+    finished_job(client, app, settings)
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["status"] == "ready"
+    text = client.get("/metrics").text
+    assert 'mhinr_jobs{status="succeeded"} 1.0' in text
+    assert "mhinr_fit_seconds_count 1.0" in text and "mhinr_jobs_submitted_total 1.0" in text
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    for path, ops in spec["paths"].items():
+        for op in ops.values():
+            assert op.get("summary"), path
+    assert "413" in spec["paths"]["/fit"]["post"]["responses"]
+
+
+def test_readyz_is_503_when_the_store_is_gone(env, tmp_path):
+    client, app, settings = env
+    import shutil
+
+    shutil.rmtree(settings.data_dir / "broker")
+    r = client.get("/readyz")
+    assert r.status_code == 503 and "broker" in r.json()["detail"]

@@ -1,0 +1,123 @@
+"""The fit job: upload → model.compress (progress → store) → .inr bytes and metrics → store."""
+
+import logging
+import time
+from dataclasses import fields
+
+import torch
+
+from model.classic import at_bytes
+from model.compress import Options, compress
+from model.images import load_image, to_uint8
+from model.metrics import render_flops
+from worker.settings import Settings
+from worker.store import JobStore, make_store, now
+
+log = logging.getLogger("mhinr.worker")
+HISTORY_LIMIT = 400
+
+
+def resolve_device(setting: str) -> str:
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("INR_DEVICE=cuda but no CUDA device is available")
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return setting
+
+
+def run_fit(job_id: str, settings: Settings, store: JobStore | None = None) -> None:
+    store = store or make_store(settings)
+    record = store.get(job_id)
+    if record is None or record["status"] != "queued":
+        log.info("job %s: nothing to do (status %s)", job_id, record and record["status"])
+        return
+    device = resolve_device(settings.device)
+    record.update(
+        status="running", started_at=now(), device=device, attempts=record.get("attempts", 0) + 1
+    )
+    store.write(record)
+    log.info("job %s: fitting on %s", job_id, device)
+    try:
+        _fit(job_id, record, settings, store, device)
+    except Exception as exc:  # the job fails with its reason; the worker lives on
+        log.exception("job %s failed", job_id)
+        if not store.cancel_requested(job_id):
+            record.update(status="failed", finished_at=now(), error=f"{type(exc).__name__}: {exc}")
+            store.write(record)
+
+
+def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device: str) -> None:
+    upload = store.load_upload(job_id)
+    if upload is None:
+        raise RuntimeError("the upload is missing from the store")
+    image = load_image(upload, settings.max_pixels)
+    known = {f.name for f in fields(Options)} - {"device"}
+    opts = {k: v for k, v in record["options"].items() if k in known}
+    if isinstance(opts.get("heads"), list):
+        opts["heads"] = tuple(opts["heads"])
+    opts.setdefault("time_budget_s", settings.default_time_budget_s)
+    options = Options(**opts, device=device)
+    history: list[list[float]] = []
+    last_write = [0.0]
+    last_check = [0.0]
+    cancelled = [False]
+
+    def progress(p) -> None:
+        history.append([p.step, round(p.psnr, 3)])
+        t = time.monotonic()
+        if t - last_write[0] >= settings.progress_interval_s:
+            last_write[0] = t
+            record["progress"] = {
+                "step": p.step,
+                "total": p.total,
+                "loss": p.loss,
+                "psnr": round(p.psnr, 3),
+                "elapsed_s": round(p.elapsed_s, 2),
+            }
+            record["history"] = history[-HISTORY_LIMIT:]
+            store.write(record)
+
+    def should_stop() -> bool:
+        t = time.monotonic()
+        if t - last_check[0] >= 0.25:
+            last_check[0] = t
+            cancelled[0] = store.cancel_requested(job_id)
+        return cancelled[0]
+
+    result = compress(image.pixels, image.mode, options, progress, should_stop)
+    if cancelled[0] or store.cancel_requested(job_id):
+        log.info("job %s: cancelled", job_id)
+        return
+    u8 = to_uint8(image.pixels)
+    jpeg, webp = at_bytes(u8, "JPEG", result.bytes), at_bytes(u8, "WEBP", result.bytes)
+    h, w = image.size
+    raw = h * w * image.channels
+    metrics = {
+        **result.summary(),
+        "psnr_history": history[-HISTORY_LIMIT:],
+        "model_bytes": result.bytes,
+        "input_bytes": len(upload),
+        "raw_bytes": raw,
+        "compression_ratio_raw": round(raw / result.bytes, 3),
+        "compression_ratio_input": round(len(upload) / result.bytes, 3),
+        "jpeg_psnr_same_bytes": None if jpeg is None else round(jpeg.psnr, 3),
+        "jpeg_bytes": None if jpeg is None else jpeg.bytes,
+        "webp_psnr_same_bytes": None if webp is None else round(webp.psnr, 3),
+        "webp_bytes": None if webp is None else webp.bytes,
+        "fit_seconds": round(result.seconds, 3),
+        "device": device,
+        "render_flops": render_flops(result.net, result.net.cfg.cell[0] * result.net.cfg.cell[1]),
+        "input": {
+            "format": image.source_format,
+            "mode": image.source_mode,
+            "width": w,
+            "height": h,
+        },
+    }
+    store.save_model(job_id, result.data)
+    if store.cancel_requested(job_id):  # cancelled while we saved: leave nothing behind
+        store.cancel(job_id)
+        return
+    record.update(status="succeeded", finished_at=now(), metrics=metrics)
+    store.write(record)
+    log.info("job %s: succeeded, %d bytes, %.2f dB", job_id, result.bytes, result.psnr)

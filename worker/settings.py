@@ -1,0 +1,41 @@
+"""The one settings object (environment variables with the prefix INR_).
+
+It lives below the API so that the worker, which must not import the API, reads the same
+settings.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INR_", extra="ignore")
+
+    data_dir: Path = Field(Path("./data"), description="disk store and embedded broker")
+    redis_url: str | None = Field(None, description="Redis for broker and store; unset: embedded")
+    redis_expiry_s: int = Field(7 * 24 * 3600, description="how long Redis keeps a job's data")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the worker fits")
+    api_key: str | None = Field(None, description="if set, POST and DELETE need Bearer <key>")
+    max_upload_bytes: int = Field(25_000_000, description="largest upload")
+    max_pixels: int = Field(16_000_000, description="largest input image (pixels)")
+    max_render_side: int = Field(8192, description="largest rendered side (pixels)")
+    max_render_pixels: int = Field(32_000_000, description="largest render (pixels)")
+    max_time_budget_s: float = Field(600.0, description="longest fit a job may ask for")
+    default_time_budget_s: float = Field(300.0, description="a job's fit budget when not given")
+    max_steps: int = Field(20_000, description="most Adam steps a job may ask for")
+    model_cache_size: int = Field(16, description="decoded models kept by the API")
+    progress_interval_s: float = Field(0.5, description="how often a fit writes its progress")
+    worker_concurrency: int = Field(1, description="fits a worker runs at once (threads)")
+
+    @property
+    def embedded(self) -> bool:
+        return not self.redis_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,231 @@
+"""The job store the API and the worker share: on disk (embedded default) or in Redis.
+
+One writer per piece of data, so no update is ever lost: the API creates a job (record +
+upload) and sets its cancel flag; from then on only the worker writes the record (status,
+progress, result). A job's status as read is the record's, except that a set cancel flag
+on an unfinished job reads as `cancelled`. Ids are unguessable (128 random bits) and are
+checked against their pattern before any key or path is built from them.
+"""
+
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import redis
+
+from worker.settings import Settings
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}$")
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def new_job_id() -> str:
+    return secrets.token_urlsafe(16)  # 22 characters
+
+
+def valid_id(job_id: str) -> bool:
+    return bool(ID_PATTERN.match(job_id))
+
+
+class StoreError(RuntimeError):
+    """The store cannot be reached or is inconsistent."""
+
+
+class JobStore(Protocol):
+    def create(self, record: dict, upload: bytes) -> None: ...
+    def get(self, job_id: str) -> dict | None: ...
+    def write(self, record: dict) -> None: ...  # the worker's record update
+    def load_upload(self, job_id: str) -> bytes | None: ...
+    def load_model(self, job_id: str) -> bytes | None: ...
+    def save_model(self, job_id: str, data: bytes) -> None: ...
+    def cancel_requested(self, job_id: str) -> bool: ...
+    def cancel(self, job_id: str) -> str | None: ...
+    def records(self) -> Iterator[dict]: ...
+    def ping(self) -> None: ...
+
+
+def effective(record: dict, cancelled: bool) -> dict:
+    if cancelled and record.get("status") not in ("succeeded", "failed"):
+        return {**record, "status": "cancelled"}
+    return record
+
+
+class DiskStore:
+    """jobs/<id>/{record.json, upload, model.inr, cancel} under the data directory; every
+    write goes to a temporary file first and is renamed into place."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root) / "jobs"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _dir(self, job_id: str) -> Path:
+        if not valid_id(job_id):
+            raise KeyError(job_id)
+        return self.root / job_id
+
+    def _write(self, path: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def create(self, record: dict, upload: bytes) -> None:
+        d = self._dir(record["id"])
+        d.mkdir()
+        self._write(d / "upload", upload)
+        self._write(d / "record.json", json.dumps(record).encode())
+
+    def get(self, job_id: str) -> dict | None:
+        try:
+            d = self._dir(job_id)
+            record = json.loads((d / "record.json").read_bytes())
+        except (KeyError, FileNotFoundError, NotADirectoryError):
+            return None
+        return effective(record, (d / "cancel").exists())
+
+    def write(self, record: dict) -> None:
+        d = self._dir(record["id"])
+        if d.exists():
+            self._write(d / "record.json", json.dumps(record).encode())
+
+    def _read(self, job_id: str, name: str) -> bytes | None:
+        try:
+            return (self._dir(job_id) / name).read_bytes()
+        except (KeyError, FileNotFoundError, NotADirectoryError):
+            return None
+
+    def load_upload(self, job_id: str) -> bytes | None:
+        return self._read(job_id, "upload")
+
+    def load_model(self, job_id: str) -> bytes | None:
+        return self._read(job_id, "model.inr")
+
+    def save_model(self, job_id: str, data: bytes) -> None:
+        self._write(self._dir(job_id) / "model.inr", data)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        try:
+            return (self._dir(job_id) / "cancel").exists()
+        except KeyError:
+            return False
+
+    def cancel(self, job_id: str) -> str | None:
+        record = self.get(job_id)
+        if record is None:
+            return None
+        d = self._dir(job_id)
+        if record["status"] in ("succeeded", "failed"):
+            shutil.rmtree(d, ignore_errors=True)
+            return "deleted"
+        self._write(d / "cancel", b"1")
+        for name in ("upload", "model.inr"):
+            (d / name).unlink(missing_ok=True)
+        return "cancelled"
+
+    def records(self) -> Iterator[dict]:
+        for d in self.root.iterdir():
+            if valid_id(d.name) and (r := self.get(d.name)) is not None:
+                yield r
+
+    def ping(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            raise StoreError(f"data directory {self.root} is not writable")
+
+
+class RedisStore:
+    """Keys {prefix}:{kind}:{id} for kind in job, upload, model, cancel; all expire."""
+
+    def __init__(self, url: str, expiry_s: int, prefix: str = "mhinr"):
+        self.r = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        self.expiry, self.prefix = expiry_s, prefix
+
+    def _key(self, kind: str, job_id: str) -> str:
+        if not valid_id(job_id):
+            raise KeyError(job_id)
+        return f"{self.prefix}:{kind}:{job_id}"
+
+    def create(self, record: dict, upload: bytes) -> None:
+        job_id = record["id"]
+        with self.r.pipeline(transaction=True) as p:
+            p.set(self._key("upload", job_id), upload, ex=self.expiry)
+            p.set(self._key("job", job_id), json.dumps(record), ex=self.expiry)
+            p.execute()
+
+    def get(self, job_id: str) -> dict | None:
+        try:
+            raw, flag = self.r.mget(self._key("job", job_id), self._key("cancel", job_id))
+        except KeyError:
+            return None
+        return None if raw is None else effective(json.loads(raw), flag is not None)
+
+    def write(self, record: dict) -> None:
+        # only while the job exists (xx): a deleted job is not brought back
+        self.r.set(self._key("job", record["id"]), json.dumps(record), ex=self.expiry, xx=True)
+
+    def load_upload(self, job_id: str) -> bytes | None:
+        try:
+            return self.r.get(self._key("upload", job_id))
+        except KeyError:
+            return None
+
+    def load_model(self, job_id: str) -> bytes | None:
+        try:
+            return self.r.get(self._key("model", job_id))
+        except KeyError:
+            return None
+
+    def save_model(self, job_id: str, data: bytes) -> None:
+        self.r.set(self._key("model", job_id), data, ex=self.expiry)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        try:
+            return bool(self.r.exists(self._key("cancel", job_id)))
+        except KeyError:
+            return False
+
+    def cancel(self, job_id: str) -> str | None:
+        record = self.get(job_id)
+        if record is None:
+            return None
+        keys = [self._key(k, job_id) for k in ("upload", "model")]
+        if record["status"] in ("succeeded", "failed"):
+            self.r.delete(*keys, self._key("job", job_id), self._key("cancel", job_id))
+            return "deleted"
+        with self.r.pipeline(transaction=True) as p:
+            p.set(self._key("cancel", job_id), b"1", ex=self.expiry)
+            p.delete(*keys)
+            p.execute()
+        return "cancelled"
+
+    def records(self) -> Iterator[dict]:
+        for key in self.r.scan_iter(match=f"{self.prefix}:job:*", count=500):
+            job_id = key.decode().rsplit(":", 1)[-1]
+            if valid_id(job_id) and (rec := self.get(job_id)) is not None:
+                yield rec
+
+    def ping(self) -> None:
+        try:
+            self.r.ping()
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis is not reachable: {exc}") from None
+
+
+def make_store(settings: Settings) -> JobStore:
+    if settings.redis_url:
+        return RedisStore(settings.redis_url, settings.redis_expiry_s)
+    return DiskStore(settings.data_dir)
+
+
+def now() -> float:
+    return round(time.time(), 3)
