@@ -1,0 +1,194 @@
+"""End to end through HTTP against real processes: `mhinr serve` on the embedded default
+(API + a Celery worker child on the filesystem transport), and the Redis mode with a
+separate `mhinr worker` on the real Redis at 127.0.0.1:6379 (database 13, flushed)."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.service_helpers import png_bytes
+
+REDIS_URL = "redis://127.0.0.1:6379/13"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextmanager
+def service(tmp_path: Path, redis_url: str | None = None, workers: int = 0):
+    port = free_port()
+    env = {**os.environ, "INR_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
+    env.pop("INR_REDIS_URL", None)
+    if redis_url:
+        env["INR_REDIS_URL"] = redis_url
+    log = tmp_path / "service.log"
+    procs = [start(["worker"], env, log) for _ in range(workers)]
+    procs.append(start(["serve", "--port", str(port)], env, log))
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if client.get("/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or procs[-1].poll() is not None:
+                raise RuntimeError("the service did not start:\n" + log.read_text()[-3000:])
+            time.sleep(0.3)
+        yield client
+    finally:
+        client.close()
+        for p in reversed(procs):
+            stop(p)
+
+
+def submit(client: httpx.Client, data: bytes, **form) -> str:
+    form.setdefault("preset", "fast")
+    r = client.post(
+        "/fit", files={"file": ("in.png", data)}, data={k: str(v) for k, v in form.items()}
+    )
+    assert r.status_code == 202, r.text
+    return r.json()["job_id"]
+
+
+def wait(client: httpx.Client, job: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rec = client.get(f"/jobs/{job}").json()
+        if rec["status"] in ("succeeded", "failed", "cancelled"):
+            return rec
+        time.sleep(0.3)
+    raise AssertionError(f"job {job} did not finish: {rec}")
+
+
+def fit_render_and_crowd(client: httpx.Client) -> None:
+    job = submit(client, png_bytes(64, 48), steps=30)
+    rec = wait(client, job)
+    assert rec["status"] == "succeeded", rec
+    metrics = client.get(f"/jobs/{job}/metrics").json()
+    assert metrics["psnr"] > 28
+    r = client.get(f"/render?job={job}&size=128")
+    assert r.status_code == 200
+    import io
+
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(r.content)).size == (128, 96)
+    jobs = [submit(client, png_bytes(40, 32, seed=i), steps=10) for i in range(8)]
+    assert all(wait(client, j)["status"] == "succeeded" for j in jobs)
+
+
+def cancel_a_running_job(client: httpx.Client) -> None:
+    job = submit(client, png_bytes(256, 256), preset="paper", steps=20000, time_budget_s=300)
+    deadline = time.monotonic() + 60
+    while client.get(f"/jobs/{job}").json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1.0)
+    t = time.monotonic()
+    assert client.delete(f"/jobs/{job}").status_code == 204
+    assert client.get(f"/jobs/{job}").json()["status"] == "cancelled"
+    # the worker notices within a few seconds and is free for the next job
+    nxt = submit(client, png_bytes(32, 32), steps=5)
+    assert wait(client, nxt, timeout=60)["status"] == "succeeded"
+    assert time.monotonic() - t < 30
+    assert client.get(f"/jobs/{job}").json()["status"] == "cancelled"
+
+
+def events_end_with_the_final_status(client: httpx.Client) -> None:
+    job = submit(client, png_bytes(48, 48), steps=40)
+    seen = []
+    with client.stream("GET", f"/jobs/{job}/events", timeout=120) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        event = None
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                seen.append((event, json.loads(line.split(":", 1)[1])))
+    assert seen[-1] == ("status", {"status": "succeeded", "error": None})
+    assert any(e == "progress" and "psnr" in d for e, d in seen[:-1])
+
+
+def test_embedded_default_end_to_end(tmp_path):
+    with service(tmp_path) as client:
+        fit_render_and_crowd(client)
+        cancel_a_running_job(client)
+        events_end_with_the_final_status(client)
+
+
+def test_embedded_jobs_survive_a_restart(tmp_path):
+    with service(tmp_path) as client:
+        done = submit(client, png_bytes(40, 40), steps=5)
+        assert wait(client, done)["status"] == "succeeded"
+        slow = submit(client, png_bytes(64, 64), preset="paper", steps=3000, time_budget_s=20)
+        queued = submit(client, png_bytes(40, 40, seed=3), steps=5)
+        while client.get(f"/jobs/{slow}").json()["status"] != "running":
+            time.sleep(0.2)
+    # stopped while `slow` ran and `queued` waited; both finish after the restart
+    with service(tmp_path) as client:
+        assert client.get(f"/jobs/{done}").json()["status"] == "succeeded"
+        assert client.get(f"/render?job={done}&size=80").status_code == 200
+        assert wait(client, queued)["status"] == "succeeded"
+        assert wait(client, slow, timeout=90)["status"] == "succeeded"
+
+
+@pytest.fixture
+def redis_db():
+    r = redis.Redis.from_url(REDIS_URL)
+    try:
+        r.ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Redis at 127.0.0.1:6379 is required under CI: {exc}")
+        pytest.skip(f"no Redis at 127.0.0.1:6379: {exc}")
+    r.flushdb()
+    yield r
+    r.flushdb()
+
+
+def test_redis_mode_end_to_end(tmp_path, redis_db):
+    with service(tmp_path, REDIS_URL, workers=2) as client:
+        fit_render_and_crowd(client)
+        cancel_a_running_job(client)
+        events_end_with_the_final_status(client)
+        assert redis_db.keys("mhinr:job:*")
+    assert not (tmp_path / "data" / "jobs").exists() or not any(
+        (tmp_path / "data" / "jobs").iterdir()
+    )
