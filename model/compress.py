@@ -38,6 +38,7 @@ from model.network import (
     BodyKind,
     ModelKind,
     MultiHeadINR,
+    assemble,
     build_network,
     cell_coordinates,
     split_cells,
@@ -415,7 +416,8 @@ class _CoefficientCoder:
         with torch.no_grad():
             feats = net.body(cell_coordinates(n_y, n_x)).double()
         phi = torch.cat([torch.ones(feats.shape[0], 1, dtype=torch.float64), feats], 1)
-        self.coef = (phi @ basis_inv).T @ cells  # [k, O]: coefficients in the orthonormal basis
+        self.basis = phi @ basis_inv  # [n, k], orthonormal columns
+        self.coef = self.basis.T @ cells  # [k, O]: coefficients in the orthonormal basis
 
     def _quantize_body(self) -> None:
         with torch.no_grad():
@@ -423,44 +425,70 @@ class _CoefficientCoder:
                 if name.startswith("body."):
                     p.copy_(dequantize(name, quantize(name, p, self.bq)))
 
-    def encode(self, step: float) -> bytes:
+    def quantized(self, step: float) -> Tensor:
         c = self.coef / step
-        q = torch.sign(c) * torch.floor(c.abs() + 0.5 - DEADZONE).clamp_min(0)
+        return torch.sign(c) * torch.floor(c.abs() + 0.5 - DEADZONE).clamp_min(0)
+
+    def encode(self, step: float) -> bytes:
         h, w = self.pixels.shape[1:]
+        quant = "int8" if self.bq == "int8" else "fp16"
         coded = Coded(
             h,
             w,
             self.mode,
             "coefficients",
-            "int8" if self.bq == "int8" else "fp16",
+            quant,
             step=float(step),
             colour=self.colour.double().tolist(),
             colour_mean=self.mean.double().tolist(),
         )
-        return encode_coefficients(
-            self.net, coded, q.numpy().astype(np.int64), self.bq, coder="lzma"
+        q = self.quantized(step).numpy().astype(np.int64)
+        return encode_coefficients(self.net, coded, q, self.bq, coder="lzma")
+
+    def quality(self, step: float) -> float:
+        """PSNR of the reconstruction at `step`, computed from the coefficients directly (the
+        decoder's float32 render may differ in the last rounding of a few pixels)."""
+        cells = self.basis @ (self.quantized(step) * step)  # [n, O], coded colour space
+        c, h, w = self.pixels.shape
+        hy, hx = self.net.cfg.heads
+        n_y, n_x = self.net.cfg.cell
+        coded = assemble(cells, c, hy, hx, n_y, n_x)[:, :h, :w]
+        rgb = (
+            torch.einsum("ij,jhw->ihw", self.colour.double(), coded)
+            + self.mean.double()[:, None, None]
         )
+        return psnr(rgb, self.pixels)
 
     def search(self, target: dict, default_step: float) -> Compressed:
+        """The coarsest step that meets a PSNR target, or the finest whose file fits a byte
+        budget: bisection on log(step), quality and size both falling as the step grows.
+        Quality is computed from the coefficients, size by coding; the chosen file is then
+        decoded and measured, and a PSNR target missed by rounding is met with a finer step."""
         if not target:
             return _finish(self.encode(default_step), self.pixels, target)
-        # bisection on log(step): quality and size both fall as the step grows
-        lo, hi = math.log(1e-3), math.log(2.0)
-        best = None
-        for _ in range(9):
+        by_psnr = "psnr" in target
+
+        def ok(step: float) -> bool:
+            if by_psnr:
+                return self.quality(step) >= target["psnr"]
+            return len(self.encode(step)) <= target["max_bytes"]
+
+        lo, hi = math.log(1e-3), math.log(2.0)  # finest, coarsest
+        good = None
+        for _ in range(10):
             mid = (lo + hi) / 2
-            out = _finish(self.encode(math.exp(mid)), self.pixels, target, with_ssim=False)
-            if out.met:
-                best = out if best is None or _better(out, best, target) else best
-                if "psnr" in target:
-                    lo = mid  # met: try a coarser step (fewer bytes)
-                else:
-                    hi = mid  # fits: try a finer step (more quality)
-            elif "psnr" in target:
-                hi = mid
+            if ok(math.exp(mid)):
+                good = mid
+                lo, hi = (mid, hi) if by_psnr else (lo, mid)
             else:
-                lo = mid
-        if best is None:  # unreachable target: the closest we got
-            step = math.exp(lo) if "psnr" in target else math.exp(hi)
-            return _finish(self.encode(step), self.pixels, target)
-        return _finish(best.data, self.pixels, target)  # measured again, with SSIM
+                lo, hi = (lo, mid) if by_psnr else (mid, hi)
+        if good is None:  # unreachable: the closest we can get
+            return _finish(self.encode(math.exp(lo if by_psnr else hi)), self.pixels, target)
+        step = math.exp(good)
+        out = _finish(self.encode(step), self.pixels, target)
+        for _ in range(4):
+            if out.met:
+                break
+            step *= 0.97
+            out = _finish(self.encode(step), self.pixels, target)
+        return out
