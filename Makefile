@@ -1,10 +1,11 @@
-# One command each: `make test` (venv + install + lint + tests), `make bench-quick`.
+# One command each on a fresh machine: `make serve` (venv + install + the service on its
+# embedded default) and `make test` (venv + install + lint + the whole test suite).
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint bench-quick bench clean
+.PHONY: install serve test lint browser bench-quick bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -14,11 +15,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+serve: $(STAMP)
+	$(BIN)/mhinr serve --host 127.0.0.1 --port 8000
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(STAMP) lint
+# Debian's Chromium and ChromeDriver for the web page's test (nothing downloads a browser).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver) || \
+	  echo "could not install chromium: the browser test is skipped here and fails under CI"
+
+test: $(STAMP) lint browser
 	$(BIN)/pytest -q
 
 bench-quick: $(STAMP)

@@ -6,12 +6,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from app import errors
 from app.deps import ModelCache
 from app.observability import Metrics
-from app.routes import health, jobs, render
+from app.routes import health, jobs, page, render
 from app.upload_limit import UploadLimit
 from worker.celery_app import FIT_TASK, create_celery
 from worker.settings import Settings, get_settings
@@ -65,9 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router, tags=["jobs"])
     app.include_router(render.router, tags=["render"])
     app.include_router(health.router, tags=["operations"])
-
-    @app.get("/", include_in_schema=False)
-    async def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    app.include_router(page.router, tags=["web page"])
+    app.mount("/static", StaticFiles(directory=page.WEB), name="static")
 
     return app

@@ -324,6 +324,20 @@ def compress_sweep(
         options.steps if options.steps is not None else (60 if options.preset == "fast" else 300)
     )
     archs = _candidates(options, search=any(targets))
+
+    def rgb_progress(p: Progress) -> None:  # previews back in the image's own colours
+        if progress is None:
+            return
+        coded = p.image
+        if coded is not None:
+            p = replace(
+                p,
+                image=lambda: (
+                    torch.einsum("ij,jhw->ihw", colour, coded()) + mean[:, None, None]
+                ).clamp(0, 1),
+            )
+        progress(p)
+
     budget = None if options.time_budget_s is None else options.time_budget_s / len(archs)
     coders = []
     for arch in archs:
@@ -343,7 +357,9 @@ def compress_sweep(
         )  # random biases: a well-conditioned basis
         cfg = FitConfig(steps=steps, lr=3e-3, time_budget_s=budget, seed=options.seed)
         net.to(options.device)
-        result = fit_projection(net, coded_pixels.to(options.device), cfg, progress, should_stop)
+        result = fit_projection(
+            net, coded_pixels.to(options.device), cfg, rgb_progress, should_stop
+        )
         net.cpu()
         coders.append(
             (arch, result, _CoefficientCoder(net, coded_pixels, pixels, mode, colour, mean))

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from model.images import pad_edge
-from model.network import MultiHeadINR, cell_coordinates, padding, split_cells
+from model.network import MultiHeadINR, assemble, cell_coordinates, padding, split_cells
 
 Schedule = Literal["cosine", "paper", "constant"]
 
@@ -64,6 +64,9 @@ class Progress:
     loss: float
     psnr: float
     elapsed_s: float
+    # renders the current reconstruction at the training size, [C, H, W] in [0, 1] (one
+    # forward pass: call it only when a preview is wanted)
+    image: Callable[[], Tensor] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -120,8 +123,12 @@ def fit(
         with torch.no_grad():
             return float(torch.mean((net.grid(n_y, n_x).clamp(0, 1) - target) ** 2))
 
+    def current() -> Tensor:
+        with torch.no_grad():
+            return net.grid(n_y, n_x).clamp(0, 1)[:, : pixels.shape[1], : pixels.shape[2]].cpu()
+
     def report(step: int, mse: float) -> None:
-        p = Progress(step, cfg.steps, mse, mse_to_psnr(mse), time.perf_counter() - start)
+        p = Progress(step, cfg.steps, mse, mse_to_psnr(mse), time.perf_counter() - start, current)
         history.append(p)
         if progress is not None:
             progress(p)
@@ -210,20 +217,23 @@ def solve_heads(net: MultiHeadINR, target: Tensor, ridge: float = 1e-9) -> None:
     heads.weight.copy_(w.to(heads.weight.dtype))
 
 
+def projection_basis(net: MultiHeadINR, device: torch.device) -> Tensor:
+    """[n, k] orthonormal basis (float64) of the cell features [1, body(u)] at the native
+    cell grid (Cholesky of their Gram matrix, constant feature first)."""
+    n_y, n_x = net.cfg.cell
+    feats = net.body(cell_coordinates(n_y, n_x).to(device)).double()
+    ones = torch.ones(feats.shape[0], 1, dtype=feats.dtype, device=feats.device)
+    phi = torch.cat([ones, feats], 1)
+    gram = phi.T @ phi
+    eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+    chol = torch.linalg.cholesky(gram + 1e-10 * gram.diagonal().mean() * eye)
+    return torch.linalg.solve_triangular(chol, phi.T, upper=False).T
+
+
 def projection_loss(net: MultiHeadINR, cells: Tensor) -> Tensor:
     """Mean squared residual of projecting every cell ([n, C·Hy·Hx]) onto the span of the
-    cell features [1, body(u)] (n × k): the error of the best possible dense heads."""
-    n_y, n_x = net.cfg.cell
-    feats = net.body(cell_coordinates(n_y, n_x).to(cells.device)).double()
-    phi = torch.cat(
-        [torch.ones(feats.shape[0], 1, dtype=feats.dtype, device=feats.device), feats], 1
-    )
-    gram = phi.T @ phi
-    gram = gram + 1e-10 * gram.diagonal().mean() * torch.eye(
-        gram.shape[0], dtype=gram.dtype, device=gram.device
-    )
-    chol = torch.linalg.cholesky(gram)
-    basis = torch.linalg.solve_triangular(chol, phi.T, upper=False).T  # [n, k] orthonormal
+    cell features: the error of the best possible dense heads."""
+    basis = projection_basis(net, cells.device)
     return torch.mean((cells - basis @ (basis.T @ cells)) ** 2)
 
 
@@ -244,6 +254,14 @@ def fit_projection(
     target = prepare_target(net, pixels).to(net.heads.weight.device)
     cells = split_cells(target.double(), *net.cfg.heads)  # [n, C·Hy·Hx]
     opt = torch.optim.Adam(net.body.parameters(), lr=cfg.lr)
+
+    def current() -> Tensor:  # the best heads for the current body, rendered
+        with torch.no_grad():
+            basis = projection_basis(net, cells.device)
+            flat = basis @ (basis.T @ cells)
+        out = assemble(flat, net.cfg.channels, *net.cfg.heads, *net.cfg.cell)
+        return out[:, : pixels.shape[1], : pixels.shape[2]].float().cpu()
+
     history: list[Progress] = []
     stopped, step, mse = "steps", 0, float("nan")
     for step in range(1, cfg.steps + 1):
@@ -259,7 +277,7 @@ def fit_projection(
         reached = cfg.target_psnr is not None and psnr >= cfg.target_psnr
         cancelled = should_stop is not None and should_stop()
         if step == 1 or step % cfg.progress_every == 0 or step == cfg.steps or over or cancelled:
-            p = Progress(step, cfg.steps, mse, psnr, time.perf_counter() - start)
+            p = Progress(step, cfg.steps, mse, psnr, time.perf_counter() - start, current)
             history.append(p)
             if progress is not None:
                 progress(p)

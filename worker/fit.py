@@ -8,13 +8,26 @@ import torch
 
 from model.classic import at_bytes
 from model.compress import Options, compress
-from model.images import load_image, to_uint8
+from model.images import load_image, to_pil, to_uint8
 from model.metrics import render_flops
 from worker.settings import Settings
 from worker.store import JobStore, make_store, now
 
 log = logging.getLogger("mhinr.worker")
 HISTORY_LIMIT = 400
+PREVIEW_INTERVAL_S = 2.0
+PREVIEW_SIDE = 512
+
+
+def preview_png(pixels, mode: str) -> bytes:
+    """The current reconstruction as a PNG no larger than PREVIEW_SIDE a side."""
+    import io
+
+    img = to_pil(to_uint8(pixels), mode)
+    img.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    buf = io.BytesIO()
+    img.save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
 
 
 def resolve_device(setting: str) -> str:
@@ -62,9 +75,14 @@ def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device:
     last_check = [0.0]
     cancelled = [False]
 
+    last_preview = [time.monotonic()]
+
     def progress(p) -> None:
         history.append([p.step, round(p.psnr, 3)])
         t = time.monotonic()
+        if p.image is not None and t - last_preview[0] >= PREVIEW_INTERVAL_S:
+            last_preview[0] = t
+            store.save_preview(job_id, preview_png(p.image(), image.mode))
         if t - last_write[0] >= settings.progress_interval_s:
             last_write[0] = t
             record["progress"] = {
@@ -102,8 +120,10 @@ def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device:
         "compression_ratio_input": round(len(upload) / result.bytes, 3),
         "jpeg_psnr_same_bytes": None if jpeg is None else round(jpeg.psnr, 3),
         "jpeg_bytes": None if jpeg is None else jpeg.bytes,
+        "jpeg_quality": None if jpeg is None else jpeg.quality,
         "webp_psnr_same_bytes": None if webp is None else round(webp.psnr, 3),
         "webp_bytes": None if webp is None else webp.bytes,
+        "webp_quality": None if webp is None else webp.quality,
         "fit_seconds": round(result.seconds, 3),
         "device": device,
         "render_flops": render_flops(result.net, result.net.cfg.cell[0] * result.net.cfg.cell[1]),

@@ -45,6 +45,8 @@ class JobStore(Protocol):
     def load_upload(self, job_id: str) -> bytes | None: ...
     def load_model(self, job_id: str) -> bytes | None: ...
     def save_model(self, job_id: str, data: bytes) -> None: ...
+    def save_preview(self, job_id: str, data: bytes) -> None: ...
+    def load_preview(self, job_id: str) -> bytes | None: ...
     def cancel_requested(self, job_id: str) -> bool: ...
     def cancel(self, job_id: str) -> str | None: ...
     def records(self) -> Iterator[dict]: ...
@@ -114,6 +116,13 @@ class DiskStore:
     def save_model(self, job_id: str, data: bytes) -> None:
         self._write(self._dir(job_id) / "model.inr", data)
 
+    def save_preview(self, job_id: str, data: bytes) -> None:
+        if self._dir(job_id).exists():
+            self._write(self._dir(job_id) / "preview.png", data)
+
+    def load_preview(self, job_id: str) -> bytes | None:
+        return self._read(job_id, "preview.png")
+
     def cancel_requested(self, job_id: str) -> bool:
         try:
             return (self._dir(job_id) / "cancel").exists()
@@ -129,7 +138,7 @@ class DiskStore:
             shutil.rmtree(d, ignore_errors=True)
             return "deleted"
         self._write(d / "cancel", b"1")
-        for name in ("upload", "model.inr"):
+        for name in ("upload", "model.inr", "preview.png"):
             (d / name).unlink(missing_ok=True)
         return "cancelled"
 
@@ -144,7 +153,7 @@ class DiskStore:
 
 
 class RedisStore:
-    """Keys {prefix}:{kind}:{id} for kind in job, upload, model, cancel; all expire."""
+    """Keys {prefix}:{kind}:{id} for kind in job, upload, model, preview, cancel; all expire."""
 
     def __init__(self, url: str, expiry_s: int, prefix: str = "mhinr"):
         self.r = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
@@ -188,6 +197,15 @@ class RedisStore:
     def save_model(self, job_id: str, data: bytes) -> None:
         self.r.set(self._key("model", job_id), data, ex=self.expiry)
 
+    def save_preview(self, job_id: str, data: bytes) -> None:
+        self.r.set(self._key("preview", job_id), data, ex=self.expiry)
+
+    def load_preview(self, job_id: str) -> bytes | None:
+        try:
+            return self.r.get(self._key("preview", job_id))
+        except KeyError:
+            return None
+
     def cancel_requested(self, job_id: str) -> bool:
         try:
             return bool(self.r.exists(self._key("cancel", job_id)))
@@ -198,7 +216,7 @@ class RedisStore:
         record = self.get(job_id)
         if record is None:
             return None
-        keys = [self._key(k, job_id) for k in ("upload", "model")]
+        keys = [self._key(k, job_id) for k in ("upload", "model", "preview")]
         if record["status"] in ("succeeded", "failed"):
             self.r.delete(*keys, self._key("job", job_id), self._key("cancel", job_id))
             return "deleted"

@@ -1,0 +1,178 @@
+"""The web page in a real browser: Debian's headless Chromium driven by Selenium through
+Debian's ChromeDriver (nothing downloads a browser), against `mhinr serve` with its worker."""
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.test_e2e import service
+
+KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
+SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+
+def browser_or_skip():
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chromium or not driver:
+        if os.environ.get("CI") == "true":
+            pytest.fail(
+                "Chromium and ChromeDriver are required under CI (make browser installs them)"
+            )
+        pytest.skip("no chromium/chromedriver (make browser installs them)")
+    return chromium, driver
+
+
+@pytest.fixture
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = browser_or_skip()
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1280,2200",
+    ):
+        opts.add_argument(flag)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    opts.add_experimental_option(
+        "prefs",
+        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
+    )
+    drv = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
+    drv.downloads = downloads
+    yield drv
+    drv.quit()
+
+
+def shot(drv, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.png"
+    drv.save_screenshot(str(path))
+    if os.environ.get("MHINR_SAVE_SCREENSHOTS"):
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, SHOTS / path.name)
+    return path
+
+
+def wait_for(cond, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    drv = browser
+    with service(tmp_path) as client:
+        drv.get(str(client.base_url))
+        wait_for(lambda: "megapixels" in drv.find_element(By.ID, "limits").text, 20, "the limits")
+
+        # a refused upload shows the server's message
+        junk = tmp_path / "notes.png"
+        junk.write_bytes(b"these are not pixels" * 50)
+        drv.find_element(By.ID, "file").send_keys(str(junk))
+        drv.find_element(By.ID, "submit").click()
+        err = wait_for(lambda: drv.find_element(By.ID, "error").text, 20, "the refusal")
+        assert "415" in err and "not an image" in err
+
+        drv.find_element(By.ID, "file").send_keys(str(KODAK / "kodim23.png"))
+        Select(drv.find_element(By.ID, "preset")).select_by_value("fast")
+        drv.find_element(By.ID, "submit").click()
+        wait_for(
+            lambda: "running" in drv.find_element(By.ID, "status").text, 60, "training to start"
+        )
+        wait_for(
+            lambda: drv.execute_script(
+                "return document.getElementById('preview').naturalWidth > 0"
+            ),
+            60,
+            "a training preview",
+        )
+        shot(drv, tmp_path, "training")
+        wait_for(lambda: drv.find_element(By.ID, "result").is_displayed(), 240, "the result")
+        job = drv.execute_script("return location.hash").split("=", 1)[1]
+        metrics = client.get(f"/jobs/{job}/metrics").json()
+        wait_for(lambda: drv.find_element(By.ID, "m-psnr").text, 10, "the numbers")
+        assert drv.find_element(By.ID, "m-psnr").text == f"{metrics['psnr']:.2f}"
+        assert drv.find_element(By.ID, "m-ssim").text == f"{metrics['ssim']:.4f}"
+        assert drv.find_element(By.ID, "m-bytes").text == f"{metrics['bytes']:,}"
+        assert drv.find_element(By.ID, "m-bpp").text == f"{metrics['bpp']:.3f}"
+        assert drv.find_element(By.ID, "m-jpeg").text == f"{metrics['jpeg_psnr_same_bytes']:.2f}"
+        assert drv.find_element(By.ID, "m-webp").text == f"{metrics['webp_psnr_same_bytes']:.2f}"
+        assert drv.find_element(By.ID, "m-ratio").text == f"{metrics['compression_ratio_raw']:.1f}×"
+        loaded = (
+            "return ['orig', 'recon', 'jpeg-img', 'webp-img']"
+            ".every(i => document.getElementById(i).naturalWidth > 0)"
+        )
+        wait_for(lambda: drv.execute_script(loaded), 30, "the comparison images")
+        first = wait_for(
+            lambda: drv.find_element(By.ID, "zoom-inr").get_attribute("data-size"),
+            60,
+            "the first zoom render",
+        )
+        shot(drv, tmp_path, "result")
+
+        # move the zoom slider: a new render at the new size loads
+        drv.execute_script(
+            "const z = document.getElementById('zoom'); z.value = 2400;"
+            "z.dispatchEvent(new Event('change'));"
+        )
+        wait_for(
+            lambda: drv.find_element(By.ID, "zoom-inr").get_attribute("data-size") == "2400",
+            60,
+            "the zoomed render",
+        )
+        assert first != "2400"
+        assert drv.execute_script("return document.getElementById('zoom-inr').naturalWidth") == 2400
+        bicubic = "return document.getElementById('zoom-bicubic').naturalWidth"
+        wait_for(lambda: drv.execute_script(bicubic) == 2400, 30, "the bicubic enlargement")
+        drv.execute_script("document.getElementById('crop-inr').scrollTo(900, 500)")
+        shot(drv, tmp_path, "zoom")
+
+        # download the .inr
+        drv.find_element(By.ID, "dl-model").click()
+        inr = wait_for(lambda: next(iter(drv.downloads.glob("*.inr")), None), 30, "the download")
+        wait_for(lambda: inr.stat().st_size == metrics["bytes"], 10, "the whole download")
+        assert inr.read_bytes()[:4] == b"MINR"
+        assert inr.read_bytes() == client.get(f"/jobs/{job}/model").content
+
+        # the recent-jobs list remembers it; a narrow screen still shows the page
+        assert job in drv.find_element(By.ID, "recent").get_attribute("innerHTML")
+        drv.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 390, "height": 1400, "deviceScaleFactor": 1, "mobile": True},
+        )
+        drv.refresh()
+        wait_for(
+            lambda: drv.find_element(By.ID, "result").is_displayed(), 60, "the result after reload"
+        )
+        time.sleep(1.0)
+        width = drv.execute_script("return document.documentElement.scrollWidth")
+        inner = drv.execute_script("return window.innerWidth")
+        wide = drv.execute_script(
+            "return [...document.querySelectorAll('body *')]"
+            ".filter(e => e.getBoundingClientRect().right > 391 && !e.closest('.crop'))"
+            ".map(e => e.tagName + '#' + e.id).slice(0, 8)"
+        )
+        assert inner == 390 and width <= inner, f"{width}px wide in a {inner}px window: {wide}"
+        shot(drv, tmp_path, "narrow")
