@@ -151,6 +151,7 @@ def test_embedded_default_end_to_end(tmp_path):
         fit_render_and_crowd(client)
         cancel_a_running_job(client)
         events_end_with_the_final_status(client)
+    assert not (ROOT / "control").exists()  # the broker keeps everything under the data dir
 
 
 def test_embedded_jobs_survive_a_restart(tmp_path):

@@ -15,12 +15,13 @@ def broker_options(settings: Settings) -> tuple[str, dict]:
             "visibility_timeout": int(settings.max_time_budget_s * 2 + 3600)
         }
     folder = settings.data_dir.resolve() / "broker"
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return "filesystem://", {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),  # else kombu makes ./control
         "store_processed": False,
     }
 
