@@ -2,10 +2,10 @@
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from model.files import write_atomic
 
 OUTPUT_FORMATS = {".png": "PNG", ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
@@ -71,18 +71,6 @@ def parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="run a worker (several may share a Redis queue)")
     w.add_argument("--concurrency", type=int, default=None, help="fits at once (threads)")
     return p
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write then rename: a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def cmd_fit(args: argparse.Namespace) -> int:

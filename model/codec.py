@@ -42,7 +42,7 @@ import zstandard
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from model.network import INRConfig, MultiHeadINR, cell_coordinates
+from model.network import INRConfig, MultiHeadINR, cell_feature_factor
 
 MAGIC = b"MINR"
 FORMAT_VERSION = 1
@@ -204,17 +204,12 @@ def body_names(net: MultiHeadINR) -> list[str]:
 
 
 def cell_basis(net: MultiHeadINR) -> torch.Tensor:
-    """The inverse transposed Cholesky factor Lᵀ⁻¹ [k, k] (float64) of the native cell
-    features [1, body(u)] (n × k): U = Φ Lᵀ⁻¹ is orthonormal over a cell's n pixels,
-    ordered constant first. Head weights [bias, w] = Lᵀ⁻¹ c for coefficients c."""
-    n_y, n_x = net.cfg.cell
+    """Lᵀ⁻¹ [k, k] (float64) for the native cell features Φ (network.cell_feature_factor):
+    U = Φ Lᵀ⁻¹ is orthonormal over a cell's n pixels, ordered constant first, and head
+    weights [bias, w] = Lᵀ⁻¹ c for coefficients c."""
     with torch.no_grad():
-        feats = net.body(cell_coordinates(n_y, n_x)).double()
-    phi = torch.cat([torch.ones(feats.shape[0], 1, dtype=torch.float64), feats], 1)
-    gram = phi.T @ phi
-    gram += 1e-10 * gram.diagonal().mean() * torch.eye(gram.shape[0], dtype=torch.float64)
-    chol = torch.linalg.cholesky(gram)
-    eye = torch.eye(gram.shape[0], dtype=torch.float64)
+        _, chol = cell_feature_factor(net)
+    eye = torch.eye(chol.shape[0], dtype=torch.float64)
     return torch.linalg.solve_triangular(chol.T, eye, upper=True)
 
 

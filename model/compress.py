@@ -25,14 +25,13 @@ from torch import Tensor
 from model.codec import (
     Coded,
     Quantization,
-    cell_basis,
     decode,
     dequantize,
     encode_coefficients,
     encode_weights,
     quantize,
 )
-from model.fit import FitConfig, Progress, fit, fit_projection, prepare_target
+from model.fit import FitConfig, Progress, fit, fit_projection, prepare_target, projection_basis
 from model.metrics import psnr, ssim
 from model.network import (
     BodyKind,
@@ -40,7 +39,6 @@ from model.network import (
     MultiHeadINR,
     assemble,
     build_network,
-    cell_coordinates,
     split_cells,
 )
 from model.render import render
@@ -427,12 +425,8 @@ class _CoefficientCoder:
         self.colour, self.mean, self.bq = colour, mean, body_quantization
         self._quantize_body()
         cells = split_cells(prepare_target(net, coded_pixels).double(), *net.cfg.heads)  # [n, O]
-        basis_inv = cell_basis(net)  # [k, k]
-        n_y, n_x = net.cfg.cell
         with torch.no_grad():
-            feats = net.body(cell_coordinates(n_y, n_x)).double()
-        phi = torch.cat([torch.ones(feats.shape[0], 1, dtype=torch.float64), feats], 1)
-        self.basis = phi @ basis_inv  # [n, k], orthonormal columns
+            self.basis = projection_basis(net)  # [n, k], orthonormal columns (the decoder's)
         self.coef = self.basis.T @ cells  # [k, O]: coefficients in the orthonormal basis
 
     def _quantize_body(self) -> None:

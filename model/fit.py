@@ -23,7 +23,14 @@ import torch
 from torch import Tensor
 
 from model.images import pad_edge
-from model.network import MultiHeadINR, assemble, cell_coordinates, padding, split_cells
+from model.network import (
+    MultiHeadINR,
+    assemble,
+    cell_coordinates,
+    cell_feature_factor,
+    padding,
+    split_cells,
+)
 
 Schedule = Literal["cosine", "paper", "constant"]
 
@@ -217,16 +224,9 @@ def solve_heads(net: MultiHeadINR, target: Tensor, ridge: float = 1e-9) -> None:
     heads.weight.copy_(w.to(heads.weight.dtype))
 
 
-def projection_basis(net: MultiHeadINR, device: torch.device) -> Tensor:
-    """[n, k] orthonormal basis (float64) of the cell features [1, body(u)] at the native
-    cell grid (Cholesky of their Gram matrix, constant feature first)."""
-    n_y, n_x = net.cfg.cell
-    feats = net.body(cell_coordinates(n_y, n_x).to(device)).double()
-    ones = torch.ones(feats.shape[0], 1, dtype=feats.dtype, device=feats.device)
-    phi = torch.cat([ones, feats], 1)
-    gram = phi.T @ phi
-    eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
-    chol = torch.linalg.cholesky(gram + 1e-10 * gram.diagonal().mean() * eye)
+def projection_basis(net: MultiHeadINR, device: torch.device | str = "cpu") -> Tensor:
+    """[n, k] orthonormal basis (float64) of the native cell features (constant first)."""
+    phi, chol = cell_feature_factor(net, device)
     return torch.linalg.solve_triangular(chol, phi.T, upper=False).T
 
 

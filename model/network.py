@@ -225,6 +225,22 @@ class MultiHeadINR(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+def cell_feature_factor(
+    net: "MultiHeadINR", device: torch.device | str = "cpu"
+) -> tuple[Tensor, Tensor]:
+    """The native cell features Φ = [1, body(u)] (n × k, float64, constant first) and the
+    lower Cholesky factor L of ΦᵀΦ (with a tiny ridge). Φ L⁻ᵀ is orthonormal over a cell's
+    pixels: the training (variable projection), the encoder and the decoder all take their
+    basis from this one function, so they agree to the last bit on one machine."""
+    n_y, n_x = net.cfg.cell
+    feats = net.body(cell_coordinates(n_y, n_x).to(device)).double()
+    ones = torch.ones(feats.shape[0], 1, dtype=feats.dtype, device=feats.device)
+    phi = torch.cat([ones, feats], 1)
+    gram = phi.T @ phi
+    eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+    return phi, torch.linalg.cholesky(gram + 1e-10 * gram.diagonal().mean() * eye)
+
+
 def _uniform(t: Tensor, bound: float, gen: torch.Generator) -> None:
     if bound == 0:
         t.zero_()

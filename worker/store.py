@@ -12,7 +12,6 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Protocol
 
 import redis
 
+from model.files import write_atomic
 from worker.settings import Settings
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}$")
@@ -73,14 +73,7 @@ class DiskStore:
         return self.root / job_id
 
     def _write(self, path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, data)
 
     def create(self, record: dict, upload: bytes) -> None:
         d = self._dir(record["id"])
