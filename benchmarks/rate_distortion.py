@@ -85,6 +85,11 @@ def main() -> None:
                 per_image, presets, path.stem, preset, compress(img.pixels, img.mode, opt), u8
             )
 
+        report(args, files, files.index(path) + 1, sweep, per_image, presets, t_all, final=False)
+    report(args, files, len(files), sweep, per_image, presets, t_all, final=True)
+
+
+def report(args, files, done: int, sweep, per_image, presets, t_all, final: bool) -> None:
     sweep_rows = []
     for (preset, b), rs in sorted(sweep.items()):
         mean = {
@@ -111,12 +116,13 @@ def main() -> None:
     for preset, rows in presets.items():
         m = np.nanmean(np.array([r[2:] for r in rows], dtype=float), axis=0)
         preset_rows.append([preset, int(m[0]), m[1], m[2], m[3], m[4], m[5], m[6], m[7]])
-    anchors = jpeg_webp_curves(files)
+    anchors = jpeg_webp_curves(files[:done]) if final else []
     plot = plot_rd(sweep, anchors, args.quick)
+    elapsed = f"{time.perf_counter() - t_all:.0f}"
     text = f"""# Rate–distortion on Kodak
 
 `python -m benchmarks.rate_distortion{" --quick" if args.quick else ""}` — {machine()};
-{len(files)} images, {time.perf_counter() - t_all:.0f} s in all.
+{done} of {len(files)} images{"" if final else " (partial: the run goes on)"}, {elapsed} s.
 
 ## mhinr at bpp targets against JPEG and WebP of the same bytes (means over the images)
 
@@ -230,7 +236,8 @@ def plot_rd(sweep, anchors, quick: bool) -> Path:
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for fmt in ("JPEG", "WEBP"):
         pts = [(r[2], r[3]) for r in anchors if r[0] == fmt]
-        ax.plot(*zip(*pts, strict=True), marker="s", label=fmt)
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker="s", label=fmt)
     for preset in ("fast", "compact"):
         pts = sorted(
             (np.mean([r["bpp"] for r in rs]), np.mean([r["psnr"] for r in rs]))
