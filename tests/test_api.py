@@ -249,3 +249,23 @@ def test_readyz_is_503_when_the_store_is_gone(env, tmp_path):
     shutil.rmtree(settings.data_dir / "broker")
     r = client.get("/readyz")
     assert r.status_code == 503 and "broker" in r.json()["detail"]
+
+
+def test_a_job_whose_worker_died_is_retried_then_failed_with_a_reason(env):
+    client, app, settings = env
+    job = post(client, png_bytes(), preset="fast", steps=3).json()["job_id"]
+    st = app.state.store
+    record = st.get(job)
+    record.update(status="running", attempts=1)  # as a worker that died left it
+    st.write(record)
+    run_fit(job, settings, st)  # the message delivered again
+    assert client.get(f"/jobs/{job}").json()["status"] == "succeeded"
+
+    job = post(client, png_bytes(), preset="fast", steps=3).json()["job_id"]
+    record = st.get(job)
+    record.update(status="running", attempts=3)
+    st.write(record)
+    run_fit(job, settings, st)
+    out = client.get(f"/jobs/{job}").json()
+    assert out["status"] == "failed" and "stopped during this fit 3 times" in out["error"]
+    assert client.get(f"/render?job={job}").status_code == 409

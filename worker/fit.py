@@ -15,6 +15,7 @@ from worker.store import JobStore, make_store, now
 
 log = logging.getLogger("mhinr.worker")
 HISTORY_LIMIT = 400
+MAX_ATTEMPTS = 3
 PREVIEW_INTERVAL_S = 2.0
 PREVIEW_SIDE = 512
 
@@ -41,8 +42,18 @@ def resolve_device(setting: str) -> str:
 def run_fit(job_id: str, settings: Settings, store: JobStore | None = None) -> None:
     store = store or make_store(settings)
     record = store.get(job_id)
-    if record is None or record["status"] != "queued":
+    # "running" here means the worker that had it died (acks_late delivers the message
+    # again): try again, up to MAX_ATTEMPTS
+    if record is None or record["status"] not in ("queued", "running"):
         log.info("job %s: nothing to do (status %s)", job_id, record and record["status"])
+        return
+    if record.get("attempts", 0) >= MAX_ATTEMPTS:
+        record.update(
+            status="failed",
+            finished_at=now(),
+            error=f"the worker stopped during this fit {MAX_ATTEMPTS} times",
+        )
+        store.write(record)
         return
     device = resolve_device(settings.device)
     record.update(
