@@ -47,7 +47,7 @@ def main() -> None:
     t_all = time.perf_counter()
     hi, lo = camera_pair()
     steps = 300 if args.quick else 2000
-    cap = 20.0 if args.quick else 150.0  # seconds per fit (1² and 2² heads are slow on CPU)
+    cap = 20.0 if args.quick else 60.0  # seconds per fit (1², 2² and 256² heads are slow on CPU)
     grids = [4, 16, 64, 256] if args.quick else [1, 2, 4, 8, 16, 32, 64, 128, 256]
 
     rows = []
