@@ -9,7 +9,7 @@ paper's 3347× and 4095×.
 import argparse
 import time
 
-from benchmarks.common import RESULTS, camera_pair, machine, md_table, write_result
+from benchmarks.common import camera_pair, machine, md_table, save_figure, write_result
 from model.fit import FitConfig, fit
 from model.metrics import psnr, render_flops
 from model.network import build_network, width_for_params
@@ -109,11 +109,7 @@ def plot_curves(curves: dict, quick: bool):
         a.grid(alpha=0.3)
     a2.legend(fontsize=7)
     fig.tight_layout()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / ("paper_comparison_quick.png" if quick else "paper_comparison.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, "paper_comparison", quick)
 
 
 if __name__ == "__main__":

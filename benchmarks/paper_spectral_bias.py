@@ -10,7 +10,7 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.common import RESULTS, machine, md_table, write_result
+from benchmarks.common import machine, md_table, save_figure, write_result
 from model.fit import FitConfig, fit
 from model.metrics import psnr
 from model.network import build_network
@@ -116,12 +116,7 @@ def plot_curves(octaves: list[int], curves: dict[int, list[float]], quick: bool)
     ax.set_ylabel("PSNR (dB), paper recipe")
     ax.grid(alpha=0.3)
     ax.legend()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / ("paper_spectral_bias_quick.png" if quick else "paper_spectral_bias.png")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, "paper_spectral_bias", quick)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import KODAK, RESULTS, machine, md_table, write_result
+from benchmarks.common import KODAK, machine, md_table, save_figure, write_result
 from model.classic import at_bytes, measure
 from model.codec import decode
 from model.compress import Options, compress, compress_sweep
@@ -67,6 +67,7 @@ def main() -> None:
                         "jpeg": jp.psnr if jp else float("nan"),
                         "jpeg_n": jp is not None,
                         "webp": wp.psnr if wp else float("nan"),
+                        "webp_n": wp is not None,
                         "seconds": out.seconds,
                     }
                 )
@@ -95,9 +96,13 @@ def report(args, files, done: int, sweep, per_image, presets, t_all, final: bool
         mean = {
             k: float(np.mean([r[k] for r in rs])) for k in ("bpp", "psnr", "ssim", "jpeg", "webp")
         }
-        n_jpeg = sum(r["jpeg_n"] for r in rs)
-        everywhere = n_jpeg == len(rs)
-        jpeg = f"{mean['jpeg']:.2f}" if everywhere else f"can't on {len(rs) - n_jpeg}/{len(rs)}"
+
+        def codec(key: str) -> str:
+            n = sum(r[f"{key}_n"] for r in rs)
+            return f"{mean[key]:.2f}" if n == len(rs) else f"can't on {len(rs) - n}/{len(rs)}"
+
+        jpeg, webp = codec("jpeg"), codec("webp")
+        everywhere = sum(r["jpeg_n"] for r in rs) == len(rs)
         delta = f"{mean['psnr'] - mean['jpeg']:+.2f}" if everywhere else "JPEG can't"
         sweep_rows.append(
             [
@@ -107,7 +112,7 @@ def report(args, files, done: int, sweep, per_image, presets, t_all, final: bool
                 mean["psnr"],
                 mean["ssim"],
                 jpeg,
-                mean["webp"],
+                webp,
                 delta,
                 f"{sum(bool(r['met']) for r in rs)}/{len(rs)}",
             ]
@@ -251,12 +256,7 @@ def plot_rd(sweep, anchors, quick: bool) -> Path:
     ax.set_xlim(0, 1.6)
     ax.grid(alpha=0.3)
     ax.legend()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / ("rate_distortion_quick.png" if quick else "rate_distortion.png")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, "rate_distortion", quick)
 
 
 if __name__ == "__main__":
