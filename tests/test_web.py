@@ -99,7 +99,11 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
         Select(drv.find_element(By.ID, "preset")).select_by_value("fast")
         drv.find_element(By.ID, "submit").click()
         wait_for(
-            lambda: "running" in drv.find_element(By.ID, "status").text, 60, "training to start"
+            lambda: (
+                drv.find_element(By.ID, "status").text.split(" ")[0] in ("running", "succeeded")
+            ),
+            60,
+            "training to start",
         )
         wait_for(
             lambda: drv.execute_script(

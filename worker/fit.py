@@ -86,7 +86,7 @@ def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device:
     last_check = [0.0]
     cancelled = [False]
 
-    last_preview = [time.monotonic()]
+    last_preview = [0.0]  # the first report writes a preview at once
 
     def progress(p) -> None:
         history.append([p.step, round(p.psnr, 3)])

@@ -117,6 +117,7 @@ function watch(job) {
     $("status").textContent = s.status + (s.error ? `: ${s.error}` : "");
     if (s.status === "succeeded") {
       $("progress").value = $("progress").max;
+      $("preview").src = `/render?job=${job}&format=png`; // the finished reconstruction
       showResult(job);
     }
   });
