@@ -19,7 +19,7 @@ def main() -> None:
     dev = torch.device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     rows = []
-    for heads, alpha in (((64, 64), 64), ((32, 32), 64), ((16, 16), 32)):
+    for heads, alpha in (((64, 64), 64), ((32, 32), 64), ((16, 16), 32), ((256, 256), 32)):
         net = build_network("multihead", (256, 256), 1, heads=heads, alpha=alpha).to(dev)
         n = 256 // heads[0]
         train_pts = cell_coordinates(n, n).to(dev)
@@ -35,7 +35,10 @@ def main() -> None:
                 fwd(net.body(pts))
             sync()
 
-        dense, gather = net.heads.forward, net.heads.forward_gather
+        def dense(f):  # always the dense product (forward() switches to gather at 1 point)
+            return net.heads(f, net.heads.dense_weight())
+
+        gather = net.heads.forward_gather
         rows.append(
             [
                 f"{heads[0]}x{heads[1]}, α={alpha}",
