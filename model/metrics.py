@@ -100,13 +100,3 @@ def render_flops(
     per_out = cfg.alpha if counting == "paper" else cfg.width
     heads = 2 * per_out * net.heads.outputs
     return points * (body + heads)
-
-
-def aligned_points(
-    net: MultiHeadINR, out_size: tuple[int, int], image_size: tuple[int, int]
-) -> int:
-    """Local points per cell of the plain render of `image_size` at `out_size`."""
-    n_y, n_x = net.cfg.cell
-    return math.ceil(out_size[0] * n_y / image_size[0]) * math.ceil(
-        out_size[1] * n_x / image_size[1]
-    )

@@ -14,7 +14,6 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -322,7 +321,3 @@ def padding(cfg: INRConfig, image_size: tuple[int, int]) -> tuple[int, int]:
     """Rows and columns of edge padding below and right of the image."""
     ch, cw = cfg.canvas
     return ch - image_size[0], cw - image_size[1]
-
-
-def as_numpy(t: Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()
