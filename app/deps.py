@@ -4,12 +4,12 @@ import hashlib
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 from fastapi import Request
 
 from app.errors import APIError
 from model.codec import decode
-from model.network import MultiHeadINR
 from worker.settings import Settings
 from worker.store import JobStore, valid_id
 
@@ -44,22 +44,27 @@ def job_or_404(request: Request, job_id: str) -> dict:
 
 
 class ModelCache:
-    """The last few decoded models (LRU), keyed by job id and the file's digest."""
+    """The last few decoded models (LRU), keyed by job id and the time the job finished
+    (a job's model never changes after that): a cached render reads nothing from the store."""
 
     def __init__(self, size: int):
         self.size, self.items = size, OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, job_id: str, data: bytes) -> tuple[MultiHeadINR, object, str]:
-        digest = hashlib.blake2b(data, digest_size=12).hexdigest()
-        key = (job_id, digest)
+    def get(self, job_id: str, version: object, load: Callable[[], bytes | None]):
+        """(net, coded, digest of the file), or None when `load` finds no model."""
+        key = (job_id, version)
         with self.lock:
             if key in self.items:
                 self.items.move_to_end(key)
                 return self.items[key]
+        data = load()
+        if data is None:
+            return None
         net, coded = decode(data)
+        entry = (net, coded, hashlib.blake2b(data, digest_size=12).hexdigest())
         with self.lock:
-            self.items[key] = (net, coded, digest)
+            self.items[key] = entry
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
-        return net, coded, digest
+        return entry

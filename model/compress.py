@@ -173,13 +173,26 @@ def check_options(opt: Options, image_size: tuple[int, int], channels: int) -> N
     any work is queued."""
     h, w = image_size
     if opt.storage == "weights":
-        paper = opt.preset == "paper"
-        width = opt.width or (256 if paper else 32)
-        alpha = opt.alpha or (min(64, width) if paper else width)
-        if alpha > width:
-            raise ValueError(f"alpha={alpha} cannot exceed the width {width}")
+        arch = _weights_arch(opt, h, w)
+        if arch["alpha"] > arch["width"]:
+            raise ValueError(f"alpha={arch['alpha']} cannot exceed the width {arch['width']}")
         if opt.heads and (opt.heads[0] > h or opt.heads[1] > w):
             raise ValueError(f"heads {opt.heads[0]}x{opt.heads[1]} exceed the image's {h}x{w}")
+
+
+def _weights_arch(opt: Options, h: int, w: int) -> dict:
+    """The network `weights` storage fits: the paper's by default for its preset, else
+    8-pixel cells and a small dense body; explicit options win."""
+    paper = opt.preset == "paper"
+    heads = opt.heads or ((64, 64) if paper else _grid(h, w, 8))
+    width = opt.width or (256 if paper else 32)
+    return {
+        "heads": (min(heads[0], h), min(heads[1], w)),
+        "width": width,
+        "depth": opt.depth or (4 if paper else 2),
+        "alpha": opt.alpha or (min(64, width) if paper else width),
+        "body": opt.body or "relu",
+    }
 
 
 def compress(
@@ -233,21 +246,7 @@ def _finish(data: bytes, pixels: Tensor, target: dict, with_ssim: bool = True, *
 def _compress_weights(pixels, mode, opt, progress, should_stop) -> Compressed:
     c, h, w = pixels.shape
     paper = opt.preset == "paper"
-    heads = opt.heads or ((64, 64) if paper else _grid(h, w, 8))
-    heads = (min(heads[0], h), min(heads[1], w))
-    width = opt.width or (256 if paper else 32)
-    alpha = opt.alpha or (min(64, width) if paper else width)
-    net = build_network(
-        opt.model,
-        (h, w),
-        c,
-        heads=heads,
-        width=width,
-        depth=opt.depth or (4 if paper else 2),
-        alpha=alpha,
-        body=opt.body or "relu",
-        seed=opt.seed,
-    )
+    net = build_network(opt.model, (h, w), c, seed=opt.seed, **_weights_arch(opt, h, w))
     if paper:
         cfg = FitConfig.paper(opt.steps if opt.steps is not None else 2000)
     elif opt.model == "multihead":

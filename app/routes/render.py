@@ -61,10 +61,16 @@ async def render_response(
             )
     if size is not None and (width is not None or height is not None):
         raise APIError(422, "give either size or width/height, not both")
-    data = await run_in_threadpool(request.app.state.store.load_model, job_id)
-    if data is None:
+    store = request.app.state.store
+    entry = await run_in_threadpool(
+        request.app.state.models.get,
+        job_id,
+        record.get("finished_at"),
+        lambda: store.load_model(job_id),
+    )
+    if entry is None:
         raise APIError(404, f"job {job_id} has no model (deleted)")
-    net, coded, digest = await run_in_threadpool(request.app.state.models.get, job_id, data)
+    net, coded, digest = entry
     out_h, out_w = output_size((coded.height, coded.width), size, width, height)
     if max(out_h, out_w) > cfg.max_render_side or out_h * out_w > cfg.max_render_pixels:
         raise APIError(
