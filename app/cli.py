@@ -32,7 +32,7 @@ def parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit a network to an image and write the .inr file")
     f.add_argument("image", type=Path)
     f.add_argument("-o", "--output", type=Path, required=True, help="the .inr file to write")
-    f.add_argument("--preset", default="compact", choices=["paper", "compact", "fast"])
+    f.add_argument("--preset", default="compact", choices=["paper", "compact", "fast", "upscale"])
     f.add_argument("--heads", type=heads_arg, help="heads grid: 64 or 48x64")
     f.add_argument("--alpha", type=int, help="body units wired to each head")
     f.add_argument("--width", type=int)
@@ -158,6 +158,20 @@ def describe(data: bytes) -> dict:
 
     net, coded = decode(data)
     cfg = net.cfg
+    if coded.storage == "upscale":
+        return {
+            "bytes": len(data),
+            "bpp": round(8 * len(data) / (coded.height * coded.width), 4),
+            "width": coded.width,
+            "height": coded.height,
+            "mode": coded.mode,
+            "storage": coded.storage,
+            "quantization": coded.quantization,
+            "encoder": f"{cfg.layers} layers x {cfg.features} channels",
+            "head_size": cfg.hidden,
+            "params": net.parameter_count(),
+            "seed": cfg.seed,
+        }
     return {
         "bytes": len(data),
         "bpp": round(8 * len(data) / (coded.height * coded.width), 4),

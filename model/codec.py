@@ -16,6 +16,9 @@ safetensors, never pickle. Two storage kinds:
 
 * ``weights``: every parameter, as fp32, fp16 or int8 (2-D weights: one scale per output
   row; other tensors fp16). Any network, baselines included.
+* ``upscale`` (format version 2; the `upscale` preset, model/upscale.py): the image's own
+  8-bit pixels (the upscaler reads them, and renders them exactly at the native size) and
+  every parameter of the encoder and body as fp16.
 * ``coefficients`` (transform-coded heads; multi-head networks with α = width): the body
   (int8 or fp16) and, per cell and channel, the head's coefficients in an orthonormal basis
   of that cell's features, computed by the decoder from the stored body (Cholesky of the
@@ -43,9 +46,11 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from model.network import INRConfig, MultiHeadINR, cell_feature_factor
+from model.upscale import UpscaleConfig, UpscaleINR
 
 MAGIC = b"MINR"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this code reads; a file says the oldest that reads it
+STORAGE_VERSION = {"weights": 1, "coefficients": 1, "upscale": 2}
 CODERS = {1: "lzma", 2: "zstd"}
 PREFIX = struct.Struct("<4sBBI")
 MAX_PAYLOAD = 1 << 30  # refuse to inflate more than 1 GiB
@@ -65,7 +70,7 @@ class Coded:
     height: int
     width: int
     mode: str  # L, LA, RGB or RGBA
-    storage: Literal["weights", "coefficients"] = "weights"
+    storage: Literal["weights", "coefficients", "upscale"] = "weights"
     quantization: Quantization = "fp32"
     step: float | None = None  # coefficients: the quantizer step
     colour: list[list[float]] | None = None  # coefficients: 3×3 KLT, rows = output channels
@@ -76,7 +81,9 @@ class Coded:
 # --- the container ------------------------------------------------------------------------
 
 
-def pack(header: dict, tensors: dict[str, np.ndarray], coder: str = "best") -> bytes:
+def pack(
+    header: dict, tensors: dict[str, np.ndarray], coder: str = "best", version: int = 1
+) -> bytes:
     blob = st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()})
     head = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
     raw = struct.pack("<I", len(head)) + head + blob
@@ -90,7 +97,7 @@ def pack(header: dict, tensors: dict[str, np.ndarray], coder: str = "best") -> b
     if not candidates:
         raise ValueError(f"unknown coder {coder!r}: best, lzma or zstd")
     code, payload = min(candidates, key=lambda c: len(c[1]))
-    return PREFIX.pack(MAGIC, FORMAT_VERSION, code, zlib.crc32(payload)) + payload
+    return PREFIX.pack(MAGIC, version, code, zlib.crc32(payload)) + payload
 
 
 def unpack(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
@@ -270,16 +277,28 @@ def _header(net: MultiHeadINR, coded: Coded) -> dict:
     return {"arch": net.cfg.to_dict(), "image": coded.__dict__}
 
 
-def decode(data: bytes) -> tuple[MultiHeadINR, Coded]:
+def encode_upscale(net: UpscaleINR, coded: Coded, coder: str = "best") -> bytes:
+    """The upscaler's parameters (fp16) and its image (uint8 [C, H, W])."""
+    if net.image is None:
+        raise ValueError("the upscaler has no image to store")
+    tensors = {n: p.detach().cpu().numpy().astype(np.float16) for n, p in net.named_parameters()}
+    tensors["image"] = net.image.mul(255).round().clamp(0, 255).to(torch.uint8).numpy()
+    header = {"arch": net.cfg.to_dict(), "image": coded.__dict__}
+    return pack(header, tensors, coder, version=STORAGE_VERSION["upscale"])
+
+
+def decode(data: bytes) -> tuple[MultiHeadINR | UpscaleINR, Coded]:
     header, tensors = unpack(data)
     try:
+        coded = Coded(**header["image"])
+        if coded.storage == "upscale":
+            return _decode_upscale(header, tensors, coded), coded
         arch = dict(header["arch"])
         arch["heads"], arch["cell"] = tuple(arch["heads"]), tuple(arch["cell"])
         known = {f.name for f in fields(INRConfig)}
         if set(arch) - known:
             raise CodecError(f"unknown architecture fields {sorted(set(arch) - known)}")
         cfg = INRConfig(**arch)
-        coded = Coded(**header["image"])
     except CodecError:
         raise
     except (KeyError, TypeError, ValueError) as exc:
@@ -333,3 +352,28 @@ def _decode_coefficients(net: MultiHeadINR, coded: Coded, tensors: dict[str, np.
         if colour.shape != (cfg.channels, cfg.channels) or mean.shape != (cfg.channels,):
             raise CodecError("the colour transform does not match the channels")
     coefficients_to_heads(net, coef, colour, mean)
+
+
+def _decode_upscale(header: dict, tensors: dict[str, np.ndarray], coded: Coded) -> UpscaleINR:
+    try:
+        arch = dict(header["arch"])
+        known = {f.name for f in fields(UpscaleConfig)}
+        if set(arch) - known:
+            raise CodecError(f"unknown architecture fields {sorted(set(arch) - known)}")
+        cfg = UpscaleConfig(**arch)
+    except CodecError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CodecError(f"the header is invalid: {exc}") from None
+    if coded.mode not in ("L", "LA", "RGB", "RGBA") or len(coded.mode) != cfg.channels:
+        raise CodecError(f"colour mode {coded.mode!r} does not match {cfg.channels} channels")
+    if max(cfg.features, cfg.hidden) > 1024 or cfg.layers > 64:
+        raise CodecError("the upscaler's architecture is over the limits")
+    image = tensors.get("image")
+    expected = (cfg.channels, coded.height, coded.width)
+    if image is None or image.dtype != np.uint8 or image.shape != expected:
+        raise CodecError(f"the file's image is missing or not uint8 of shape {expected}")
+    net = UpscaleINR(cfg)
+    load_params(net, [n for n, _ in net.named_parameters()], tensors)
+    net.set_image(torch.from_numpy(image.astype(np.float32) / 255))
+    return net.eval()

@@ -8,6 +8,8 @@ Presets (measured on Kodak by benchmarks/rate_distortion.py; see the README):
   body trained by variable projection, int8 body, per-image colour transform; the
   architecture is searched over a few widths and the quantizer step set to meet the target.
 * ``fast``: the compact method with one architecture and a short fit (a few seconds).
+* ``upscale``: not a compressor but an enlarger: an arbitrary-scale INR trained on the
+  image's own downscaled copies (model/upscale.py); the file holds the image and the network.
 
 A target is one of ``target_psnr`` (dB), ``max_bytes`` or ``bpp``; without one, each preset
 has a default quality. The result says whether the target was met.
@@ -29,6 +31,7 @@ from model.codec import (
     decode,
     dequantize,
     encode_coefficients,
+    encode_upscale,
     encode_weights,
     quantize,
 )
@@ -41,7 +44,7 @@ from model.fit import (
     projection_basis,
     solve_heads,
 )
-from model.metrics import psnr, ssim
+from model.metrics import psnr, render_flops, ssim
 from model.network import (
     BodyKind,
     ModelKind,
@@ -51,8 +54,11 @@ from model.network import (
     split_cells,
 )
 from model.render import render
+from model.upscale import MAX_PIXELS as UPSCALE_MAX_PIXELS
+from model.upscale import MIN_SIDE as UPSCALE_MIN_SIDE
+from model.upscale import UpscaleConfig, UpscaleFit, UpscaleINR, fit_upscaler
 
-PRESETS = ("paper", "compact", "fast")
+PRESETS = ("paper", "compact", "fast", "upscale")
 DEFAULT_STEP = 0.1  # coefficient quantizer step without a target (≈ 35 dB on Kodak)
 DEADZONE = 0.2  # rounding offset towards zero: cheaper zeros for a little more error
 
@@ -113,6 +119,8 @@ class Options:
     @property
     def storage(self) -> str:
         """Weights for the paper's preset, a baseline, or an explicit sparse-heads network."""
+        if self.preset == "upscale":
+            return "upscale"
         explicit_sparse = self.heads is not None or (
             self.alpha is not None and self.alpha != self.width
         )
@@ -129,7 +137,7 @@ class Options:
 @dataclass
 class Compressed:
     data: bytes
-    net: MultiHeadINR
+    net: MultiHeadINR | UpscaleINR
     coded: Coded
     psnr: float
     ssim: float
@@ -138,6 +146,7 @@ class Compressed:
     target: dict = field(default_factory=dict)
     history: list[Progress] = field(default_factory=list)
     candidates: list[dict] = field(default_factory=list)
+    train_steps: int | None = None
 
     @property
     def bytes(self) -> int:
@@ -147,10 +156,35 @@ class Compressed:
     def bpp(self) -> float:
         return 8 * len(self.data) / (self.coded.height * self.coded.width)
 
+    def render_flops(self) -> int:
+        """FLOPs of the network's own part of a native-size render (upscale: one ×2 pixel)."""
+        if isinstance(self.net, UpscaleINR):
+            return self.net.flops_per_pixel() * self.coded.height * self.coded.width * 4
+        return render_flops(self.net, self.net.cfg.cell[0] * self.net.cfg.cell[1])
+
     def summary(self) -> dict:
         cfg = self.net.cfg
+        if isinstance(self.net, UpscaleINR):
+            return {
+                "psnr": _finite(self.psnr),
+                "ssim": round(self.ssim, 5),
+                "bytes": self.bytes,
+                "bpp": round(self.bpp, 4),
+                "params": self.net.parameter_count(),
+                "seconds": round(self.seconds, 2),
+                "width": self.coded.width,
+                "height": self.coded.height,
+                "storage": self.coded.storage,
+                "quantization": self.coded.quantization,
+                "heads": [self.coded.height, self.coded.width],
+                "alpha": cfg.hidden,
+                "body": f"upscaler: encoder {cfg.layers}x{cfg.features}, body 2x{cfg.hidden}",
+                "target": None,
+                "met": None,
+                "train_steps": self.train_steps,
+            }
         return {
-            "psnr": round(self.psnr, 3),
+            "psnr": _finite(self.psnr),
             "ssim": round(self.ssim, 5),
             "bytes": self.bytes,
             "bpp": round(self.bpp, 4),
@@ -168,10 +202,28 @@ class Compressed:
         }
 
 
+def _finite(db: float) -> float | None:
+    """PSNR for JSON: None where the decoded image is exact (infinite PSNR)."""
+    return round(db, 3) if math.isfinite(db) else None
+
+
 def check_options(opt: Options, image_size: tuple[int, int], channels: int) -> None:
     """Raise ValueError (with the reason) if `opt` cannot fit an image of this size, before
     any work is queued."""
     h, w = image_size
+    if opt.storage == "upscale":
+        if min(h, w) < UPSCALE_MIN_SIDE:
+            raise ValueError(
+                f"the upscale preset needs an image of at least {UPSCALE_MIN_SIDE}x"
+                f"{UPSCALE_MIN_SIDE} pixels, got {w}x{h}"
+            )
+        if h * w > UPSCALE_MAX_PIXELS:
+            raise ValueError(
+                f"the upscale preset enlarges images of up to {UPSCALE_MAX_PIXELS:,} pixels "
+                f"(1920x1080 fits), got {w}x{h}: larger images need no enlarging network"
+            )
+        if opt.target_psnr is not None or opt.max_bytes is not None or opt.bpp is not None:
+            raise ValueError("the upscale preset stores the image exactly: it takes no target")
     if opt.storage == "weights":
         arch = _weights_arch(opt, h, w)
         if arch["alpha"] > arch["width"]:
@@ -205,7 +257,9 @@ def compress(
     """Fit a network to `pixels` ([C, H, W] in [0, 1]) and code it as a .inr file."""
     opt = options or Options()
     start = time.perf_counter()
-    if opt.storage == "weights":
+    if opt.storage == "upscale":
+        out = _compress_upscale(pixels, mode, opt, progress, should_stop)
+    elif opt.storage == "weights":
         out = _compress_weights(pixels, mode, opt, progress, should_stop)
     else:
         out = _compress_coefficients(pixels, mode, opt, progress, should_stop)
@@ -238,6 +292,34 @@ def _finish(data: bytes, pixels: Tensor, target: dict, with_ssim: bool = True, *
     q = psnr(out, pixels)
     s = ssim(out, pixels) if with_ssim else float("nan")
     return Compressed(data, net, coded, q, s, 0.0, _meets(target, q, len(data)), target, **kw)
+
+
+# --- the upscaler ---------------------------------------------------------------------------
+
+UPSCALE_STEPS = 1500  # ≈ 47 s for a 512² image on 2 CPU cores (benchmarks/upscale.py)
+UPSCALE_BUDGET_S = 55.0
+
+
+def _compress_upscale(pixels, mode, opt, progress, should_stop) -> Compressed:
+    from model.images import to_uint8
+
+    exact = to_uint8(pixels).float() / 255  # the network and the file see the 8-bit image
+    budget = min(UPSCALE_BUDGET_S, opt.time_budget_s or UPSCALE_BUDGET_S)
+    fit = UpscaleFit(
+        steps=opt.steps if opt.steps is not None else UPSCALE_STEPS,
+        time_budget_s=budget,
+        seed=opt.seed,
+    )
+    cfg = UpscaleConfig(
+        channels=pixels.shape[0],
+        hidden=opt.width or UpscaleConfig.hidden,
+        layers=opt.depth or UpscaleConfig.layers,
+        seed=opt.seed,
+    )
+    net, info = fit_upscaler(exact, cfg, fit, progress, should_stop, device=opt.device)
+    h, w = pixels.shape[1:]
+    data = encode_upscale(net, Coded(h, w, mode, "upscale", "fp16"))
+    return _finish(data, pixels, {}, train_steps=info["steps"])
 
 
 # --- weights storage: the paper's preset and any explicit network --------------------------

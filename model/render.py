@@ -28,6 +28,7 @@ from torch import Tensor
 
 from model.images import to_pil
 from model.network import MultiHeadINR, cell_coordinates
+from model.upscale import UpscaleINR
 
 Method = Literal["plain", "resample"]
 DEFAULT_CHUNK_BYTES = 256 * 2**20
@@ -94,18 +95,21 @@ def resize_u8(
 
 
 def render(
-    net: MultiHeadINR,
+    net: MultiHeadINR | UpscaleINR,
     image_size: tuple[int, int],
     out_size: tuple[int, int] | None = None,
     method: Method = "resample",
     max_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
 ) -> Tensor:
     """Render the image of `image_size` (rows, cols; the network may be padded beyond it) at
-    `out_size` (rows, cols; default the image's own). Returns uint8 [C, rows, cols]."""
+    `out_size` (rows, cols; default the image's own). Returns uint8 [C, rows, cols].
+    An upscaler (the `upscale` preset) has one renderer of its own: `method` does not apply."""
     h, w = image_size
     out_h, out_w = out_size or image_size
     if out_h < 1 or out_w < 1:
         raise ValueError(f"output size must be positive, got {out_h}x{out_w}")
+    if isinstance(net, UpscaleINR):
+        return net.render((out_h, out_w), max_points=max(1024, max_chunk_bytes // 4096))
     n_y, n_x = net.cfg.cell
     if method == "resample":
         native = render_grid_u8(net, n_y, n_x, max_chunk_bytes)[:, :h, :w]

@@ -9,7 +9,6 @@ import torch
 from model.classic import at_bytes
 from model.compress import Options, compress
 from model.images import load_image, to_pil, to_uint8
-from model.metrics import render_flops
 from worker.settings import Settings
 from worker.store import JobStore, make_store, now
 
@@ -118,7 +117,10 @@ def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device:
         log.info("job %s: cancelled", job_id)
         return
     u8 = to_uint8(image.pixels)
-    jpeg, webp = at_bytes(u8, "JPEG", result.bytes), at_bytes(u8, "WEBP", result.bytes)
+    if result.coded.storage == "upscale":  # holds the image exactly: no codec comparison
+        jpeg = webp = None
+    else:
+        jpeg, webp = at_bytes(u8, "JPEG", result.bytes), at_bytes(u8, "WEBP", result.bytes)
     h, w = image.size
     raw = h * w * image.channels
     metrics = {
@@ -137,7 +139,7 @@ def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device:
         "webp_quality": None if webp is None else webp.quality,
         "fit_seconds": round(result.seconds, 3),
         "device": device,
-        "render_flops": render_flops(result.net, result.net.cfg.cell[0] * result.net.cfg.cell[1]),
+        "render_flops": result.render_flops(),
         "input": {
             "format": image.source_format,
             "mode": image.source_mode,

@@ -57,7 +57,7 @@ def parse_heads(text: str | None) -> tuple[int, int] | None:
 async def create_fit(
     request: Request,
     file: Annotated[UploadFile, File(description="the image")],
-    preset: Annotated[Literal["compact", "fast", "paper"], Form()] = "compact",
+    preset: Annotated[Literal["compact", "fast", "paper", "upscale"], Form()] = "compact",
     heads: Annotated[str | None, Form(description='"64" or "48x64"', examples=["64"])] = None,
     alpha: Annotated[int | None, Form(ge=1)] = None,
     width: Annotated[int | None, Form(ge=1, le=1024)] = None,

@@ -166,7 +166,7 @@ async function showResult(job) {
   if (!r.ok) return;
   const m = await r.json();
   $("result").hidden = false;
-  $("m-psnr").textContent = m.psnr.toFixed(2);
+  $("m-psnr").textContent = m.psnr == null ? "exact (∞)" : m.psnr.toFixed(2);
   $("m-ssim").textContent = m.ssim.toFixed(4);
   $("m-bytes").textContent = m.bytes.toLocaleString("en");
   $("m-bpp").textContent = m.bpp.toFixed(3);

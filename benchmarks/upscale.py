@@ -1,0 +1,223 @@
+"""Enlargement: the `upscale` preset against nearest, bicubic, Lanczos and a learned linear
+filter, on Kodak and on photos outside it.
+
+For each image and scale s: the true image is cropped to a multiple of s and box-averaged
+by s (rounded to 8 bits); every method enlarges that small image back by s and is compared
+with the true image (RGB PSNR on 8-bit values, SSIM). The `upscale` preset trains on the
+small image alone (its own downscaled copies): it never sees the true image. The learned
+linear filter is the same internal learning at its simplest: one least-squares 7×7 filter
+per output phase, fitted on (small image box-averaged by s → small image) pairs.
+Seam ratio: mean |difference| of neighbouring output pixels across the borders of the
+small image's pixels (the upscaler's cells) over the same inside them; the truth's own
+ratio is printed beside it.
+
+    python -m benchmarks.upscale                # all 24 Kodak + 5 other photos, ×2 ×3 ×4
+    python -m benchmarks.upscale --quick        # 2 images, ×2, short fits
+    python -m benchmarks.upscale --timing       # fit and render times, alone on the cores
+
+Fits run in `--jobs` processes of one torch thread each (default 2, one per core); the
+preset's fit is bounded by its step count here, not by time, so the numbers do not depend
+on the machine's load; `--timing` measures the time on its own.
+"""
+
+import argparse
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from benchmarks.common import KODAK, machine, md_table, write_result
+from model.compress import UPSCALE_STEPS, Options, compress
+from model.metrics import psnr, seam_ratio, ssim
+
+OTHERS = ("astronaut", "coffee", "chelsea", "rocket", "camera")  # scikit-image's photos
+
+
+def load(name: str) -> torch.Tensor:
+    """uint8 [C, H, W] of a Kodak image (kodimNN) or a scikit-image photo."""
+    if name.startswith("kodim"):
+        arr = np.asarray(Image.open(KODAK / f"{name}.png").convert("RGB"))
+    else:
+        import skimage.data
+
+        arr = getattr(skimage.data, name)()
+    arr = arr[..., None] if arr.ndim == 2 else arr[..., :3]
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
+
+
+def box_down(true_u8: torch.Tensor, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(true cropped to a multiple of s, its s×s box average rounded to 8 bits)."""
+    _, h, w = true_u8.shape
+    true_u8 = true_u8[:, : h // s * s, : w // s * s]
+    small = F.avg_pool2d(true_u8[None].double(), s)[0].round().to(torch.uint8)
+    return true_u8, small
+
+
+def pil_resize(small: torch.Tensor, size: tuple[int, int], method) -> torch.Tensor:
+    chans = [Image.fromarray(small[i].numpy()).resize((size[1], size[0]), method) for i in
+             range(small.shape[0])]  # fmt: skip
+    return torch.from_numpy(np.stack([np.asarray(c) for c in chans]))
+
+
+def linear_filter(small: torch.Tensor, s: int, k: int = 7, ridge: float = 1e-3) -> torch.Tensor:
+    """×s by one least-squares k×k filter per output phase (shared by the channels), learned
+    on the small image's own box-averaged copy → the small image."""
+    x = small.double() / 255
+    c, h, w = x.shape
+    tiny = F.avg_pool2d(x[None, :, : h // s * s, : w // s * s], s)[0]  # [C, h/s, w/s]
+
+    def patches(img: torch.Tensor) -> torch.Tensor:  # [C·n, k·k + 1]
+        p = F.unfold(F.pad(img[:, None], (k // 2,) * 4, mode="replicate"), k)  # [C, k², n]
+        p = p.permute(0, 2, 1).reshape(-1, k * k)
+        return torch.cat([p, torch.ones(p.shape[0], 1, dtype=p.dtype)], 1)
+
+    a = patches(tiny)
+    gram = a.T @ a + ridge * torch.eye(a.shape[1], dtype=a.dtype)
+    test = patches(x)
+    out = torch.empty(c, h * s, w * s, dtype=torch.float64)
+    th, tw = tiny.shape[1:]
+    for py in range(s):
+        for px in range(s):
+            target = x[:, py : th * s : s, px : tw * s : s].reshape(-1)  # [C·n]
+            wts = torch.linalg.solve(gram, a.T @ target)
+            out[:, py::s, px::s] = (test @ wts).reshape(c, h, w)
+    return (out.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def one(task: tuple[str, int, int | None]) -> dict:
+    """Every method on one image at one scale (runs in a worker process)."""
+    name, s, steps = task
+    torch.set_num_threads(1)
+    true, small = box_down(load(name), s)
+    size = tuple(true.shape[1:])
+    mode = "RGB" if true.shape[0] == 3 else "L"
+    row: dict = {"image": name, "scale": s, "size": f"{small.shape[2]}x{small.shape[1]}"}
+    outs = {
+        "nearest": pil_resize(small, size, Image.Resampling.NEAREST),
+        "bicubic": pil_resize(small, size, Image.Resampling.BICUBIC),
+        "lanczos": pil_resize(small, size, Image.Resampling.LANCZOS),
+    }
+    t = time.perf_counter()
+    outs["linear"] = linear_filter(small, s)
+    row["linear_s"] = time.perf_counter() - t
+    opts = Options(preset="upscale", steps=steps, time_budget_s=3600)
+    result = compress(small.float() / 255, mode, opts)
+    row["fit_s"], row["steps"] = result.seconds, result.train_steps
+    row["native_exact"] = bool(torch.equal(result.net.render(tuple(small.shape[1:])), small))
+    t = time.perf_counter()
+    outs["upscale"] = result.net.render(size)
+    row["render_s"] = time.perf_counter() - t
+    for k, v in outs.items():
+        row[f"{k}_psnr"] = psnr(v, true)
+        row[f"{k}_ssim"] = ssim(v, true)
+    for k in ("truth", "lanczos", "upscale"):
+        row[f"{k}_seam"] = seam_ratio(true if k == "truth" else outs[k], (s, s), 1)
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}),
+          flush=True)  # fmt: skip
+    return row
+
+
+def timing() -> str:
+    """Fit of a 512² image and renders at 1024² and 4096², alone on the machine's threads."""
+    true = load("kodim23")[:, :512, 128:640]
+    t = time.perf_counter()
+    result = compress(true.float() / 255, "RGB", Options(preset="upscale"))
+    fit_s = time.perf_counter() - t
+    lines = [f"machine: {machine()}, alone", f"fit 512x512: {fit_s:.1f} s, "
+             f"{result.train_steps} steps, {result.bytes:,} bytes"]  # fmt: skip
+    for side in (1024, 4096):
+        result.net.set_image(result.net.image)  # drop the cached heads: a cold render
+        t = time.perf_counter()
+        result.net.render((side, side))
+        lines.append(
+            f"render {side}x{side} (cold: encoder included): {time.perf_counter() - t:.2f} s"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="2 images, ×2, 300 steps")
+    ap.add_argument("--images", help="comma-separated names (kodim05,coffee,…)")
+    ap.add_argument("--scales", default="2,3,4")
+    ap.add_argument("--jobs", type=int, default=2, help="processes, one torch thread each")
+    ap.add_argument("--timing", action="store_true", help="only the fit and render times")
+    args = ap.parse_args()
+    if args.timing:
+        text = timing()
+        print(text)
+        write_result("upscale_timing.md", "# upscale preset: times\n\n```\n" + text + "```\n")
+        return
+    names = [f"kodim{i:02d}" for i in range(1, 25)] + list(OTHERS)
+    scales = [int(x) for x in args.scales.split(",")]
+    steps = None
+    if args.quick:
+        names, scales, steps = ["kodim05", "coffee"], [2], 300
+    if args.images:
+        names = args.images.split(",")
+    tasks = [(n, s, steps) for s in scales for n in names]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(one, tasks))
+    methods = ["nearest", "bicubic", "lanczos", "linear", "upscale"]
+    text = [
+        "# Enlargement: `upscale` preset against classic and learned-linear baselines\n",
+        f"`python -m benchmarks.upscale{' --quick' if args.quick else ''}`; {machine()} per "
+        f"process, {args.jobs} processes at once; {len(tasks)} fits in "
+        f"{(time.perf_counter() - t0) / 60:.1f} min. Input: the true image box-averaged by the "
+        f"scale (8-bit); PSNR (dB, RGB 8-bit) and SSIM against the true image. Preset fits: "
+        f"{steps or UPSCALE_STEPS} steps each (fit seconds below are under this shared load; "
+        "alone: upscale_timing.md).\n",
+    ]
+    for s in scales:
+        sel = [r for r in rows if r["scale"] == s]
+        table = []
+        for r in sel:
+            table.append(
+                [r["image"], r["size"]]
+                + [r[f"{m}_psnr"] for m in methods]
+                + [r["upscale_psnr"] - r["lanczos_psnr"], r["upscale_ssim"], r["lanczos_ssim"]]
+                + [r["truth_seam"], r["upscale_seam"], r["fit_s"], r["render_s"]]
+            )
+        for group, pick in (
+            ("mean, Kodak", [r for r in sel if r["image"].startswith("kodim")]),
+            ("mean, other photos", [r for r in sel if not r["image"].startswith("kodim")]),
+            ("mean, all", sel),
+        ):
+            if not pick:
+                continue
+
+            def mean(key: str, rs=pick) -> float:
+                return float(np.mean([r[key] for r in rs]))
+
+            table.append(
+                [f"**{group}**", len(pick)]
+                + [mean(f"{m}_psnr") for m in methods]
+                + [mean("upscale_psnr") - mean("lanczos_psnr"), mean("upscale_ssim")]
+                + [mean("lanczos_ssim"), mean("truth_seam"), mean("upscale_seam")]
+                + [mean("fit_s"), mean("render_s")]
+            )
+        worst = min(r["upscale_psnr"] - r["lanczos_psnr"] for r in sel)
+        exact = all(r["native_exact"] for r in sel)
+        text.append(f"\n## ×{s}\n\nworst image against Lanczos: {worst:+.2f} dB; native-size "
+                    f"render equals the input on every image: {exact}\n\n")  # fmt: skip
+        text.append(
+            md_table(
+                ["image", "input"]
+                + [f"{m} dB" for m in methods]
+                + ["upscale − Lanczos", "upscale SSIM", "Lanczos SSIM"]
+                + ["seam truth", "seam upscale", "fit s", "render s"],
+                table,
+            )
+        )
+    name = "upscale_quick.md" if args.quick else "upscale.md"
+    write_result(name, "".join(text))
+    write_result(name.replace(".md", ".json"), json.dumps(rows, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
