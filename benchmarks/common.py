@@ -1,5 +1,6 @@
 """Shared helpers for the benchmark scripts: test images, timing, writing results."""
 
+import os
 import platform
 import time
 from pathlib import Path
@@ -8,7 +9,10 @@ import numpy as np
 import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
-KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
+# ../shared/data/kodak beside the checkout; MHINR_KODAK names another folder (a GPU machine)
+KODAK = Path(
+    os.environ.get("MHINR_KODAK", Path(__file__).resolve().parents[2] / "shared/data/kodak")
+)
 
 
 def camera_pair() -> tuple[torch.Tensor, torch.Tensor]:

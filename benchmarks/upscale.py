@@ -7,9 +7,12 @@ with the true image (RGB PSNR on 8-bit values, SSIM). The `upscale` preset train
 small image alone (its own downscaled copies): it never sees the true image. The learned
 linear filter is the same internal learning at its simplest: one least-squares 7×7 filter
 per output phase, fitted on (small image box-averaged by s → small image) pairs.
-Seam ratio: mean |difference| of neighbouring output pixels across the borders of the
-small image's pixels (the upscaler's cells) over the same inside them; the truth's own
-ratio is printed beside it.
+Seam ratio (model/metrics.py): mean |difference| of neighbouring output pixels across the
+borders of 8×8-pixel blocks of the input over the same at the same phase inside them (the
+measure the codec's 8-pixel cells were judged by; the upscaler is convolutional, so it has
+no structure there unless something is wrong). Phase ratio: the same with every input
+pixel's border against the pairs inside input pixels — not a seam measure (the truth is
+~1.0, but Lanczos is ~1.2 too: interpolation itself is periodic with the input's pixels).
 
     python -m benchmarks.upscale                # all 24 Kodak + 5 other photos, ×2 ×3 ×4
     python -m benchmarks.upscale --quick        # 2 images, ×2, short fits
@@ -31,6 +34,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from benchmarks.common import KODAK, machine, md_table, write_result
+from model.codec import decode
 from model.compress import UPSCALE_STEPS, Options, compress
 from model.metrics import psnr, seam_ratio, ssim
 
@@ -88,9 +92,9 @@ def linear_filter(small: torch.Tensor, s: int, k: int = 7, ridge: float = 1e-3) 
     return (out.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def one(task: tuple[str, int, int | None]) -> dict:
+def one(task: tuple[str, int, int | None, str]) -> dict:
     """Every method on one image at one scale (runs in a worker process)."""
-    name, s, steps = task
+    name, s, steps, device = task
     torch.set_num_threads(1)
     true, small = box_down(load(name), s)
     size = tuple(true.shape[1:])
@@ -104,7 +108,7 @@ def one(task: tuple[str, int, int | None]) -> dict:
     t = time.perf_counter()
     outs["linear"] = linear_filter(small, s)
     row["linear_s"] = time.perf_counter() - t
-    opts = Options(preset="upscale", steps=steps, time_budget_s=3600)
+    opts = Options(preset="upscale", steps=steps, time_budget_s=3600, device=device)
     result = compress(small.float() / 255, mode, opts)
     row["fit_s"], row["steps"] = result.seconds, result.train_steps
     row["native_exact"] = bool(torch.equal(result.net.render(tuple(small.shape[1:])), small))
@@ -115,26 +119,42 @@ def one(task: tuple[str, int, int | None]) -> dict:
         row[f"{k}_psnr"] = psnr(v, true)
         row[f"{k}_ssim"] = ssim(v, true)
     for k in ("truth", "lanczos", "upscale"):
-        row[f"{k}_seam"] = seam_ratio(true if k == "truth" else outs[k], (s, s), 1)
+        img = true if k == "truth" else outs[k]
+        row[f"{k}_seam"] = seam_ratio(img, (8 * s, 8 * s), s)  # 8-pixel blocks of the input
+        row[f"{k}_phase"] = seam_ratio(img, (s, s), 1)  # every input pixel's border
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}),
           flush=True)  # fmt: skip
     return row
 
 
-def timing() -> str:
-    """Fit of a 512² image and renders at 1024² and 4096², alone on the machine's threads."""
+def timing(device: str) -> str:
+    """Fit of a 512² image and renders at 1024² and 4096², alone on the machine's threads;
+    on CUDA also the check that a CPU decode of the GPU-trained file renders the same."""
     true = load("kodim23")[:, :512, 128:640]
     t = time.perf_counter()
-    result = compress(true.float() / 255, "RGB", Options(preset="upscale"))
+    result = compress(true.float() / 255, "RGB", Options(preset="upscale", device=device))
     fit_s = time.perf_counter() - t
-    lines = [f"machine: {machine()}, alone", f"fit 512x512: {fit_s:.1f} s, "
-             f"{result.train_steps} steps, {result.bytes:,} bytes"]  # fmt: skip
+    where = machine() if device == "cpu" else f"{device} ({torch.cuda.get_device_name()})"
+    lines = [
+        f"device: {where}, alone",
+        f"fit 512x512: {fit_s:.1f} s, {result.train_steps} steps, {result.bytes:,} bytes",
+    ]
+    net = result.net.to(device)
+    out = None
     for side in (1024, 4096):
-        result.net.set_image(result.net.image)  # drop the cached heads: a cold render
+        net.set_image(net.image)  # drop the cached heads: a cold render
         t = time.perf_counter()
-        result.net.render((side, side))
+        out = net.render((side, side))
+        took = time.perf_counter() - t
+        lines.append(f"render {side}x{side} on {device} (cold, encoder included): {took:.2f} s")
+    if device != "cpu":
+        cpu_net, _ = decode(result.data)  # the file, decoded and rendered on the CPU
+        cpu_out = cpu_net.render((4096, 4096))
+        diff = (cpu_out.int() - out.int()).abs()
         lines.append(
-            f"render {side}x{side} (cold: encoder included): {time.perf_counter() - t:.2f} s"
+            f"CPU decode of the {device}-trained file, 4096x4096: PSNR against the {device} "
+            f"render {psnr(cpu_out, out):.2f} dB, max |difference| {int(diff.max())}, "
+            f"pixels that differ {float((diff > 0).float().mean()):.2e}"
         )
     return "\n".join(lines) + "\n"
 
@@ -146,28 +166,32 @@ def main() -> None:
     ap.add_argument("--scales", default="2,3,4")
     ap.add_argument("--jobs", type=int, default=2, help="processes, one torch thread each")
     ap.add_argument("--timing", action="store_true", help="only the fit and render times")
+    ap.add_argument("--device", default="cpu", help="where the fits run (cpu, cuda)")
+    ap.add_argument("--steps", type=int, help="training steps (default: the preset's)")
+    ap.add_argument("--out", default="upscale", help="results file name (without .md)")
     args = ap.parse_args()
     if args.timing:
-        text = timing()
+        text = timing(args.device)
         print(text)
-        write_result("upscale_timing.md", "# upscale preset: times\n\n```\n" + text + "```\n")
+        write_result(f"{args.out}_timing.md", "# upscale preset: times\n\n```\n" + text + "```\n")
         return
     names = [f"kodim{i:02d}" for i in range(1, 25)] + list(OTHERS)
     scales = [int(x) for x in args.scales.split(",")]
-    steps = None
+    steps = args.steps
     if args.quick:
         names, scales, steps = ["kodim05", "coffee"], [2], 300
     if args.images:
         names = args.images.split(",")
-    tasks = [(n, s, steps) for s in scales for n in names]
+    tasks = [(n, s, steps, args.device) for s in scales for n in names]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(one, tasks))
     methods = ["nearest", "bicubic", "lanczos", "linear", "upscale"]
     text = [
         "# Enlargement: `upscale` preset against classic and learned-linear baselines\n",
-        f"`python -m benchmarks.upscale{' --quick' if args.quick else ''}`; {machine()} per "
-        f"process, {args.jobs} processes at once; {len(tasks)} fits in "
+        f"`python -m benchmarks.upscale{' --quick' if args.quick else ''}`; fits on "
+        f"{args.device}, {machine()} per process, {args.jobs} processes at once; "
+        f"{len(tasks)} fits in "
         f"{(time.perf_counter() - t0) / 60:.1f} min. Input: the true image box-averaged by the "
         f"scale (8-bit); PSNR (dB, RGB 8-bit) and SSIM against the true image. Preset fits: "
         f"{steps or UPSCALE_STEPS} steps each (fit seconds below are under this shared load; "
@@ -181,7 +205,9 @@ def main() -> None:
                 [r["image"], r["size"]]
                 + [r[f"{m}_psnr"] for m in methods]
                 + [r["upscale_psnr"] - r["lanczos_psnr"], r["upscale_ssim"], r["lanczos_ssim"]]
-                + [r["truth_seam"], r["upscale_seam"], r["fit_s"], r["render_s"]]
+                + [r["truth_seam"], r["upscale_seam"]]
+                + [r["truth_phase"], r["lanczos_phase"], r["upscale_phase"]]
+                + [r["fit_s"], r["render_s"]]
             )
         for group, pick in (
             ("mean, Kodak", [r for r in sel if r["image"].startswith("kodim")]),
@@ -199,6 +225,7 @@ def main() -> None:
                 + [mean(f"{m}_psnr") for m in methods]
                 + [mean("upscale_psnr") - mean("lanczos_psnr"), mean("upscale_ssim")]
                 + [mean("lanczos_ssim"), mean("truth_seam"), mean("upscale_seam")]
+                + [mean("truth_phase"), mean("lanczos_phase"), mean("upscale_phase")]
                 + [mean("fit_s"), mean("render_s")]
             )
         worst = min(r["upscale_psnr"] - r["lanczos_psnr"] for r in sel)
@@ -210,11 +237,12 @@ def main() -> None:
                 ["image", "input"]
                 + [f"{m} dB" for m in methods]
                 + ["upscale − Lanczos", "upscale SSIM", "Lanczos SSIM"]
-                + ["seam truth", "seam upscale", "fit s", "render s"],
+                + ["seam truth", "seam upscale"]
+                + ["phase truth", "phase Lanczos", "phase upscale", "fit s", "render s"],
                 table,
             )
         )
-    name = "upscale_quick.md" if args.quick else "upscale.md"
+    name = f"{args.out}_quick.md" if args.quick else f"{args.out}.md"
     write_result(name, "".join(text))
     write_result(name.replace(".md", ".json"), json.dumps(rows, indent=1, default=str))
 

@@ -148,8 +148,8 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
         )
         assert first != "2400"
         assert drv.execute_script("return document.getElementById('zoom-inr').naturalWidth") == 2400
-        bicubic = "return document.getElementById('zoom-bicubic').naturalWidth"
-        wait_for(lambda: drv.execute_script(bicubic) == 2400, 30, "the bicubic enlargement")
+        lanczos = "return document.getElementById('zoom-lanczos').naturalWidth"
+        wait_for(lambda: drv.execute_script(lanczos) == 2400, 30, "the Lanczos enlargement")
         drv.execute_script("document.getElementById('crop-inr').scrollTo(900, 500)")
         shot(drv, tmp_path, "zoom")
 

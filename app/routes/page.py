@@ -65,7 +65,7 @@ def _original(request: Request, job_id: str):
 @router.get(
     "/jobs/{job_id}/original",
     summary="The uploaded image as PNG, optionally resized "
-    "with bicubic interpolation (the classic way to enlarge it)",
+    "with Lanczos resampling (the classic way to enlarge it)",
     response_class=Response,
     responses=errors(404, 422),
 )
@@ -86,7 +86,7 @@ async def original(
             scale = size / max(pil.size)
             pil = pil.resize(
                 (max(1, round(pil.width * scale)), max(1, round(pil.height * scale))),
-                Image.Resampling.BICUBIC,
+                Image.Resampling.LANCZOS,
             )
         buf = io.BytesIO()
         pil.save(buf, "PNG", compress_level=1)

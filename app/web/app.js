@@ -170,8 +170,11 @@ async function showResult(job) {
   $("m-ssim").textContent = m.ssim.toFixed(4);
   $("m-bytes").textContent = m.bytes.toLocaleString("en");
   $("m-bpp").textContent = m.bpp.toFixed(3);
-  $("m-jpeg").textContent = m.jpeg_psnr_same_bytes == null ? "— (none that small)" : m.jpeg_psnr_same_bytes.toFixed(2);
-  $("m-webp").textContent = m.webp_psnr_same_bytes == null ? "— (none that small)" : m.webp_psnr_same_bytes.toFixed(2);
+  const upscaler = m.storage === "upscale";
+  const none = upscaler ? "— (an upscaler keeps the image exactly: no codec comparison)" : "— (none that small)";
+  $("m-jpeg").textContent = m.jpeg_psnr_same_bytes == null ? none : m.jpeg_psnr_same_bytes.toFixed(2);
+  $("m-webp").textContent = m.webp_psnr_same_bytes == null ? none : m.webp_psnr_same_bytes.toFixed(2);
+  $("upscale-note").hidden = !upscaler;
   $("m-jpeg-bytes").textContent = m.jpeg_bytes == null ? "" : m.jpeg_bytes.toLocaleString("en");
   $("m-webp-bytes").textContent = m.webp_bytes == null ? "" : m.webp_bytes.toLocaleString("en");
   $("m-ratio").textContent = `${m.compression_ratio_raw.toFixed(1)}×`;
@@ -195,7 +198,7 @@ function zoom() {
   inr.dataset.loading = "1";
   inr.onload = () => { inr.dataset.loading = ""; inr.dataset.size = String(size); };
   inr.src = `/render?job=${state.job}&size=${size}&format=png`;
-  $("zoom-bicubic").src = `/jobs/${state.job}/original?size=${size}`;
+  $("zoom-lanczos").src = `/jobs/${state.job}/original?size=${size}`;
   $("dl-render").href = inr.src;
   $("dl-render").setAttribute("download", `${state.job}-${size}.png`);
 }
@@ -222,8 +225,8 @@ function init() {
   });
   $("zoom").addEventListener("input", () => { $("zoom-value").textContent = $("zoom").value; });
   $("zoom").addEventListener("change", zoom);
-  syncScroll($("crop-inr"), $("crop-bicubic"));
-  syncScroll($("crop-bicubic"), $("crop-inr"));
+  syncScroll($("crop-inr"), $("crop-lanczos"));
+  syncScroll($("crop-lanczos"), $("crop-inr"));
   loadLimits();
   renderRecent();
   drawChart();

@@ -1,0 +1,239 @@
+"""The `upscale` preset: the arbitrary-scale INR, its .inr storage, its renders and its API."""
+
+import io
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.main import create_app
+from model.codec import FORMAT_VERSION, PREFIX, CodecError, decode
+from model.compress import Options, check_options, compress
+from model.images import to_uint8
+from model.metrics import psnr
+from model.render import render
+from model.upscale import (
+    UpscaleConfig,
+    UpscaleFit,
+    UpscaleINR,
+    _pair,
+    area_matrix,
+    fit_upscaler,
+)
+from tests.conftest import smooth_image
+from tests.service_helpers import png_bytes, settings_for
+from worker.fit import run_fit
+
+
+def textured(h: int, w: int, seed: int = 0) -> torch.Tensor:
+    """Smooth waves plus fine stripes: something a ×2 enlargement can get wrong."""
+    base = smooth_image(3, h, w, seed)
+    xs = torch.arange(w, dtype=torch.float32)[None, None]
+    ys = torch.arange(h, dtype=torch.float32)[None, :, None]
+    stripes = 0.15 * torch.sin(0.9 * xs + 0.4 * ys)
+    return to_uint8((base + stripes).clamp(0, 1)).float() / 255
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    torch.manual_seed(0)
+    image = textured(40, 56)
+    out = compress(image, "RGB", Options(preset="upscale", steps=60))
+    return image, out
+
+
+def test_native_size_render_reproduces_the_upload_exactly(fitted):
+    image, out = fitted
+    assert out.coded.storage == "upscale"
+    native = render(out.net, (40, 56))
+    assert torch.equal(native, to_uint8(image))
+    assert out.psnr == float("inf") and out.summary()["psnr"] is None  # JSON-safe
+
+
+@pytest.mark.parametrize("size", [(60, 84), (108, 151), (97, 56), (40, 113)])
+def test_non_integer_and_anisotropic_scales_render_at_the_asked_size(fitted, size):
+    image, out = fitted
+    big = render(out.net, (40, 56), size)
+    assert big.shape == (3, *size) and big.dtype == torch.uint8
+    # a sensible picture of the same scene: close to Lanczos of the input at the same size
+    lanczos = [
+        np.asarray(
+            Image.fromarray(to_uint8(image)[c].numpy()).resize(size[::-1], Image.Resampling.LANCZOS)
+        )
+        for c in range(3)
+    ]
+    assert psnr(big, torch.from_numpy(np.stack(lanczos))) > 24
+
+
+def test_render_is_continuous_across_cell_borders(fitted):
+    _, out = fitted
+    net = out.net
+    heads, img = net.heads_for_image(), net.image
+    eps = 1e-4
+    for border in (3.0, 17.0, 30.0):  # where the four blended cells change
+        pts = torch.tensor(
+            [[border - eps, 20.3], [border + eps, 20.3], [11.7, border - eps], [11.7, border + eps]]
+        )
+        with torch.no_grad():
+            vals = net.query(heads, img, pts, 2.7)
+        assert (vals[0] - vals[1]).abs().max() < 1e-3
+        assert (vals[2] - vals[3]).abs().max() < 1e-3
+
+
+def test_smaller_sizes_are_reductions_of_the_image(fitted):
+    image, out = fitted
+    small = render(out.net, (40, 56), (20, 28))
+    assert small.shape == (3, 20, 28)
+    box = torch.nn.functional.avg_pool2d(to_uint8(image)[None].float(), 2)[0]
+    assert psnr(small, box.round().to(torch.uint8)) > 28
+
+
+def test_render_in_small_chunks_equals_one_chunk(fitted):
+    _, out = fitted
+    whole = out.net.render((95, 133))
+    chunked = out.net.render((95, 133), max_points=1000)
+    assert torch.equal(whole, chunked)
+
+
+def test_banded_encoder_equals_the_whole_image_pass(fitted):
+    _, out = fitted
+    net = out.net
+    net.set_image(net.image)
+    banded = net.heads_for_image(band_bytes=1).float()  # one row a band
+    with torch.no_grad():
+        whole = net.encoder(net.image[None])[0]
+    whole = whole.reshape(whole.shape[0], -1).T
+    assert torch.allclose(banded, whole.half().float(), atol=1e-3)
+
+
+def _pair_loss(net: UpscaleINR, image: torch.Tensor) -> float:
+    """Mean L1 error of ×2 predictions on fixed (small copy → crop) pairs of `image`."""
+    gen = torch.Generator().manual_seed(123)
+    total = 0.0
+    with torch.no_grad():
+        for _ in range(8):
+            lr, hr, s = _pair(image, 2.0, 12, gen)
+            heads = net.encoder(lr[None])[0]
+            n = hr.shape[1]
+            yy, xx = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+            coords = torch.stack([(yy + 0.5) / s - 0.5, (xx + 0.5) / s - 0.5], -1).reshape(-1, 2)
+            pred = net.query(heads.reshape(heads.shape[0], -1).T, lr, coords.float(), s)
+            total += float((pred - hr.reshape(3, -1).T).abs().mean())
+    return total / 8
+
+
+def test_training_learns_to_enlarge_its_own_copies():
+    """Sharp-edged blocks: bicubic blurs their edges; the trained body must do better on
+    pairs it was not shown (another draw of crops) than the untrained one (≈ bicubic)."""
+    gen = torch.Generator().manual_seed(5)
+    blocks = torch.rand(3, 8, 8, generator=gen)
+    image = to_uint8(blocks.repeat_interleave(7, 1).repeat_interleave(7, 2)).float() / 255
+    cfg = UpscaleConfig()
+    before = _pair_loss(UpscaleINR(cfg), image)
+    net, info = fit_upscaler(image, cfg, UpscaleFit(steps=300, time_budget_s=120))
+    assert info["steps"] == 300
+    assert _pair_loss(net, image) < 0.9 * before  # measured: 0.80
+
+
+def test_area_matrix_averages_exactly():
+    m = area_matrix(5, 2)  # each small pixel covers 2.5 large ones
+    assert torch.allclose(m.sum(1), torch.ones(2))
+    assert torch.allclose(m[0], torch.tensor([0.4, 0.4, 0.2, 0, 0]))
+    assert torch.allclose(area_matrix(6, 3), torch.kron(torch.eye(3), torch.full((1, 2), 0.5)))
+
+
+# --- the .inr file ----------------------------------------------------------------------------
+
+
+def test_inr_round_trip_keeps_weights_and_renders(fitted):
+    _, out = fitted
+    net, coded = decode(out.data)
+    assert isinstance(net, UpscaleINR) and coded.storage == "upscale"
+    assert out.data[4] == 2  # the format version that reads it
+    assert torch.equal(net.render((77, 108)), out.net.render((77, 108)))
+
+
+def test_old_readers_are_told_to_upgrade(fitted):
+    _, out = fitted
+    data = bytearray(out.data)
+    data[4] = FORMAT_VERSION + 1
+    with pytest.raises(CodecError, match="upgrade"):
+        decode(bytes(data))
+
+
+def _repack(data: bytes, edit) -> bytes:
+    """The file with its decompressed payload changed by `edit` and the checksum fixed."""
+    import lzma
+
+    import zstandard
+
+    magic, version, code, _ = PREFIX.unpack_from(data)
+    payload = data[PREFIX.size :]
+    raw = (
+        lzma.decompress(payload)
+        if code == 1
+        else zstandard.ZstdDecompressor().stream_reader(payload).read()
+    )
+    raw = edit(raw)
+    payload = lzma.compress(raw, format=lzma.FORMAT_XZ)
+    return PREFIX.pack(magic, version, 1, zlib.crc32(payload)) + payload
+
+
+def test_an_image_of_the_wrong_size_is_refused(fitted):
+    _, out = fitted
+    bad = _repack(out.data, lambda raw: raw.replace(b'"height":40', b'"height":41', 1))
+    with pytest.raises(CodecError, match="image"):
+        decode(bad)
+
+
+def test_truncated_and_corrupt_files_are_refused(fitted):
+    _, out = fitted
+    with pytest.raises(CodecError):
+        decode(out.data[: len(out.data) // 2])
+    flipped = bytearray(out.data)
+    flipped[len(flipped) // 2] ^= 0xFF
+    with pytest.raises(CodecError):
+        decode(bytes(flipped))
+
+
+# --- options and the HTTP API -----------------------------------------------------------------
+
+
+def test_tiny_images_and_targets_are_refused_before_fitting():
+    with pytest.raises(ValueError, match="at least 12x12"):
+        check_options(Options(preset="upscale"), (11, 40), 3)
+    with pytest.raises(ValueError, match="no target"):
+        check_options(Options(preset="upscale", target_psnr=30), (64, 64), 3)
+    with pytest.raises(ValueError, match="1920x1080"):
+        check_options(Options(preset="upscale"), (2000, 2000), 3)
+
+
+def test_upscale_preset_through_http(tmp_path):
+    settings = settings_for(tmp_path)
+    app = create_app(settings)
+    upload = png_bytes(60, 44)
+    with TestClient(app) as client:
+        r = client.post(
+            "/fit", files={"file": ("x.png", upload)}, data={"preset": "upscale", "steps": "40"}
+        )
+        assert r.status_code == 202, r.text
+        job = r.json()["job_id"]
+        run_fit(job, settings, app.state.store)
+        rec = client.get(f"/jobs/{job}").json()
+        assert rec["status"] == "succeeded", rec
+        metrics = client.get(f"/jobs/{job}/metrics").json()
+        assert metrics["storage"] == "upscale" and metrics["psnr"] is None
+        assert metrics["train_steps"] == 40
+        big = client.get(f"/render?job={job}&size=150&format=png")
+        assert big.status_code == 200
+        assert Image.open(io.BytesIO(big.content)).size == (150, 110)
+        native = client.get(f"/render?job={job}&format=png")
+        original = np.asarray(Image.open(io.BytesIO(upload)).convert("RGB"))
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(native.content))), original)
+        tiny = client.post(
+            "/fit", files={"file": ("t.png", png_bytes(10, 30))}, data={"preset": "upscale"}
+        )
+        assert tiny.status_code == 422 and "12x12" in tiny.json()["detail"]
