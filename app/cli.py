@@ -158,21 +158,7 @@ def describe(data: bytes) -> dict:
 
     net, coded = decode(data)
     cfg = net.cfg
-    if coded.storage == "upscale":
-        return {
-            "bytes": len(data),
-            "bpp": round(8 * len(data) / (coded.height * coded.width), 4),
-            "width": coded.width,
-            "height": coded.height,
-            "mode": coded.mode,
-            "storage": coded.storage,
-            "quantization": coded.quantization,
-            "encoder": f"{cfg.layers} layers x {cfg.features} channels",
-            "head_size": cfg.hidden,
-            "params": net.parameter_count(),
-            "seed": cfg.seed,
-        }
-    return {
+    info = {
         "bytes": len(data),
         "bpp": round(8 * len(data) / (coded.height * coded.width), 4),
         "width": coded.width,
@@ -180,16 +166,23 @@ def describe(data: bytes) -> dict:
         "mode": coded.mode,
         "storage": coded.storage,
         "quantization": coded.quantization,
-        "step": coded.step,
-        "heads": list(cfg.heads),
-        "cell": list(cfg.cell),
-        "alpha": cfg.alpha,
-        "body": cfg.body,
-        "depth": cfg.depth,
-        "width_units": cfg.width,
-        "params": net.parameter_count(),
-        "seed": cfg.seed,
     }
+    if coded.storage == "upscale":
+        info |= {
+            "encoder": f"{cfg.layers} layers x {cfg.features} channels",
+            "head_size": cfg.hidden,
+        }
+    else:
+        info |= {
+            "step": coded.step,
+            "heads": list(cfg.heads),
+            "cell": list(cfg.cell),
+            "alpha": cfg.alpha,
+            "body": cfg.body,
+            "depth": cfg.depth,
+            "width_units": cfg.width,
+        }
+    return info | {"params": net.parameter_count(), "seed": cfg.seed}
 
 
 def cmd_info(args: argparse.Namespace) -> int:

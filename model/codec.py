@@ -287,22 +287,31 @@ def encode_upscale(net: UpscaleINR, coded: Coded, coder: str = "best") -> bytes:
     return pack(header, tensors, coder, version=STORAGE_VERSION["upscale"])
 
 
-def decode(data: bytes) -> tuple[MultiHeadINR | UpscaleINR, Coded]:
-    header, tensors = unpack(data)
+def _config(cls, header: dict, tuples: tuple[str, ...] = ()):
+    """The header's architecture as a `cls` dataclass, or CodecError saying what is wrong."""
     try:
-        coded = Coded(**header["image"])
-        if coded.storage == "upscale":
-            return _decode_upscale(header, tensors, coded), coded
         arch = dict(header["arch"])
-        arch["heads"], arch["cell"] = tuple(arch["heads"]), tuple(arch["cell"])
-        known = {f.name for f in fields(INRConfig)}
+        for name in tuples:
+            arch[name] = tuple(arch[name])
+        known = {f.name for f in fields(cls)}
         if set(arch) - known:
             raise CodecError(f"unknown architecture fields {sorted(set(arch) - known)}")
-        cfg = INRConfig(**arch)
+        return cls(**arch)
     except CodecError:
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise CodecError(f"the header is invalid: {exc}") from None
+
+
+def decode(data: bytes) -> tuple[MultiHeadINR | UpscaleINR, Coded]:
+    header, tensors = unpack(data)
+    try:
+        coded = Coded(**header["image"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CodecError(f"the header is invalid: {exc}") from None
+    if coded.storage == "upscale":
+        return _decode_upscale(_config(UpscaleConfig, header), tensors, coded), coded
+    cfg = _config(INRConfig, header, ("heads", "cell"))
     _check_sizes(cfg, coded)
     net = MultiHeadINR(cfg)
     if coded.storage == "weights":
@@ -354,17 +363,7 @@ def _decode_coefficients(net: MultiHeadINR, coded: Coded, tensors: dict[str, np.
     coefficients_to_heads(net, coef, colour, mean)
 
 
-def _decode_upscale(header: dict, tensors: dict[str, np.ndarray], coded: Coded) -> UpscaleINR:
-    try:
-        arch = dict(header["arch"])
-        known = {f.name for f in fields(UpscaleConfig)}
-        if set(arch) - known:
-            raise CodecError(f"unknown architecture fields {sorted(set(arch) - known)}")
-        cfg = UpscaleConfig(**arch)
-    except CodecError:
-        raise
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CodecError(f"the header is invalid: {exc}") from None
+def _decode_upscale(cfg: UpscaleConfig, tensors: dict[str, np.ndarray], coded: Coded) -> UpscaleINR:
     if coded.mode not in ("L", "LA", "RGB", "RGBA") or len(coded.mode) != cfg.channels:
         raise CodecError(f"colour mode {coded.mode!r} does not match {cfg.channels} channels")
     if max(cfg.features, cfg.hidden) > 1024 or cfg.layers > 64:

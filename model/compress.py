@@ -115,6 +115,19 @@ class Options:
             raise ValueError("targets must be positive")
         if self.quantization not in (None, "fp32", "fp16", "int8"):
             raise ValueError(f"unknown quantization {self.quantization!r}: fp32, fp16 or int8")
+        if self.preset == "upscale":
+            if self.target_psnr is not None or self.max_bytes is not None or self.bpp is not None:
+                raise ValueError("the upscale preset stores the image exactly: it takes no target")
+            given = [
+                name
+                for name in ("heads", "alpha", "quantization", "body")
+                if getattr(self, name) is not None
+            ] + (["model"] if self.model != "multihead" else [])
+            if given:
+                raise ValueError(
+                    f"the upscale preset takes steps, width (head size), depth (encoder "
+                    f"layers), time_budget_s and seed, not {', '.join(given)}"
+                )
 
     @property
     def storage(self) -> str:
@@ -164,24 +177,18 @@ class Compressed:
 
     def summary(self) -> dict:
         cfg = self.net.cfg
-        if isinstance(self.net, UpscaleINR):
-            return {
-                "psnr": _finite(self.psnr),
-                "ssim": round(self.ssim, 5),
-                "bytes": self.bytes,
-                "bpp": round(self.bpp, 4),
-                "params": self.net.parameter_count(),
-                "seconds": round(self.seconds, 2),
-                "width": self.coded.width,
-                "height": self.coded.height,
-                "storage": self.coded.storage,
-                "quantization": self.coded.quantization,
+        if isinstance(self.net, UpscaleINR):  # one head per pixel; "alpha" = the head size
+            arch = {
                 "heads": [self.coded.height, self.coded.width],
                 "alpha": cfg.hidden,
                 "body": f"upscaler: encoder {cfg.layers}x{cfg.features}, body 2x{cfg.hidden}",
-                "target": None,
-                "met": None,
                 "train_steps": self.train_steps,
+            }
+        else:
+            arch = {
+                "heads": list(cfg.heads),
+                "alpha": cfg.alpha,
+                "body": f"{cfg.body} {cfg.depth}x{cfg.width}",
             }
         return {
             "psnr": _finite(self.psnr),
@@ -194,9 +201,7 @@ class Compressed:
             "height": self.coded.height,
             "storage": self.coded.storage,
             "quantization": self.coded.quantization,
-            "heads": list(cfg.heads),
-            "alpha": cfg.alpha,
-            "body": f"{cfg.body} {cfg.depth}x{cfg.width}",
+            **arch,
             "target": self.target or None,
             "met": self.met,
         }
@@ -222,8 +227,6 @@ def check_options(opt: Options, image_size: tuple[int, int], channels: int) -> N
                 f"the upscale preset enlarges images of up to {UPSCALE_MAX_PIXELS:,} pixels "
                 f"(1920x1080 fits), got {w}x{h}: larger images need no enlarging network"
             )
-        if opt.target_psnr is not None or opt.max_bytes is not None or opt.bpp is not None:
-            raise ValueError("the upscale preset stores the image exactly: it takes no target")
     if opt.storage == "weights":
         arch = _weights_arch(opt, h, w)
         if arch["alpha"] > arch["width"]:

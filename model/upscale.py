@@ -315,7 +315,7 @@ def fit_upscaler(
         pairs = [_pair(image, scale, fit.crop, gen) for _ in range(fit.batch)]
         lr_imgs = torch.stack([p[0] for p in pairs]).to(device)
         heads = net.encoder(lr_imgs)
-        loss = 0.0
+        loss, sq = 0.0, 0.0
         for b, (_, hr, s) in enumerate(pairs):
             n = hr.shape[1]
             idx = torch.randint(0, n * n, (min(fit.queries, n * n),), generator=gen)
@@ -323,18 +323,20 @@ def fit_upscaler(
             coords = torch.stack([(yy + 0.5) / s - 0.5, (xx + 0.5) / s - 0.5], 1).float()
             target = hr[:, yy, xx].T.to(device)
             cells = heads[b].reshape(heads.shape[1], -1).T  # [h·w, D]
-            pred = net.query(cells, lr_imgs[b], coords.to(device), s)
-            loss = loss + (pred - target).abs().mean()  # L1: measured equal to L2 in PSNR
+            err = net.query(cells, lr_imgs[b], coords.to(device), s) - target
+            loss = loss + err.abs().mean()  # L1: measured equal to L2 in PSNR
+            sq += float(err.detach().pow(2).mean())
         loss = loss / len(pairs)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        mse = sq / len(pairs)
+        ema = mse if ema is None else 0.95 * ema + 0.05 * mse
         done = time.perf_counter() - start >= fit.time_budget_s or step == fit.steps
         cancelled = should_stop is not None and should_stop()
         if progress is not None and (step % 50 == 0 or done or cancelled):
-            # L1 ≈ 0.8·RMSE for Laplacian errors: a rough training PSNR for the chart
-            progress(Progress(step, fit.steps, ema, mse_to_psnr((ema / 0.8) ** 2), elapsed))
+            # the PSNR of the enlargements of its own copies it is learning (recent steps)
+            progress(Progress(step, fit.steps, ema, mse_to_psnr(ema), elapsed))
         if cancelled:
             stopped = "cancelled"
             break

@@ -206,7 +206,9 @@ def test_tiny_images_and_targets_are_refused_before_fitting():
     with pytest.raises(ValueError, match="at least 12x12"):
         check_options(Options(preset="upscale"), (11, 40), 3)
     with pytest.raises(ValueError, match="no target"):
-        check_options(Options(preset="upscale", target_psnr=30), (64, 64), 3)
+        Options(preset="upscale", target_psnr=30)
+    with pytest.raises(ValueError, match="not heads, quantization"):
+        Options(preset="upscale", heads=(8, 8), quantization="int8")
     with pytest.raises(ValueError, match="1920x1080"):
         check_options(Options(preset="upscale"), (2000, 2000), 3)
 

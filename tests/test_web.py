@@ -180,3 +180,45 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
         )
         assert inner == 390 and width <= inner, f"{width}px wide in a {inner}px window: {wide}"
         shot(drv, tmp_path, "narrow")
+
+
+def test_page_upscale_job_zooms_with_the_upscaler_beside_lanczos(browser, tmp_path):
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    small = tmp_path / "kodim23_small.png"
+    with Image.open(KODAK / "kodim23.png") as img:
+        img.reduce(3).save(small)  # 256x171: a picture worth enlarging
+    drv = browser
+    with service(tmp_path) as client:
+        drv.get(str(client.base_url))
+        wait_for(lambda: "megapixels" in drv.find_element(By.ID, "limits").text, 20, "the limits")
+        drv.find_element(By.ID, "file").send_keys(str(small))
+        Select(drv.find_element(By.ID, "preset")).select_by_value("upscale")
+        drv.find_element(By.ID, "steps").send_keys("150")
+        drv.find_element(By.ID, "submit").click()
+        wait_for(lambda: drv.find_element(By.ID, "result").is_displayed(), 240, "the result")
+        job = drv.execute_script("return location.hash").split("=", 1)[1]
+        metrics = client.get(f"/jobs/{job}/metrics").json()
+        assert metrics["storage"] == "upscale" and metrics["train_steps"] == 150
+        wait_for(lambda: drv.find_element(By.ID, "m-psnr").text, 10, "the numbers")
+        assert drv.find_element(By.ID, "m-psnr").text == "exact (∞)"
+        assert "no codec comparison" in drv.find_element(By.ID, "m-jpeg").text
+        assert drv.find_element(By.ID, "upscale-note").is_displayed()
+        drv.execute_script(
+            "const z = document.getElementById('zoom'); z.value = 1024;"
+            "z.dispatchEvent(new Event('change'));"
+        )
+        wait_for(
+            lambda: drv.find_element(By.ID, "zoom-inr").get_attribute("data-size") == "1024",
+            60,
+            "the upscaler's render",
+        )
+        lanczos = "return document.getElementById('zoom-lanczos').naturalWidth"
+        wait_for(lambda: drv.execute_script(lanczos) == 1024, 30, "the Lanczos enlargement")
+        rendered = client.get(f"/render?job={job}&size=1024&format=png")
+        assert rendered.status_code == 200
+        drv.execute_script("document.getElementById('crop-inr').scrollTo(300, 200)")
+        drv.execute_script("document.getElementById('upscale-note').scrollIntoView()")
+        shot(drv, tmp_path, "upscale")
