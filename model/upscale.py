@@ -115,7 +115,7 @@ class UpscaleINR(nn.Module):
             self.body.last.weight.mul_(0.1)  # start near bicubic
             self.body.last.bias.zero_()
         self.image: Tensor | None = None  # [C, H, W] in [0, 1], set by fit or decode
-        self._heads: Tensor | None = None  # cached encoder output for `image`
+        self._heads: tuple[Tensor, Tensor] | None = None  # cached encoder outputs
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -124,24 +124,30 @@ class UpscaleINR(nn.Module):
         self.image, self._heads = image, None
 
     @torch.no_grad()
-    def heads_for_image(self, band_bytes: int = 64 * 2**20) -> Tensor:
-        """[h·w, D] fp16: every cell's head, computed once (in bands of rows with a halo as
-        wide as the encoder's reach, so memory stays bounded and the result is exact)."""
+    def heads_for_image(self, band_bytes: int = 64 * 2**20) -> tuple[Tensor, Tensor]:
+        """The heads of the image and of its mirror image, [h·w, D] fp16 each, computed once
+        (in bands of rows with a halo as wide as the encoder's reach, so memory stays
+        bounded and the result is exact)."""
         if self.image is None:
             raise ValueError("the upscaler has no image")
         if self._heads is None:
-            dev = self.body.mid.weight.device
-            _, h, w = self.image.shape
-            halo = self.cfg.layers + 1
-            rows = max(1, band_bytes // (4 * 3 * self.cfg.features * w))
-            out = torch.empty(h * w, self.cfg.hidden, dtype=torch.float16)
-            for r0 in range(0, h, rows):
-                r1 = min(h, r0 + rows)
-                a, b = max(0, r0 - halo), min(h, r1 + halo)
-                band = self.encoder(self.image[None, :, a:b].to(dev))[0, :, r0 - a : r1 - a]
-                out[r0 * w : r1 * w] = band.reshape(band.shape[0], -1).T.half().cpu()
-            self._heads = out.to(dev)
+            self._heads = tuple(
+                self._encode(img, band_bytes) for img in (self.image, self.image.flip(-1))
+            )
         return self._heads
+
+    def _encode(self, image: Tensor, band_bytes: int) -> Tensor:
+        dev = self.body.mid.weight.device
+        _, h, w = image.shape
+        halo = self.cfg.layers + 1
+        rows = max(1, band_bytes // (4 * 3 * self.cfg.features * w))
+        out = torch.empty(h * w, self.cfg.hidden, dtype=torch.float16)
+        for r0 in range(0, h, rows):
+            r1 = min(h, r0 + rows)
+            a, b = max(0, r0 - halo), min(h, r1 + halo)
+            band = self.encoder(image[None, :, a:b].to(dev))[0, :, r0 - a : r1 - a]
+            out[r0 * w : r1 * w] = band.reshape(band.shape[0], -1).T.half().cpu()
+        return out.to(dev)
 
     def query(self, heads: Tensor, image: Tensor, coords: Tensor, scale: float) -> Tensor:
         """Colours [N, C] at `coords` [N, 2] (y, x in the image's pixels, centres at integers)
@@ -190,8 +196,9 @@ class UpscaleINR(nn.Module):
             return _lanczos(big, out_h, out_w)
         scale = math.sqrt(sy * sx)  # the pixel size the body is told (areas match)
         dev = self.body.mid.weight.device
-        heads = self.heads_for_image()
+        heads, mirror_heads = self.heads_for_image()
         img = image.to(dev)
+        mirror = img.flip(-1)
         out = torch.empty(c, out_h, out_w, dtype=torch.uint8)
         ys = (torch.arange(out_h, dtype=torch.float32) + 0.5) / sy - 0.5
         xs = (torch.arange(out_w, dtype=torch.float32) + 0.5) / sx - 0.5
@@ -200,15 +207,22 @@ class UpscaleINR(nn.Module):
             r1 = min(out_h, r0 + rows)
             gy, gx = torch.meshgrid(ys[r0:r1], xs, indexing="ij")
             coords = torch.stack([gy.reshape(-1), gx.reshape(-1)], 1).to(dev)
+            # the mean of the image's and its mirror image's enlargements (a self-ensemble:
+            # +0.08/+0.11 dB at ×2 on kodim01/02 for twice the body's work; still continuous
+            # and still exact at the native size)
+            flipped = torch.stack([coords[:, 0], (w - 1) - coords[:, 1]], 1)
             vals = self.query(heads, img, coords, scale)  # [N, C]
+            vals += self.query(mirror_heads, mirror, flipped, scale)
+            vals *= 0.5
             block = vals.T.reshape(c, r1 - r0, out_w)
             out[:, r0:r1] = block.clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
         return out
 
     def flops_per_pixel(self) -> int:
-        """Multiply-adds ×2 of the body per output pixel (4 blended cells), encoder excluded."""
+        """Multiply-adds ×2 of the body per output pixel (4 blended cells, image and mirror),
+        encoder excluded."""
         d, c = self.cfg.hidden, self.cfg.channels
-        return 4 * 2 * (3 * d + d * d + d * c)
+        return 2 * 4 * 2 * (3 * d + d * d + d * c)
 
 
 def _lanczos(image_u8: Tensor, out_h: int, out_w: int) -> Tensor:
