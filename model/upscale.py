@@ -16,10 +16,13 @@ factor in [1.2, 4] (the same degradation a sensor's pixel integration gives), an
 learns to predict the crop's pixels from its smaller copy. Rendering at scale s then
 applies what the network learned one scale up.
 
-Cost: the encoder runs once per image (its last layer already holds each cell's share of
-the body's first layer); a render evaluates the body 4× per output pixel (`flops_per_pixel`).
-Sizes below the native one are area/Lanczos reductions of the native render (nothing has to
-be invented when shrinking).
+A render is the mean of the enlargements of the image and of its mirror image (a
+self-ensemble; the training saw mirrored crops, so both are equally good guesses and their
+errors partly cancel). Cost: the encoder runs once per image and mirror (its last layer
+already holds each cell's share of the body's first layer); a render evaluates the body
+8× per output pixel (`flops_per_pixel`), in chunks small enough to stay in cache. Sizes
+below the native one are Lanczos reductions of the image (nothing has to be invented when
+shrinking).
 """
 
 import math
@@ -222,7 +225,7 @@ class UpscaleINR(nn.Module):
         """Multiply-adds ×2 of the body per output pixel (4 blended cells, image and mirror),
         encoder excluded."""
         d, c = self.cfg.hidden, self.cfg.channels
-        return 2 * 4 * 2 * (3 * d + d * d + d * c)
+        return 2 * 2 * (4 * (3 * d + d * d) + d * c)  # the output layer runs after the blend
 
 
 def _lanczos(image_u8: Tensor, out_h: int, out_w: int) -> Tensor:

@@ -68,6 +68,15 @@ def test_non_integer_and_anisotropic_scales_render_at_the_asked_size(fitted, siz
     assert psnr(big, torch.from_numpy(np.stack(lanczos))) > 24
 
 
+@pytest.mark.parametrize(("mode", "channels"), [("L", 1), ("RGBA", 4)])
+def test_grey_and_alpha_images_enlarge_too(mode, channels):
+    image = textured(20, 26)[:channels] if channels < 4 else torch.cat([textured(20, 26)] * 2)[:4]
+    out = compress(image, mode, Options(preset="upscale", steps=10))
+    assert torch.equal(render(out.net, (20, 26)), to_uint8(image))
+    assert render(out.net, (20, 26), (50, 65)).shape == (channels, 50, 65)
+    assert decode(out.data)[1].mode == mode
+
+
 def test_render_is_continuous_across_cell_borders(fitted):
     _, out = fitted
     net = out.net
