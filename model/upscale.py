@@ -182,9 +182,11 @@ class UpscaleINR(nn.Module):
 
     @torch.no_grad()
     def render(
-        self, out_size: tuple[int, int], max_points: int = 4096
+        self, out_size: tuple[int, int], max_points: int = 4096, back_project: bool = True
     ) -> Tensor:  # uint8 [C, rows, cols]
-        """The image at `out_size` (rows, cols), any aspect ratio, in chunks of rows."""
+        """The image at `out_size` (rows, cols), any aspect ratio, in chunks of rows. With
+        `back_project`, the enlargement is then corrected so that its area averages match
+        the image's pixels (`_back_project`)."""
         image = self.image
         if image is None:
             raise ValueError("the upscaler has no image")
@@ -219,6 +221,8 @@ class UpscaleINR(nn.Module):
             vals *= 0.5
             block = vals.T.reshape(c, r1 - r0, out_w)
             out[:, r0:r1] = block.clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
+        if back_project and scale > 1:
+            _back_project(out, image.cpu(), max_points)
         return out
 
     def flops_per_pixel(self) -> int:
@@ -226,6 +230,42 @@ class UpscaleINR(nn.Module):
         encoder excluded."""
         d, c = self.cfg.hidden, self.cfg.channels
         return 2 * 2 * (4 * (3 * d + d * d) + d * c)  # the output layer runs after the blend
+
+
+def _back_project(out: Tensor, image: Tensor, max_points: int) -> None:
+    """One step of back-projection (Irani & Peleg 1991), in place on `out` (uint8 [C, H, W]):
+    add the bicubic interpolation of image − area_average(out), so that the enlargement's
+    averages over each of the image's pixels match that pixel, as pixel integration (the
+    degradation the network was trained on) says they should. +0.075 dB at ×2 on kodim01
+    (800-step fit); a second step gained nothing. Memory: one float copy of a channel."""
+    c, h, w = image.shape
+    big_h, big_w = out.shape[1:]
+    residual = torch.stack(
+        [
+            image[i] - area_down(area_down(out[i].float() / 255, w).T.contiguous(), h).T
+            for i in range(c)
+        ]
+    )  # [C, h, w]
+    ys = (torch.arange(big_h, dtype=torch.float32) + 0.5) * h / big_h - 0.5
+    xs = (torch.arange(big_w, dtype=torch.float32) + 0.5) * w / big_w - 0.5
+    rows = max(1, max_points // big_w)
+    for r0 in range(0, big_h, rows):
+        r1 = min(big_h, r0 + rows)
+        gy, gx = torch.meshgrid(ys[r0:r1], xs, indexing="ij")
+        coords = torch.stack([gy.reshape(-1), gx.reshape(-1)], 1)
+        fix = bicubic_at(residual, coords).T.reshape(c, r1 - r0, big_w) * 255
+        out[:, r0:r1] = (out[:, r0:r1].float() + fix).round().clamp(0, 255).to(torch.uint8)
+
+
+def area_down(x: Tensor, n: int) -> Tensor:
+    """Exact area averages of the rows of `x` [R, N] into n ≤ N bins (bin i covers
+    [i·N/n, (i+1)·N/n)), from cumulative sums: no N×n matrix, so memory stays O(R·N)."""
+    big = x.shape[1]
+    cum = torch.cat([torch.zeros(x.shape[0], 1, dtype=torch.float64), x.double().cumsum(1)], 1)
+    edges = torch.arange(n + 1, dtype=torch.float64) * (big / n)
+    k = edges.floor().long().clamp(max=big - 1)
+    at = cum[:, k] + (edges - k) * x.double()[:, k]  # the integral up to each edge
+    return ((at[:, 1:] - at[:, :-1]) * (n / big)).float()
 
 
 def _lanczos(image_u8: Tensor, out_h: int, out_w: int) -> Tensor:

@@ -20,6 +20,7 @@ from model.upscale import (
     UpscaleFit,
     UpscaleINR,
     _pair,
+    area_down,
     area_matrix,
     fit_upscaler,
 )
@@ -147,6 +148,25 @@ def test_training_learns_to_enlarge_its_own_copies():
     net, info = fit_upscaler(image, cfg, UpscaleFit(steps=300, time_budget_s=120))
     assert info["steps"] == 300
     assert _pair_loss(net, image) < 0.9 * before  # measured: 0.80
+
+
+def test_back_projection_makes_the_enlargement_average_back_to_the_image(fitted):
+    image, out = fitted
+
+    def error(size: tuple[int, int], bp: bool) -> float:
+        big = out.net.render(size, back_project=bp).float() / 255
+        down = torch.stack([area_down(area_down(ch, 56).T.contiguous(), 40).T for ch in big])
+        return float((down - image).abs().mean())
+
+    for size in ((80, 112), (100, 140)):  # ×2 and ×2.5
+        corrected = error(size, True)
+        assert corrected < 0.5 * error(size, False) and corrected < 1.5 / 255
+
+
+def test_area_down_equals_the_area_matrix():
+    x = torch.rand(5, 37)
+    for n in (37, 20, 9):
+        assert torch.allclose(area_down(x, n), x @ area_matrix(37, n).T, atol=1e-5)
 
 
 def test_area_matrix_averages_exactly():
