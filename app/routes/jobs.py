@@ -57,7 +57,14 @@ def parse_heads(text: str | None) -> tuple[int, int] | None:
 async def create_fit(
     request: Request,
     file: Annotated[UploadFile, File(description="the image")],
-    preset: Annotated[Literal["compact", "fast", "paper", "upscale"], Form()] = "compact",
+    preset: Annotated[
+        Literal["compact", "fast", "paper", "upscale"],
+        Form(
+            description="compact: smallest file for the quality; fast: seconds; paper: the "
+            "paper's network; upscale: an enlarger trained on the image's own scales (about "
+            "a minute on 2 CPU cores; renders sharper than Lanczos; keeps the image exactly)"
+        ),
+    ] = "compact",
     heads: Annotated[str | None, Form(description='"64" or "48x64"', examples=["64"])] = None,
     alpha: Annotated[int | None, Form(ge=1)] = None,
     width: Annotated[int | None, Form(ge=1, le=1024)] = None,
