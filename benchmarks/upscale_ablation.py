@@ -1,0 +1,70 @@
+"""One row of the upscaler's ablation: fit with some settings changed, enlarge, compare.
+
+    python -m benchmarks.upscale_ablation --images kodim01,kodim02 --scale 2 \\
+        --set '{"lr": 0.002}' [--threads 1]
+
+`--set` takes UpscaleFit fields ("lr", "queries", "batch", "crop", "integer_share",
+"scales", "steps", "time_budget_s") and UpscaleConfig fields prefixed "cfg_"
+("cfg_hidden", "cfg_features", "cfg_layers"). Defaults: the preset's (1,500 steps, no time
+limit here). Input: the Kodak image cropped to a multiple of the scale and box-averaged by
+it; PSNR (8-bit RGB) of the upscaler's render and of Lanczos against the true image. The
+table in benchmarks/results/upscale_ablation.md was made with it (two images at a time, one
+torch thread each); numbers move by a few hundredths of a dB with the thread count.
+"""
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from benchmarks.common import KODAK
+from model.metrics import psnr
+from model.upscale import UpscaleConfig, UpscaleFit, fit_upscaler
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--images", default="kodim01,kodim02")
+    ap.add_argument("--scale", type=int, default=2)
+    ap.add_argument("--set", default="{}", help="JSON: settings to change")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    changes = json.loads(args.set)
+    cfg = UpscaleConfig(**{k[4:]: v for k, v in changes.items() if k.startswith("cfg_")})
+    fit_kw = {"time_budget_s": 3600, "steps": 1500}
+    fit_kw |= {k: v for k, v in changes.items() if not k.startswith("cfg_")}
+    if "scales" in fit_kw:
+        fit_kw["scales"] = tuple(fit_kw["scales"])
+    s = args.scale
+    for name in args.images.split(","):
+        rgb = np.asarray(Image.open(KODAK / f"{name}.png").convert("RGB"))
+        true = torch.from_numpy(rgb.copy()).permute(2, 0, 1)
+        h, w = true.shape[1] // s * s, true.shape[2] // s * s
+        true = true[:, :h, :w]
+        small = F.avg_pool2d(true[None].double(), s)[0].round().to(torch.uint8)
+        lanczos = np.stack(
+            [
+                np.asarray(
+                    Image.fromarray(small[c].numpy()).resize((w, h), Image.Resampling.LANCZOS)
+                )
+                for c in range(3)
+            ]
+        )
+        t = time.perf_counter()
+        net, info = fit_upscaler(small.float() / 255, cfg, UpscaleFit(**fit_kw))
+        fit_s = time.perf_counter() - t
+        up = psnr(net.render((h, w)), true)
+        base = psnr(torch.from_numpy(lanczos), true)
+        print(
+            f"{args.set} {name} x{s}: Lanczos {base:.2f}, upscale {up:.2f} ({up - base:+.2f} dB), "
+            f"{info['steps']} steps, {fit_s:.0f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()
