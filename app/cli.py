@@ -118,9 +118,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         met = "" if result.met is None else (" (target met)" if result.met else " (target NOT met)")
+        quality = (
+            "exact at the native size"
+            if summary["psnr"] is None
+            else f"PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.4f}"
+        )
         print(
-            f"{args.output}: {summary['bytes']:,} bytes, {summary['bpp']:.3f} bpp, "
-            f"PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.4f}, "
+            f"{args.output}: {summary['bytes']:,} bytes, {summary['bpp']:.3f} bpp, {quality}, "
             f"{summary['params']:,} parameters, {summary['seconds']:.1f} s{met}"
         )
     return 0

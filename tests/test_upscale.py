@@ -270,3 +270,19 @@ def test_upscale_preset_through_http(tmp_path):
             "/fit", files={"file": ("t.png", png_bytes(10, 30))}, data={"preset": "upscale"}
         )
         assert tiny.status_code == 422 and "12x12" in tiny.json()["detail"]
+
+
+def test_command_line_fit_info_and_render(tmp_path, capsys):
+    from app.cli import main
+
+    src = tmp_path / "small.png"
+    src.write_bytes(png_bytes(40, 30))
+    out = tmp_path / "small.inr"
+    assert main(["fit", str(src), "-o", str(out), "--preset", "upscale", "--steps", "20"]) == 0
+    assert "exact at the native size" in capsys.readouterr().out
+    assert main(["info", str(out), "--json"]) == 0
+    info = capsys.readouterr().out
+    assert '"storage": "upscale"' in info and '"head_size": 32' in info
+    big = tmp_path / "big.png"
+    assert main(["render", str(out), "--size", "100", "-o", str(big)]) == 0
+    assert Image.open(big).size == (100, 75)
