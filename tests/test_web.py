@@ -206,6 +206,7 @@ def test_page_upscale_job_zooms_with_the_upscaler_beside_lanczos(browser, tmp_pa
         assert drv.find_element(By.ID, "m-psnr").text == "exact (∞)"
         assert "no codec comparison" in drv.find_element(By.ID, "m-jpeg").text
         assert drv.find_element(By.ID, "upscale-note").is_displayed()
+        assert not drv.find_element(By.ID, "classic-pair").is_displayed()
         drv.execute_script(
             "const z = document.getElementById('zoom'); z.value = 1024;"
             "z.dispatchEvent(new Event('change'));"

@@ -175,6 +175,7 @@ async function showResult(job) {
   $("m-jpeg").textContent = m.jpeg_psnr_same_bytes == null ? none : m.jpeg_psnr_same_bytes.toFixed(2);
   $("m-webp").textContent = m.webp_psnr_same_bytes == null ? none : m.webp_psnr_same_bytes.toFixed(2);
   $("upscale-note").hidden = !upscaler;
+  $("classic-pair").style.display = upscaler ? "none" : "";
   $("m-jpeg-bytes").textContent = m.jpeg_bytes == null ? "" : m.jpeg_bytes.toLocaleString("en");
   $("m-webp-bytes").textContent = m.webp_bytes == null ? "" : m.webp_bytes.toLocaleString("en");
   $("m-ratio").textContent = `${m.compression_ratio_raw.toFixed(1)}×`;
