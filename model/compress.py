@@ -299,7 +299,7 @@ def _finish(data: bytes, pixels: Tensor, target: dict, with_ssim: bool = True, *
 
 # --- the upscaler ---------------------------------------------------------------------------
 
-UPSCALE_STEPS = 1500  # ≈ 47 s for a 512² image on 2 CPU cores (benchmarks/upscale.py)
+UPSCALE_STEPS = 1500  # 77 s on 2 CPU cores, any input size (benchmarks/upscale.py --timing)
 UPSCALE_BUDGET_S = 120.0
 
 
