@@ -27,7 +27,9 @@ def encode_classic(image_u8: Tensor, fmt: str, quality: int) -> bytes:
     if fmt == "JPEG" and img.mode in ("LA", "RGBA"):
         img = img.convert(img.mode[:-1])
     buf = io.BytesIO()
-    img.save(buf, fmt, quality=quality)
+    # each at its best: JPEG with optimized Huffman tables, WebP's slowest, best method
+    best = {"optimize": True} if fmt == "JPEG" else {"method": 6}
+    img.save(buf, fmt, quality=quality, **best)
     return buf.getvalue()
 
 

@@ -44,6 +44,7 @@ from model.fit import (
     projection_basis,
     solve_heads,
 )
+from model.images import to_uint8
 from model.metrics import psnr, render_flops, ssim
 from model.network import (
     BodyKind,
@@ -304,8 +305,6 @@ UPSCALE_BUDGET_S = 120.0
 
 
 def _compress_upscale(pixels, mode, opt, progress, should_stop) -> Compressed:
-    from model.images import to_uint8
-
     exact = to_uint8(pixels).float() / 255  # the network and the file see the 8-bit image
     budget = opt.time_budget_s or UPSCALE_BUDGET_S  # the step count normally ends the fit
     fit = UpscaleFit(

@@ -110,7 +110,13 @@ def render(
         raise ValueError(f"output size must be positive, got {out_h}x{out_w}")
     if isinstance(net, UpscaleINR):
         # small chunks: the body is memory-bound, and 4,096 points stay in cache (3× faster)
-        return net.render((out_h, out_w), max_points=min(4096, max(256, max_chunk_bytes // 4096)))
+        points = min(4096, max(256, max_chunk_bytes // 4096))
+        big_h, big_w = max(out_h, h), max(out_w, w)
+        big = net.render((big_h, big_w), points) if (big_h, big_w) != (h, w) else None
+        if big is None:
+            big = net.image.mul(255).round().clamp(0, 255).to(torch.uint8)
+        # smaller on either axis: Lanczos reduction (nothing to invent when shrinking)
+        return resize_u8(big, out_h, out_w, (0, 0, big_w, big_h))
     n_y, n_x = net.cfg.cell
     if method == "resample":
         native = render_grid_u8(net, n_y, n_x, max_chunk_bytes)[:, :h, :w]

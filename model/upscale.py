@@ -30,10 +30,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor, nn
 
 from model.fit import Progress, mse_to_psnr
@@ -195,10 +193,8 @@ class UpscaleINR(nn.Module):
         if out_h < 1 or out_w < 1:
             raise ValueError(f"output size must be positive, got {out_h}x{out_w}")
         sy, sx = out_h / h, out_w / w
-        if sy < 1 or sx < 1:  # shrinking: reduce the native image (area-aware Lanczos)
-            native = (image * 255).round().clamp(0, 255).to(torch.uint8)
-            big = self.render((max(out_h, h), max(out_w, w))) if max(sy, sx) > 1 else native
-            return _lanczos(big, out_h, out_w)
+        if sy < 1 or sx < 1:
+            raise ValueError("the upscaler only enlarges: model.render reduces its native image")
         scale = math.sqrt(sy * sx)  # the pixel size the body is told (areas match)
         dev = self.body.mid.weight.device
         heads, mirror_heads = self.heads_for_image()
@@ -266,12 +262,6 @@ def area_down(x: Tensor, n: int) -> Tensor:
     k = edges.floor().long().clamp(max=big - 1)
     at = cum[:, k] + (edges - k) * x.double()[:, k]  # the integral up to each edge
     return ((at[:, 1:] - at[:, :-1]) * (n / big)).float()
-
-
-def _lanczos(image_u8: Tensor, out_h: int, out_w: int) -> Tensor:
-    chans = [Image.fromarray(image_u8[i].numpy()) for i in range(image_u8.shape[0])]
-    res = [ch.resize((out_w, out_h), Image.Resampling.LANCZOS) for ch in chans]
-    return torch.from_numpy(np.stack([np.asarray(r) for r in res]))
 
 
 def bicubic_at(image: Tensor, coords: Tensor) -> Tensor:

@@ -18,7 +18,7 @@ import redis
 
 from tests.service_helpers import png_bytes
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
+REDIS = "redis://127.0.0.1:6379"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -172,24 +172,34 @@ def test_embedded_jobs_survive_a_restart(tmp_path):
 
 @pytest.fixture
 def redis_db():
-    r = redis.Redis.from_url(REDIS_URL)
+    """A Redis database of this test's own: the first empty one (15 down to 1), claimed with
+    a marker key set only if absent, so two checkouts testing at once never share one. Only
+    the database claimed here is flushed, and only after the test."""
     try:
-        r.ping()
+        redis.Redis.from_url(f"{REDIS}/0").ping()
     except redis.RedisError as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"Redis at 127.0.0.1:6379 is required under CI: {exc}")
         pytest.skip(f"no Redis at 127.0.0.1:6379: {exc}")
-    r.flushdb()
-    yield r
-    r.flushdb()
+    token = os.urandom(8).hex()
+    for db in range(15, 0, -1):
+        r = redis.Redis.from_url(f"{REDIS}/{db}")
+        if r.dbsize() == 0 and r.set("mhinr-test-owner", token, nx=True) and r.dbsize() == 1:
+            break
+    else:
+        pytest.fail("no empty Redis database (1–15) for this test")
+    yield r, f"{REDIS}/{db}"
+    if r.get("mhinr-test-owner") == token.encode():
+        r.flushdb()  # the database this test claimed while it was empty: only its own keys
 
 
 def test_redis_mode_end_to_end(tmp_path, redis_db):
-    with service(tmp_path, REDIS_URL, workers=2) as client:
+    r, url = redis_db
+    with service(tmp_path, url, workers=2) as client:
         fit_render_and_crowd(client)
         cancel_a_running_job(client)
         events_end_with_the_final_status(client)
-        assert redis_db.keys("mhinr:job:*")
+        assert r.keys("mhinr:job:*")
     assert not (tmp_path / "data" / "jobs").exists() or not any(
         (tmp_path / "data" / "jobs").iterdir()
     )
