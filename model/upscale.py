@@ -78,7 +78,13 @@ class Encoder(nn.Module):
             h = F.relu(h) if i + 2 < len(self.convs) else h
         if len(self.convs) % 2:
             h = F.relu(self.convs[-1](h))
-        return self.out(torch.cat([h, x], 1)).contiguous()
+        return self.out(torch.cat([h, x], 1))  # channels-last: see `cells`
+
+
+def cells(heads: Tensor) -> Tensor:
+    """An encoder output [D, h, w] as one row per cell, [h·w, D]: a view of the
+    channels-last output (no copy), so the body's row gathers read contiguous rows."""
+    return heads.permute(1, 2, 0).reshape(-1, heads.shape[0])
 
 
 class Body(nn.Module):
@@ -147,7 +153,7 @@ class UpscaleINR(nn.Module):
             r1 = min(h, r0 + rows)
             a, b = max(0, r0 - halo), min(h, r1 + halo)
             band = self.encoder(image[None, :, a:b].to(dev))[0, :, r0 - a : r1 - a]
-            out[r0 * w : r1 * w] = band.reshape(band.shape[0], -1).T.half().cpu()
+            out[r0 * w : r1 * w] = cells(band).half().cpu()
         return out.to(dev)
 
     def query(self, heads: Tensor, image: Tensor, coords: Tensor, scale: float) -> Tensor:
@@ -371,8 +377,7 @@ def fit_upscaler(
             yy, xx = idx // n, idx % n
             coords = torch.stack([(yy + 0.5) / s - 0.5, (xx + 0.5) / s - 0.5], 1).float()
             target = hr[:, yy, xx].T.to(device)
-            cells = heads[b].reshape(heads.shape[1], -1).T  # [h·w, D]
-            err = net.query(cells, lr_imgs[b], coords.to(device), s) - target
+            err = net.query(cells(heads[b]), lr_imgs[b], coords.to(device), s) - target
             loss = loss + err.abs().mean()  # L1: measured equal to L2 in PSNR
             sq += float(err.detach().pow(2).mean())
         loss = loss / len(pairs)

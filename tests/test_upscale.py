@@ -22,6 +22,7 @@ from model.upscale import (
     _pair,
     area_down,
     area_matrix,
+    cells,
     fit_upscaler,
 )
 from tests.conftest import smooth_image
@@ -117,7 +118,7 @@ def test_banded_encoder_equals_the_whole_image_pass(fitted):
         whole = net.encoder(net.image[None])[0]
         whole_mirror = net.encoder(net.image.flip(-1)[None])[0]
     for got, want in ((banded, whole), (mirrored, whole_mirror)):
-        want = want.reshape(want.shape[0], -1).T
+        want = cells(want)
         assert torch.allclose(got.float(), want.half().float(), atol=1e-3)
 
 
@@ -132,7 +133,7 @@ def _pair_loss(net: UpscaleINR, image: torch.Tensor) -> float:
             n = hr.shape[1]
             yy, xx = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
             coords = torch.stack([(yy + 0.5) / s - 0.5, (xx + 0.5) / s - 0.5], -1).reshape(-1, 2)
-            pred = net.query(heads.reshape(heads.shape[0], -1).T, lr, coords.float(), s)
+            pred = net.query(cells(heads), lr, coords.float(), s)
             total += float((pred - hr.reshape(3, -1).T).abs().mean())
     return total / 8
 
