@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint browser bench-quick bench clean
+.PHONY: install serve test lint browser docker-tools bench-quick bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,7 +28,16 @@ browser:
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver) || \
 	  echo "could not install chromium: the browser test is skipped here and fails under CI"
 
-test: $(STAMP) lint browser
+# Debian's Docker engine, docker-compose 1.29 and debootstrap for the compose test, which starts
+# its own dockerd and builds its base images from Debian packages (no registry is needed).
+docker-tools:
+	@command -v dockerd >/dev/null && command -v docker-compose >/dev/null && \
+	  command -v debootstrap >/dev/null || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    docker.io docker-compose debootstrap) || \
+	  echo "could not install docker: the compose test is skipped here and fails under CI"
+
+test: $(STAMP) lint browser docker-tools
 	$(BIN)/pytest -q
 
 bench-quick: $(STAMP)

@@ -55,3 +55,22 @@ def test_dockerfiles_exist_and_install_the_project():
         assert "pip install ." in text and "COPY model model" in text
     assert "download.pytorch.org/whl/cpu" in (ROOT / "docker" / "Dockerfile.api").read_text()
     assert "cuda" in (ROOT / "docker" / "Dockerfile.worker").read_text()
+
+
+def test_base_images_and_torch_index_default_to_the_public_ones():
+    """Users elsewhere change nothing: every substitutable base defaults to the public image."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    for default in (
+        "${MHINR_PYTHON_IMAGE:-python:3.11-slim}",
+        "${MHINR_REDIS_IMAGE:-redis:7-alpine}",
+        "${MHINR_CUDA_IMAGE:-pytorch/pytorch:2.13.0-cuda12.8-cudnn9-runtime}",
+        "${MHINR_TORCH_PIP_ARGS:---index-url https://download.pytorch.org/whl/cpu}",
+    ):
+        assert default in text
+    api = (ROOT / "docker" / "Dockerfile.api").read_text()
+    assert "ARG PYTHON_IMAGE=python:3.11-slim" in api and "flower==" in api
+    services = compose()["services"]
+    for name in ("api", "flower"):  # published on the loopback unless asked otherwise
+        assert all(
+            p.startswith("${MHINR_PUBLISH_HOST:-127.0.0.1}") for p in services[name]["ports"]
+        )

@@ -38,7 +38,9 @@ def create_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,  # one long job at a time per worker slot
         worker_hijack_root_logger=False,
         worker_enable_remote_control=not settings.embedded,  # the filesystem transport has none
-        worker_send_task_events=False,
+        # task events (Redis mode) let Flower list the tasks; the filesystem transport has none
+        worker_send_task_events=not settings.embedded,
+        task_send_sent_event=not settings.embedded,
         task_serializer="json",
         accept_content=["json"],
     )
