@@ -73,6 +73,12 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _torch_threads() -> None:
+    from worker.settings import apply_torch_threads, get_settings
+
+    apply_torch_threads(get_settings())
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
     from model.compress import Options, compress
     from model.images import load_image
@@ -94,6 +100,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     image = load_image(args.image)
+    _torch_threads()
     bar = None
     if sys.stderr.isatty() and not args.json:
         from tqdm import tqdm
@@ -141,6 +148,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             f"output must end in {', '.join(OUTPUT_FORMATS)}, not {args.output.name!r}"
         )
     net, coded = decode(args.model.read_bytes())
+    _torch_threads()
     out_h, out_w = output_size((coded.height, coded.width), args.size, args.width, args.height)
     if out_h * out_w > 32_000_000 or max(out_h, out_w) > 8192:
         raise ValueError(f"{out_w}x{out_h} is over the render limit (8192 a side, 32 megapixels)")
@@ -207,6 +215,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _torch_threads()
     n = args.concurrency or settings.worker_concurrency
     app = create_celery(settings)
     argv = [
@@ -252,6 +261,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     log = logging.getLogger("mhinr.serve")
+    _torch_threads()  # the API's renders
     app = create_app(settings)
     if settings.embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -340,7 +340,7 @@ def _compress_weights(pixels, mode, opt, progress, should_stop) -> Compressed:
             steps=opt.steps if opt.steps is not None else 500,
             lr=1e-4 if opt.model == "siren" else 1e-3,
         )
-    cfg = replace(cfg, time_budget_s=opt.time_budget_s, target_psnr=opt.target_psnr, seed=opt.seed)
+    cfg = replace(cfg, time_budget_s=opt.time_budget_s, target_psnr=opt.target_psnr)
     result = fit(net.to(opt.device), pixels.to(opt.device), cfg, progress, should_stop)
     net.cpu()
     target = _target(opt, h, w)
@@ -470,7 +470,7 @@ def compress_sweep(
             seed=options.seed,
             init="torch",
         )  # random biases: a well-conditioned basis
-        cfg = FitConfig(steps=steps, lr=3e-3, time_budget_s=budget, seed=options.seed)
+        cfg = FitConfig(steps=steps, lr=3e-3, time_budget_s=budget)
         net.to(options.device)
         result = fit_projection(
             net, coded_pixels.to(options.device), cfg, rgb_progress, should_stop

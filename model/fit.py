@@ -44,7 +44,6 @@ class FitConfig:
     target_psnr: float | None = None  # stop Adam once reached
     time_budget_s: float | None = None  # wall clock for the whole fit
     progress_every: int = 10  # steps between progress callbacks (and the first and last step)
-    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -117,7 +116,6 @@ def fit(
 ) -> FitResult:
     """Fit `net` in place to `pixels` ([C, H, W] in [0, 1]); returns how it went."""
     cfg = config or FitConfig()
-    torch.manual_seed(cfg.seed)
     start = time.perf_counter()
     device = net.heads.weight.device
     target = prepare_target(net, pixels).to(device)
@@ -249,7 +247,6 @@ def fit_projection(
     span of each cell. Used by the codec, whose heads are coded as coefficients in that span.
     Heads are not written here (the codec does that after quantizing the body)."""
     cfg = config or FitConfig()
-    torch.manual_seed(cfg.seed)
     start = time.perf_counter()
     target = prepare_target(net, pixels).to(net.heads.weight.device)
     cells = split_cells(target.double(), *net.cfg.heads)  # [n, C·Hy·Hx]

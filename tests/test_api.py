@@ -269,3 +269,33 @@ def test_a_job_whose_worker_died_is_retried_then_failed_with_a_reason(env):
     out = client.get(f"/jobs/{job}").json()
     assert out["status"] == "failed" and "stopped during this fit 3 times" in out["error"]
     assert client.get(f"/render?job={job}").status_code == 409
+
+
+def test_a_cuda_worker_without_a_gpu_fails_the_job_with_the_reason(env):
+    client, app, settings = env
+    job = post(client, png_bytes(), preset="fast", steps=3).json()["job_id"]
+    cuda = settings.model_copy(update={"device": "cuda"})
+    if __import__("torch").cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    run_fit(job, cuda, app.state.store)  # the device is resolved inside the task's try
+    out = client.get(f"/jobs/{job}").json()
+    assert out["status"] == "failed" and "no CUDA device" in out["error"], out
+
+
+def test_torch_threads_come_from_the_setting(monkeypatch):
+    import subprocess
+    import sys
+
+    from pydantic import ValidationError
+
+    from worker.settings import Settings
+
+    code = "import torch; from app.cli import _torch_threads; _torch_threads(); "
+    code += "print(torch.get_num_threads())"
+    for n in ("1", "2"):
+        env = {**__import__("os").environ, "INR_TORCH_THREADS": n}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert out.stdout.strip() == n, out.stderr
+    monkeypatch.setenv("INR_TORCH_THREADS", "0")
+    with pytest.raises(ValidationError):
+        Settings()

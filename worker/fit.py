@@ -54,13 +54,16 @@ def run_fit(job_id: str, settings: Settings, store: JobStore | None = None) -> N
         )
         store.write(record)
         return
-    device = resolve_device(settings.device)
-    record.update(
-        status="running", started_at=now(), device=device, attempts=record.get("attempts", 0) + 1
-    )
-    store.write(record)
-    log.info("job %s: fitting on %s", job_id, device)
-    try:
+    try:  # everything, the device's resolution included: any error ends the job failed
+        device = resolve_device(settings.device)
+        record.update(
+            status="running",
+            started_at=now(),
+            device=device,
+            attempts=record.get("attempts", 0) + 1,
+        )
+        store.write(record)
+        log.info("job %s: fitting on %s", job_id, device)
         _fit(job_id, record, settings, store, device)
     except Exception as exc:  # the job fails with its reason; the worker lives on
         log.exception("job %s failed", job_id)

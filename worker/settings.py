@@ -30,10 +30,23 @@ class Settings(BaseSettings):
     model_cache_size: int = Field(16, description="decoded models kept by the API")
     progress_interval_s: float = Field(0.5, description="how often a fit writes its progress")
     worker_concurrency: int = Field(1, description="fits a worker runs at once (threads)")
+    # one thread: on a busy 2-core machine more threads than free cores make torch ~10x
+    # slower (a `fast` fit: 44 s with torch's default, 4.9 s with one thread, issue 8); a
+    # machine of its own may set the core count
+    torch_threads: int = Field(
+        1, ge=1, le=256, description="torch threads per process (worker, API renders, CLI)"
+    )
 
     @property
     def embedded(self) -> bool:
         return not self.redis_url
+
+
+def apply_torch_threads(settings: Settings) -> None:
+    """Set torch's intra-op thread count for this process, as the settings say."""
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
 
 
 @lru_cache
