@@ -5,7 +5,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from model.codec import CodecError
-from model.images import ImageError
+from model.images import ImageError, ImageTooLarge, NotAnImage
 
 
 class APIError(Exception):
@@ -14,10 +14,10 @@ class APIError(Exception):
 
 
 def image_error_status(exc: ImageError) -> int:
-    text = str(exc)
-    if "not an image" in text:
+    """From the error's type, never from its words."""
+    if isinstance(exc, NotAnImage):
         return 415
-    if "pixels" in text:
+    if isinstance(exc, ImageTooLarge):
         return 413
     return 400
 

@@ -60,6 +60,7 @@ from model.upscale import MIN_SIDE as UPSCALE_MIN_SIDE
 from model.upscale import UpscaleConfig, UpscaleFit, UpscaleINR, fit_upscaler
 
 PRESETS = ("paper", "compact", "fast", "upscale")
+MIN_SIDE = 11  # smallest side of the codec presets: the SSIM window (model.metrics.ssim)
 DEFAULT_STEP = 0.1  # coefficient quantizer step without a target (≈ 35 dB on Kodak)
 DEADZONE = 0.2  # rounding offset towards zero: cheaper zeros for a little more error
 
@@ -217,6 +218,11 @@ def check_options(opt: Options, image_size: tuple[int, int], channels: int) -> N
     """Raise ValueError (with the reason) if `opt` cannot fit an image of this size, before
     any work is queued."""
     h, w = image_size
+    if opt.storage != "upscale" and min(h, w) < MIN_SIDE:
+        raise ValueError(
+            f"the {opt.preset} preset needs an image of at least {MIN_SIDE}x{MIN_SIDE} pixels "
+            f"(its quality is measured with an {MIN_SIDE}-pixel SSIM window), got {w}x{h}"
+        )
     if opt.storage == "upscale":
         if min(h, w) < UPSCALE_MIN_SIDE:
             raise ValueError(
@@ -260,6 +266,7 @@ def compress(
 ) -> Compressed:
     """Fit a network to `pixels` ([C, H, W] in [0, 1]) and code it as a .inr file."""
     opt = options or Options()
+    check_options(opt, tuple(pixels.shape[1:]), pixels.shape[0])
     start = time.perf_counter()
     if opt.storage == "upscale":
         out = _compress_upscale(pixels, mode, opt, progress, should_stop)

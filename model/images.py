@@ -21,7 +21,16 @@ FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
 
 
 class ImageError(ValueError):
-    """The input is not an image we accept; the message says why, for a person."""
+    """The input is not an image we accept; the message says why, for a person. Its
+    subclasses say what kind of refusal it is (a service maps them to answers)."""
+
+
+class NotAnImage(ImageError):
+    """The bytes are no image format we read."""
+
+
+class ImageTooLarge(ImageError):
+    """The image has (or declares) more pixels than allowed."""
 
 
 @dataclass(frozen=True)
@@ -49,16 +58,16 @@ def load_image(source: bytes | str | Path, max_pixels: int = DEFAULT_MAX_PIXELS)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError:
-        raise ImageError(
+        raise NotAnImage(
             f"not an image we can read; accepted formats: {', '.join(FORMATS)}"
         ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"the image declares too many pixels (limit {max_pixels:,})") from None
+        raise ImageTooLarge(f"the image declares too many pixels (limit {max_pixels:,})") from None
     w, h = img.size
     if w < 1 or h < 1:
         raise ImageError(f"the image has no pixels ({w}x{h})")
     if w * h > max_pixels:
-        raise ImageError(
+        raise ImageTooLarge(
             f"the image is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,}"
         )
     fmt, src_mode = img.format or "unknown", img.mode

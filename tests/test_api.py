@@ -299,3 +299,27 @@ def test_torch_threads_come_from_the_setting(monkeypatch):
     monkeypatch.setenv("INR_TORCH_THREADS", "0")
     with pytest.raises(ValidationError):
         Settings()
+
+
+@pytest.mark.parametrize("preset", ["fast", "compact", "paper"])
+def test_images_too_small_for_a_preset_are_422_at_upload_and_store_nothing(env, preset):
+    client, app, settings = env
+    for w, h in ((10, 10), (10, 40), (40, 10)):
+        r = post(client, png_bytes(w, h), preset=preset)
+        assert r.status_code == 422 and "at least 11x11" in r.json()["detail"], r.text
+    assert stored(app) == 0
+    job = finished_job(client, app, settings, png_bytes(11, 11), preset=preset, steps=2)
+    assert client.get(f"/render?job={job}&size=33").status_code == 200
+
+
+def test_http_codes_of_image_errors_come_from_their_type_not_their_words(env):
+    from app.errors import image_error_status
+    from model.images import ImageError, ImageTooLarge, NotAnImage
+
+    client, app, _ = env
+    r = post(client, bomb_png(0, 0))  # a 0x0 image: Pillow refuses it; never "too large"
+    assert r.status_code == 415, r.text
+    assert stored(app) == 0
+    assert image_error_status(ImageError("the image has no pixels (0x0)")) == 400
+    assert image_error_status(ImageTooLarge("over the limit")) == 413
+    assert image_error_status(NotAnImage("no pixels, not an image")) == 415
