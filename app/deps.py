@@ -43,6 +43,16 @@ def job_or_404(request: Request, job_id: str) -> dict:
     return record
 
 
+def check_render_limits(settings: Settings, out_h: int, out_w: int) -> None:
+    """422 for an output over INR_MAX_RENDER_SIDE or INR_MAX_RENDER_PIXELS: every endpoint
+    that resamples an image asks this before it allocates."""
+    side, pixels = settings.max_render_side, settings.max_render_pixels
+    if max(out_h, out_w) > side or out_h * out_w > pixels:
+        raise APIError(
+            422, f"{out_w}x{out_h} is over the render limit ({side} a side, {pixels:,} pixels)"
+        )
+
+
 class ModelCache:
     """The last few decoded models (LRU), keyed by job id and the time the job finished
     (a job's model never changes after that): a cached render reads nothing from the store."""

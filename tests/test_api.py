@@ -323,3 +323,14 @@ def test_http_codes_of_image_errors_come_from_their_type_not_their_words(env):
     assert image_error_status(ImageError("the image has no pixels (0x0)")) == 400
     assert image_error_status(ImageTooLarge("over the limit")) == 413
     assert image_error_status(NotAnImage("no pixels, not an image")) == 415
+
+
+def test_the_original_resized_respects_the_render_pixel_limit(tmp_path):
+    settings = settings_for(tmp_path, max_render_pixels=100_000, max_render_side=8192)
+    with TestClient(create_app(settings)) as client:
+        job = post(client, png_bytes(40, 32), preset="fast").json()["job_id"]
+        big = client.get(f"/jobs/{job}/original?size=1000")  # 1000x800 = 800,000 pixels
+        assert big.status_code == 422 and "render limit" in big.json()["detail"], big.text
+        ok = client.get(f"/jobs/{job}/original?size=300")  # 300x240
+        assert ok.status_code == 200
+        assert Image.open(io.BytesIO(ok.content)).size == (300, 240)

@@ -16,6 +16,7 @@ from app.routes.jobs import succeeded_or_409
 from app.schemas import errors
 from model.classic import encode_classic
 from model.images import load_image, to_pil, to_uint8
+from model.render import output_size
 
 WEB = Path(__file__).resolve().parents[1] / "web"
 router = APIRouter()
@@ -74,20 +75,24 @@ async def original(
     job_id: str,
     size: Annotated[int | None, Query(ge=1, description="longer side")] = None,
 ) -> Response:
-    await run_in_threadpool(deps.job_or_404, request, job_id)
-    limit = request.app.state.settings.max_render_side
-    if size is not None and size > limit:
-        raise APIError(422, f"size={size} is over the limit of {limit} pixels a side")
+    record = await run_in_threadpool(deps.job_or_404, request, job_id)
+    settings = request.app.state.settings
+    if size is not None:
+        if size > settings.max_render_side:
+            raise APIError(
+                422, f"size={size} is over the limit of {settings.max_render_side} pixels a side"
+            )
+        if "input" in record:  # the pixel limit too, before anything is loaded or allocated
+            dims = (record["input"]["height"], record["input"]["width"])
+            deps.check_render_limits(settings, *output_size(dims, size, None, None))
 
     def work() -> bytes:
         img = _original(request, job_id)
         pil = to_pil(to_uint8(img.pixels), img.mode)
         if size is not None:
-            scale = size / max(pil.size)
-            pil = pil.resize(
-                (max(1, round(pil.width * scale)), max(1, round(pil.height * scale))),
-                Image.Resampling.LANCZOS,
-            )
+            out_h, out_w = output_size(img.size, size, None, None)
+            deps.check_render_limits(settings, out_h, out_w)
+            pil = pil.resize((out_w, out_h), Image.Resampling.LANCZOS)
         buf = io.BytesIO()
         pil.save(buf, "PNG", compress_level=1)
         return buf.getvalue()

@@ -72,12 +72,7 @@ async def render_response(
         raise APIError(404, f"job {job_id} has no model (deleted)")
     net, coded, digest = entry
     out_h, out_w = output_size((coded.height, coded.width), size, width, height)
-    if max(out_h, out_w) > cfg.max_render_side or out_h * out_w > cfg.max_render_pixels:
-        raise APIError(
-            422,
-            f"{out_w}x{out_h} is over the render limit ({cfg.max_render_side} a side, "
-            f"{cfg.max_render_pixels:,} pixels)",
-        )
+    deps.check_render_limits(cfg, out_h, out_w)
     fmt = choose_format(fmt, request.headers.get("accept", ""))
     etag = f'"{digest}-{out_w}x{out_h}-{method}-{fmt}"'
     headers = {"ETag": etag, "Cache-Control": "public, max-age=86400", "Vary": "Accept"}
