@@ -1,11 +1,17 @@
 """Errors raised where they are detected and turned into HTTP answers in one place."""
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from model.codec import CodecError
 from model.images import ImageError, ImageTooLarge, NotAnImage
+from worker.store import StoreError
+
+# the store (Redis) cannot be reached: the client should retry, nothing is wrong with its request
+UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StoreError)
+RETRY_AFTER_S = 5
 
 
 class APIError(Exception):
@@ -30,6 +36,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ImageError)
     async def image_error(_: Request, exc: ImageError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, image_error_status(exc))
+
+    async def unreachable(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"the job store is not reachable, try again shortly: {exc}"},
+            503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    for kind in UNREACHABLE:
+        app.add_exception_handler(kind, unreachable)
 
     @app.exception_handler(CodecError)
     async def codec_error(_: Request, exc: CodecError) -> JSONResponse:

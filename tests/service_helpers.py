@@ -11,7 +11,8 @@ from worker.settings import Settings
 
 
 def settings_for(tmp_path, **kw) -> Settings:
-    return Settings(data_dir=tmp_path / "data", redis_url=None, **kw)
+    kw.setdefault("redis_url", None)
+    return Settings(data_dir=tmp_path / "data", **kw)
 
 
 def png_bytes(w: int = 40, h: int = 32, mode: str = "RGB", seed: int = 0) -> bytes:
