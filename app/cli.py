@@ -226,6 +226,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
     ]
     if settings.embedded:  # the filesystem transport has no broadcast
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    else:  # this process's heartbeat in Redis: the API is ready while some worker beats
+        import os
+        import socket
+        import threading
+
+        from worker.lifecycle import run_worker_beat
+        from worker.store import make_store
+
+        name = f"{socket.gethostname()}-{os.getpid()}"
+        stop = threading.Event()
+        threading.Thread(
+            target=run_worker_beat, args=(make_store(settings), name, stop), daemon=True
+        ).start()
     app.worker_main(argv)
     return 0
 
@@ -241,6 +254,8 @@ def requeue_unfinished(app) -> int:
     n = 0
     for record in app.state.store.records():
         if record["status"] in ("queued", "running"):
+            # no worker runs yet: a lease left by the last one (killed mid-fit) is void
+            app.state.store.break_lease(record["id"])
             if record["status"] == "running":
                 record["status"] = "queued"
                 app.state.store.write(record)
@@ -252,10 +267,12 @@ def requeue_unfinished(app) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
     import subprocess
+    import threading
 
     import uvicorn
 
     from app.main import create_app
+    from worker.lifecycle import run_reaper
     from worker.settings import get_settings
 
     settings = get_settings()
@@ -263,6 +280,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log = logging.getLogger("mhinr.serve")
     _torch_threads()  # the API's renders
     app = create_app(settings)
+    stop = threading.Event()
+    # the reaper: a running job whose worker stopped answering is queued again
+    threading.Thread(
+        target=run_reaper,
+        args=(app.state.store, app.state.send_fit, stop, settings.lease_s),
+        daemon=True,
+    ).start()
     if settings.embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         log.info(
@@ -270,18 +294,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings.data_dir.resolve(),
             requeue_unfinished(app),
         )
-        child = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"])
+        child = [subprocess.Popen([sys.executable, "-m", "app.cli", "worker"])]
+
+        def supervise() -> None:  # a worker child that dies is started again
+            while not stop.wait(1.0):
+                code = child[0].poll()
+                if code is not None and not stop.is_set():
+                    log.error("the worker exited (%s); starting a new one", code)
+                    child[0] = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"])
+
+        threading.Thread(target=supervise, daemon=True).start()
+        app.state.worker_alive = lambda: child[0].poll() is None
 
         def stop_worker() -> None:
             log.info("stopping the worker")
-            child.terminate()  # Celery's warm shutdown; an unfinished fit is requeued next start
+            stop.set()
+            child[0].terminate()  # Celery's warm shutdown; an unfinished fit is requeued
             try:
-                child.wait(15)
+                child[0].wait(15)
             except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+                child[0].kill()
+                child[0].wait()
 
         app.state.on_shutdown.append(stop_worker)
+    else:
+        app.state.worker_alive = lambda: app.state.store.workers_alive() > 0
+        app.state.on_shutdown.append(stop.set)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 

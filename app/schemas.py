@@ -39,6 +39,9 @@ class JobOut(BaseModel):
     options: dict
     input: dict
     device: str | None = None
+    attempts: int = Field(0, description="fits started (a dead worker's job is fitted again)")
+    requeued: int = Field(0, description="times it was queued again after its worker died")
+    worker: str | None = Field(None, description="host:pid of the worker that fits it last")
     error: str | None = None
     metrics: dict | None = None
     links: Links

@@ -50,14 +50,24 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def service(tmp_path: Path, redis_url: str | None = None, workers: int = 0):
+def service(
+    tmp_path: Path,
+    redis_url: str | None = None,
+    workers: int = 0,
+    env_extra: dict | None = None,
+    procs: list | None = None,
+):
+    """`mhinr serve` (and `workers` separate workers) as processes; `procs`, if given,
+    receives them (workers first, serve last) for tests that kill them."""
     port = free_port()
     env = {**os.environ, "INR_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
     env.pop("INR_REDIS_URL", None)
     if redis_url:
         env["INR_REDIS_URL"] = redis_url
+    env.update(env_extra or {})
     log = tmp_path / "service.log"
-    procs = [start(["worker"], env, log) for _ in range(workers)]
+    procs = procs if procs is not None else []
+    procs += [start(["worker"], env, log) for _ in range(workers)]
     procs.append(start(["serve", "--port", str(port)], env, log))
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     try:

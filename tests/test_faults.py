@@ -1,22 +1,27 @@
-"""Fault injection with real processes: a Redis server of the test's own (on a free port),
-stopped and started again under the API.
+"""Fault injection with real processes: workers SIGKILLed in the middle of a fit, a Redis
+server of the test's own (on a free port) stopped and started again under the API and the
+workers, a CUDA setting without a GPU.
 
-Run alone with `pytest -m faults`.
+Run alone with `pytest -m faults`. Leases are shortened to 4 s here (INR_LEASE_S) so that a
+dead worker's job is requeued within seconds; the default is 30 s.
 """
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
 from app.main import create_app
 from tests.service_helpers import png_bytes, settings_for
+from tests.test_e2e import service, submit
 
 pytestmark = pytest.mark.faults
 
@@ -30,8 +35,8 @@ def _free_port() -> int:
 class RedisServer:
     """redis-server on 127.0.0.1:<free port>, no persistence, its own folder."""
 
-    def __init__(self, folder: Path):
-        self.folder, self.port = folder, _free_port()
+    def __init__(self, folder: Path, persist: bool = False):
+        self.folder, self.port, self.persist = folder, _free_port(), persist
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -39,9 +44,12 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        # with `persist`, every write is on disk before it is acknowledged (a restart loses
+        # nothing, as with compose's append-only Redis); else nothing is kept
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.persist else []
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
+             *(aof or ["--appendonly", "no"]), "--dir", str(self.folder)],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 10
@@ -53,22 +61,141 @@ class RedisServer:
                 time.sleep(0.05)
         raise AssertionError("redis-server did not start")
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = False) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            (self.proc.terminate if graceful else self.proc.kill)()
+            self.proc.wait(30)
 
 
-@pytest.fixture
-def redis_server(tmp_path):
+def _redis_server(folder: Path, persist: bool):
     if shutil.which("redis-server") is None:
         if os.environ.get("CI") == "true":
             pytest.fail("redis-server is required under CI")
         pytest.skip("redis-server is not installed")
-    server = RedisServer(tmp_path)
+    server = RedisServer(folder, persist)
     server.start()
+    return server
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = _redis_server(tmp_path, persist=False)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def durable_redis(tmp_path):
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = _redis_server(folder, persist=True)
+    yield server
+    server.stop()
+
+
+FAST_LEASE = {"INR_LEASE_S": "4"}
+
+
+def _children(pid: int) -> list[int]:
+    """Live child processes of `pid` (of any of its threads)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":  # ppid, not a zombie
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _poll(client: httpx.Client, path: str) -> dict | None:
+    """GET `path` as JSON, or None while the service cannot answer (a store outage)."""
+    try:
+        r = client.get(path)
+    except httpx.TransportError:
+        return None
+    return r.json() if r.status_code == 200 else None
+
+
+def _wait_all(client: httpx.Client, jobs: list[str], timeout: float) -> dict[str, dict]:
+    done: dict[str, dict] = {}
+    deadline = time.monotonic() + timeout
+    while len(done) < len(jobs) and time.monotonic() < deadline:
+        for job in jobs:
+            if job not in done:
+                rec = _poll(client, f"/jobs/{job}")
+                if rec is not None and rec["status"] in ("succeeded", "failed", "cancelled"):
+                    done[job] = rec
+        time.sleep(0.3)
+    left = {j: _poll(client, f"/jobs/{j}") for j in jobs if j not in done}
+    assert not left, f"jobs still unfinished after {timeout} s: {left}"
+    return done
+
+
+def _running_job(client: httpx.Client, jobs: list[str], timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for job in jobs:
+            rec = _poll(client, f"/jobs/{job}")
+            if rec is not None and rec["status"] == "running" and rec.get("progress"):
+                return rec
+        time.sleep(0.1)
+    raise AssertionError("no job started running")
+
+
+def _long(i: int) -> dict:
+    """A fit that runs for about 3 s whatever the machine: long enough to be killed in."""
+    return {"preset": "paper", "steps": 20000, "time_budget_s": 3, "seed": i}
+
+
+def test_embedded_worker_killed_mid_fit_is_restarted_and_every_job_succeeds(tmp_path):
+    procs: list = []
+    with service(tmp_path, env_extra=FAST_LEASE, procs=procs) as client:
+        serve = procs[-1]
+        jobs = [submit(client, png_bytes(48, 48, seed=i), **_long(i)) for i in range(6)]
+        victim = _running_job(client, jobs)
+        (child,) = _children(serve.pid)
+        os.kill(child, signal.SIGKILL)
+        done = _wait_all(client, jobs, timeout=180)
+        assert all(r["status"] == "succeeded" for r in done.values()), done
+        again = done[victim["job_id"]]
+        assert again["attempts"] == 2 and again["requeued"] == 1, again
+        (new_child,) = _children(serve.pid)
+        assert new_child != child  # the supervisor started a new worker
+        assert client.get("/readyz").status_code == 200
+    log = (tmp_path / "service.log").read_text()
+    assert "the worker exited" in log and "queued again" in log
+
+
+def test_redis_mode_survives_a_killed_worker_and_a_redis_restart(tmp_path, durable_redis):
+    procs: list = []
+    with service(
+        tmp_path, durable_redis.url, workers=2, env_extra=FAST_LEASE, procs=procs
+    ) as client:
+        jobs = []
+        for i in range(20):  # every fourth a 3-second fit, the rest short ones
+            form = _long(i) if i % 4 == 0 else {"preset": "fast", "steps": 10, "seed": i}
+            jobs.append(submit(client, png_bytes(48, 40, seed=i), **form))
+        victim = _running_job(client, jobs)
+        pid = int(victim["worker"].rsplit(":", 1)[1])
+        worker = next(p for p in procs[:-1] if p.pid == pid)
+        os.killpg(worker.pid, signal.SIGKILL)  # mid-fit
+        time.sleep(1.0)
+        _running_job(client, jobs)  # the other worker goes on …
+        durable_redis.stop(graceful=True)  # … and Redis restarts under everyone
+        time.sleep(3.0)
+        durable_redis.start()
+        done = _wait_all(client, jobs, timeout=240)
+        assert all(r["status"] == "succeeded" for r in done.values()), {
+            j: (r["status"], r.get("error")) for j, r in done.items()
+        }
+        assert done[victim["job_id"]]["attempts"] >= 2
+        for job in jobs:  # each rendered from its one stored model
+            assert client.get(f"/render?job={job}&size=96").status_code == 200
+    log = (tmp_path / "service.log").read_text()
+    for job in jobs:  # one visible completion each: exactly one worker wrote the result
+        assert log.count(f"job {job}: succeeded") == 1, job
 
 
 STORE_ENDPOINTS = [

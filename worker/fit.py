@@ -1,6 +1,8 @@
 """The fit job: upload → model.compress (progress → store) → .inr bytes and metrics → store."""
 
 import logging
+import os
+import socket
 import time
 from dataclasses import fields
 
@@ -9,10 +11,12 @@ import torch
 from model.classic import at_bytes
 from model.compress import Options, compress
 from model.images import load_image, to_pil, to_uint8
+from worker.lifecycle import UNREACHABLE, Lease, retrying
 from worker.settings import Settings
 from worker.store import JobStore, make_store, now
 
 log = logging.getLogger("mhinr.worker")
+WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 HISTORY_LIMIT = 400
 MAX_ATTEMPTS = 3
 PREVIEW_INTERVAL_S = 2.0
@@ -38,21 +42,44 @@ def resolve_device(setting: str) -> str:
     return setting
 
 
+def quietly(call, default=None):
+    """A store call whose failure during a store outage costs nothing (a progress report,
+    a preview, a cancel check): the error is logged and `default` returned."""
+    try:
+        return call()
+    except UNREACHABLE as exc:
+        log.warning("store unreachable, skipped: %s", exc)
+        return default
+
+
 def run_fit(job_id: str, settings: Settings, store: JobStore | None = None) -> None:
+    """Fit one job, under its lease (worker.lifecycle): a message for a job that another
+    worker is fitting, or that has finished, does nothing."""
     store = store or make_store(settings)
-    record = store.get(job_id)
-    # "running" here means the worker that had it died (acks_late delivers the message
-    # again): try again, up to MAX_ATTEMPTS
+    record = retrying(lambda: store.get(job_id), "read the job")
+    # "running" without a live lease: the worker that had it died (acks_late delivers the
+    # message again, or the reaper queued it again): try again, up to MAX_ATTEMPTS
     if record is None or record["status"] not in ("queued", "running"):
         log.info("job %s: nothing to do (status %s)", job_id, record and record["status"])
         return
+    with Lease(store, job_id, settings.lease_s) as lease:
+        if not lease.held:
+            log.info("job %s: another worker is fitting it", job_id)
+            return
+        record = retrying(lambda: store.get(job_id), "read the job")
+        if record is None or record["status"] not in ("queued", "running"):
+            return  # finished or cancelled while the lease was taken
+        _run_claimed(job_id, record, settings, store)
+
+
+def _run_claimed(job_id: str, record: dict, settings: Settings, store: JobStore) -> None:
     if record.get("attempts", 0) >= MAX_ATTEMPTS:
         record.update(
             status="failed",
             finished_at=now(),
             error=f"the worker stopped during this fit {MAX_ATTEMPTS} times",
         )
-        store.write(record)
+        retrying(lambda: store.write(record), "write the failure")
         return
     try:  # everything, the device's resolution included: any error ends the job failed
         device = resolve_device(settings.device)
@@ -61,19 +88,22 @@ def run_fit(job_id: str, settings: Settings, store: JobStore | None = None) -> N
             started_at=now(),
             device=device,
             attempts=record.get("attempts", 0) + 1,
+            worker=WORKER_NAME,  # which process has it (operators; the fault tests)
         )
-        store.write(record)
+        retrying(lambda: store.write(record), "mark the job running")
         log.info("job %s: fitting on %s", job_id, device)
         _fit(job_id, record, settings, store, device)
     except Exception as exc:  # the job fails with its reason; the worker lives on
         log.exception("job %s failed", job_id)
-        if not store.cancel_requested(job_id):
+        if isinstance(exc, UNREACHABLE):
+            raise  # the store is gone: the lease lapses and the job is requeued, not failed
+        if not retrying(lambda: store.cancel_requested(job_id), "read the cancel flag"):
             record.update(status="failed", finished_at=now(), error=f"{type(exc).__name__}: {exc}")
-            store.write(record)
+            retrying(lambda: store.write(record), "write the failure")
 
 
 def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device: str) -> None:
-    upload = store.load_upload(job_id)
+    upload = retrying(lambda: store.load_upload(job_id), "read the upload")
     if upload is None:
         raise RuntimeError("the upload is missing from the store")
     image = load_image(upload, settings.max_pixels)
@@ -95,7 +125,7 @@ def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device:
         t = time.monotonic()
         if p.image is not None and t - last_preview[0] >= PREVIEW_INTERVAL_S:
             last_preview[0] = t
-            store.save_preview(job_id, preview_png(p.image(), image.mode))
+            quietly(lambda: store.save_preview(job_id, preview_png(p.image(), image.mode)))
         if t - last_write[0] >= settings.progress_interval_s:
             last_write[0] = t
             record["progress"] = {
@@ -106,17 +136,17 @@ def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device:
                 "elapsed_s": round(p.elapsed_s, 2),
             }
             record["history"] = history[-HISTORY_LIMIT:]
-            store.write(record)
+            quietly(lambda: store.write(record))  # progress: the next report writes it
 
     def should_stop() -> bool:
         t = time.monotonic()
         if t - last_check[0] >= 0.25:
             last_check[0] = t
-            cancelled[0] = store.cancel_requested(job_id)
+            cancelled[0] = quietly(lambda: store.cancel_requested(job_id), cancelled[0])
         return cancelled[0]
 
     result = compress(image.pixels, image.mode, options, progress, should_stop)
-    if cancelled[0] or store.cancel_requested(job_id):
+    if cancelled[0] or retrying(lambda: store.cancel_requested(job_id), "read the cancel flag"):
         log.info("job %s: cancelled", job_id)
         return
     u8 = to_uint8(image.pixels)
@@ -150,10 +180,10 @@ def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device:
             "height": h,
         },
     }
-    store.save_model(job_id, result.data)
-    if store.cancel_requested(job_id):  # cancelled while we saved: leave nothing behind
-        store.cancel(job_id)
+    retrying(lambda: store.save_model(job_id, result.data), "save the model")
+    if retrying(lambda: store.cancel_requested(job_id), "read the cancel flag"):
+        retrying(lambda: store.cancel(job_id), "cancel")  # cancelled while we saved
         return
     record.update(status="succeeded", finished_at=now(), metrics=metrics)
-    store.write(record)
+    retrying(lambda: store.write(record), "write the result")
     log.info("job %s: succeeded, %d bytes, %.2f dB", job_id, result.bytes, result.psnr)

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     model_cache_size: int = Field(16, description="decoded models kept by the API")
     progress_interval_s: float = Field(0.5, description="how often a fit writes its progress")
     worker_concurrency: int = Field(1, description="fits a worker runs at once (threads)")
+    lease_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="a running job whose worker is silent this long is requeued",
+    )
     # one thread: on a busy 2-core machine more threads than free cores make torch ~10x
     # slower (a `fast` fit: 44 s with torch's default, 4.9 s with one thread, issue 8); a
     # machine of its own may set the core count

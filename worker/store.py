@@ -51,6 +51,13 @@ class JobStore(Protocol):
     def cancel(self, job_id: str) -> str | None: ...
     def records(self) -> Iterator[dict]: ...
     def ping(self) -> None: ...
+    # the lease of a running fit: taken atomically by one worker, renewed by its heartbeat,
+    # gone within `ttl` seconds of the worker's death (then the job is requeued)
+    def claim(self, job_id: str, token: str, ttl: float) -> bool: ...
+    def renew(self, job_id: str, token: str, ttl: float) -> bool: ...
+    def release(self, job_id: str, token: str) -> None: ...
+    def lease_alive(self, job_id: str) -> bool: ...
+    def break_lease(self, job_id: str) -> None: ...  # only when no worker can hold it
 
 
 def effective(record: dict, cancelled: bool) -> dict:
@@ -144,9 +151,57 @@ class DiskStore:
         if not os.access(self.root, os.W_OK):
             raise StoreError(f"data directory {self.root} is not writable")
 
+    # a lease is the file `lease` holding the token; its modification time is the heartbeat
+    # and it is stale `ttl` seconds after the last one (the ttl is written beside the token)
+    def _lease(self, job_id: str) -> tuple[Path, str | None, bool]:
+        path = self._dir(job_id) / "lease"
+        try:
+            token, ttl = path.read_text().split()
+            fresh = time.time() - path.stat().st_mtime < float(ttl)
+        except (FileNotFoundError, ValueError):
+            return path, None, False
+        return path, token, fresh
+
+    def claim(self, job_id: str, token: str, ttl: float) -> bool:
+        path, _, fresh = self._lease(job_id)
+        if fresh or not path.parent.is_dir():
+            return False
+        stale = path.with_name(f"lease.stale.{token}")
+        try:  # move a stale lease away (atomic; only one claimant wins the rename) …
+            os.rename(path, stale)
+            stale.unlink()
+        except FileNotFoundError:
+            pass
+        try:  # … then create ours exclusively
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{token} {ttl}")
+        return True
+
+    def renew(self, job_id: str, token: str, ttl: float) -> bool:
+        path, held, _ = self._lease(job_id)
+        if held != token:
+            return False
+        os.utime(path)
+        return True
+
+    def release(self, job_id: str, token: str) -> None:
+        path, held, _ = self._lease(job_id)
+        if held == token:
+            path.unlink(missing_ok=True)
+
+    def lease_alive(self, job_id: str) -> bool:
+        return self._lease(job_id)[2]
+
+    def break_lease(self, job_id: str) -> None:
+        (self._dir(job_id) / "lease").unlink(missing_ok=True)
+
 
 class RedisStore:
-    """Keys {prefix}:{kind}:{id} for kind in job, upload, model, preview, cancel; all expire."""
+    """Keys {prefix}:{kind}:{id} for kind in job, upload, model, preview, cancel, lease; all
+    expire."""
 
     def __init__(self, url: str, expiry_s: int, prefix: str = "mhinr"):
         self.r = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
@@ -230,6 +285,34 @@ class RedisStore:
             self.r.ping()
         except redis.RedisError as exc:
             raise StoreError(f"Redis is not reachable: {exc}") from None
+
+    # compare-and-set scripts: only the holder of a lease renews or releases it
+    _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    _RENEW += "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+    _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    _RELEASE += "return redis.call('del', KEYS[1]) else return 0 end"
+
+    def claim(self, job_id: str, token: str, ttl: float) -> bool:
+        return bool(self.r.set(self._key("lease", job_id), token, nx=True, px=int(ttl * 1000)))
+
+    def renew(self, job_id: str, token: str, ttl: float) -> bool:
+        return bool(self.r.eval(self._RENEW, 1, self._key("lease", job_id), token, int(ttl * 1000)))
+
+    def release(self, job_id: str, token: str) -> None:
+        self.r.eval(self._RELEASE, 1, self._key("lease", job_id), token)
+
+    def lease_alive(self, job_id: str) -> bool:
+        return bool(self.r.exists(self._key("lease", job_id)))
+
+    def break_lease(self, job_id: str) -> None:
+        self.r.delete(self._key("lease", job_id))
+
+    def beat_worker(self, name: str, ttl: float) -> None:
+        """A worker process's own heartbeat (readiness: some worker is alive)."""
+        self.r.set(f"{self.prefix}:worker:{name}", str(now()), px=int(ttl * 1000))
+
+    def workers_alive(self) -> int:
+        return sum(1 for _ in self.r.scan_iter(match=f"{self.prefix}:worker:*", count=100))
 
 
 def make_store(settings: Settings) -> JobStore:

@@ -13,11 +13,17 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Broker and store are reachable", responses={503: {}})
+@router.get(
+    "/readyz", summary="Broker and store are reachable and a worker is alive", responses={503: {}}
+)
 async def readyz(request: Request) -> JSONResponse:
     try:
         await run_in_threadpool(request.app.state.store.ping)
         await run_in_threadpool(request.app.state.ping_broker)
+        # `mhinr serve` knows its workers: the embedded child, or Redis heartbeats
+        alive = getattr(request.app.state, "worker_alive", None)
+        if alive is not None and not await run_in_threadpool(alive):
+            raise RuntimeError("no worker is alive: jobs would wait")
     except Exception as exc:
         return JSONResponse({"status": "unavailable", "detail": str(exc)}, 503)
     return JSONResponse({"status": "ready"})
