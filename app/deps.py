@@ -5,6 +5,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import contextmanager
 
 from fastapi import Request
 
@@ -51,6 +52,46 @@ def check_render_limits(settings: Settings, out_h: int, out_w: int) -> None:
         raise APIError(
             422, f"{out_w}x{out_h} is over the render limit ({side} a side, {pixels:,} pixels)"
         )
+
+
+RENDER_BYTES_PER_PIXEL = 24  # measured peak of a render + encode: ~20 B/px (upscale, 11 MP)
+
+
+class MemoryBudget:
+    """Admission control for the API's image work: a render (or a resized original, a
+    classic comparison) takes its estimated bytes from a fixed budget before it allocates
+    and gives them back when done; when the budget is spent a request waits up to `wait_s`,
+    then gets 503 (try again). One request larger than the whole budget is 422."""
+
+    def __init__(self, budget_bytes: int, wait_s: float):
+        self.budget, self.wait_s, self.used = budget_bytes, wait_s, 0
+        self.peak = 0
+        self.cond = threading.Condition()
+
+    @contextmanager
+    def take(self, pixels: int, channels: int = 4):
+        need = pixels * RENDER_BYTES_PER_PIXEL * max(channels, 3) // 3
+        if need > self.budget:
+            raise APIError(
+                422,
+                f"an image of {pixels:,} pixels needs about {need / 2**20:,.0f} MB, over the "
+                f"render memory budget of {self.budget / 2**20:,.0f} MB (INR_RENDER_MEMORY_MB)",
+            )
+        with self.cond:
+            if not self.cond.wait_for(lambda: self.used + need <= self.budget, self.wait_s):
+                raise APIError(
+                    503,
+                    "the server is busy rendering (its memory budget is spent); try again",
+                    headers={"Retry-After": "2"},
+                )
+            self.used += need
+            self.peak = max(self.peak, self.used)
+        try:
+            yield
+        finally:
+            with self.cond:
+                self.used -= need
+                self.cond.notify_all()
 
 
 class ModelCache:

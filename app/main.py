@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app import errors
-from app.deps import ModelCache
+from app.deps import MemoryBudget, ModelCache
 from app.observability import Metrics
 from app.routes import health, jobs, page, render
 from app.upload_limit import UploadLimit
@@ -42,6 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = make_store(settings)
     app.state.models = ModelCache(settings.model_cache_size)
+    app.state.render_budget = MemoryBudget(
+        settings.render_memory_mb * 2**20, settings.render_wait_s
+    )
     app.state.metrics = Metrics(app.state.store)
     celery = create_celery(settings)
     app.state.celery = celery

@@ -334,3 +334,34 @@ def test_the_original_resized_respects_the_render_pixel_limit(tmp_path):
         ok = client.get(f"/jobs/{job}/original?size=300")  # 300x240
         assert ok.status_code == 200
         assert Image.open(io.BytesIO(ok.content)).size == (300, 240)
+
+
+def test_renders_take_a_share_of_the_memory_budget_and_wait_or_get_503(tmp_path):
+    settings = settings_for(tmp_path, render_memory_mb=64, render_wait_s=0.3)
+    with TestClient(create_app(settings)) as client:
+        app = client.app
+        job = finished_job(client, app, settings)
+        budget = app.state.render_budget
+        assert client.get(f"/render?job={job}&size=400").status_code == 200
+        assert budget.used == 0 and budget.peak > 0  # taken during the render, given back
+        huge = client.get(f"/render?job={job}&size=4000")  # 4000x3200: ~390 MB > 64 MB
+        assert huge.status_code == 422 and "memory budget" in huge.json()["detail"]
+        with budget.take(1_800_000):  # someone else holds most of it (55 MB)
+            busy = client.get(f"/render?job={job}&size=800")
+            assert busy.status_code == 503 and busy.headers["retry-after"] == "2"
+            original = client.get(f"/jobs/{job}/original?size=800")
+            assert original.status_code == 503
+        assert client.get(f"/render?job={job}&size=800").status_code == 200
+        assert budget.used == 0
+
+
+def test_a_fit_that_would_need_too_much_memory_is_413_at_upload(tmp_path):
+    from model.compress import estimate_fit_bytes
+
+    settings = settings_for(tmp_path, max_fit_memory_mb=320)  # 300 MB + 350 B/px: ~60,000 px
+    with TestClient(create_app(settings)) as client:
+        assert estimate_fit_bytes((200, 300), 3) > 320 * 2**20
+        big = post(client, png_bytes(300, 200))
+        assert big.status_code == 413 and "MB" in big.json()["detail"], big.text
+        assert stored(client.app) == 0
+        assert post(client, png_bytes(100, 80)).status_code == 202

@@ -24,6 +24,15 @@ class Settings(BaseSettings):
     max_pixels: int = Field(16_000_000, description="largest input image (pixels)")
     max_render_side: int = Field(8192, description="largest rendered side (pixels)")
     max_render_pixels: int = Field(32_000_000, description="largest render (pixels)")
+    max_fit_memory_mb: int = Field(
+        6144, ge=64, description="largest estimated fit memory an upload may need (else 413)"
+    )
+    render_memory_mb: int = Field(
+        1536, ge=16, description="memory the API's renders may hold at once (admission control)"
+    )
+    render_wait_s: float = Field(
+        10.0, ge=0, le=300, description="how long a render waits for memory, then 503"
+    )
     max_time_budget_s: float = Field(600.0, description="longest fit a job may ask for")
     default_time_budget_s: float = Field(300.0, description="a job's fit budget when not given")
     max_steps: int = Field(20_000, description="most Adam steps a job may ask for")

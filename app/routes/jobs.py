@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from app import deps
 from app.errors import APIError
 from app.schemas import JobCreated, JobOut, Links, errors
-from model.compress import Options, check_options
+from model.compress import Options, check_options, estimate_fit_bytes
 from model.images import load_image
 from worker.store import TERMINAL, new_job_id, now
 
@@ -113,6 +113,13 @@ async def create_fit(
         check_options(options, image.size, image.channels)
     except ValueError as exc:
         raise APIError(422, str(exc)) from None
+    need = estimate_fit_bytes(image.size, image.channels)
+    if need > cfg.max_fit_memory_mb * 2**20:
+        raise APIError(
+            413,
+            f"fitting a {image.size[1]}x{image.size[0]} image needs about {need / 2**20:,.0f} MB, "
+            f"over this service's limit of {cfg.max_fit_memory_mb:,} MB: send a smaller image",
+        )
     h, w = image.size
     job_id = new_job_id()
     record = {

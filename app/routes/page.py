@@ -87,15 +87,19 @@ async def original(
             deps.check_render_limits(settings, *output_size(dims, size, None, None))
 
     def work() -> bytes:
-        img = _original(request, job_id)
-        pil = to_pil(to_uint8(img.pixels), img.mode)
-        if size is not None:
-            out_h, out_w = output_size(img.size, size, None, None)
-            deps.check_render_limits(settings, out_h, out_w)
-            pil = pil.resize((out_w, out_h), Image.Resampling.LANCZOS)
-        buf = io.BytesIO()
-        pil.save(buf, "PNG", compress_level=1)
-        return buf.getvalue()
+        given = record.get("input") or {}
+        dims = given.get("height", 1), given.get("width", 1)
+        out = output_size(dims, size, None, None) if size is not None else dims
+        with request.app.state.render_budget.take(max(out[0] * out[1], dims[0] * dims[1])):
+            img = _original(request, job_id)
+            pil = to_pil(to_uint8(img.pixels), img.mode)
+            if size is not None:
+                out_h, out_w = output_size(img.size, size, None, None)
+                deps.check_render_limits(settings, out_h, out_w)
+                pil = pil.resize((out_w, out_h), Image.Resampling.LANCZOS)
+            buf = io.BytesIO()
+            pil.save(buf, "PNG", compress_level=1)
+            return buf.getvalue()
 
     return Response(await run_in_threadpool(work), media_type="image/png")
 
@@ -118,7 +122,9 @@ async def classic(
         raise APIError(404, f"no {fmt.upper()} is as small as the model")
 
     def work() -> bytes:
-        img = _original(request, job_id)
-        return encode_classic(to_uint8(img.pixels), fmt.upper(), quality)
+        pixels = record["input"]["width"] * record["input"]["height"]
+        with request.app.state.render_budget.take(pixels):
+            img = _original(request, job_id)
+            return encode_classic(to_uint8(img.pixels), fmt.upper(), quality)
 
     return Response(await run_in_threadpool(work), media_type=f"image/{fmt}")

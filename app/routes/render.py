@@ -80,9 +80,10 @@ async def render_response(
         return Response(status_code=304, headers=headers)
     start = time.perf_counter()
 
-    def work() -> bytes:
-        pixels = render(net, (coded.height, coded.width), (out_h, out_w), method=method)
-        return encode(pixels, coded.mode, fmt)
+    def work() -> bytes:  # in a worker thread: waiting for the memory budget blocks no one
+        with request.app.state.render_budget.take(out_h * out_w, len(coded.mode)):
+            pixels = render(net, (coded.height, coded.width), (out_h, out_w), method=method)
+            return encode(pixels, coded.mode, fmt)
 
     body = await run_in_threadpool(work)
     request.app.state.metrics.render_seconds.observe(time.perf_counter() - start)
