@@ -284,7 +284,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # the reaper: a running job whose worker stopped answering is queued again
     threading.Thread(
         target=run_reaper,
-        args=(app.state.store, app.state.send_fit, stop, settings.lease_s),
+        args=(app.state.store, app.state.send_fit, stop, settings.lease_s, settings.retention_s),
         daemon=True,
     ).start()
     if settings.embedded:

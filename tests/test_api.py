@@ -3,6 +3,7 @@ synchronously where a test needs a finished job; the queue itself is tested end 
 test_e2e.py)."""
 
 import io
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -365,3 +366,33 @@ def test_a_fit_that_would_need_too_much_memory_is_413_at_upload(tmp_path):
         assert big.status_code == 413 and "MB" in big.json()["detail"], big.text
         assert stored(client.app) == 0
         assert post(client, png_bytes(100, 80)).status_code == 202
+
+
+def test_a_cancelled_job_is_deleted_by_a_second_delete(env):
+    client, app, _ = env
+    job = post(client, png_bytes(), preset="fast").json()["job_id"]
+    assert client.delete(f"/jobs/{job}").status_code == 204
+    assert client.get(f"/jobs/{job}").json()["status"] == "cancelled"  # the record is kept
+    assert client.delete(f"/jobs/{job}").status_code == 204  # … until deleted
+    assert client.get(f"/jobs/{job}").status_code == 404
+    assert client.delete(f"/jobs/{job}").status_code == 404
+    assert stored(app) == 0
+
+
+def test_failed_jobs_keep_no_upload_and_finished_jobs_are_swept_after_retention(env):
+    client, app, settings = env
+    st = app.state.store
+    failed = post(client, png_bytes(), preset="fast", steps=3).json()["job_id"]
+    run_fit(failed, settings.model_copy(update={"device": "cuda"}), st)  # fails (no GPU)
+    if st.get(failed)["status"] != "failed":
+        pytest.skip("this machine has a GPU")
+    assert st.load_upload(failed) is None
+    done = finished_job(client, app, settings)
+    cancelled = post(client, png_bytes(), preset="fast").json()["job_id"]
+    client.delete(f"/jobs/{cancelled}")
+    queued = post(client, png_bytes(), preset="fast").json()["job_id"]
+    assert st.sweep(retention_s=3600) == 0  # all too recent
+    time.sleep(0.05)
+    assert st.sweep(retention_s=0.01) == 3  # the three that ended; the queued one stays
+    assert [r["id"] for r in st.records()] == [queued]
+    assert client.get(f"/jobs/{done}").status_code == 404

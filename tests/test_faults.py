@@ -237,3 +237,19 @@ def test_redis_down_gives_503_json_on_every_store_endpoint_and_recovers(tmp_path
         again = client.post("/fit", files={"file": ("x.png", png_bytes())})
         assert again.status_code == 202, again.text
         assert client.get(f"/jobs/{again.json()['job_id']}").json()["status"] == "queued"
+
+
+def test_redis_keeps_finished_jobs_for_the_retention_only(redis_server):
+    from worker.store import RedisStore, new_job_id
+
+    st = RedisStore(redis_server.url, expiry_s=3600, retention_s=60)
+    job = new_job_id()
+    st.create({"id": job, "status": "queued", "created_at": 0.0}, b"upload")
+    assert st.r.ttl(f"mhinr:job:{job}") > 3000
+    st.save_model(job, b"model")
+    st.write({"id": job, "status": "succeeded", "created_at": 0.0})
+    for kind in ("job", "upload", "model"):
+        assert 0 < st.r.ttl(f"mhinr:{kind}:{job}") <= 60, kind
+    st.drop_upload(job)
+    assert st.load_upload(job) is None and st.load_model(job) == b"model"
+    assert st.cancel(job) == "deleted" and st.get(job) is None

@@ -80,6 +80,7 @@ def _run_claimed(job_id: str, record: dict, settings: Settings, store: JobStore)
             error=f"the worker stopped during this fit {MAX_ATTEMPTS} times",
         )
         retrying(lambda: store.write(record), "write the failure")
+        quietly(lambda: store.drop_upload(job_id))  # a failed job keeps no upload
         return
     try:  # everything, the device's resolution included: any error ends the job failed
         device = resolve_device(settings.device)
@@ -100,6 +101,7 @@ def _run_claimed(job_id: str, record: dict, settings: Settings, store: JobStore)
         if not retrying(lambda: store.cancel_requested(job_id), "read the cancel flag"):
             record.update(status="failed", finished_at=now(), error=f"{type(exc).__name__}: {exc}")
             retrying(lambda: store.write(record), "write the failure")
+            quietly(lambda: store.drop_upload(job_id))
 
 
 def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device: str) -> None:

@@ -104,12 +104,19 @@ def reap(store: JobStore, send: Callable[[str], None], lease_s: float = LEASE_S)
 
 
 def run_reaper(
-    store: JobStore, send: Callable[[str], None], stop: threading.Event, lease_s: float = LEASE_S
+    store: JobStore,
+    send: Callable[[str], None],
+    stop: threading.Event,
+    lease_s: float = LEASE_S,
+    retention_s: float | None = None,
 ) -> None:
-    """The reaper's loop (a daemon thread of the API process)."""
+    """The reaper's loop (a daemon thread of the API process): requeue jobs of dead workers,
+    delete finished jobs past their retention."""
     while not stop.wait(min(REAP_INTERVAL_S, lease_s / 2)):
         try:
             reap(store, send, lease_s)
+            if retention_s is not None:
+                store.sweep(retention_s)
         except Exception as exc:  # a store blip: the next round tries again
             log.warning("reaper: %s", exc)
 

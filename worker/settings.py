@@ -17,7 +17,12 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("./data"), description="disk store and embedded broker")
     redis_url: str | None = Field(None, description="Redis for broker and store; unset: embedded")
-    redis_expiry_s: int = Field(7 * 24 * 3600, description="how long Redis keeps a job's data")
+    redis_expiry_s: int = Field(
+        7 * 24 * 3600, description="how long Redis keeps an unfinished job's data untouched"
+    )
+    retention_s: int = Field(
+        7 * 24 * 3600, ge=1, description="finished, failed and cancelled jobs are deleted after"
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the worker fits")
     api_key: str | None = Field(None, description="if set, POST and DELETE need Bearer <key>")
     max_upload_bytes: int = Field(25_000_000, description="largest upload")

@@ -58,6 +58,8 @@ class JobStore(Protocol):
     def release(self, job_id: str, token: str) -> None: ...
     def lease_alive(self, job_id: str) -> bool: ...
     def break_lease(self, job_id: str) -> None: ...  # only when no worker can hold it
+    def drop_upload(self, job_id: str) -> None: ...  # a failed job keeps no upload
+    def sweep(self, retention_s: float) -> int: ...  # delete finished jobs older than this
 
 
 def effective(record: dict, cancelled: bool) -> dict:
@@ -134,7 +136,7 @@ class DiskStore:
         if record is None:
             return None
         d = self._dir(job_id)
-        if record["status"] in ("succeeded", "failed"):
+        if record["status"] in TERMINAL:  # a cancelled job too: the second DELETE deletes it
             shutil.rmtree(d, ignore_errors=True)
             return "deleted"
         self._write(d / "cancel", b"1")
@@ -198,14 +200,39 @@ class DiskStore:
     def break_lease(self, job_id: str) -> None:
         (self._dir(job_id) / "lease").unlink(missing_ok=True)
 
+    def drop_upload(self, job_id: str) -> None:
+        (self._dir(job_id) / "upload").unlink(missing_ok=True)
+
+    def sweep(self, retention_s: float) -> int:
+        """Delete every finished, failed or cancelled job that ended over `retention_s`
+        seconds ago (a cancelled one: when its cancel flag was set)."""
+        gone, horizon = 0, time.time() - retention_s
+        for d in list(self.root.iterdir()):
+            record = self.get(d.name) if valid_id(d.name) else None
+            if record is None or record["status"] not in TERMINAL:
+                continue
+            ended = record.get("finished_at")
+            if record["status"] == "cancelled" or ended is None:
+                try:
+                    ended = (d / "cancel").stat().st_mtime
+                except FileNotFoundError:
+                    ended = (d / "record.json").stat().st_mtime
+            if ended < horizon:
+                shutil.rmtree(d, ignore_errors=True)
+                gone += 1
+        return gone
+
 
 class RedisStore:
     """Keys {prefix}:{kind}:{id} for kind in job, upload, model, preview, cancel, lease; all
     expire."""
 
-    def __init__(self, url: str, expiry_s: int, prefix: str = "mhinr"):
+    def __init__(
+        self, url: str, expiry_s: int, prefix: str = "mhinr", retention_s: int | None = None
+    ):
         self.r = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
         self.expiry, self.prefix = expiry_s, prefix
+        self.retention = int(retention_s if retention_s is not None else expiry_s)
 
     def _key(self, kind: str, job_id: str) -> str:
         if not valid_id(job_id):
@@ -228,7 +255,15 @@ class RedisStore:
 
     def write(self, record: dict) -> None:
         # only while the job exists (xx): a deleted job is not brought back
-        self.r.set(self._key("job", record["id"]), json.dumps(record), ex=self.expiry, xx=True)
+        job_id = record["id"]
+        if record.get("status") not in TERMINAL:
+            self.r.set(self._key("job", job_id), json.dumps(record), ex=self.expiry, xx=True)
+            return
+        with self.r.pipeline(transaction=True) as p:  # ended: everything kept for the retention
+            p.set(self._key("job", job_id), json.dumps(record), ex=self.retention, xx=True)
+            for kind in ("upload", "model", "preview", "cancel"):
+                p.expire(self._key(kind, job_id), self.retention)
+            p.execute()
 
     def load_upload(self, job_id: str) -> bytes | None:
         try:
@@ -265,11 +300,12 @@ class RedisStore:
         if record is None:
             return None
         keys = [self._key(k, job_id) for k in ("upload", "model", "preview")]
-        if record["status"] in ("succeeded", "failed"):
+        if record["status"] in TERMINAL:  # a cancelled job too: the second DELETE deletes it
             self.r.delete(*keys, self._key("job", job_id), self._key("cancel", job_id))
             return "deleted"
-        with self.r.pipeline(transaction=True) as p:
-            p.set(self._key("cancel", job_id), b"1", ex=self.expiry)
+        with self.r.pipeline(transaction=True) as p:  # the record is kept for the retention
+            p.set(self._key("cancel", job_id), b"1", ex=self.retention)
+            p.expire(self._key("job", job_id), self.retention)
             p.delete(*keys)
             p.execute()
         return "cancelled"
@@ -307,6 +343,12 @@ class RedisStore:
     def break_lease(self, job_id: str) -> None:
         self.r.delete(self._key("lease", job_id))
 
+    def drop_upload(self, job_id: str) -> None:
+        self.r.delete(self._key("upload", job_id))
+
+    def sweep(self, retention_s: float) -> int:
+        return 0  # Redis expires a finished job's keys itself (write sets the retention)
+
     def beat_worker(self, name: str, ttl: float) -> None:
         """A worker process's own heartbeat (readiness: some worker is alive)."""
         self.r.set(f"{self.prefix}:worker:{name}", str(now()), px=int(ttl * 1000))
@@ -317,7 +359,9 @@ class RedisStore:
 
 def make_store(settings: Settings) -> JobStore:
     if settings.redis_url:
-        return RedisStore(settings.redis_url, settings.redis_expiry_s)
+        return RedisStore(
+            settings.redis_url, settings.redis_expiry_s, retention_s=settings.retention_s
+        )
     return DiskStore(settings.data_dir)
 
 
