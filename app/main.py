@@ -64,7 +64,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.send_fit = send_fit
     app.state.ping_broker = ping_broker
     errors.install(app)
-    app.add_middleware(UploadLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        UploadLimit,
+        max_bytes=settings.max_upload_bytes,
+        idle_s=settings.body_idle_s,
+        total_s=settings.body_timeout_s,
+    )
     app.include_router(jobs.router, tags=["jobs"])
     app.include_router(render.router, tags=["render"])
     app.include_router(health.router, tags=["operations"])

@@ -253,3 +253,84 @@ def test_redis_keeps_finished_jobs_for_the_retention_only(redis_server):
     st.drop_upload(job)
     assert st.load_upload(job) is None and st.load_model(job) == b"model"
     assert st.cancel(job) == "deleted" and st.get(job) is None
+
+
+@pytest.fixture
+def live_api(tmp_path):
+    """The app under a real uvicorn in a thread (real sockets, real HTTP framing)."""
+    import threading
+
+    import uvicorn
+
+    settings = settings_for(tmp_path, max_upload_bytes=100_000, body_idle_s=1.0, body_timeout_s=3.0)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(10)
+
+
+def _raw_request(port: int, head: bytes, pieces: list[bytes], pause: float) -> tuple[str, float]:
+    """Send `head`, then `pieces` with `pause` seconds between them (from a thread, until the
+    server answers); return the status line and how long the answer took."""
+    import threading
+
+    t = time.monotonic()
+    answered = threading.Event()
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+        s.sendall(head)
+
+        def trickle() -> None:
+            for piece in pieces:
+                if answered.wait(pause):
+                    return
+                try:
+                    s.sendall(piece)
+                except OSError:
+                    return  # the server answered and closed
+
+        sender = threading.Thread(target=trickle, daemon=True)
+        sender.start()
+        try:
+            answer = s.recv(4096).decode(errors="replace")
+        finally:
+            answered.set()
+            sender.join(5)
+    return answer.split("\r\n", 1)[0], time.monotonic() - t
+
+
+def test_a_trickled_body_is_cut_off_with_408(live_api):
+    head = (
+        b"POST /fit HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b0\r\n"
+        b"Content-Length: 1000\r\n\r\n--b0\r\n"
+    )
+    status, took = _raw_request(live_api, head, [b"x"] * 1000, pause=0.4)  # 1 byte / 0.4 s
+    assert " 408 " in status and took < 8, (status, took)
+    stalled, took = _raw_request(live_api, head, [b"x" * 10], pause=5.0)  # then silence
+    assert " 408 " in stalled and took < 8, (stalled, took)
+
+
+def test_an_over_limit_chunked_upload_is_413(live_api):
+    boundary = b"b0undary"
+
+    def body():
+        yield b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; '
+        yield b'filename="x.png"\r\nContent-Type: image/png\r\n\r\n'
+        for _ in range(40):  # 40 × 8 KB > 100,000 + 64 KB of slack
+            yield b"\0" * 8192
+        yield b"\r\n--" + boundary + b"--\r\n"
+
+    r = httpx.post(
+        f"http://127.0.0.1:{live_api}/fit",
+        content=body(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary.decode()}"},
+        timeout=20,
+    )
+    assert r.status_code == 413 and "over 100,000 bytes" in r.json()["detail"], r.text

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the worker fits")
     api_key: str | None = Field(None, description="if set, POST and DELETE need Bearer <key>")
     max_upload_bytes: int = Field(25_000_000, description="largest upload")
+    body_timeout_s: float = Field(
+        120.0, gt=0, description="a request body must be complete within this (else 408)"
+    )
+    body_idle_s: float = Field(15.0, gt=0, description="longest pause inside a request body")
     max_pixels: int = Field(16_000_000, description="largest input image (pixels)")
     max_render_side: int = Field(8192, description="largest rendered side (pixels)")
     max_render_pixels: int = Field(32_000_000, description="largest render (pixels)")
