@@ -396,3 +396,19 @@ def test_failed_jobs_keep_no_upload_and_finished_jobs_are_swept_after_retention(
     assert st.sweep(retention_s=0.01) == 3  # the three that ended; the queued one stays
     assert [r["id"] for r in st.records()] == [queued]
     assert client.get(f"/jobs/{done}").status_code == 404
+
+
+def test_metrics_read_the_store_once_per_interval_not_per_scrape(env):
+    client, app, settings = env
+    finished_job(client, app, settings)
+    reads = []
+    records = app.state.store.records
+    app.state.store.records = lambda: (reads.append(1), records())[1]
+    collector = app.state.metrics.store_collector
+    collector.cached = None
+    for _ in range(20):
+        assert 'mhinr_jobs{status="succeeded"} 1.0' in client.get("/metrics").text
+    assert len(reads) == 1
+    collector.refresh_s = 0.0  # the interval over: the next scrape reads again
+    client.get("/metrics")
+    assert len(reads) == 2
