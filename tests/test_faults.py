@@ -334,3 +334,37 @@ def test_an_over_limit_chunked_upload_is_413(live_api):
         timeout=20,
     )
     assert r.status_code == 413 and "over 100,000 bytes" in r.json()["detail"], r.text
+
+
+def test_redis_mode_is_not_ready_while_no_worker_beats(tmp_path, redis_server):
+    from tests.test_e2e import free_port, start, stop
+
+    env = {**os.environ, "INR_DATA_DIR": str(tmp_path / "data"), "INR_REDIS_URL": redis_server.url}
+    log = tmp_path / "service.log"
+    port = free_port()
+    serve = start(["serve", "--port", str(port)], env, log)
+    worker = None
+    try:
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+        deadline = time.monotonic() + 60
+        ready = None
+        while time.monotonic() < deadline:
+            try:
+                ready = client.get("/readyz")
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert ready is not None and ready.status_code == 503, ready and ready.text
+        assert "no worker is alive" in ready.json()["detail"]
+        worker = start(["worker"], env, log)
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline + 60, log.read_text()[-2000:]
+            time.sleep(0.3)
+        stop(worker)  # a worker that stops is missed within its heartbeat's lifetime (15 s)
+        while client.get("/readyz").status_code == 200:
+            assert time.monotonic() < deadline + 120
+            time.sleep(0.5)
+    finally:
+        for proc in (worker, serve):
+            if proc is not None:
+                stop(proc)
