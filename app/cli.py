@@ -248,16 +248,18 @@ def requeue_unfinished(app) -> int:
     that was queued or running when the service last stopped, exactly once."""
     from pathlib import Path
 
+    from worker.jobs import RUNNABLE, JobStatus, status_of, transition
+
     folder = Path(app.state.celery.conf.broker_transport_options["data_folder_in"])
     for f in folder.glob("*"):
         f.unlink(missing_ok=True)
     n = 0
     for record in app.state.store.records():
-        if record["status"] in ("queued", "running"):
+        if status_of(record) in RUNNABLE:
             # no worker runs yet: a lease left by the last one (killed mid-fit) is void
             app.state.store.break_lease(record["id"])
-            if record["status"] == "running":
-                record["status"] = "queued"
+            if status_of(record) is JobStatus.RUNNING:
+                transition(record, JobStatus.QUEUED)
                 app.state.store.write(record)
             app.state.send_fit(record["id"])
             n += 1

@@ -8,9 +8,10 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, SummaryMetricFamily
 
+from worker.jobs import JobStatus
 from worker.store import JobStore
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+STATUSES = tuple(str(s) for s in JobStatus)
 
 
 REFRESH_S = 10.0

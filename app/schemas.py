@@ -1,10 +1,10 @@
 """Request and response models of the HTTP edge."""
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
-Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+from worker.jobs import JobStatus
+
+Status = JobStatus
 
 
 class Links(BaseModel):
@@ -25,7 +25,7 @@ class ProgressOut(BaseModel):
 
 class JobCreated(BaseModel):
     job_id: str = Field(examples=["Q2hX3n8sY0m9aB1cD2eF3g"])
-    status: Status = "queued"
+    status: Status = JobStatus.QUEUED
     links: Links
 
 

@@ -412,3 +412,20 @@ def test_metrics_read_the_store_once_per_interval_not_per_scrape(env):
     collector.refresh_s = 0.0  # the interval over: the next scrape reads again
     client.get("/metrics")
     assert len(reads) == 2
+
+
+def test_job_status_transitions_are_enforced():
+    from worker.jobs import InvalidTransition, JobStatus, transition
+
+    record = {"id": "x", "status": "queued"}
+    transition(record, JobStatus.RUNNING, started_at=1.0)
+    assert record == {"id": "x", "status": "running", "started_at": 1.0}
+    transition(record, JobStatus.QUEUED)  # the reaper: its worker died
+    transition(record, JobStatus.RUNNING)
+    transition(record, JobStatus.SUCCEEDED)
+    assert JobStatus(record["status"]).is_terminal()
+    for to in JobStatus:  # a finished job never changes again
+        with pytest.raises(InvalidTransition):
+            transition(dict(record), to)
+    with pytest.raises(InvalidTransition):
+        transition({"id": "y", "status": "queued"}, JobStatus.SUCCEEDED)  # never ran

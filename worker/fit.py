@@ -11,6 +11,7 @@ import torch
 from model.classic import at_bytes
 from model.compress import Options, compress
 from model.images import load_image, to_pil, to_uint8
+from worker.jobs import RUNNABLE, JobStatus, status_of, transition
 from worker.lifecycle import UNREACHABLE, Lease, retrying
 from worker.settings import Settings
 from worker.store import JobStore, make_store, now
@@ -59,7 +60,7 @@ def run_fit(job_id: str, settings: Settings, store: JobStore | None = None) -> N
     record = retrying(lambda: store.get(job_id), "read the job")
     # "running" without a live lease: the worker that had it died (acks_late delivers the
     # message again, or the reaper queued it again): try again, up to MAX_ATTEMPTS
-    if record is None or record["status"] not in ("queued", "running"):
+    if record is None or status_of(record) not in RUNNABLE:
         log.info("job %s: nothing to do (status %s)", job_id, record and record["status"])
         return
     with Lease(store, job_id, settings.lease_s) as lease:
@@ -67,15 +68,16 @@ def run_fit(job_id: str, settings: Settings, store: JobStore | None = None) -> N
             log.info("job %s: another worker is fitting it", job_id)
             return
         record = retrying(lambda: store.get(job_id), "read the job")
-        if record is None or record["status"] not in ("queued", "running"):
+        if record is None or status_of(record) not in RUNNABLE:
             return  # finished or cancelled while the lease was taken
         _run_claimed(job_id, record, settings, store)
 
 
 def _run_claimed(job_id: str, record: dict, settings: Settings, store: JobStore) -> None:
     if record.get("attempts", 0) >= MAX_ATTEMPTS:
-        record.update(
-            status="failed",
+        transition(
+            record,
+            JobStatus.FAILED,
             finished_at=now(),
             error=f"the worker stopped during this fit {MAX_ATTEMPTS} times",
         )
@@ -84,8 +86,9 @@ def _run_claimed(job_id: str, record: dict, settings: Settings, store: JobStore)
         return
     try:  # everything, the device's resolution included: any error ends the job failed
         device = resolve_device(settings.device)
-        record.update(
-            status="running",
+        transition(
+            record,
+            JobStatus.RUNNING,
             started_at=now(),
             device=device,
             attempts=record.get("attempts", 0) + 1,
@@ -99,7 +102,8 @@ def _run_claimed(job_id: str, record: dict, settings: Settings, store: JobStore)
         if isinstance(exc, UNREACHABLE):
             raise  # the store is gone: the lease lapses and the job is requeued, not failed
         if not retrying(lambda: store.cancel_requested(job_id), "read the cancel flag"):
-            record.update(status="failed", finished_at=now(), error=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            transition(record, JobStatus.FAILED, finished_at=now(), error=error)
             retrying(lambda: store.write(record), "write the failure")
             quietly(lambda: store.drop_upload(job_id))
 
@@ -186,6 +190,6 @@ def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device:
     if retrying(lambda: store.cancel_requested(job_id), "read the cancel flag"):
         retrying(lambda: store.cancel(job_id), "cancel")  # cancelled while we saved
         return
-    record.update(status="succeeded", finished_at=now(), metrics=metrics)
+    transition(record, JobStatus.SUCCEEDED, finished_at=now(), metrics=metrics)
     retrying(lambda: store.write(record), "write the result")
     log.info("job %s: succeeded, %d bytes, %.2f dB", job_id, result.bytes, result.psnr)

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 import redis
 
+from worker.jobs import JobStatus, status_of, transition
 from worker.store import JobStore, StoreError, now
 
 log = logging.getLogger("mhinr.lifecycle")
@@ -90,12 +91,11 @@ def reap(store: JobStore, send: Callable[[str], None], lease_s: float = LEASE_S)
     store for longer than LEASE_S). Returns their ids."""
     requeued = []
     for record in store.records():
-        if record["status"] != "running" or store.lease_alive(record["id"]):
+        if status_of(record) is not JobStatus.RUNNING or store.lease_alive(record["id"]):
             continue
         if now() - (record.get("started_at") or 0) < lease_s:
             continue  # just started: its worker may be about to take the lease
-        record["status"] = "queued"
-        record["requeued"] = record.get("requeued", 0) + 1
+        transition(record, JobStatus.QUEUED, requeued=record.get("requeued", 0) + 1)
         store.write(record)
         send(record["id"])
         requeued.append(record["id"])

@@ -20,10 +20,11 @@ from typing import Protocol
 import redis
 
 from model.files import write_atomic
+from worker.jobs import TERMINAL_STATUSES
 from worker.settings import Settings
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}$")
-TERMINAL = ("succeeded", "failed", "cancelled")
+TERMINAL = tuple(str(s) for s in TERMINAL_STATUSES)
 
 
 def new_job_id() -> str:
