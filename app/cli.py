@@ -248,22 +248,10 @@ def requeue_unfinished(app) -> int:
     that was queued or running when the service last stopped, exactly once."""
     from pathlib import Path
 
-    from worker.jobs import RUNNABLE, JobStatus, status_of, transition
-
     folder = Path(app.state.celery.conf.broker_transport_options["data_folder_in"])
     for f in folder.glob("*"):
         f.unlink(missing_ok=True)
-    n = 0
-    for record in app.state.store.records():
-        if status_of(record) in RUNNABLE:
-            # no worker runs yet: a lease left by the last one (killed mid-fit) is void
-            app.state.store.break_lease(record["id"])
-            if status_of(record) is JobStatus.RUNNING:
-                transition(record, JobStatus.QUEUED)
-                app.state.store.write(record)
-            app.state.send_fit(record["id"])
-            n += 1
-    return n
+    return app.state.jobs.requeue_unfinished()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -286,7 +274,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # the reaper: a running job whose worker stopped answering is queued again
     threading.Thread(
         target=run_reaper,
-        args=(app.state.store, app.state.send_fit, stop, settings.lease_s, settings.retention_s),
+        args=(app.state.jobs, stop, settings.lease_s, settings.retention_s),
         daemon=True,
     ).start()
     if settings.embedded:

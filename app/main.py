@@ -14,6 +14,7 @@ from app.observability import Metrics
 from app.routes import health, jobs, page, render
 from app.upload_limit import UploadLimit
 from worker.celery_app import FIT_TASK, create_celery
+from worker.jobs import JobService
 from worker.settings import Settings, get_settings
 from worker.store import make_store
 
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 conn.ensure_connection(max_retries=1, timeout=2)
 
     app.state.send_fit = send_fit
+    app.state.jobs = JobService(app.state.store, send_fit)
     app.state.ping_broker = ping_broker
     errors.install(app)
     app.add_middleware(

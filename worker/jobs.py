@@ -3,7 +3,18 @@ changes are allowed. Records are plain dicts in the store; every status change m
 worker, the reaper or the service goes through `transition`, which refuses an illegal one
 (a finished job is never restarted, a cancelled one never succeeds)."""
 
+import secrets
+import time
+from collections.abc import Callable
 from enum import StrEnum
+
+
+def new_job_id() -> str:
+    return secrets.token_urlsafe(16)  # 22 characters, 128 random bits: unguessable
+
+
+def now() -> float:
+    return round(time.time(), 3)
 
 
 class JobStatus(StrEnum):
@@ -55,3 +66,73 @@ def transition(record: dict, to: JobStatus, **fields) -> dict:
         raise InvalidTransition(f"job {record.get('id')}: {now} cannot become {to}")
     record.update(status=str(to), **fields)
     return record
+
+
+class QueueUnreachable(RuntimeError):
+    """The job was stored but could not be queued (it has been withdrawn)."""
+
+
+class JobService:
+    """Submit, cancel/delete, requeue and reap jobs over a store and a queue (`send` puts a
+    job id on the queue). The API's routes, `mhinr serve` and the reaper go through it; the
+    worker's own status changes go through `transition` under the job's lease."""
+
+    def __init__(self, store, send: Callable[[str], None]):
+        self.store, self.send = store, send
+
+    def submit(self, options: dict, upload: bytes, image_info: dict) -> str:
+        job_id = new_job_id()
+        record = {
+            "id": job_id,
+            "status": str(JobStatus.QUEUED),
+            "created_at": now(),
+            "options": options,
+            "input": image_info,
+        }
+        self.store.create(record, upload)
+        try:
+            self.send(job_id)
+        except Exception as exc:
+            self.store.cancel(job_id)  # withdrawn (cancelled, then deleted): nothing is
+            self.store.cancel(job_id)  # left queued that would never run
+            raise QueueUnreachable(f"the job queue is not reachable: {exc}") from None
+        return job_id
+
+    def cancel_or_delete(self, job_id: str) -> str | None:
+        """A queued or running job is cancelled (its record kept); an ended one deleted.
+        None for an unknown job."""
+        return self.store.cancel(job_id)
+
+    def requeue(self, record: dict) -> None:
+        """Queue a job again (its worker died, or the service restarted)."""
+        if status_of(record) is JobStatus.RUNNING:
+            transition(record, JobStatus.QUEUED, requeued=record.get("requeued", 0) + 1)
+            self.store.write(record)
+        self.send(record["id"])
+
+    def requeue_unfinished(self) -> int:
+        """At the start of an embedded service, when no worker runs: every queued or running
+        job is queued again, exactly once, and the leases its dead worker left are void."""
+        n = 0
+        for record in self.store.records():
+            if status_of(record) in RUNNABLE:
+                self.store.break_lease(record["id"])
+                self.requeue(record)
+                n += 1
+        return n
+
+    def reap(self, lease_s: float) -> list[str]:
+        """Queue again every running job whose lease has lapsed (its worker died or lost the
+        store for longer than `lease_s`)."""
+        requeued = []
+        for record in self.store.records():
+            if status_of(record) is not JobStatus.RUNNING or self.store.lease_alive(record["id"]):
+                continue
+            if now() - (record.get("started_at") or 0) < lease_s:
+                continue  # just started: its worker may be about to take the lease
+            self.requeue(record)
+            requeued.append(record["id"])
+        return requeued
+
+    def sweep(self, retention_s: float) -> int:
+        return self.store.sweep(retention_s)

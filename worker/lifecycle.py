@@ -20,8 +20,8 @@ from typing import TypeVar
 
 import redis
 
-from worker.jobs import JobStatus, status_of, transition
-from worker.store import JobStore, StoreError, now
+from worker.jobs import JobService
+from worker.store import JobStore, StoreError
 
 log = logging.getLogger("mhinr.lifecycle")
 
@@ -86,26 +86,8 @@ class Lease:
                 retrying(lambda: self.store.release(self.job_id, self.token), "release", 30)
 
 
-def reap(store: JobStore, send: Callable[[str], None], lease_s: float = LEASE_S) -> list[str]:
-    """Queue again every `running` job whose lease has lapsed (its worker died or lost the
-    store for longer than LEASE_S). Returns their ids."""
-    requeued = []
-    for record in store.records():
-        if status_of(record) is not JobStatus.RUNNING or store.lease_alive(record["id"]):
-            continue
-        if now() - (record.get("started_at") or 0) < lease_s:
-            continue  # just started: its worker may be about to take the lease
-        transition(record, JobStatus.QUEUED, requeued=record.get("requeued", 0) + 1)
-        store.write(record)
-        send(record["id"])
-        requeued.append(record["id"])
-        log.warning("job %s: its worker stopped answering; queued again", record["id"])
-    return requeued
-
-
 def run_reaper(
-    store: JobStore,
-    send: Callable[[str], None],
+    jobs: JobService,
     stop: threading.Event,
     lease_s: float = LEASE_S,
     retention_s: float | None = None,
@@ -114,9 +96,10 @@ def run_reaper(
     delete finished jobs past their retention."""
     while not stop.wait(min(REAP_INTERVAL_S, lease_s / 2)):
         try:
-            reap(store, send, lease_s)
+            for job_id in jobs.reap(lease_s):
+                log.warning("job %s: its worker stopped answering; queued again", job_id)
             if retention_s is not None:
-                store.sweep(retention_s)
+                jobs.sweep(retention_s)
         except Exception as exc:  # a store blip: the next round tries again
             log.warning("reaper: %s", exc)
 

@@ -10,7 +10,6 @@ checked against their pattern before any key or path is built from them.
 import json
 import os
 import re
-import secrets
 import shutil
 import time
 from collections.abc import Iterator
@@ -20,15 +19,11 @@ from typing import Protocol
 import redis
 
 from model.files import write_atomic
-from worker.jobs import TERMINAL_STATUSES
+from worker.jobs import TERMINAL_STATUSES, new_job_id, now  # noqa: F401 (re-exported)
 from worker.settings import Settings
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}$")
 TERMINAL = tuple(str(s) for s in TERMINAL_STATUSES)
-
-
-def new_job_id() -> str:
-    return secrets.token_urlsafe(16)  # 22 characters
 
 
 def valid_id(job_id: str) -> bool:
@@ -364,7 +359,3 @@ def make_store(settings: Settings) -> JobStore:
             settings.redis_url, settings.redis_expiry_s, retention_s=settings.retention_s
         )
     return DiskStore(settings.data_dir)
-
-
-def now() -> float:
-    return round(time.time(), 3)

@@ -13,7 +13,8 @@ from app.errors import APIError
 from app.schemas import JobCreated, JobOut, Links, errors
 from model.compress import Options, check_options, estimate_fit_bytes
 from model.images import load_image
-from worker.store import TERMINAL, new_job_id, now
+from worker.jobs import QueueUnreachable
+from worker.store import TERMINAL
 
 router = APIRouter()
 
@@ -121,27 +122,18 @@ async def create_fit(
             f"over this service's limit of {cfg.max_fit_memory_mb:,} MB: send a smaller image",
         )
     h, w = image.size
-    job_id = new_job_id()
-    record = {
-        "id": job_id,
-        "status": "queued",
-        "created_at": now(),
-        "options": {k: v for k, v in options.__dict__.items() if v is not None and k != "device"},
-        "input": {
-            "bytes": len(data),
-            "format": image.source_format,
-            "mode": image.source_mode,
-            "width": w,
-            "height": h,
-        },
+    info = {
+        "bytes": len(data),
+        "format": image.source_format,
+        "mode": image.source_mode,
+        "width": w,
+        "height": h,
     }
-    st = request.app.state.store
-    await run_in_threadpool(st.create, record, data)
+    stored = {k: v for k, v in options.__dict__.items() if v is not None and k != "device"}
     try:
-        await run_in_threadpool(request.app.state.send_fit, job_id)
-    except Exception as exc:
-        await run_in_threadpool(st.cancel, job_id)
-        raise APIError(503, f"the job queue is not reachable: {exc}") from None
+        job_id = await run_in_threadpool(request.app.state.jobs.submit, stored, data, info)
+    except QueueUnreachable as exc:
+        raise APIError(503, str(exc)) from None
     request.app.state.metrics.submitted.inc()
     return JobCreated(job_id=job_id, links=links(job_id))
 
@@ -226,7 +218,7 @@ async def get_model(request: Request, job_id: str) -> Response:
 )
 async def delete_job(request: Request, job_id: str) -> Response:
     await run_in_threadpool(deps.job_or_404, request, job_id)
-    await run_in_threadpool(request.app.state.store.cancel, job_id)
+    await run_in_threadpool(request.app.state.jobs.cancel_or_delete, job_id)
     return Response(status_code=204)
 
 
