@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.common import KODAK, machine, write_result
-from tests.service_helpers import png_bytes
+from tests.service_helpers import png_bytes, wait_ready
 
 SIZES = (256, 512, 1024, 2048, 4096)
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,16 +87,7 @@ def main() -> None:
     )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if client.get("/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the service did not start")
-            time.sleep(0.3)
+        wait_ready(client, serve, Path(data) / "service.log")
         with (KODAK / "kodim23.png").open("rb") as f:
             job = client.post(
                 "/fit", files={"file": ("kodim23.png", f)}, data={"preset": "fast"}

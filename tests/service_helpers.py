@@ -10,6 +10,25 @@ from PIL import Image
 from worker.settings import Settings
 
 
+def wait_ready(client, proc, log, timeout: float = 60) -> None:
+    """Until `client`'s service answers /readyz with 200; RuntimeError (with the end of
+    `log`) if it does not within `timeout` or its process `proc` exits."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if client.get("/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("the service did not start:\n" + log.read_text()[-3000:])
+        time.sleep(0.3)
+
+
 def settings_for(tmp_path, **kw) -> Settings:
     kw.setdefault("redis_url", None)
     return Settings(data_dir=tmp_path / "data", **kw)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import redis
 
-from tests.service_helpers import png_bytes
+from tests.service_helpers import png_bytes, wait_ready
 
 REDIS = "redis://127.0.0.1:6379"
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,16 +71,7 @@ def service(
     procs.append(start(["serve", "--port", str(port)], env, log))
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if client.get("/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or procs[-1].poll() is not None:
-                raise RuntimeError("the service did not start:\n" + log.read_text()[-3000:])
-            time.sleep(0.3)
+        wait_ready(client, procs[-1], log)
         yield client
     finally:
         client.close()
