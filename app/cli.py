@@ -80,25 +80,32 @@ def _torch_threads() -> None:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from model.compress import Options, compress
-    from model.images import load_image
+    from pydantic import ValidationError
 
-    options = Options(
-        preset=args.preset,
-        model=args.model,
-        heads=args.heads,
-        alpha=args.alpha,
-        width=args.width,
-        depth=args.depth,
-        body=args.body,
-        steps=args.steps,
-        target_psnr=args.target_psnr,
-        max_bytes=args.max_bytes,
-        bpp=args.bpp,
-        time_budget_s=args.time_budget,
-        quantization=args.quantization,
-        seed=args.seed,
-    )
+    from model.compress import compress
+    from model.images import load_image
+    from worker.jobs import JobOptions, describe
+
+    try:
+        job_options = JobOptions(
+            preset=args.preset,
+            model=args.model,
+            heads=args.heads,
+            alpha=args.alpha,
+            width=args.width,
+            depth=args.depth,
+            body=args.body,
+            steps=args.steps,
+            target_psnr=args.target_psnr,
+            max_bytes=args.max_bytes,
+            bpp=args.bpp,
+            time_budget_s=args.time_budget,
+            quantization=args.quantization,
+            seed=args.seed,
+        )
+    except ValidationError as exc:
+        raise ValueError(describe(exc)) from None
+    options = job_options.to_options()
     image = load_image(args.image)
     _torch_threads()
     bar = None

@@ -429,3 +429,22 @@ def test_job_status_transitions_are_enforced():
             transition(dict(record), to)
     with pytest.raises(InvalidTransition):
         transition({"id": "y", "status": "queued"}, JobStatus.SUCCEEDED)  # never ran
+
+
+def test_one_options_model_for_the_form_the_cli_and_the_worker(env, tmp_path):
+    from app.cli import main
+    from worker.jobs import JobOptions
+
+    client, app, settings = env
+    bad = post(client, png_bytes(), target_psnr=30, bpp=1)
+    assert bad.status_code == 422 and "at most one of" in bad.json()["detail"]
+    job = post(client, png_bytes(), preset="fast", steps=4, heads="4x5").json()["job_id"]
+    stored = app.state.store.get(job)["options"]
+    assert JobOptions.model_validate(stored) == JobOptions(preset="fast", steps=4, heads=(4, 5))
+    with pytest.raises(ValueError):
+        JobOptions(qualty=90)  # unknown options are refused, not ignored
+    src = tmp_path / "in.png"
+    src.write_bytes(png_bytes())
+    args = ["fit", str(src), "-o", str(tmp_path / "o.inr"), "--alpha", "40", "--width", "32"]
+    assert main(args) == 2  # the same check from the command line (alpha > width)
+    assert not (tmp_path / "o.inr").exists()

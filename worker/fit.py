@@ -4,14 +4,13 @@ import logging
 import os
 import socket
 import time
-from dataclasses import fields
 
 import torch
 
 from model.classic import at_bytes
-from model.compress import Options, compress
+from model.compress import compress
 from model.images import load_image, to_pil, to_uint8
-from worker.jobs import RUNNABLE, JobStatus, status_of, transition
+from worker.jobs import RUNNABLE, JobOptions, JobStatus, status_of, transition
 from worker.lifecycle import UNREACHABLE, Lease, retrying
 from worker.settings import Settings
 from worker.store import JobStore, make_store, now
@@ -113,12 +112,9 @@ def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device:
     if upload is None:
         raise RuntimeError("the upload is missing from the store")
     image = load_image(upload, settings.max_pixels)
-    known = {f.name for f in fields(Options)} - {"device"}
-    opts = {k: v for k, v in record["options"].items() if k in known}
-    if isinstance(opts.get("heads"), list):
-        opts["heads"] = tuple(opts["heads"])
-    opts.setdefault("time_budget_s", settings.default_time_budget_s)
-    options = Options(**opts, device=device)
+    options = JobOptions.model_validate(record["options"]).to_options(
+        device, default_budget_s=settings.default_time_budget_s
+    )
     history: list[list[float]] = []
     last_write = [0.0]
     last_check = [0.0]

@@ -6,14 +6,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app import deps
 from app.errors import APIError
 from app.schemas import JobCreated, JobOut, Links, errors
-from model.compress import Options, check_options, estimate_fit_bytes
+from model.compress import check_options, estimate_fit_bytes
 from model.images import load_image
-from worker.jobs import QueueUnreachable
+from worker.jobs import JobOptions, QueueUnreachable, describe
 from worker.store import TERMINAL
 
 router = APIRouter()
@@ -81,14 +82,8 @@ async def create_fit(
     seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
 ) -> JobCreated:
     cfg = request.app.state.settings
-    if steps is not None and steps > cfg.max_steps:
-        raise APIError(422, f"steps: at most {cfg.max_steps}, got {steps}")
-    if time_budget_s is not None and time_budget_s > cfg.max_time_budget_s:
-        raise APIError(
-            422, f"time_budget_s: at most {cfg.max_time_budget_s:g}, got {time_budget_s:g}"
-        )
     try:
-        options = Options(
+        job_options = JobOptions(
             preset=preset,
             model=model,
             heads=parse_heads(heads),
@@ -104,8 +99,12 @@ async def create_fit(
             quantization=quantization,
             seed=seed,
         )
+        job_options.check_limits(cfg.max_steps, cfg.max_time_budget_s)
+    except ValidationError as exc:
+        raise APIError(422, describe(exc)) from None
     except ValueError as exc:
         raise APIError(422, str(exc)) from None
+    options = job_options.to_options()
     data = await file.read(cfg.max_upload_bytes + 1)
     if len(data) > cfg.max_upload_bytes:
         raise APIError(413, f"the upload is over {cfg.max_upload_bytes:,} bytes")
@@ -129,9 +128,10 @@ async def create_fit(
         "width": w,
         "height": h,
     }
-    stored = {k: v for k, v in options.__dict__.items() if v is not None and k != "device"}
     try:
-        job_id = await run_in_threadpool(request.app.state.jobs.submit, stored, data, info)
+        job_id = await run_in_threadpool(
+            request.app.state.jobs.submit, job_options.stored(), data, info
+        )
     except QueueUnreachable as exc:
         raise APIError(503, str(exc)) from None
     request.app.state.metrics.submitted.inc()
