@@ -166,7 +166,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     import io
 
     buf = io.BytesIO()
-    img.save(buf, fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
+    extra = {"JPEG": {"quality": 95, "optimize": True}, "WEBP": {"quality": 95}}
+    img.save(buf, fmt, **extra.get(fmt, {}))
     write_atomic(args.output, buf.getvalue())
     print(f"{args.output}: {out_w}x{out_h} {fmt}")
     return 0

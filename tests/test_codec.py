@@ -226,12 +226,18 @@ def test_cli_bad_input_is_one_line_and_non_zero(tmp_path, capsys):
 
 
 def test_classic_at_bytes_finds_the_largest_quality_that_fits():
-    from model.classic import at_bytes, encode_classic
+    from model.classic import at_bytes, encode_classic, measure
 
     u8 = (smooth_image(3, 64, 64) * 255).round().byte()
     budget = len(encode_classic(u8, "JPEG", 50))
     res = at_bytes(u8, "JPEG", budget)
-    assert res.bytes <= budget and res.quality >= 50
-    assert len(encode_classic(u8, "JPEG", res.quality + 1)) > budget or res.quality == 100
+    assert res.bytes <= budget and res.subsampling in ("4:2:0", "4:4:4")
+    bigger = encode_classic(u8, "JPEG", res.quality + 1, res.subsampling)
+    assert len(bigger) > budget or res.quality == 100
+    # the better of the two chroma layouts at that size: never worse than either alone
+    for sub in ("4:2:0", "4:4:4"):
+        fits = [q for q in range(1, 101) if len(encode_classic(u8, "JPEG", q, sub)) <= budget]
+        if fits:
+            assert res.psnr >= measure(u8, "JPEG", max(fits), subsampling=sub).psnr
     assert at_bytes(u8, "WEBP", 10) is None
     assert at_bytes(u8, "WEBP", 100_000).quality == 100

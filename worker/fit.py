@@ -169,6 +169,7 @@ def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device:
         "jpeg_psnr_same_bytes": None if jpeg is None else round(jpeg.psnr, 3),
         "jpeg_bytes": None if jpeg is None else jpeg.bytes,
         "jpeg_quality": None if jpeg is None else jpeg.quality,
+        "jpeg_subsampling": None if jpeg is None else jpeg.subsampling,
         "webp_psnr_same_bytes": None if webp is None else round(webp.psnr, 3),
         "webp_bytes": None if webp is None else webp.bytes,
         "webp_quality": None if webp is None else webp.quality,

@@ -118,6 +118,7 @@ async def classic(
     record = await run_in_threadpool(deps.job_or_404, request, job_id)
     succeeded_or_409(record)
     quality = record["metrics"].get(f"{fmt}_quality")
+    subsampling = record["metrics"].get("jpeg_subsampling") if fmt == "jpeg" else None
     if quality is None:
         raise APIError(404, f"no {fmt.upper()} is as small as the model")
 
@@ -125,6 +126,6 @@ async def classic(
         pixels = record["input"]["width"] * record["input"]["height"]
         with request.app.state.render_budget.take(pixels):
             img = _original(request, job_id)
-            return encode_classic(to_uint8(img.pixels), fmt.upper(), quality)
+            return encode_classic(to_uint8(img.pixels), fmt.upper(), quality, subsampling)
 
     return Response(await run_in_threadpool(work), media_type=f"image/{fmt}")
