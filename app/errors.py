@@ -1,16 +1,13 @@
 """Errors raised where they are detected and turned into HTTP answers in one place."""
 
-import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from model.codec import CodecError
 from model.images import ImageError, ImageTooLarge, NotAnImage
-from worker.store import StoreError
+from worker.lifecycle import UNREACHABLE  # the store cannot be reached: the client retries
 
-# the store (Redis) cannot be reached: the client should retry, nothing is wrong with its request
-UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, StoreError)
 RETRY_AFTER_S = 5
 
 

@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,6 +30,7 @@ import pytest
 from PIL import Image
 
 from model.codec import decode
+from tests.test_e2e import free_port
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(1500)]
 
@@ -51,12 +51,6 @@ def _missing() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Stack:
     """A private dockerd and one docker-compose project on it."""
 
@@ -64,7 +58,7 @@ class Stack:
         self.folder = folder
         self.sock = folder / "docker.sock"
         self.project = f"mhinr-test-{os.getpid()}"
-        self.api_port, self.flower_port = _free_port(), _free_port()
+        self.api_port, self.flower_port = free_port(), free_port()
         self.env = os.environ | {
             "DOCKER_HOST": f"unix://{self.sock}",
             "COMPOSE_PROJECT_NAME": self.project,

@@ -21,22 +21,16 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from tests.service_helpers import png_bytes, settings_for
-from tests.test_e2e import service, submit
+from tests.test_e2e import free_port, service, submit
 
 pytestmark = pytest.mark.faults
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RedisServer:
     """redis-server on 127.0.0.1:<free port>, no persistence, its own folder."""
 
     def __init__(self, folder: Path, persist: bool = False):
-        self.folder, self.port, self.persist = folder, _free_port(), persist
+        self.folder, self.port, self.persist = folder, free_port(), persist
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -263,7 +257,7 @@ def live_api(tmp_path):
     import uvicorn
 
     settings = settings_for(tmp_path, max_upload_bytes=100_000, body_idle_s=1.0, body_timeout_s=3.0)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
@@ -337,7 +331,7 @@ def test_an_over_limit_chunked_upload_is_413(live_api):
 
 
 def test_redis_mode_is_not_ready_while_no_worker_beats(tmp_path, redis_server):
-    from tests.test_e2e import free_port, start, stop
+    from tests.test_e2e import start, stop
 
     env = {**os.environ, "INR_DATA_DIR": str(tmp_path / "data"), "INR_REDIS_URL": redis_server.url}
     log = tmp_path / "service.log"

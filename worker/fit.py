@@ -56,32 +56,30 @@ def run_fit(job_id: str, settings: Settings, store: JobStore | None = None) -> N
     """Fit one job, under its lease (worker.lifecycle): a message for a job that another
     worker is fitting, or that has finished, does nothing."""
     store = store or make_store(settings)
-    record = retrying(lambda: store.get(job_id), "read the job")
-    # "running" without a live lease: the worker that had it died (acks_late delivers the
-    # message again, or the reaper queued it again): try again, up to MAX_ATTEMPTS
-    if record is None or status_of(record) not in RUNNABLE:
-        log.info("job %s: nothing to do (status %s)", job_id, record and record["status"])
-        return
     with Lease(store, job_id, settings.lease_s) as lease:
         if not lease.held:
             log.info("job %s: another worker is fitting it", job_id)
             return
+        # read under the lease: "running" here means the worker that had it died (acks_late
+        # delivered the message again, or the reaper queued it again): try again, up to
+        # MAX_ATTEMPTS
         record = retrying(lambda: store.get(job_id), "read the job")
         if record is None or status_of(record) not in RUNNABLE:
-            return  # finished or cancelled while the lease was taken
+            log.info("job %s: nothing to do (status %s)", job_id, record and record["status"])
+            return
         _run_claimed(job_id, record, settings, store)
+
+
+def _fail(record: dict, store: JobStore, error: str) -> None:
+    """End the job `failed` with `error`; a failed job keeps no upload."""
+    transition(record, JobStatus.FAILED, finished_at=now(), error=error)
+    retrying(lambda: store.write(record), "write the failure")
+    quietly(lambda: store.drop_upload(record["id"]))
 
 
 def _run_claimed(job_id: str, record: dict, settings: Settings, store: JobStore) -> None:
     if record.get("attempts", 0) >= MAX_ATTEMPTS:
-        transition(
-            record,
-            JobStatus.FAILED,
-            finished_at=now(),
-            error=f"the worker stopped during this fit {MAX_ATTEMPTS} times",
-        )
-        retrying(lambda: store.write(record), "write the failure")
-        quietly(lambda: store.drop_upload(job_id))  # a failed job keeps no upload
+        _fail(record, store, f"the worker stopped during this fit {MAX_ATTEMPTS} times")
         return
     try:  # everything, the device's resolution included: any error ends the job failed
         device = resolve_device(settings.device)
@@ -101,10 +99,7 @@ def _run_claimed(job_id: str, record: dict, settings: Settings, store: JobStore)
         if isinstance(exc, UNREACHABLE):
             raise  # the store is gone: the lease lapses and the job is requeued, not failed
         if not retrying(lambda: store.cancel_requested(job_id), "read the cancel flag"):
-            error = f"{type(exc).__name__}: {exc}"
-            transition(record, JobStatus.FAILED, finished_at=now(), error=error)
-            retrying(lambda: store.write(record), "write the failure")
-            quietly(lambda: store.drop_upload(job_id))
+            _fail(record, store, f"{type(exc).__name__}: {exc}")
 
 
 def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device: str) -> None:

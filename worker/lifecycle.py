@@ -106,12 +106,9 @@ def run_reaper(
 
 def run_worker_beat(store: JobStore, name: str, stop: threading.Event) -> None:
     """A worker process's heartbeat (Redis mode), for readiness."""
-    beat = getattr(store, "beat_worker", None)
-    if beat is None:
-        return
     while True:
         try:
-            beat(name, WORKER_BEAT_S * 3)
+            store.beat_worker(name, WORKER_BEAT_S * 3)
         except UNREACHABLE as exc:
             log.warning("worker heartbeat not written: %s", exc)
         if stop.wait(WORKER_BEAT_S):

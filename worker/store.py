@@ -346,11 +346,18 @@ class RedisStore:
         return 0  # Redis expires a finished job's keys itself (write sets the retention)
 
     def beat_worker(self, name: str, ttl: float) -> None:
-        """A worker process's own heartbeat (readiness: some worker is alive)."""
-        self.r.set(f"{self.prefix}:worker:{name}", str(now()), px=int(ttl * 1000))
+        """A worker process's own heartbeat (readiness: some worker is alive): one field of
+        one hash, so that counting the live workers reads that hash, not the key space."""
+        self.r.hset(f"{self.prefix}:workers", name, time.time() + ttl)
 
     def workers_alive(self) -> int:
-        return sum(1 for _ in self.r.scan_iter(match=f"{self.prefix}:worker:*", count=100))
+        """Workers whose last heartbeat has not lapsed; lapsed ones are forgotten."""
+        key = f"{self.prefix}:workers"
+        beats = self.r.hgetall(key)
+        gone = [name for name, until in beats.items() if float(until) < time.time()]
+        if gone:
+            self.r.hdel(key, *gone)
+        return len(beats) - len(gone)
 
 
 def make_store(settings: Settings) -> JobStore:

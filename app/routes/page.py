@@ -77,26 +77,21 @@ async def original(
 ) -> Response:
     record = await run_in_threadpool(deps.job_or_404, request, job_id)
     settings = request.app.state.settings
-    if size is not None:
-        if size > settings.max_render_side:
-            raise APIError(
-                422, f"size={size} is over the limit of {settings.max_render_side} pixels a side"
-            )
-        if "input" in record:  # the pixel limit too, before anything is loaded or allocated
-            dims = (record["input"]["height"], record["input"]["width"])
-            deps.check_render_limits(settings, *output_size(dims, size, None, None))
+    if size is not None and size > settings.max_render_side:
+        raise APIError(
+            422, f"size={size} is over the limit of {settings.max_render_side} pixels a side"
+        )
+    # the upload's size is in the record (upright, as decoded): limits before any loading
+    dims = (record["input"]["height"], record["input"]["width"])
+    out = dims if size is None else output_size(dims, size, None, None)
+    deps.check_render_limits(settings, *out)
 
     def work() -> bytes:
-        given = record.get("input") or {}
-        dims = given.get("height", 1), given.get("width", 1)
-        out = output_size(dims, size, None, None) if size is not None else dims
         with request.app.state.render_budget.take(max(out[0] * out[1], dims[0] * dims[1])):
             img = _original(request, job_id)
             pil = to_pil(to_uint8(img.pixels), img.mode)
-            if size is not None:
-                out_h, out_w = output_size(img.size, size, None, None)
-                deps.check_render_limits(settings, out_h, out_w)
-                pil = pil.resize((out_w, out_h), Image.Resampling.LANCZOS)
+            if out != dims:
+                pil = pil.resize((out[1], out[0]), Image.Resampling.LANCZOS)
             buf = io.BytesIO()
             pil.save(buf, "PNG", compress_level=1)
             return buf.getvalue()
