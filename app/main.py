@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from fastapi.staticfiles import StaticFiles
 
 from app import errors
@@ -38,7 +39,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for stop in app.state.on_shutdown:  # e.g. the embedded worker process
             stop()
 
-    app = FastAPI(title="mhinr", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # FastAPIOffline: /docs and /redoc with Swagger UI and ReDoc served from the package itself
+    # (FastAPI's own pages load them from a CDN: a blank page on a network without one)
+    app = FastAPIOffline(
+        title="mhinr", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.on_shutdown = []
     app.state.settings = settings
     app.state.store = make_store(settings)

@@ -235,12 +235,25 @@ def test_health_readiness_prometheus_and_docs(env):
     text = client.get("/metrics").text
     assert 'mhinr_jobs{status="succeeded"} 1.0' in text
     assert "mhinr_fit_seconds_count 1.0" in text and "mhinr_jobs_submitted_total 1.0" in text
-    assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     for path, ops in spec["paths"].items():
         for op in ops.values():
             assert op.get("summary"), path
     assert "413" in spec["paths"]["/fit"]["post"]["responses"]
+
+
+def test_the_docs_pages_load_nothing_from_another_host(env):
+    import re
+
+    client, _, _ = env
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        urls = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", html)
+        urls += re.findall(r"""url:\s*["']([^"']+)""", html)  # the OpenAPI document
+        assert urls, page
+        for url in urls:
+            assert url.startswith("/"), f"{page} loads {url}"
+            assert client.get(url).status_code == 200, url
 
 
 def test_readyz_is_503_when_the_store_is_gone(env, tmp_path):
