@@ -6,8 +6,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi_offline import FastAPIOffline
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from app import errors
 from app.deps import MemoryBudget, ModelCache
@@ -41,9 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # FastAPIOffline: /docs and /redoc with Swagger UI and ReDoc served from the package itself
     # (FastAPI's own pages load them from a CDN: a blank page on a network without one)
-    app = FastAPIOffline(
-        title="mhinr", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
-    )
+    app = FastAPIOffline(title="mhinr", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.on_shutdown = []
     app.state.settings = settings
     app.state.store = make_store(settings)
