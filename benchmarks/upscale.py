@@ -7,7 +7,9 @@ with the true image (RGB PSNR on 8-bit values, SSIM). The `upscale` preset train
 small image alone (its own downscaled copies): it never sees the true image. The learned
 linear filter is the same internal learning at its simplest: one least-squares 7×7 filter
 per output phase, fitted on (small image box-averaged by s → small image) pairs.
-`no_backproj`: the preset's render without its final back-projection step (the ablation).
+`no_backproj`: the preset's render without its final back-projection step; `two_views`: the
+render as the mean of the image's and its mirror image's enlargements only, instead of the
+four rotations' (the ablations).
 Seam ratio (model/metrics.py): mean |difference| of neighbouring output pixels across the
 borders of 8×8-pixel blocks of the input over the same at the same phase inside them (the
 measure the codec's 8-pixel cells were judged by; the upscaler is convolutional, so it has
@@ -113,7 +115,8 @@ def one(task: tuple[str, int, int | None, str]) -> dict:
     result = compress(small.float() / 255, mode, opts)
     row["fit_s"], row["steps"] = result.seconds, result.train_steps
     row["native_exact"] = bool(torch.equal(result.net.render(tuple(small.shape[1:])), small))
-    outs["no_backproj"] = result.net.render(size, back_project=False)  # the ablation
+    outs["no_backproj"] = result.net.render(size, back_project=False)  # the ablations
+    outs["two_views"] = result.net.render(size, views=(0, 4))  # the image and its mirror
     t = time.perf_counter()
     outs["upscale"] = result.net.render(size)
     row["render_s"] = time.perf_counter() - t
@@ -188,7 +191,7 @@ def main() -> None:
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(one, tasks))
-    methods = ["nearest", "bicubic", "lanczos", "linear", "no_backproj", "upscale"]
+    methods = ["nearest", "bicubic", "lanczos", "linear", "no_backproj", "two_views", "upscale"]
     text = [
         "# Enlargement: `upscale` preset against classic and learned-linear baselines\n",
         f"`python -m benchmarks.upscale{' --quick' if args.quick else ''}`; fits on "

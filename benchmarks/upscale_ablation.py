@@ -1,15 +1,17 @@
 """One row of the upscaler's ablation: fit with some settings changed, enlarge, compare.
 
     python -m benchmarks.upscale_ablation --images kodim01,kodim02 --scale 2 \\
-        --set '{"lr": 0.002}' [--threads 1]
+        --set '{"lr": 0.002}' [--threads 1] [--views 0,4]
 
 `--set` takes UpscaleFit fields ("lr", "queries", "batch", "crop", "integer_share",
 "scales", "steps", "time_budget_s") and UpscaleConfig fields prefixed "cfg_"
-("cfg_hidden", "cfg_features", "cfg_layers"). Defaults: the preset's (1,500 steps, no time
-limit here). Input: the Kodak image cropped to a multiple of the scale and box-averaged by
-it; PSNR (8-bit RGB) of the upscaler's render and of Lanczos against the true image. The
-table in benchmarks/results/upscale_ablation.md was made with it (two images at a time, one
-torch thread each); numbers move by a few hundredths of a dB with the thread count.
+("cfg_hidden", "cfg_features", "cfg_layers"); `--views` the render's self-ensemble
+(`model.upscale.turn`: 0-3 the four rotations, the default; 0,4 the image and its mirror).
+Defaults: the preset's (2,400 steps, no time limit here). Input: the Kodak image cropped to
+a multiple of the scale and box-averaged by it; PSNR (8-bit RGB) of the upscaler's render
+and of Lanczos against the true image. The table in benchmarks/results/upscale_ablation.md
+was made with it (two images at a time, one torch thread each); numbers move by a few
+hundredths of a dB with the thread count.
 """
 
 import argparse
@@ -22,8 +24,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from benchmarks.common import KODAK
+from model.compress import UPSCALE_STEPS
 from model.metrics import psnr
-from model.upscale import UpscaleConfig, UpscaleFit, fit_upscaler
+from model.upscale import VIEWS, UpscaleConfig, UpscaleFit, fit_upscaler
 
 
 def main() -> None:
@@ -32,11 +35,12 @@ def main() -> None:
     ap.add_argument("--scale", type=int, default=2)
     ap.add_argument("--set", default="{}", help="JSON: settings to change")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--views", help="the render's views (model.upscale.turn), e.g. 0,4")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     changes = json.loads(args.set)
     cfg = UpscaleConfig(**{k[4:]: v for k, v in changes.items() if k.startswith("cfg_")})
-    fit_kw = {"time_budget_s": 3600, "steps": 1500}
+    fit_kw = {"time_budget_s": 3600, "steps": UPSCALE_STEPS}
     fit_kw |= {k: v for k, v in changes.items() if not k.startswith("cfg_")}
     if "scales" in fit_kw:
         fit_kw["scales"] = tuple(fit_kw["scales"])
@@ -58,7 +62,8 @@ def main() -> None:
         t = time.perf_counter()
         net, info = fit_upscaler(small.float() / 255, cfg, UpscaleFit(**fit_kw))
         fit_s = time.perf_counter() - t
-        up = psnr(net.render((h, w)), true)
+        views = VIEWS if args.views is None else tuple(int(v) for v in args.views.split(","))
+        up = psnr(net.render((h, w), views=views), true)
         base = psnr(torch.from_numpy(lanczos), true)
         print(
             f"{args.set} {name} x{s}: Lanczos {base:.2f}, upscale {up:.2f} ({up - base:+.2f} dB), "
