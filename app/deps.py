@@ -8,6 +8,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 from fastapi import Request
+from werkzeug.http import parse_etags
 
 from app.errors import APIError
 from model.codec import decode
@@ -35,6 +36,15 @@ def require_key(request: Request) -> None:
             "this server needs an API key: Authorization: Bearer <key>",
             {"WWW-Authenticate": "Bearer"},
         )
+
+
+def not_modified(if_none_match: str | None, etag: str) -> bool:
+    """If-None-Match by weak comparison (RFC 9110 13.1.2): `*` or a listed tag equal to ours
+    (`etag` unquoted)."""
+    if not if_none_match:
+        return False
+    tags = parse_etags(if_none_match)
+    return tags.star_tag or tags.contains_weak(etag)
 
 
 def job_or_404(request: Request, job_id: str) -> dict:

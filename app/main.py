@@ -11,6 +11,7 @@ from fastapi_offline import FastAPIOffline
 
 from app import errors
 from app.deps import MemoryBudget, ModelCache
+from app.methods import Methods
 from app.observability import Metrics
 from app.routes import health, jobs, page, render
 from app.upload_limit import UploadLimit
@@ -80,5 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router, tags=["operations"])
     app.include_router(page.router, tags=["web page"])
     app.mount("/static", StaticFiles(directory=page.WEB), name="static")
+    # HEAD for every GET but the event stream, OPTIONS, and 405s that list every method
+    app.add_middleware(Methods, routes=app.router.routes, no_head=frozenset({jobs.EVENTS}))
 
     return app

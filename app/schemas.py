@@ -57,6 +57,7 @@ def errors(*codes: int) -> dict:
         400: "bad input (empty or damaged file)",
         401: "missing or wrong API key",
         404: "no such job",
+        406: "the Accept header takes none of the formats offered",
         409: "the job has not succeeded (yet)",
         413: "upload or image too large",
         415: "not an image format we accept",

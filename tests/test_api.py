@@ -80,6 +80,8 @@ def test_upload_over_the_byte_limit_is_refused_before_reading(env):
         ({"model": "transformer"}, "model"),
         ({"heads": "12x"}, "heads"),
         ({"heads": "100"}, "heads"),
+        ({"heads": "６４"}, "heads"),  # full-width digits: int() would take them
+        ({"qualty": 90}, "unknown parameter 'qualty'"),
         ({"quantization": "int4"}, "quantization"),
         ({"target_psnr": 30, "bpp": 1}, "at most one"),
         ({"time_budget_s": 10**6}, "time_budget_s"),
@@ -151,6 +153,67 @@ def test_render_sizes_formats_and_etag(env):
     assert (
         client.get(f"/render?job={job}&size=81", headers={"If-None-Match": etag}).status_code == 200
     )
+
+
+@pytest.mark.parametrize(
+    ("accept", "media"),
+    [
+        ("", "image/png"),
+        ("*/*", "image/png"),
+        ("image/webp;q=0, image/png", "image/png"),  # q=0: not acceptable
+        ("image/avif,image/webp,image/apng,*/*;q=0.8", "image/avif"),  # a browser's
+        ("image/jpeg, image/webp;q=0.9", "image/jpeg"),
+        ("image/*;q=0.5, image/webp", "image/webp"),
+    ],
+)
+def test_render_format_follows_accept_with_q_values(env, accept, media):
+    client, app, settings = env
+    job = finished_job(client, app, settings, png_bytes(40, 32))
+    r = client.get(f"/render?job={job}&size=60", headers={"Accept": accept})
+    assert r.status_code == 200 and r.headers["content-type"] == media
+    assert Image.open(io.BytesIO(r.content)).format == media.split("/")[1].upper()
+
+
+def test_render_quality_accept_406_and_conditional_requests(env):
+    client, app, settings = env
+    job = finished_job(client, app, settings, png_bytes(40, 32))
+    url = f"/render?job={job}&size=200&format=jpeg"
+    low, high = client.get(url + "&quality=20"), client.get(url + "&quality=95")
+    assert len(low.content) < len(high.content) and low.headers["etag"] != high.headers["etag"]
+    r = client.get(f"/render?job={job}&size=60&format=png&quality=50")
+    assert r.status_code == 422 and "lossless" in r.json()["detail"]
+    r = client.get(f"/render?job={job}&size=60", headers={"Accept": "text/html"})
+    assert r.status_code == 406 and "image/png" in r.json()["detail"]
+    r = client.get(f"/render?job={job}&size=60&sise=2")
+    assert r.status_code == 422 and "'sise'" in r.json()["detail"]
+    tag = client.get(f"/render?job={job}&size=60").headers["etag"]
+    for header, status in (
+        ("*", 304),
+        (f'"other", W/{tag}', 304),  # weak comparison, one of a list
+        (f'"x{tag[1:-1]}x"', 200),  # a tag that merely contains ours
+    ):
+        r = client.get(f"/render?job={job}&size=60", headers={"If-None-Match": header})
+        assert r.status_code == status, header
+    model = client.get(f"/jobs/{job}/model")
+    tag = model.headers["etag"]
+    again = client.get(f"/jobs/{job}/model", headers={"If-None-Match": tag})
+    assert again.status_code == 304 and not again.content
+
+
+def test_head_options_and_405_list_every_method(env):
+    client, app, settings = env
+    job = finished_job(client, app, settings, png_bytes(40, 32))
+    for path in (f"/jobs/{job}", f"/render?job={job}&size=50", f"/jobs/{job}/model", "/metrics"):
+        get, head = client.get(path), client.head(path)
+        assert head.status_code == 200 and head.content == b"", path
+        assert head.headers["content-length"] == str(len(get.content)), path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+    r = client.options(f"/jobs/{job}")
+    assert r.status_code == 204 and r.headers["allow"] == "DELETE, GET, HEAD, OPTIONS"
+    r = client.put(f"/jobs/{job}")
+    assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET, HEAD, OPTIONS"
+    assert client.head(f"/jobs/{job}/events").status_code == 405  # a stream: no HEAD
+    assert client.options("/no/such/path").status_code == 404
 
 
 @pytest.mark.parametrize("name", list(awkward_inputs()))

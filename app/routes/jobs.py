@@ -1,7 +1,10 @@
 """POST /fit and the /jobs/{id} resource."""
 
 import asyncio
+import hashlib
+import inspect
 import json
+import re
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
@@ -18,6 +21,7 @@ from worker.jobs import JobOptions, QueueUnreachable, describe
 from worker.store import TERMINAL
 
 router = APIRouter()
+EVENTS = "/jobs/{job_id}/events"  # a stream: no HEAD (app.methods)
 
 
 def links(job_id: str) -> Links:
@@ -31,18 +35,29 @@ def links(job_id: str) -> Links:
     )
 
 
+HEADS = re.compile(r"([0-9]{1,4})(?:[xX]([0-9]{1,4}))?")  # ASCII digits only: not "６４"
+
+
 def parse_heads(text: str | None) -> tuple[int, int] | None:
     if text is None or text == "":
         return None
-    try:
-        parts = [int(p) for p in text.lower().split("x")]
-    except ValueError:
-        raise APIError(422, f"heads must look like 64 or 48x64, not {text!r}") from None
-    if len(parts) == 1:
-        parts *= 2
-    if len(parts) != 2 or min(parts) < 1:
+    m = HEADS.fullmatch(text)
+    if m is None or int(m[1]) < 1 or int(m[2] or m[1]) < 1:
         raise APIError(422, f"heads must look like 64 or 48x64, not {text!r}")
-    return parts[0], parts[1]
+    return int(m[1]), int(m[2] or m[1])
+
+
+async def refuse_unknown_fields(request: Request, known: set[str]) -> None:
+    """422 for a form field or query parameter this endpoint does not take (a typo such as
+    `qualty=90` would otherwise be ignored without a word)."""
+    given = set(request.query_params)
+    if request.method == "POST":
+        given |= set((await request.form()).keys())
+    unknown = sorted(given - known)
+    if unknown:
+        raise APIError(
+            422, f"unknown parameter {unknown[0]!r}; this endpoint takes {', '.join(sorted(known))}"
+        )
 
 
 @router.post(
@@ -82,6 +97,7 @@ async def create_fit(
     seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
 ) -> JobCreated:
     cfg = request.app.state.settings
+    await refuse_unknown_fields(request, FIT_FIELDS)
     try:
         job_options = JobOptions(
             preset=preset,
@@ -136,6 +152,9 @@ async def create_fit(
         raise APIError(503, str(exc)) from None
     request.app.state.metrics.submitted.inc()
     return JobCreated(job_id=job_id, links=links(job_id))
+
+
+FIT_FIELDS = set(inspect.signature(create_fit).parameters) - {"request"}
 
 
 def job_out(record: dict) -> JobOut:
@@ -193,7 +212,11 @@ async def get_metrics(request: Request, job_id: str) -> dict:
 @router.get(
     "/jobs/{job_id}/model",
     summary="The .inr file",
-    responses=errors(404, 409),
+    responses={
+        **errors(404, 409),
+        200: {"content": {"application/octet-stream": {}}, "description": "the .inr file"},
+        304: {"description": "If-None-Match names this file's ETag"},
+    },
     response_class=Response,
 )
 async def get_model(request: Request, job_id: str) -> Response:
@@ -202,11 +225,15 @@ async def get_model(request: Request, job_id: str) -> Response:
     data = await run_in_threadpool(request.app.state.store.load_model, job_id)
     if data is None:
         raise APIError(404, f"job {job_id} has no model (deleted)")
-    return Response(
-        data,
-        media_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{job_id}.inr"'},
-    )
+    etag = hashlib.blake2b(data, digest_size=12).hexdigest()  # the file never changes
+    headers = {
+        "ETag": f'"{etag}"',
+        "Cache-Control": "private, max-age=86400",
+        "Content-Disposition": f'attachment; filename="{job_id}.inr"',
+    }
+    if deps.not_modified(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type="application/octet-stream", headers=headers)
 
 
 @router.delete(
@@ -223,7 +250,7 @@ async def delete_job(request: Request, job_id: str) -> Response:
 
 
 @router.get(
-    "/jobs/{job_id}/events",
+    EVENTS,
     summary="Server-sent events of progress",
     responses={**errors(404), 200: {"content": {"text/event-stream": {}}}},
     description="`progress` events (step, total, loss, psnr, elapsed_s) while the job "

@@ -6,29 +6,37 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from app import deps
 from app.errors import APIError
-from app.routes.jobs import succeeded_or_409
+from app.routes.jobs import refuse_unknown_fields, succeeded_or_409
 from app.schemas import errors
 from model.images import to_pil
 from model.render import output_size, render
 
 router = APIRouter()
-MEDIA = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
+# server's order of preference where the client's Accept ranks formats equally: PNG (lossless)
+# for */* and image/*, a lossy format only when the client names it
+MEDIA = {"png": "image/png", "avif": "image/avif", "webp": "image/webp", "jpeg": "image/jpeg"}
+QUALITY = {"jpeg": 90, "webp": 90, "avif": 80}  # defaults of `quality` (lossy formats)
 
 
 def choose_format(fmt: str | None, accept: str) -> str:
+    """`format` when given, else the best of MEDIA for the Accept header (q-values, wildcards
+    and q=0 as RFC 9110 says; no header: PNG); 406 when it accepts none of them."""
     if fmt:
         return fmt
-    accept = accept.lower()
-    for name in ("webp", "jpeg", "png"):
-        if MEDIA[name] in accept:
-            return name
-    return "png"
+    if not accept.strip():
+        return "png"
+    best = parse_accept_header(accept, MIMEAccept).best_match(list(MEDIA.values()))
+    if best is None:
+        raise APIError(406, f"Accept: {accept[:100]!r} takes none of {', '.join(MEDIA.values())}")
+    return next(name for name, media in MEDIA.items() if media == best)
 
 
-def encode(pixels, mode: str, fmt: str) -> bytes:
+def encode(pixels, mode: str, fmt: str, quality: int | None = None) -> bytes:
     img = to_pil(pixels, mode)
     if fmt == "jpeg" and img.mode in ("LA", "RGBA"):
         img = img.convert(img.mode[:-1])
@@ -37,7 +45,8 @@ def encode(pixels, mode: str, fmt: str) -> bytes:
         img.save(buf, "PNG", compress_level=6 if img.width * img.height <= 1_000_000 else 1)
     else:
         # JPEG with optimized Huffman tables: the same pixels in fewer bytes
-        img.save(buf, fmt.upper(), quality=90, **({"optimize": True} if fmt == "jpeg" else {}))
+        extra = {"optimize": True} if fmt == "jpeg" else {}
+        img.save(buf, fmt.upper(), quality=quality or QUALITY[fmt], **extra)
     return buf.getvalue()
 
 
@@ -49,6 +58,7 @@ async def render_response(
     height: int | None,
     fmt: str | None,
     method: str,
+    quality: int | None = None,
 ) -> Response:
     cfg = request.app.state.settings
     record = await run_in_threadpool(deps.job_or_404, request, job_id)
@@ -75,16 +85,18 @@ async def render_response(
     out_h, out_w = output_size((coded.height, coded.width), size, width, height)
     deps.check_render_limits(cfg, out_h, out_w)
     fmt = choose_format(fmt, request.headers.get("accept", ""))
-    etag = f'"{digest}-{out_w}x{out_h}-{method}-{fmt}"'
-    headers = {"ETag": etag, "Cache-Control": "public, max-age=86400", "Vary": "Accept"}
-    if etag in request.headers.get("if-none-match", ""):
+    if quality is not None and fmt == "png":
+        raise APIError(422, "quality applies to jpeg, webp and avif; png is lossless")
+    etag = f"{digest}-{out_w}x{out_h}-{method}-{fmt}-q{quality or QUALITY.get(fmt, 0)}"
+    headers = {"ETag": f'"{etag}"', "Cache-Control": "public, max-age=86400", "Vary": "Accept"}
+    if deps.not_modified(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     start = time.perf_counter()
 
     def work() -> bytes:  # in a worker thread: waiting for the memory budget blocks no one
         with request.app.state.render_budget.take(out_h * out_w, len(coded.mode)):
             pixels = render(net, (coded.height, coded.width), (out_h, out_w), method=method)
-            return encode(pixels, coded.mode, fmt)
+            return encode(pixels, coded.mode, fmt, quality)
 
     body = await run_in_threadpool(work)
     request.app.state.metrics.render_seconds.observe(time.perf_counter() - start)
@@ -97,16 +109,30 @@ Size = Annotated[
 Width = Annotated[int | None, Query(description="output width (with height, or alone)")]
 Height = Annotated[int | None, Query(description="output height")]
 Format = Annotated[
-    Literal["png", "webp", "jpeg"] | None,
-    Query(alias="format", description="default: from the Accept header, else png"),
+    Literal["png", "avif", "webp", "jpeg"] | None,
+    Query(
+        alias="format",
+        description="default: the best for the Accept header (q-values honoured; PNG for none "
+        "or */*; 406 when it takes none of these)",
+    ),
+]
+Quality = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=100,
+        description="lossy formats only: jpeg (default 90), webp (90), avif (80)",
+    ),
 ]
 Method = Annotated[
     Literal["resample", "plain"],
     Query(description="resample: seam-free (default); plain: the paper's renderer"),
 ]
+RENDER_PARAMS = {"size", "width", "height", "format", "method", "quality"}
 RESPONSES = {
-    **errors(404, 409, 422),
+    **errors(404, 406, 409, 422),
     200: {"content": {m: {} for m in MEDIA.values()}, "description": "the image"},
+    304: {"description": "If-None-Match names this render's ETag"},
 }
 
 
@@ -124,8 +150,10 @@ async def render_query(
     height: Height = None,
     fmt: Format = None,
     method: Method = "resample",
+    quality: Quality = None,
 ) -> Response:
-    return await render_response(request, job, size, width, height, fmt, method)
+    await refuse_unknown_fields(request, RENDER_PARAMS | {"job"})
+    return await render_response(request, job, size, width, height, fmt, method, quality)
 
 
 @router.get(
@@ -142,5 +170,7 @@ async def render_job(
     height: Height = None,
     fmt: Format = None,
     method: Method = "resample",
+    quality: Quality = None,
 ) -> Response:
-    return await render_response(request, job_id, size, width, height, fmt, method)
+    await refuse_unknown_fields(request, RENDER_PARAMS)
+    return await render_response(request, job_id, size, width, height, fmt, method, quality)
