@@ -1,5 +1,7 @@
 """Request and response models of the HTTP edge."""
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from worker.jobs import JobStatus
@@ -9,6 +11,7 @@ Status = JobStatus
 
 class Links(BaseModel):
     self: str
+    cancel: str
     events: str
     metrics: str
     model: str
@@ -32,9 +35,9 @@ class JobCreated(BaseModel):
 class JobOut(BaseModel):
     job_id: str
     status: Status
-    created_at: float
-    started_at: float | None = None
-    finished_at: float | None = None
+    created_at: datetime = Field(description="ISO 8601, UTC")
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
     progress: ProgressOut | None = None
     options: dict
     input: dict
@@ -45,6 +48,24 @@ class JobOut(BaseModel):
     error: str | None = None
     metrics: dict | None = None
     links: Links
+
+
+class JobSummary(BaseModel):
+    """A job as GET /jobs lists it (GET /jobs/{id} has the rest)."""
+
+    job_id: str
+    status: Status
+    created_at: datetime
+    finished_at: datetime | None = None
+    preset: str | None = None
+    input: dict
+    error: str | None = None
+    links: Links
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary] = Field(description="newest first")
+    next: str | None = Field(None, description="the next page's URL; null on the last page")
 
 
 class ErrorOut(BaseModel):

@@ -260,7 +260,9 @@ def test_metrics_model_and_delete(env):
 def test_cancelling_a_queued_job_ends_it_cancelled_and_the_worker_skips_it(env):
     client, app, settings = env
     job = post(client, png_bytes(), preset="fast").json()["job_id"]
-    assert client.delete(f"/jobs/{job}").status_code == 204
+    r = client.post(f"/jobs/{job}/cancel")
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    assert client.post(f"/jobs/{job}/cancel").json()["status"] == "cancelled"  # idempotent
     assert client.get(f"/jobs/{job}").json()["status"] == "cancelled"
     run_fit(job, settings, app.state.store)
     assert client.get(f"/jobs/{job}").json()["status"] == "cancelled"
@@ -444,15 +446,47 @@ def test_a_fit_that_would_need_too_much_memory_is_413_at_upload(tmp_path):
         assert post(client, png_bytes(100, 80)).status_code == 202
 
 
-def test_a_cancelled_job_is_deleted_by_a_second_delete(env):
-    client, app, _ = env
+def test_cancel_keeps_the_record_and_delete_deletes_whatever_the_status(env):
+    client, app, settings = env
     job = post(client, png_bytes(), preset="fast").json()["job_id"]
-    assert client.delete(f"/jobs/{job}").status_code == 204
+    assert client.post(f"/jobs/{job}/cancel").json()["status"] == "cancelled"
     assert client.get(f"/jobs/{job}").json()["status"] == "cancelled"  # the record is kept
     assert client.delete(f"/jobs/{job}").status_code == 204  # … until deleted
     assert client.get(f"/jobs/{job}").status_code == 404
     assert client.delete(f"/jobs/{job}").status_code == 404
+    assert client.post(f"/jobs/{job}/cancel").status_code == 404
+    queued = post(client, png_bytes(), preset="fast").json()["job_id"]
+    assert client.delete(f"/jobs/{queued}").status_code == 204  # not only cancelled: gone
+    assert client.get(f"/jobs/{queued}").status_code == 404
+    run_fit(queued, settings, app.state.store)  # the worker finds nothing to do
+    assert client.get(f"/jobs/{queued}").status_code == 404
+    done = finished_job(client, app, settings)
+    r = client.post(f"/jobs/{done}/cancel")
+    assert r.status_code == 409 and "succeeded" in r.json()["detail"]
+    assert client.get(f"/jobs/{done}/model").status_code == 200  # a 409 changes nothing
+    assert client.delete(f"/jobs/{done}").status_code == 204
     assert stored(app) == 0
+
+
+def test_jobs_are_listed_newest_first_a_page_at_a_time(env):
+    client, app, settings = env
+    ids = [post(client, png_bytes(), preset="fast").json()["job_id"] for _ in range(5)]
+    client.post(f"/jobs/{ids[1]}/cancel")
+    seen, url = [], "/jobs?limit=2"
+    while url:
+        page = client.get(url).json()
+        assert len(page["jobs"]) <= 2
+        seen += [j["job_id"] for j in page["jobs"]]
+        url = page["next"]
+    assert seen == ids[::-1]
+    first = client.get("/jobs").json()["jobs"][0]
+    assert first["created_at"].endswith("Z") and "T" in first["created_at"]  # ISO 8601, UTC
+    assert first["preset"] == "fast" and first["links"]["self"] == f"/jobs/{ids[-1]}"
+    cancelled = client.get("/jobs?status=cancelled").json()["jobs"]
+    assert [j["job_id"] for j in cancelled] == [ids[1]]
+    assert client.get("/jobs?after=AAAAAAAAAAAAAAAAAAAAAA").status_code == 422
+    assert client.get("/jobs?limit=0").status_code == 422
+    assert client.get("/jobs?limt=2").status_code == 422
 
 
 def test_failed_jobs_keep_no_upload_and_finished_jobs_are_swept_after_retention(env):
@@ -465,7 +499,7 @@ def test_failed_jobs_keep_no_upload_and_finished_jobs_are_swept_after_retention(
     assert st.load_upload(failed) is None
     done = finished_job(client, app, settings)
     cancelled = post(client, png_bytes(), preset="fast").json()["job_id"]
-    client.delete(f"/jobs/{cancelled}")
+    client.post(f"/jobs/{cancelled}/cancel")
     queued = post(client, png_bytes(), preset="fast").json()["job_id"]
     assert st.sweep(retention_s=3600) == 0  # all too recent
     time.sleep(0.05)
@@ -524,3 +558,24 @@ def test_one_options_model_for_the_form_the_cli_and_the_worker(env, tmp_path):
     args = ["fit", str(src), "-o", str(tmp_path / "o.inr"), "--alpha", "40", "--width", "32"]
     assert main(args) == 2  # the same check from the command line (alpha > width)
     assert not (tmp_path / "o.inr").exists()
+
+
+def test_a_running_job_deleted_on_disk_leaves_only_its_cancel_flag_until_swept(tmp_path):
+    import os
+
+    from worker.store import DiskStore, new_job_id
+
+    st = DiskStore(tmp_path)
+    job = new_job_id()
+    st.create({"id": job, "status": "running", "created_at": 0.0}, b"upload")
+    assert st.claim(job, "worker-1", ttl=30)
+    assert st.delete(job) and st.get(job) is None and st.load_upload(job) is None
+    assert st.cancel_requested(job)  # what the worker reads, and stops
+    st.write({"id": job, "status": "cancelled", "created_at": 0.0})  # its last write
+    assert st.get(job) is None  # is not brought back
+    st.sweep(retention_s=0)
+    assert (tmp_path / "jobs" / job).is_dir()  # the worker still holds the lease
+    st.release(job, "worker-1")
+    os.utime(tmp_path / "jobs" / job, (0, 0))
+    st.sweep(retention_s=0)
+    assert not (tmp_path / "jobs" / job).exists()

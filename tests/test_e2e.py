@@ -115,21 +115,36 @@ def fit_render_and_crowd(client: httpx.Client) -> None:
     assert all(wait(client, j)["status"] == "succeeded" for j in jobs)
 
 
-def cancel_a_running_job(client: httpx.Client) -> None:
+def running_job(client: httpx.Client) -> str:
     job = submit(client, png_bytes(256, 256), preset="paper", steps=20000, time_budget_s=300)
     deadline = time.monotonic() + 60
     while client.get(f"/jobs/{job}").json()["status"] != "running":
         assert time.monotonic() < deadline
         time.sleep(0.2)
     time.sleep(1.0)
+    return job
+
+
+def cancel_a_running_job(client: httpx.Client) -> None:
+    job = running_job(client)
     t = time.monotonic()
-    assert client.delete(f"/jobs/{job}").status_code == 204
-    assert client.get(f"/jobs/{job}").json()["status"] == "cancelled"
+    r = client.post(f"/jobs/{job}/cancel")
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
     # the worker notices within a few seconds and is free for the next job
     nxt = submit(client, png_bytes(32, 32), steps=5)
     assert wait(client, nxt, timeout=60)["status"] == "succeeded"
     assert time.monotonic() - t < 30
     assert client.get(f"/jobs/{job}").json()["status"] == "cancelled"
+    # deleting a running job stops it too, and nothing of it comes back when the worker ends
+    job = running_job(client)
+    t = time.monotonic()
+    assert client.delete(f"/jobs/{job}").status_code == 204
+    assert client.get(f"/jobs/{job}").status_code == 404
+    nxt = submit(client, png_bytes(32, 32), steps=5)
+    assert wait(client, nxt, timeout=60)["status"] == "succeeded"
+    assert time.monotonic() - t < 30
+    assert client.get(f"/jobs/{job}").status_code == 404
+    assert client.get(f"/jobs/{job}/model").status_code == 404
 
 
 def events_end_with_the_final_status(client: httpx.Client) -> None:

@@ -246,7 +246,10 @@ def test_redis_keeps_finished_jobs_for_the_retention_only(redis_server):
         assert 0 < st.r.ttl(f"mhinr:{kind}:{job}") <= 60, kind
     st.drop_upload(job)
     assert st.load_upload(job) is None and st.load_model(job) == b"model"
-    assert st.cancel(job) == "deleted" and st.get(job) is None
+    assert st.cancel(job) == "succeeded"  # an ended job is left as it is
+    assert st.delete(job) and st.get(job) is None and st.load_model(job) is None
+    assert not st.delete(job)
+    st.r.delete(f"mhinr:cancel:{job}")
 
 
 @pytest.fixture

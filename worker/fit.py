@@ -180,7 +180,9 @@ def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device:
     }
     retrying(lambda: store.save_model(job_id, result.data), "save the model")
     if retrying(lambda: store.cancel_requested(job_id), "read the cancel flag"):
-        retrying(lambda: store.cancel(job_id), "cancel")  # cancelled while we saved
+        # cancelled while we saved (the model goes), or deleted (all of it goes)
+        if retrying(lambda: store.cancel(job_id), "cancel") is None:
+            retrying(lambda: store.delete(job_id), "delete")
         return
     transition(record, JobStatus.SUCCEEDED, finished_at=now(), metrics=metrics)
     retrying(lambda: store.write(record), "write the result")

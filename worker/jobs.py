@@ -155,15 +155,20 @@ class JobService:
         try:
             self.send(job_id)
         except Exception as exc:
-            self.store.cancel(job_id)  # withdrawn (cancelled, then deleted): nothing is
-            self.store.cancel(job_id)  # left queued that would never run
+            self.store.delete(job_id)  # withdrawn: nothing is left queued that would never run
             raise QueueUnreachable(f"the job queue is not reachable: {exc}") from None
         return job_id
 
-    def cancel_or_delete(self, job_id: str) -> str | None:
-        """A queued or running job is cancelled (its record kept); an ended one deleted.
-        None for an unknown job."""
+    def cancel(self, job_id: str) -> str | None:
+        """A queued or running job is cancelled (its record kept for the retention, its data
+        deleted; the worker stops within a second); an ended one is left as it is. The status
+        after, or None for an unknown job."""
         return self.store.cancel(job_id)
+
+    def delete(self, job_id: str) -> bool:
+        """The job and all its data, whatever its status (a running one stops as when
+        cancelled). False for an unknown job."""
+        return self.store.delete(job_id)
 
     def requeue(self, record: dict) -> None:
         """Queue a job again (its worker died, or the service restarted)."""

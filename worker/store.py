@@ -44,7 +44,8 @@ class JobStore(Protocol):
     def save_preview(self, job_id: str, data: bytes) -> None: ...
     def load_preview(self, job_id: str) -> bytes | None: ...
     def cancel_requested(self, job_id: str) -> bool: ...
-    def cancel(self, job_id: str) -> str | None: ...
+    def cancel(self, job_id: str) -> str | None: ...  # the status after; None: no such job
+    def delete(self, job_id: str) -> bool: ...  # False: no such job
     def records(self) -> Iterator[dict]: ...
     def ping(self) -> None: ...
     # the lease of a running fit: taken atomically by one worker, renewed by its heartbeat,
@@ -96,7 +97,7 @@ class DiskStore:
 
     def write(self, record: dict) -> None:
         d = self._dir(record["id"])
-        if d.exists():
+        if (d / "record.json").exists():  # a deleted job is not brought back
             self._write(d / "record.json", json.dumps(record).encode())
 
     def _read(self, job_id: str, name: str) -> bytes | None:
@@ -128,17 +129,34 @@ class DiskStore:
             return False
 
     def cancel(self, job_id: str) -> str | None:
+        """A queued or running job: cancelled (the record kept, its data deleted); an ended
+        one is left as it is. Returns the status after, None for no such job."""
         record = self.get(job_id)
         if record is None:
             return None
+        if record["status"] in TERMINAL:
+            return record["status"]
         d = self._dir(job_id)
-        if record["status"] in TERMINAL:  # a cancelled job too: the second DELETE deletes it
-            shutil.rmtree(d, ignore_errors=True)
-            return "deleted"
         self._write(d / "cancel", b"1")
         for name in ("upload", "model.inr", "preview.png"):
             (d / name).unlink(missing_ok=True)
         return "cancelled"
+
+    def delete(self, job_id: str) -> bool:
+        """The job and all its data (False: there was no record; whatever data a worker left
+        is deleted all the same). A running job's worker finds the cancel flag, the only file
+        left, and stops; `sweep` removes the folder once no lease holds it."""
+        record = self.get(job_id)
+        d = self._dir(job_id)
+        if record is not None and record["status"] in TERMINAL:
+            shutil.rmtree(d, ignore_errors=True)
+            return True
+        if not d.is_dir():
+            return False
+        self._write(d / "cancel", b"1")
+        for name in ("record.json", "upload", "model.inr", "preview.png"):
+            (d / name).unlink(missing_ok=True)
+        return record is not None
 
     def records(self) -> Iterator[dict]:
         for d in self.root.iterdir():
@@ -204,8 +222,14 @@ class DiskStore:
         seconds ago (a cancelled one: when its cancel flag was set)."""
         gone, horizon = 0, time.time() - retention_s
         for d in list(self.root.iterdir()):
-            record = self.get(d.name) if valid_id(d.name) else None
-            if record is None or record["status"] not in TERMINAL:
+            if not valid_id(d.name):
+                continue
+            record = self.get(d.name)
+            if record is None:  # deleted while running: gone once its worker has let go
+                if not self.lease_alive(d.name) and time.time() - d.stat().st_mtime > 60:
+                    shutil.rmtree(d, ignore_errors=True)
+                continue
+            if record["status"] not in TERMINAL:
                 continue
             ended = record.get("finished_at")
             if record["status"] == "cancelled" or ended is None:
@@ -295,16 +319,26 @@ class RedisStore:
         record = self.get(job_id)
         if record is None:
             return None
+        if record["status"] in TERMINAL:
+            return record["status"]
         keys = [self._key(k, job_id) for k in ("upload", "model", "preview")]
-        if record["status"] in TERMINAL:  # a cancelled job too: the second DELETE deletes it
-            self.r.delete(*keys, self._key("job", job_id), self._key("cancel", job_id))
-            return "deleted"
         with self.r.pipeline(transaction=True) as p:  # the record is kept for the retention
             p.set(self._key("cancel", job_id), b"1", ex=self.retention)
             p.expire(self._key("job", job_id), self.retention)
             p.delete(*keys)
             p.execute()
         return "cancelled"
+
+    def delete(self, job_id: str) -> bool:
+        """As DiskStore.delete: the record and every data key; a running job's worker sees
+        the cancel flag (which expires)."""
+        keys = [self._key(k, job_id) for k in ("job", "upload", "model", "preview")]
+        with self.r.pipeline(transaction=True) as p:
+            p.exists(keys[0])
+            p.delete(*keys)
+            p.set(self._key("cancel", job_id), b"1", ex=self.expiry)
+            existed = p.execute()[0]
+        return bool(existed)
 
     def records(self) -> Iterator[dict]:
         for key in self.r.scan_iter(match=f"{self.prefix}:job:*", count=500):

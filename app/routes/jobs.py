@@ -5,19 +5,21 @@ import hashlib
 import inspect
 import json
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app import deps
 from app.errors import APIError
-from app.schemas import JobCreated, JobOut, Links, errors
+from app.schemas import JobCreated, JobList, JobOut, JobSummary, Links, errors
 from model.compress import check_options, estimate_fit_bytes
 from model.images import load_image
-from worker.jobs import JobOptions, QueueUnreachable, describe
+from worker.jobs import JobOptions, JobStatus, QueueUnreachable, describe
 from worker.store import TERMINAL
 
 router = APIRouter()
@@ -28,6 +30,7 @@ def links(job_id: str) -> Links:
     base = f"/jobs/{job_id}"
     return Links(
         self=base,
+        cancel=f"{base}/cancel",
         events=f"{base}/events",
         metrics=f"{base}/metrics",
         model=f"{base}/model",
@@ -157,13 +160,18 @@ async def create_fit(
 FIT_FIELDS = set(inspect.signature(create_fit).parameters) - {"request"}
 
 
+def when(epoch: float | None) -> datetime | None:
+    """A record's time (seconds since the epoch) as the API shows it: ISO 8601, UTC."""
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
 def job_out(record: dict) -> JobOut:
     return JobOut(
         job_id=record["id"],
         status=record["status"],
-        created_at=record["created_at"],
-        started_at=record.get("started_at"),
-        finished_at=record.get("finished_at"),
+        created_at=when(record["created_at"]),
+        started_at=when(record.get("started_at")),
+        finished_at=when(record.get("finished_at")),
         progress=record.get("progress"),
         options=record.get("options", {}),
         input=record.get("input", {}),
@@ -174,6 +182,57 @@ def job_out(record: dict) -> JobOut:
         error=record.get("error"),
         metrics=record.get("metrics"),
         links=links(record["id"]),
+    )
+
+
+@router.get(
+    "/jobs",
+    response_model=JobList,
+    summary="The jobs, newest first, a page at a time",
+    dependencies=[Depends(deps.require_key)],
+    responses=errors(401, 422),
+    description="Every job this server holds (within the retention), newest first; `after` "
+    "(the last job id of the previous page) continues where a page ended, and `next` is that "
+    "page's URL. With `INR_API_KEY` set this needs the key: a job id is the only secret "
+    "guarding a job's image.",
+)
+async def list_jobs(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=100, description="jobs a page")] = 20,
+    after: Annotated[str | None, Query(description="the last job id of the previous page")] = None,
+    status: Annotated[JobStatus | None, Query(description="only jobs in this status")] = None,
+) -> JobList:
+    await refuse_unknown_fields(request, {"limit", "after", "status"})
+    records = await run_in_threadpool(lambda: list(request.app.state.store.records()))
+    records.sort(key=lambda r: (r.get("created_at", 0), r["id"]), reverse=True)
+    if status is not None:
+        records = [r for r in records if r["status"] == status]
+    start = 0
+    if after is not None:
+        ids = [r["id"] for r in records]
+        if after not in ids:
+            raise APIError(422, f"after: no job {after!r} in this listing (deleted?)")
+        start = ids.index(after) + 1
+    page = records[start : start + limit]
+    more = start + limit < len(records)
+    query = {"limit": limit, "after": page[-1]["id"]} if more and page else None
+    if query and status is not None:
+        query["status"] = str(status)
+    return JobList(
+        jobs=[
+            JobSummary(
+                job_id=r["id"],
+                status=r["status"],
+                created_at=when(r["created_at"]),
+                finished_at=when(r.get("finished_at")),
+                preset=r.get("options", {}).get("preset"),
+                input=r.get("input", {}),
+                error=r.get("error"),
+                links=links(r["id"]),
+            )
+            for r in page
+        ],
+        next=None if query is None else f"/jobs?{urlencode(query)}",
     )
 
 
@@ -236,16 +295,38 @@ async def get_model(request: Request, job_id: str) -> Response:
     return Response(data, media_type="application/octet-stream", headers=headers)
 
 
+@router.post(
+    "/jobs/{job_id}/cancel",
+    response_model=JobOut,
+    summary="Cancel a queued or running job, keeping its record",
+    dependencies=[Depends(deps.require_key)],
+    responses=errors(401, 404, 409),
+    description="The job ends `cancelled` (a running fit stops within a second); its upload "
+    "and any partial result are deleted, its record stays for `INR_RETENTION_S`. Cancelling "
+    "a cancelled job again answers the same; a job that already succeeded or failed is 409.",
+)
+async def cancel_job(request: Request, job_id: str) -> JobOut:
+    await run_in_threadpool(deps.job_or_404, request, job_id)
+    after = await run_in_threadpool(request.app.state.jobs.cancel, job_id)
+    record = await run_in_threadpool(deps.job_or_404, request, job_id)
+    if after not in ("cancelled", None):
+        raise APIError(409, f"job {job_id} has already {after}: there is nothing to cancel")
+    return job_out(record)
+
+
 @router.delete(
     "/jobs/{job_id}",
     status_code=204,
-    summary="Cancel a job and delete its data",
+    summary="Delete a job and all its data",
     dependencies=[Depends(deps.require_key)],
     responses=errors(401, 404),
+    description="Whatever its status: a queued or running job is stopped first. Afterwards "
+    "every URL of the job is 404.",
 )
 async def delete_job(request: Request, job_id: str) -> Response:
     await run_in_threadpool(deps.job_or_404, request, job_id)
-    await run_in_threadpool(request.app.state.jobs.cancel_or_delete, job_id)
+    if not await run_in_threadpool(request.app.state.jobs.delete, job_id):
+        raise APIError(404, f"no job {job_id!r}")
     return Response(status_code=204)
 
 
