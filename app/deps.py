@@ -6,8 +6,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import contextmanager
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from werkzeug.http import parse_etags
 
 from app.errors import APIError
@@ -24,13 +26,21 @@ def store(request: Request) -> JobStore:
     return request.app.state.store
 
 
-def require_key(request: Request) -> None:
+# documents the scheme in OpenAPI (so "Authorize" in /docs sends the key); the check is ours
+BEARER = HTTPBearer(
+    auto_error=False,
+    description="the server's INR_API_KEY; needed for POST, DELETE and GET /jobs when set",
+)
+
+
+def require_key(
+    request: Request, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+) -> None:
     key = request.app.state.settings.api_key
     if not key:
         return
-    auth = request.headers.get("authorization", "")
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), key.encode()):
+    token = "" if cred is None else cred.credentials
+    if not secrets.compare_digest(token.encode(), key.encode()):
         raise APIError(
             401,
             "this server needs an API key: Authorization: Bearer <key>",

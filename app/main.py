@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from app import errors
+from app import errors, openapi
 from app.deps import MemoryBudget, ModelCache
 from app.methods import Methods
 from app.observability import Metrics
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.jobs = JobService(app.state.store, send_fit)
     app.state.ping_broker = ping_broker
     errors.install(app)
+    openapi.install(app, settings)
     app.add_middleware(
         UploadLimit,
         max_bytes=settings.max_upload_bytes,

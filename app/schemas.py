@@ -69,20 +69,44 @@ class JobList(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    detail: str = Field(examples=["the image is 30000x30000 = 900,000,000 pixels, over the limit"])
+    detail: str = Field(description="what went wrong, in one line for a person")
+
+
+# what the server really answers, one example a status (app/openapi.py puts them in the schema)
+ERROR_EXAMPLES = {
+    400: "the file is empty (0 bytes)",
+    401: "this server needs an API key: Authorization: Bearer <key>",
+    404: "no job 'Q2hX3n8sY0m9aB1cD2eF3g'",
+    406: "Accept: 'text/html' takes none of image/png, image/avif, image/webp, image/jpeg",
+    408: "the request body arrived too slowly (limit 120 s, 15 s without data)",
+    409: "job Q2hX3n8sY0m9aB1cD2eF3g is running",
+    413: "the image is 30000x30000 = 900,000,000 pixels, over the limit of 16,000,000",
+    415: "not an image we can read; accepted formats: PNG, JPEG, WEBP, BMP, TIFF, GIF",
+    422: "steps: at most 20000, got 1000000",
+    503: "the job store is not reachable, try again shortly: Connection refused",
+}
+ERROR_TEXT = {
+    400: "bad input (empty or damaged file)",
+    401: "missing or wrong API key",
+    404: "no such job",
+    406: "the Accept header takes none of the formats offered",
+    408: "the upload arrived too slowly",
+    409: "the job is not in a state that allows this",
+    413: "upload or image too large",
+    415: "not an image format we accept",
+    422: "a parameter is out of range, unknown, or does not fit the image",
+    503: "broker or store unreachable, or the server is busy (see Retry-After)",
+}
 
 
 def errors(*codes: int) -> dict:
-    """OpenAPI documentation of error answers."""
-    text = {
-        400: "bad input (empty or damaged file)",
-        401: "missing or wrong API key",
-        404: "no such job",
-        406: "the Accept header takes none of the formats offered",
-        409: "the job has not succeeded (yet)",
-        413: "upload or image too large",
-        415: "not an image format we accept",
-        422: "an option or parameter is out of range",
-        503: "broker or store unreachable",
+    """OpenAPI documentation of error answers: each status with its meaning and a real
+    example of its `detail`."""
+    return {
+        c: {
+            "model": ErrorOut,
+            "description": ERROR_TEXT[c],
+            "content": {"application/json": {"example": {"detail": ERROR_EXAMPLES[c]}}},
+        }
+        for c in codes
     }
-    return {c: {"model": ErrorOut, "description": text[c]} for c in codes}

@@ -484,7 +484,8 @@ def test_jobs_are_listed_newest_first_a_page_at_a_time(env):
     assert first["preset"] == "fast" and first["links"]["self"] == f"/jobs/{ids[-1]}"
     cancelled = client.get("/jobs?status=cancelled").json()["jobs"]
     assert [j["job_id"] for j in cancelled] == [ids[1]]
-    assert client.get("/jobs?after=AAAAAAAAAAAAAAAAAAAAAA").status_code == 422
+    assert client.get("/jobs?after=AAAAAAAAAAAAAAAAAAAAAA").status_code == 404
+    assert client.get("/jobs?after=").status_code == 422
     assert client.get("/jobs?limit=0").status_code == 422
     assert client.get("/jobs?limt=2").status_code == 422
 

@@ -20,7 +20,7 @@ from app.schemas import JobCreated, JobList, JobOut, JobSummary, Links, errors
 from model.compress import check_options, estimate_fit_bytes
 from model.images import load_image
 from worker.jobs import JobOptions, JobStatus, QueueUnreachable, describe
-from worker.store import TERMINAL
+from worker.store import ID_PATTERN, TERMINAL
 
 router = APIRouter()
 EVENTS = "/jobs/{job_id}/events"  # a stream: no HEAD (app.methods)
@@ -85,19 +85,69 @@ async def create_fit(
             "a minute on 2 CPU cores; renders sharper than Lanczos; keeps the image exactly)"
         ),
     ] = "compact",
-    heads: Annotated[str | None, Form(description='"64" or "48x64"', examples=["64"])] = None,
-    alpha: Annotated[int | None, Form(ge=1)] = None,
-    width: Annotated[int | None, Form(ge=1, le=1024)] = None,
-    depth: Annotated[int | None, Form(ge=1, le=16)] = None,
-    steps: Annotated[int | None, Form(ge=0)] = None,
-    target_psnr: Annotated[float | None, Form(gt=0, le=100)] = None,
-    max_bytes: Annotated[int | None, Form(ge=1)] = None,
-    bpp: Annotated[float | None, Form(gt=0, le=64)] = None,
-    time_budget_s: Annotated[float | None, Form(gt=0)] = None,
-    quantization: Annotated[Literal["fp32", "fp16", "int8"] | None, Form()] = None,
-    model: Annotated[Literal["multihead", "siren", "fourier", "relu"], Form()] = "multihead",
-    body: Annotated[Literal["relu", "sine", "fourier"] | None, Form()] = None,
-    seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
+    heads: Annotated[
+        str | None,
+        Form(
+            description='the grid of heads, "64" (64x64) or "48x64" (rows x columns), each '
+            "1-9999 and at most the image's size; default: the preset's (paper 64x64; compact "
+            "and fast: one head per 8x8-pixel cell)",
+            examples=["64"],
+        ),
+    ] = None,
+    alpha: Annotated[
+        int | None,
+        Form(ge=1, description="hidden units each head owns (the paper's α), at most `width`"),
+    ] = None,
+    width: Annotated[
+        int | None,
+        Form(ge=1, le=1024, description="body width; upscale: the head size. Default: preset's"),
+    ] = None,
+    depth: Annotated[
+        int | None,
+        Form(ge=1, le=16, description="body layers; upscale: encoder layers. Default: preset's"),
+    ] = None,
+    steps: Annotated[
+        int | None,
+        Form(
+            ge=0,
+            description="training steps, at most INR_MAX_STEPS; default: the preset's "
+            "(paper 2000, upscale 2400; compact and fast choose their own)",
+        ),
+    ] = None,
+    target_psnr: Annotated[
+        float | None,
+        Form(gt=0, le=100, description="quality to reach, dB (one target at most)"),
+    ] = None,
+    max_bytes: Annotated[
+        int | None, Form(ge=1, description="largest .inr file, bytes (one target at most)")
+    ] = None,
+    bpp: Annotated[
+        float | None,
+        Form(gt=0, le=64, description="file size in bits per pixel (one target at most)"),
+    ] = None,
+    time_budget_s: Annotated[
+        float | None,
+        Form(
+            gt=0,
+            description="longest training, seconds, at most INR_MAX_TIME_BUDGET_S; default: "
+            "INR_DEFAULT_TIME_BUDGET_S (upscale: 60)",
+        ),
+    ] = None,
+    quantization: Annotated[
+        Literal["fp32", "fp16", "int8"] | None,
+        Form(description="how weights are stored (paper and explicit networks); default fp32"),
+    ] = None,
+    model: Annotated[
+        Literal["multihead", "siren", "fourier", "relu"],
+        Form(description="the network: the paper's multi-head one, or a baseline"),
+    ] = "multihead",
+    body: Annotated[
+        Literal["relu", "sine", "fourier"] | None,
+        Form(description="the shared body's activation (multihead); default relu"),
+    ] = None,
+    seed: Annotated[
+        int, Form(ge=0, le=2**31 - 1, description="random seed: the same input, the same file")
+    ] = 0,
 ) -> JobCreated:
     cfg = request.app.state.settings
     await refuse_unknown_fields(request, FIT_FIELDS)
@@ -190,7 +240,7 @@ def job_out(record: dict) -> JobOut:
     response_model=JobList,
     summary="The jobs, newest first, a page at a time",
     dependencies=[Depends(deps.require_key)],
-    responses=errors(401, 422),
+    responses=errors(401, 404, 422),
     description="Every job this server holds (within the retention), newest first; `after` "
     "(the last job id of the previous page) continues where a page ended, and `next` is that "
     "page's URL. With `INR_API_KEY` set this needs the key: a job id is the only secret "
@@ -199,7 +249,13 @@ def job_out(record: dict) -> JobOut:
 async def list_jobs(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=100, description="jobs a page")] = 20,
-    after: Annotated[str | None, Query(description="the last job id of the previous page")] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            pattern=ID_PATTERN.pattern,
+            description="the last job id of the previous page (its `next` link has it)",
+        ),
+    ] = None,
     status: Annotated[JobStatus | None, Query(description="only jobs in this status")] = None,
 ) -> JobList:
     await refuse_unknown_fields(request, {"limit", "after", "status"})
@@ -211,7 +267,7 @@ async def list_jobs(
     if after is not None:
         ids = [r["id"] for r in records]
         if after not in ids:
-            raise APIError(422, f"after: no job {after!r} in this listing (deleted?)")
+            raise APIError(404, f"no job {after!r} to continue after (deleted?)")
         start = ids.index(after) + 1
     page = records[start : start + limit]
     more = start + limit < len(records)

@@ -104,10 +104,15 @@ async def render_response(
 
 
 Size = Annotated[
-    int | None, Query(description="longer side in pixels, aspect kept", examples=[512])
+    int | None,
+    Query(ge=1, description="longer side in pixels, aspect kept (not with width/height)"),
 ]
-Width = Annotated[int | None, Query(description="output width (with height, or alone)")]
-Height = Annotated[int | None, Query(description="output height")]
+Width = Annotated[
+    int | None, Query(ge=1, description="output width (with height, or alone: aspect kept)")
+]
+Height = Annotated[
+    int | None, Query(ge=1, description="output height (with width, or alone: aspect kept)")
+]
 Format = Annotated[
     Literal["png", "avif", "webp", "jpeg"] | None,
     Query(
