@@ -580,3 +580,30 @@ def test_a_running_job_deleted_on_disk_leaves_only_its_cancel_flag_until_swept(t
     os.utime(tmp_path / "jobs" / job, (0, 0))
     st.sweep(retention_s=0)
     assert not (tmp_path / "jobs" / job).exists()
+
+
+def test_idempotency_key_gives_a_retried_request_the_job_it_created(env):
+    client, app, _ = env
+    data = png_bytes()
+
+    def send(key, image=data, **form):
+        return client.post(
+            "/fit",
+            files={"file": ("x.png", image)},
+            data={"preset": "fast", **form},
+            headers={"Idempotency-Key": key},
+        )
+
+    first = send("order-17")
+    assert first.status_code == 202 and "idempotent-replayed" not in first.headers
+    again = send("order-17")
+    assert again.status_code == 202 and again.headers["idempotent-replayed"] == "true"
+    assert again.json()["job_id"] == first.json()["job_id"] and stored(app) == 1
+    other = send("order-17", image=png_bytes(seed=3))  # the key with another upload
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]
+    assert send("order-17", steps="7").status_code == 422  # … or other options
+    assert send("order-18").json()["job_id"] != first.json()["job_id"]
+    assert send("bad key with spaces").status_code == 422
+    assert stored(app) == 2
+    app.state.store.sweep(retention_s=0)  # expired keys are forgotten with the sweep
+    assert not list((app.state.settings.data_dir / "keys").iterdir())

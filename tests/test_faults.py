@@ -252,6 +252,19 @@ def test_redis_keeps_finished_jobs_for_the_retention_only(redis_server):
     st.r.delete(f"mhinr:cancel:{job}")
 
 
+def test_redis_idempotency_keys_are_claimed_once_and_expire(redis_server):
+    from worker.store import RedisStore
+
+    st = RedisStore(redis_server.url, expiry_s=3600, retention_s=60)
+    assert st.remember_key("k" * 64, "job-one", "fp1", ttl=0.5) is None
+    assert st.remember_key("k" * 64, "job-two", "fp2", ttl=0.5) == ("job-one", "fp1")
+    time.sleep(0.6)
+    assert st.remember_key("k" * 64, "job-two", "fp2", ttl=60) is None  # expired: afresh
+    st.forget_key("k" * 64)
+    assert st.remember_key("k" * 64, "job-three", "fp3", ttl=60) is None
+    st.forget_key("k" * 64)
+
+
 @pytest.fixture
 def live_api(tmp_path):
     """The app under a real uvicorn in a thread (real sockets, real HTTP framing)."""

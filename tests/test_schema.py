@@ -23,9 +23,7 @@ def test_the_server_answers_as_its_openapi_document_says(tmp_path):
         assert wait(client, job)["status"] == "succeeded"
         # the real job's id for every job parameter, so the checks reach past 404
         config = tmp_path / "schemathesis.toml"
-        config.write_text(
-            f'[parameters]\njob_id = "{job}"\njob = "{job}"\n\n' + CONFIG.read_text()
-        )
+        config.write_text(f'[parameters]\njob_id = "{job}"\njob = "{job}"\n\n' + CONFIG.read_text())
         run = subprocess.run(
             [
                 st,

@@ -3,6 +3,8 @@ changes are allowed. Records are plain dicts in the store; every status change m
 worker, the reaper or the service goes through `transition`, which refuses an illegal one
 (a finished job is never restarted, a cancelled one never succeeds)."""
 
+import hashlib
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -130,6 +132,10 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+class IdempotencyConflict(ValueError):
+    """An Idempotency-Key sent again with a different request."""
+
+
 class QueueUnreachable(RuntimeError):
     """The job was stored but could not be queued (it has been withdrawn)."""
 
@@ -142,8 +148,38 @@ class JobService:
     def __init__(self, store, send: Callable[[str], None]):
         self.store, self.send = store, send
 
-    def submit(self, options: dict, upload: bytes, image_info: dict) -> str:
+    def submit(
+        self,
+        options: dict,
+        upload: bytes,
+        image_info: dict,
+        idempotency_key: str | None = None,
+        key_ttl: float = 86400.0,
+    ) -> tuple[str, bool]:
+        """(job id, whether it is new). With `idempotency_key`, a request already made with
+        that key (the same upload and options) gets the job it created, for `key_ttl`
+        seconds; the key with another request is IdempotencyConflict."""
         job_id = new_job_id()
+        if idempotency_key is not None:
+            digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
+            fingerprint = hashlib.sha256(
+                upload + json.dumps(options, sort_keys=True).encode()
+            ).hexdigest()
+            held = self.store.remember_key(digest, job_id, fingerprint, key_ttl)
+            if held is not None:
+                if held[1] != fingerprint:
+                    raise IdempotencyConflict(
+                        "this Idempotency-Key was used with another upload or other options"
+                    )
+                return held[0], False
+        try:
+            return self._create(job_id, options, upload, image_info), True
+        except QueueUnreachable:
+            if idempotency_key is not None:
+                self.store.forget_key(digest)  # nothing was made: a retry makes it
+            raise
+
+    def _create(self, job_id: str, options: dict, upload: bytes, image_info: dict) -> str:
         record = {
             "id": job_id,
             "status": str(JobStatus.QUEUED),

@@ -46,6 +46,12 @@ class JobStore(Protocol):
     def cancel_requested(self, job_id: str) -> bool: ...
     def cancel(self, job_id: str) -> str | None: ...  # the status after; None: no such job
     def delete(self, job_id: str) -> bool: ...  # False: no such job
+    # Idempotency-Key: store (job id, fingerprint) under the key's hash unless it is there;
+    # returns what was there first (None: ours was stored)
+    def remember_key(
+        self, key_hash: str, job_id: str, fingerprint: str, ttl: float
+    ) -> tuple[str, str] | None: ...
+    def forget_key(self, key_hash: str) -> None: ...
     def records(self) -> Iterator[dict]: ...
     def ping(self) -> None: ...
     # the lease of a running fit: taken atomically by one worker, renewed by its heartbeat,
@@ -158,6 +164,36 @@ class DiskStore:
             (d / name).unlink(missing_ok=True)
         return record is not None
 
+    def remember_key(
+        self, key_hash: str, job_id: str, fingerprint: str, ttl: float
+    ) -> tuple[str, str] | None:
+        """keys/<sha256 of the key>, created exclusively (one of two racing requests wins);
+        one older than `ttl` seconds is forgotten."""
+        folder = self.root.parent / "keys"
+        folder.mkdir(exist_ok=True)
+        path = folder / key_hash  # a hex digest: never the client's text
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                try:
+                    if time.time() - path.stat().st_mtime > ttl:
+                        path.unlink()  # expired: the key may be used afresh
+                        continue
+                    held, fp = path.read_text().split()
+                    return held, fp
+                except (FileNotFoundError, ValueError):
+                    time.sleep(0.01)  # being written by the winner, or just removed
+                    continue
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{job_id} {fingerprint}")
+            return None
+        held, fp = path.read_text().split()
+        return held, fp
+
+    def forget_key(self, key_hash: str) -> None:
+        (self.root.parent / "keys" / key_hash).unlink(missing_ok=True)
+
     def records(self) -> Iterator[dict]:
         for d in self.root.iterdir():
             if valid_id(d.name) and (r := self.get(d.name)) is not None:
@@ -221,6 +257,10 @@ class DiskStore:
         """Delete every finished, failed or cancelled job that ended over `retention_s`
         seconds ago (a cancelled one: when its cancel flag was set)."""
         gone, horizon = 0, time.time() - retention_s
+        keys = self.root.parent / "keys"
+        for f in list(keys.iterdir()) if keys.is_dir() else []:  # Idempotency-Keys
+            if f.stat().st_mtime < horizon:
+                f.unlink(missing_ok=True)
         for d in list(self.root.iterdir()):
             if not valid_id(d.name):
                 continue
@@ -339,6 +379,21 @@ class RedisStore:
             p.set(self._key("cancel", job_id), b"1", ex=self.expiry)
             existed = p.execute()[0]
         return bool(existed)
+
+    def remember_key(
+        self, key_hash: str, job_id: str, fingerprint: str, ttl: float
+    ) -> tuple[str, str] | None:
+        key = f"{self.prefix}:idem:{key_hash}"
+        if self.r.set(key, f"{job_id} {fingerprint}", nx=True, px=int(ttl * 1000)):
+            return None
+        raw = self.r.get(key)
+        if raw is None:  # expired between the two calls: try once more
+            return self.remember_key(key_hash, job_id, fingerprint, ttl)
+        held, fp = raw.decode().split()
+        return held, fp
+
+    def forget_key(self, key_hash: str) -> None:
+        self.r.delete(f"{self.prefix}:idem:{key_hash}")
 
     def records(self) -> Iterator[dict]:
         for key in self.r.scan_iter(match=f"{self.prefix}:job:*", count=500):

@@ -9,7 +9,17 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    Header,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -19,7 +29,7 @@ from app.errors import APIError
 from app.schemas import JobCreated, JobList, JobOut, JobSummary, Links, errors
 from model.compress import check_options, estimate_fit_bytes
 from model.images import load_image
-from worker.jobs import JobOptions, JobStatus, QueueUnreachable, describe
+from worker.jobs import IdempotencyConflict, JobOptions, JobStatus, QueueUnreachable, describe
 from worker.store import ID_PATTERN, TERMINAL
 
 router = APIRouter()
@@ -76,7 +86,19 @@ async def refuse_unknown_fields(request: Request, known: set[str]) -> None:
 )
 async def create_fit(
     request: Request,
+    response: Response,
     file: Annotated[UploadFile, File(description="the image")],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=r"^[\x21-\x7e]{1,255}$",
+            description="any 1-255 printable ASCII characters: a request sent again with the "
+            "same key (the same upload and options) gets the job the first one created, "
+            "with `Idempotent-Replayed: true`, for INR_RETENTION_S; the same key with "
+            "another request is 422",
+        ),
+    ] = None,
     preset: Annotated[
         Literal["compact", "fast", "paper", "upscale"],
         Form(
@@ -198,16 +220,32 @@ async def create_fit(
         "height": h,
     }
     try:
-        job_id = await run_in_threadpool(
-            request.app.state.jobs.submit, job_options.stored(), data, info
+        job_id, new = await run_in_threadpool(
+            request.app.state.jobs.submit,
+            job_options.stored(),
+            data,
+            info,
+            idempotency_key,
+            cfg.retention_s,
         )
     except QueueUnreachable as exc:
         raise APIError(503, str(exc)) from None
-    request.app.state.metrics.submitted.inc()
-    return JobCreated(job_id=job_id, links=links(job_id))
+    except IdempotencyConflict as exc:
+        raise APIError(422, str(exc)) from None
+    if new:
+        request.app.state.metrics.submitted.inc()
+    else:
+        response.headers["Idempotent-Replayed"] = "true"
+    record = await run_in_threadpool(request.app.state.store.get, job_id)
+    status = JobStatus.QUEUED if record is None else record["status"]
+    return JobCreated(job_id=job_id, status=status, links=links(job_id))
 
 
-FIT_FIELDS = set(inspect.signature(create_fit).parameters) - {"request"}
+FIT_FIELDS = set(inspect.signature(create_fit).parameters) - {
+    "request",
+    "response",
+    "idempotency_key",  # a header
+}
 
 
 def when(epoch: float | None) -> datetime | None:
