@@ -68,6 +68,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
 
+    g = sub.add_parser("sign", help="sign a render URL for a server with INR_URL_SIGNING_KEY")
+    g.add_argument("url", help='the path and query, e.g. "/render?job=ID&size=512"')
+    g.add_argument("--expires-in", type=float, help="seconds the URL stays valid")
+
     w = sub.add_parser("worker", help="run a worker (several may share a Redis queue)")
     w.add_argument("--concurrency", type=int, default=None, help="fits at once (threads)")
     return p
@@ -322,6 +326,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sign(args: argparse.Namespace) -> int:
+    from app.signing import sign_url
+    from worker.settings import get_settings
+
+    key = get_settings().url_signing_key
+    if not key:
+        raise ValueError("INR_URL_SIGNING_KEY is not set: there is nothing to sign with")
+    print(sign_url(key, args.url, args.expires_in))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from model.codec import CodecError
@@ -332,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         "render": cmd_render,
         "info": cmd_info,
         "serve": cmd_serve,
+        "sign": cmd_sign,
         "worker": cmd_worker,
     }
     try:

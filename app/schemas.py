@@ -76,6 +76,7 @@ class ErrorOut(BaseModel):
 ERROR_EXAMPLES = {
     400: "the file is empty (0 bytes)",
     401: "this server needs an API key: Authorization: Bearer <key>",
+    403: "the URL's signature does not match (sig)",
     404: "no job 'Q2hX3n8sY0m9aB1cD2eF3g'",
     406: "Accept: 'text/html' takes none of image/png, image/avif, image/webp, image/jpeg",
     408: "the request body arrived too slowly (limit 120 s, 15 s without data)",
@@ -88,6 +89,7 @@ ERROR_EXAMPLES = {
 ERROR_TEXT = {
     400: "bad input (empty or damaged file)",
     401: "missing or wrong API key",
+    403: "a render URL unsigned, wrongly signed or expired (INR_URL_SIGNING_KEY)",
     404: "no such job",
     406: "the Accept header takes none of the formats offered",
     408: "the upload arrived too slowly",

@@ -607,3 +607,36 @@ def test_idempotency_key_gives_a_retried_request_the_job_it_created(env):
     assert stored(app) == 2
     app.state.store.sweep(retention_s=0)  # expired keys are forgotten with the sweep
     assert not list((app.state.settings.data_dir / "keys").iterdir())
+
+
+def test_signed_render_urls_when_the_server_has_a_signing_key(tmp_path, monkeypatch):
+    from app.signing import sign_url
+
+    settings = settings_for(tmp_path, url_signing_key="k3y")
+    app = create_app(settings)
+    with TestClient(app) as client:
+        job = finished_job(client, app, settings)
+        url = f"/render?job={job}&size=64&format=png"
+        r = client.get(url)
+        assert r.status_code == 403 and "signed" in r.json()["detail"]
+        signed = sign_url("k3y", url)
+        assert client.get(signed).status_code == 200
+        reordered = signed.replace(f"job={job}&size=64", f"size=64&job={job}")
+        assert client.get(reordered).status_code == 200  # the order of parameters is free
+        assert client.get(signed.replace("size=64", "size=65")).status_code == 403
+        assert client.get(sign_url("other", url)).status_code == 403
+        assert client.get(sign_url("k3y", f"/jobs/{job}/render?size=64")).status_code == 200
+        expired = sign_url("k3y", url, expires_in=-10)
+        r = client.get(expired)
+        assert r.status_code == 403 and "expired" in r.json()["detail"]
+        assert client.get(sign_url("k3y", url, expires_in=60)).status_code == 200
+        assert client.get(f"/jobs/{job}").status_code == 200  # only renders are signed
+    monkeypatch.setenv("INR_URL_SIGNING_KEY", "k3y")
+    from app.cli import main
+    from worker.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        assert main(["sign", url]) == 0
+    finally:
+        get_settings.cache_clear()

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     default_time_budget_s: float = Field(300.0, description="a job's fit budget when not given")
     max_steps: int = Field(20_000, description="most Adam steps a job may ask for")
     model_cache_size: int = Field(16, description="decoded models kept by the API")
+    url_signing_key: str | None = Field(
+        None, description="if set, renders are served only from URLs signed with it"
+    )
     progress_interval_s: float = Field(0.5, description="how often a fit writes its progress")
     worker_concurrency: int = Field(1, description="fits a worker runs at once (threads)")
     lease_s: float = Field(

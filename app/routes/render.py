@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
-from app import deps
+from app import deps, signing
 from app.errors import APIError
 from app.routes.jobs import refuse_unknown_fields, succeeded_or_409
 from app.schemas import errors
@@ -61,6 +61,11 @@ async def render_response(
     quality: int | None = None,
 ) -> Response:
     cfg = request.app.state.settings
+    if cfg.url_signing_key:
+        params = list(request.query_params.multi_items())
+        problem = signing.check(cfg.url_signing_key, request.url.path, params)
+        if problem is not None:
+            raise APIError(403, problem)
     record = await run_in_threadpool(deps.job_or_404, request, job_id)
     succeeded_or_409(record)
     for name, v in (("size", size), ("width", width), ("height", height)):
@@ -133,9 +138,16 @@ Method = Annotated[
     Literal["resample", "plain"],
     Query(description="resample: seam-free (default); plain: the paper's renderer"),
 ]
-RENDER_PARAMS = {"size", "width", "height", "format", "method", "quality"}
+RENDER_PARAMS = {"size", "width", "height", "format", "method", "quality", "sig", "expires"}
+Sig = Annotated[
+    str | None,
+    Query(description="HMAC of the URL, when the server has INR_URL_SIGNING_KEY (mhinr sign)"),
+]
+Expires = Annotated[
+    int | None, Query(description="Unix seconds after which a signed URL is refused")
+]
 RESPONSES = {
-    **errors(404, 406, 409, 422),
+    **errors(403, 404, 406, 409, 422),
     200: {"content": {m: {} for m in MEDIA.values()}, "description": "the image"},
     304: {"description": "If-None-Match names this render's ETag"},
 }
@@ -156,6 +168,8 @@ async def render_query(
     fmt: Format = None,
     method: Method = "resample",
     quality: Quality = None,
+    sig: Sig = None,
+    expires: Expires = None,
 ) -> Response:
     await refuse_unknown_fields(request, RENDER_PARAMS | {"job"})
     return await render_response(request, job, size, width, height, fmt, method, quality)
@@ -176,6 +190,8 @@ async def render_job(
     fmt: Format = None,
     method: Method = "resample",
     quality: Quality = None,
+    sig: Sig = None,
+    expires: Expires = None,
 ) -> Response:
     await refuse_unknown_fields(request, RENDER_PARAMS)
     return await render_response(request, job_id, size, width, height, fmt, method, quality)
