@@ -47,6 +47,7 @@ class JobOut(BaseModel):
     worker: str | None = Field(None, description="host:pid of the worker that fits it last")
     error: str | None = None
     metrics: dict | None = None
+    webhook: dict | None = Field(None, description="url and events, as submitted")
     links: Links
 
 

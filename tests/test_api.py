@@ -640,3 +640,85 @@ def test_signed_render_urls_when_the_server_has_a_signing_key(tmp_path, monkeypa
         assert main(["sign", url]) == 0
     finally:
         get_settings.cache_clear()
+
+
+class _Receiver:
+    """A webhook receiver on 127.0.0.1: records (headers, body) of each POST; answers the
+    first `fail_first` of them 500."""
+
+    def __init__(self, fail_first: int = 0):
+        import http.server
+        import threading
+
+        self.got, self.fail_first = [], fail_first
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (the standard library's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if outer.fail_first > 0:
+                    outer.fail_first -= 1
+                    self.send_response(500)
+                else:
+                    outer.got.append((dict(self.headers), body))
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, n: int, timeout: float = 20) -> list:
+        deadline = time.monotonic() + timeout
+        while len(self.got) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.got
+
+
+def test_webhooks_deliver_the_events_asked_for_signed_and_retried(tmp_path):
+    import hashlib
+    import hmac
+    import json
+
+    settings = settings_for(tmp_path, webhook_secret="s3cret", webhook_private=True)
+    app = create_app(settings)
+    receiver = _Receiver(fail_first=1)  # the first delivery is retried
+    try:
+        with TestClient(app) as client:
+            r = post(client, png_bytes(), preset="fast", steps=40, webhook=receiver.url,
+                     webhook_events="start,completed")  # fmt: skip
+            assert r.status_code == 202, r.text
+            job = r.json()["job_id"]
+            assert client.get(f"/jobs/{job}").json()["webhook"]["events"] == [
+                "start",
+                "completed",
+            ]
+            run_fit(job, settings, app.state.store)
+            got = receiver.wait(2)
+        assert [h["X-Mhinr-Event"] for h, _ in got] == ["start", "completed"]
+        for headers, body in got:
+            mac = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+            assert headers["X-Mhinr-Signature"] == f"sha256={mac}"
+        done = json.loads(got[1][1])
+        assert done["job_id"] == job and done["status"] == "succeeded"
+        assert done["result"]["psnr"] > 10
+    finally:
+        receiver.server.shutdown()
+
+
+def test_webhook_urls_are_checked_at_submission(env, tmp_path):
+    client, app, _ = env  # INR_WEBHOOK_PRIVATE is off
+    for hook, events, words in (
+        ("http://127.0.0.1:9/hook", None, "private or local"),
+        ("http://10.1.2.3/x", None, "private or local"),
+        ("ftp://example.org/x", None, "http"),
+        ("http://127.0.0.1:9/hook", "finished", "webhook_events"),
+        (None, "start", "needs a webhook"),
+    ):
+        form = {"preset": "fast"} | ({"webhook": hook} if hook else {})
+        r = post(client, png_bytes(), **form, **({"webhook_events": events} if events else {}))
+        assert r.status_code == 422 and words in r.json()["detail"], (hook, r.text)
+    assert stored(app) == 0

@@ -14,6 +14,7 @@ from worker.jobs import RUNNABLE, JobOptions, JobStatus, status_of, transition
 from worker.lifecycle import UNREACHABLE, Lease, retrying
 from worker.settings import Settings
 from worker.store import JobStore, make_store, now
+from worker.webhooks import Notifier
 
 log = logging.getLogger("mhinr.worker")
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
@@ -67,7 +68,15 @@ def run_fit(job_id: str, settings: Settings, store: JobStore | None = None) -> N
         if record is None or status_of(record) not in RUNNABLE:
             log.info("job %s: nothing to do (status %s)", job_id, record and record["status"])
             return
-        _run_claimed(job_id, record, settings, store)
+        notifier = Notifier.for_record(record, settings.webhook_secret)
+        try:
+            _run_claimed(job_id, record, settings, store, notifier)
+        finally:
+            if notifier is not None:
+                final = quietly(lambda: store.get(job_id))
+                if final is not None and status_of(final).is_terminal:
+                    notifier.send("completed", final)
+                notifier.close(timeout=5)  # the rest are delivered in the background
 
 
 def _fail(record: dict, store: JobStore, error: str) -> None:
@@ -77,7 +86,9 @@ def _fail(record: dict, store: JobStore, error: str) -> None:
     quietly(lambda: store.drop_upload(record["id"]))
 
 
-def _run_claimed(job_id: str, record: dict, settings: Settings, store: JobStore) -> None:
+def _run_claimed(
+    job_id: str, record: dict, settings: Settings, store: JobStore, notifier: Notifier | None
+) -> None:
     if record.get("attempts", 0) >= MAX_ATTEMPTS:
         _fail(record, store, f"the worker stopped during this fit {MAX_ATTEMPTS} times")
         return
@@ -93,7 +104,9 @@ def _run_claimed(job_id: str, record: dict, settings: Settings, store: JobStore)
         )
         retrying(lambda: store.write(record), "mark the job running")
         log.info("job %s: fitting on %s", job_id, device)
-        _fit(job_id, record, settings, store, device)
+        if notifier is not None:
+            notifier.send("start", record)
+        _fit(job_id, record, settings, store, device, notifier)
     except Exception as exc:  # the job fails with its reason; the worker lives on
         log.exception("job %s failed", job_id)
         if isinstance(exc, UNREACHABLE):
@@ -102,7 +115,14 @@ def _run_claimed(job_id: str, record: dict, settings: Settings, store: JobStore)
             _fail(record, store, f"{type(exc).__name__}: {exc}")
 
 
-def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device: str) -> None:
+def _fit(
+    job_id: str,
+    record: dict,
+    settings: Settings,
+    store: JobStore,
+    device: str,
+    notifier: Notifier | None = None,
+) -> None:
     upload = retrying(lambda: store.load_upload(job_id), "read the upload")
     if upload is None:
         raise RuntimeError("the upload is missing from the store")
@@ -134,6 +154,8 @@ def _fit(job_id: str, record: dict, settings: Settings, store: JobStore, device:
             }
             record["history"] = history[-HISTORY_LIMIT:]
             quietly(lambda: store.write(record))  # progress: the next report writes it
+            if notifier is not None:
+                notifier.send("progress", record)
 
     def should_stop() -> bool:
         t = time.monotonic()

@@ -155,6 +155,7 @@ class JobService:
         image_info: dict,
         idempotency_key: str | None = None,
         key_ttl: float = 86400.0,
+        webhook: dict | None = None,
     ) -> tuple[str, bool]:
         """(job id, whether it is new). With `idempotency_key`, a request already made with
         that key (the same upload and options) gets the job it created, for `key_ttl`
@@ -163,7 +164,7 @@ class JobService:
         if idempotency_key is not None:
             digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
             fingerprint = hashlib.sha256(
-                upload + json.dumps(options, sort_keys=True).encode()
+                upload + json.dumps([options, webhook], sort_keys=True).encode()
             ).hexdigest()
             held = self.store.remember_key(digest, job_id, fingerprint, key_ttl)
             if held is not None:
@@ -173,13 +174,15 @@ class JobService:
                     )
                 return held[0], False
         try:
-            return self._create(job_id, options, upload, image_info), True
+            return self._create(job_id, options, upload, image_info, webhook), True
         except QueueUnreachable:
             if idempotency_key is not None:
                 self.store.forget_key(digest)  # nothing was made: a retry makes it
             raise
 
-    def _create(self, job_id: str, options: dict, upload: bytes, image_info: dict) -> str:
+    def _create(
+        self, job_id: str, options: dict, upload: bytes, image_info: dict, webhook: dict | None
+    ) -> str:
         record = {
             "id": job_id,
             "status": str(JobStatus.QUEUED),
@@ -187,6 +190,8 @@ class JobService:
             "options": options,
             "input": image_info,
         }
+        if webhook:
+            record["webhook"] = webhook
         self.store.create(record, upload)
         try:
             self.send(job_id)

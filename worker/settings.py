@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     default_time_budget_s: float = Field(300.0, description="a job's fit budget when not given")
     max_steps: int = Field(20_000, description="most Adam steps a job may ask for")
     model_cache_size: int = Field(16, description="decoded models kept by the API")
+    webhook_secret: str | None = Field(
+        None, description="if set, webhooks carry X-Mhinr-Signature: sha256=HMAC of the body"
+    )
+    webhook_private: bool = Field(
+        False, description="allow webhooks to private, loopback and link-local addresses"
+    )
     url_signing_key: str | None = Field(
         None, description="if set, renders are served only from URLs signed with it"
     )

@@ -31,6 +31,7 @@ from model.compress import check_options, estimate_fit_bytes
 from model.images import load_image
 from worker.jobs import IdempotencyConflict, JobOptions, JobStatus, QueueUnreachable, describe
 from worker.store import ID_PATTERN, TERMINAL
+from worker.webhooks import check_url, parse_events
 
 router = APIRouter()
 EVENTS = "/jobs/{job_id}/events"  # a stream: no HEAD (app.methods)
@@ -170,6 +171,22 @@ async def create_fit(
     seed: Annotated[
         int, Form(ge=0, le=2**31 - 1, description="random seed: the same input, the same file")
     ] = 0,
+    webhook: Annotated[
+        str | None,
+        Form(
+            max_length=2000,
+            description="an http(s) URL the worker POSTs the job's events to (JSON; signed "
+            "with X-Mhinr-Signature when the server has INR_WEBHOOK_SECRET; retried)",
+        ),
+    ] = None,
+    webhook_events: Annotated[
+        str | None,
+        Form(
+            pattern=r"^(start|progress|completed)(,(start|progress|completed))*$",
+            description="which events, comma-separated: start, progress (at most every 2 s), "
+            "completed (succeeded, failed or cancelled); default completed",
+        ),
+    ] = None,
 ) -> JobCreated:
     cfg = request.app.state.settings
     await refuse_unknown_fields(request, FIT_FIELDS)
@@ -196,6 +213,15 @@ async def create_fit(
     except ValueError as exc:
         raise APIError(422, str(exc)) from None
     options = job_options.to_options()
+    hook = None
+    if webhook_events is not None and webhook is None:
+        raise APIError(422, "webhook_events needs a webhook URL")
+    if webhook is not None:
+        try:
+            url = await run_in_threadpool(check_url, webhook, cfg.webhook_private)
+            hook = {"url": url, "events": parse_events(webhook_events)}
+        except ValueError as exc:
+            raise APIError(422, str(exc)) from None
     data = await file.read(cfg.max_upload_bytes + 1)
     if len(data) > cfg.max_upload_bytes:
         raise APIError(413, f"the upload is over {cfg.max_upload_bytes:,} bytes")
@@ -227,6 +253,7 @@ async def create_fit(
             info,
             idempotency_key,
             cfg.retention_s,
+            hook,
         )
     except QueueUnreachable as exc:
         raise APIError(503, str(exc)) from None
@@ -269,6 +296,7 @@ def job_out(record: dict) -> JobOut:
         worker=record.get("worker"),
         error=record.get("error"),
         metrics=record.get("metrics"),
+        webhook=record.get("webhook"),
         links=links(record["id"]),
     )
 
