@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from worker.jobs import JobStatus
 
@@ -49,6 +49,48 @@ class JobOut(BaseModel):
     metrics: dict | None = None
     webhook: dict | None = Field(None, description="url and events, as submitted")
     links: Links
+
+
+class MetricsOut(BaseModel):
+    """A finished job's numbers (GET /jobs/{id}/metrics). Comparisons are at the same byte
+    size as the .inr file, each codec at its best; null where there is none (the upscale
+    preset stores the image exactly)."""
+
+    model_config = ConfigDict(extra="allow")  # older records may hold more
+
+    psnr: float | None = Field(description="dB against the upload; null when exact")
+    ssim: float
+    bytes: int = Field(description="the .inr file")
+    bpp: float = Field(description="bits per pixel of the .inr file")
+    params: int = Field(description="the network's parameters")
+    seconds: float = Field(description="fit and coding, seconds")
+    width: int
+    height: int
+    storage: str = Field(description="how the file stores the network")
+    quantization: str | None = None
+    heads: list[int] = Field(description="rows, columns of heads")
+    alpha: int | None = None
+    body: str
+    target: dict | None = Field(None, description="the target asked for, if any")
+    met: bool | None = Field(None, description="whether the target was met")
+    train_steps: int | None = None
+    psnr_history: list[list[float]] = Field(description="[step, training PSNR] pairs")
+    model_bytes: int
+    input_bytes: int = Field(description="the uploaded file")
+    raw_bytes: int = Field(description="width × height × channels")
+    compression_ratio_raw: float
+    compression_ratio_input: float
+    jpeg_psnr_same_bytes: float | None = None
+    jpeg_bytes: int | None = None
+    jpeg_quality: int | None = None
+    jpeg_subsampling: str | None = Field(None, description="4:2:0 or 4:4:4, the better")
+    webp_psnr_same_bytes: float | None = None
+    webp_bytes: int | None = None
+    webp_quality: int | None = None
+    fit_seconds: float
+    device: str = Field(description="where the fit ran: cpu or cuda")
+    render_flops: int | None = Field(None, description="FLOPs of a native-size render")
+    input: dict = Field(description="the upload's format, mode and size")
 
 
 class JobSummary(BaseModel):

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app import deps
 from app.errors import APIError
-from app.schemas import JobCreated, JobList, JobOut, JobSummary, Links, errors
+from app.schemas import JobCreated, JobList, JobOut, JobSummary, Links, MetricsOut, errors
 from model.compress import check_options, estimate_fit_bytes
 from model.images import load_image
 from worker.jobs import IdempotencyConflict, JobOptions, JobStatus, QueueUnreachable, describe
@@ -378,6 +378,7 @@ def succeeded_or_409(record: dict) -> None:
 
 @router.get(
     "/jobs/{job_id}/metrics",
+    response_model=MetricsOut,
     summary="Quality and size of a finished job",
     responses=errors(404, 409),
     description="PSNR, SSIM, PSNR history, parameters, model bytes, bits per pixel, "
