@@ -722,3 +722,15 @@ def test_webhook_urls_are_checked_at_submission(env, tmp_path):
         r = post(client, png_bytes(), **form, **({"webhook_events": events} if events else {}))
         assert r.status_code == 422 and words in r.json()["detail"], (hook, r.text)
     assert stored(app) == 0
+
+
+def test_events_have_ids_and_resume_after_last_event_id(env):
+    client, app, settings = env
+    job = finished_job(client, app, settings)
+    text = client.get(f"/jobs/{job}/events").text
+    step = app.state.store.get(job)["progress"]["step"]
+    assert "event: progress\ndata: " in text and f"id: {step}\n" in text
+    assert text.rstrip().endswith("id: end") and '"status": "succeeded"' in text
+    resumed = client.get(f"/jobs/{job}/events", headers={"Last-Event-ID": str(step)}).text
+    assert "event: progress" not in resumed and "event: status" in resumed
+    assert client.get("/jobs/AAAAAAAAAAAAAAAAAAAAAA/events").status_code == 404

@@ -3,8 +3,8 @@
 import asyncio
 import hashlib
 import inspect
-import json
 import re
+from collections.abc import AsyncIterable
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 from urllib.parse import urlencode
@@ -20,7 +20,7 @@ from fastapi import (
     Response,
     UploadFile,
 )
-from fastapi.responses import StreamingResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -453,38 +453,41 @@ async def delete_job(request: Request, job_id: str) -> Response:
     return Response(status_code=204)
 
 
+def existing_job(request: Request, job_id: str) -> dict:
+    """A dependency: 404 before a response starts (a stream cannot turn into a 404)."""
+    return deps.job_or_404(request, job_id)
+
+
 @router.get(
     EVENTS,
+    response_class=EventSourceResponse,
     summary="Server-sent events of progress",
-    responses={**errors(404), 200: {"content": {"text/event-stream": {}}}},
-    description="`progress` events (step, total, loss, psnr, elapsed_s) while the job "
-    "runs, then one `status` event with the final status; the stream then ends.",
+    responses=errors(404),
+    description="`progress` events (data: step, total, loss, psnr, elapsed_s; id: the step) "
+    "while the job runs, then one `status` event (data: status, error; id: `end`) with the "
+    "final status, and the stream ends. A comment line keeps an idle connection open every "
+    "15 s. A client that reconnects with `Last-Event-ID` gets only later steps.",
 )
-async def job_events(request: Request, job_id: str) -> StreamingResponse:
-    await run_in_threadpool(deps.job_or_404, request, job_id)
-    st = request.app.state.store
-
-    async def stream():
-        last = None
-        while True:
-            record = await run_in_threadpool(st.get, job_id)
-            if record is None:
-                yield "event: status\ndata: " + json.dumps({"status": "deleted"}) + "\n\n"
-                return
-            prog = record.get("progress")
-            if prog and prog != last:
-                last = prog
-                yield "event: progress\ndata: " + json.dumps(prog) + "\n\n"
-            if record["status"] in TERMINAL:
-                final = {"status": record["status"], "error": record.get("error")}
-                yield "event: status\ndata: " + json.dumps(final) + "\n\n"
-                return
-            if await request.is_disconnected():
-                return
-            await asyncio.sleep(0.25)
-
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+async def job_events(
+    request: Request,
+    record: Annotated[dict, Depends(existing_job)],
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> AsyncIterable[ServerSentEvent]:
+    st, job_id = request.app.state.store, record["id"]
+    last_step = int(last_event_id) if last_event_id and last_event_id.isdigit() else -1
+    while True:
+        record = await run_in_threadpool(st.get, job_id)
+        if record is None:
+            yield ServerSentEvent(event="status", data={"status": "deleted"}, id="end")
+            return
+        prog = record.get("progress")
+        if prog and prog.get("step", 0) > last_step:
+            last_step = prog.get("step", 0)
+            yield ServerSentEvent(event="progress", data=prog, id=str(last_step))
+        if record["status"] in TERMINAL:
+            final = {"status": record["status"], "error": record.get("error")}
+            yield ServerSentEvent(event="status", data=final, id="end")
+            return
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(0.25)
