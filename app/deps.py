@@ -3,11 +3,11 @@
 import hashlib
 import secrets
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Annotated
 
+from cachetools import LRUCache
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from werkzeug.http import parse_etags
@@ -119,16 +119,16 @@ class ModelCache:
     (a job's model never changes after that): a cached render reads nothing from the store."""
 
     def __init__(self, size: int):
-        self.size, self.items = size, OrderedDict()
-        self.lock = threading.Lock()
+        self.items: LRUCache = LRUCache(maxsize=size)
+        self.lock = threading.Lock()  # cachetools' caches are not thread-safe
 
     def get(self, job_id: str, version: object, load: Callable[[], bytes | None]):
         """(net, coded, digest of the file), or None when `load` finds no model."""
         key = (job_id, version)
         with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
+            entry = self.items.get(key)
+        if entry is not None:
+            return entry
         data = load()
         if data is None:
             return None
@@ -136,6 +136,4 @@ class ModelCache:
         entry = (net, coded, hashlib.blake2b(data, digest_size=12).hexdigest())
         with self.lock:
             self.items[key] = entry
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
         return entry

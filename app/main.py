@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from prometheus_fastapi_instrumentator import Instrumentator
 
 from app import errors, openapi
 from app.deps import MemoryBudget, ModelCache
@@ -82,6 +83,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router, tags=["operations"])
     app.include_router(page.router, tags=["web page"])
     app.mount("/static", StaticFiles(directory=page.WEB), name="static")
+    # request counts and latencies by route template, method and status class, in our registry
+    Instrumentator(
+        registry=app.state.metrics.registry,
+        excluded_handlers=["/metrics", "/static.*", "/static-offline-docs.*"],
+        should_exclude_streaming_duration=True,  # an event stream's life is not latency
+    ).instrument(app, metric_namespace="mhinr")
     # HEAD for every GET but the event stream, OPTIONS, and 405s that list every method
     app.add_middleware(Methods, routes=app.router.routes, no_head=frozenset({jobs.EVENTS}))
 

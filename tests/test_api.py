@@ -297,8 +297,12 @@ def test_health_readiness_prometheus_and_docs(env):
     finished_job(client, app, settings)
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["status"] == "ready"
+    client.get("/jobs/AAAAAAAAAAAAAAAAAAAAAA")
     text = client.get("/metrics").text
     assert 'mhinr_jobs{status="succeeded"} 1.0' in text
+    # HTTP requests by route template and status class (prometheus-fastapi-instrumentator)
+    assert 'handler="/jobs/{job_id}",method="GET",status="4xx"} 1.0' in text
+    assert "mhinr_http_request_duration_seconds" in text
     assert "mhinr_fit_seconds_count 1.0" in text and "mhinr_jobs_submitted_total 1.0" in text
     spec = client.get("/openapi.json").json()
     for path, ops in spec["paths"].items():
