@@ -7,15 +7,25 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install serve test lint browser docker-tools bench-quick bench clean
 
-$(STAMP): pyproject.toml
+SERVER_STAMP := $(VENV)/.installed-server
+
+# exact versions from constraints.txt; torch first, from the wheel on this disk or the CPU
+# index (a plain torch from PyPI is a multi-GB CUDA build)
+$(SERVER_STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt torch
+	$(BIN)/pip install -q -c constraints.txt -e '.[server]'
+	touch $(SERVER_STAMP)
+
+$(STAMP): $(SERVER_STAMP)
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
-serve: $(STAMP)
+# the service alone: no test tools
+serve: $(SERVER_STAMP)
 	$(BIN)/mhinr serve --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)

@@ -8,9 +8,9 @@ import argparse
 import time
 
 from benchmarks.common import KODAK, machine, md_table, write_result
-from model.codec import pack, unpack
-from model.compress import Options, compress
-from model.images import load_image
+from mhinr.model.codec import pack, unpack
+from mhinr.model.compress import Options, compress
+from mhinr.model.images import load_image
 
 
 def main() -> None:

@@ -9,10 +9,10 @@ import argparse
 import time
 
 from benchmarks.common import camera_pair, machine, md_table, write_result
-from model.fit import FitConfig, fit
-from model.metrics import psnr
-from model.network import build_network
-from model.render import render
+from mhinr.model.fit import FitConfig, fit
+from mhinr.model.metrics import psnr
+from mhinr.model.network import build_network
+from mhinr.model.render import render
 
 
 def main() -> None:

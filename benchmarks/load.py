@@ -79,7 +79,7 @@ def main() -> None:
     env.pop("INR_REDIS_URL", None)
     log = open(Path(data) / "service.log", "wb")  # noqa: SIM115 (lives as long as the service)
     serve = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "mhinr.app.cli", "serve", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=log,

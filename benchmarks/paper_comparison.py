@@ -10,10 +10,10 @@ import argparse
 import time
 
 from benchmarks.common import camera_pair, machine, md_table, save_figure, write_result
-from model.fit import FitConfig, fit
-from model.metrics import psnr, render_flops
-from model.network import build_network, width_for_params
-from model.render import render
+from mhinr.model.fit import FitConfig, fit
+from mhinr.model.metrics import psnr, render_flops
+from mhinr.model.network import build_network, width_for_params
+from mhinr.model.render import render
 
 
 def main() -> None:

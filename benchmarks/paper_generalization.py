@@ -22,11 +22,11 @@ import torch
 from PIL import Image
 
 from benchmarks.common import camera_pair, machine, md_table, write_result
-from model.fit import FitConfig, fit
-from model.images import to_pil, to_uint8
-from model.metrics import psnr, seam_ratio, ssim
-from model.network import build_network
-from model.render import render
+from mhinr.model.fit import FitConfig, fit
+from mhinr.model.images import to_pil, to_uint8
+from mhinr.model.metrics import psnr, seam_ratio, ssim
+from mhinr.model.network import build_network
+from mhinr.model.render import render
 
 
 def classic_upsample(lo: torch.Tensor, size: int, method: Image.Resampling) -> torch.Tensor:

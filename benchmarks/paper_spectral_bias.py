@@ -11,10 +11,10 @@ import numpy as np
 import torch
 
 from benchmarks.common import machine, md_table, save_figure, write_result
-from model.fit import FitConfig, fit
-from model.metrics import psnr
-from model.network import build_network
-from model.render import render
+from mhinr.model.fit import FitConfig, fit
+from mhinr.model.metrics import psnr
+from mhinr.model.network import build_network
+from mhinr.model.render import render
 
 
 def perlin(size: int, octave: int, seed: int = 0) -> np.ndarray:

@@ -8,13 +8,13 @@ import argparse
 import time
 
 from benchmarks.common import KODAK, camera_pair, machine, md_table, write_result
-from model.codec import Coded, decode, encode_weights
-from model.compress import _quantization_aware
-from model.fit import FitConfig, fit
-from model.images import load_image
-from model.metrics import psnr
-from model.network import build_network
-from model.render import render
+from mhinr.model.codec import Coded, decode, encode_weights
+from mhinr.model.compress import _quantization_aware
+from mhinr.model.fit import FitConfig, fit
+from mhinr.model.images import load_image
+from mhinr.model.metrics import psnr
+from mhinr.model.network import build_network
+from mhinr.model.render import render
 
 
 def row(name: str, recipe: str, q: str, data: bytes, pixels) -> list:

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import KODAK, machine, md_table, save_figure, write_result
-from model.classic import at_bytes, measure
-from model.codec import decode
-from model.compress import Options, compress, compress_sweep
-from model.images import load_image, to_uint8
-from model.render import render
+from mhinr.model.classic import at_bytes, measure
+from mhinr.model.codec import decode
+from mhinr.model.compress import Options, compress, compress_sweep
+from mhinr.model.images import load_image, to_uint8
+from mhinr.model.render import render
 
 BPPS = [0.15, 0.3, 0.5, 1.0]
 

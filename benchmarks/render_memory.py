@@ -13,8 +13,8 @@ from benchmarks.common import machine, md_table, write_result
 
 SCRIPT = """
 import json, resource, sys, time
-from model.network import build_network
-from model.render import render
+from mhinr.model.network import build_network
+from mhinr.model.render import render
 net = build_network("multihead", (256, 256), 3, heads=(64, 64), alpha=64)
 size = int(sys.argv[2])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

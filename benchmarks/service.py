@@ -31,7 +31,7 @@ def main() -> None:
     env = {**os.environ, "INR_DATA_DIR": str(tmp / "data")}
     env.pop("INR_REDIS_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "mhinr.app.cli", "serve", "--port", str(port)],
         env=env,
         stdout=(tmp / "log").open("wb"),
         stderr=subprocess.STDOUT,

@@ -9,7 +9,7 @@ import argparse
 import torch
 
 from benchmarks.common import machine, md_table, timed, write_result
-from model.network import build_network, cell_coordinates
+from mhinr.model.network import build_network, cell_coordinates
 
 
 def main() -> None:

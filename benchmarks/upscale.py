@@ -37,9 +37,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from benchmarks.common import KODAK, machine, md_table, write_result
-from model.codec import decode
-from model.compress import UPSCALE_STEPS, Options, compress
-from model.metrics import psnr, seam_ratio, ssim
+from mhinr.model.codec import decode
+from mhinr.model.compress import UPSCALE_STEPS, Options, compress
+from mhinr.model.metrics import psnr, seam_ratio, ssim
 
 OTHERS = ("astronaut", "coffee", "chelsea", "rocket", "camera")  # scikit-image's photos
 

@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from benchmarks.common import KODAK
-from model.compress import UPSCALE_STEPS
-from model.metrics import psnr
-from model.upscale import VIEWS, UpscaleConfig, UpscaleFit, fit_upscaler
+from mhinr.model.compress import UPSCALE_STEPS
+from mhinr.model.metrics import psnr
+from mhinr.model.upscale import VIEWS, UpscaleConfig, UpscaleFit, fit_upscaler
 
 
 def main() -> None:

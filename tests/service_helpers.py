@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from worker.settings import Settings
+from mhinr.worker.settings import Settings
 
 
 def wait_ready(client, proc, log, timeout: float = 60) -> None:

@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.main import create_app
+from mhinr.app.main import create_app
+from mhinr.worker.fit import run_fit
 from tests.service_helpers import awkward_inputs, bomb_png, png_bytes, settings_for
-from worker.fit import run_fit
 
 
 @pytest.fixture
@@ -371,9 +371,9 @@ def test_torch_threads_come_from_the_setting(monkeypatch):
 
     from pydantic import ValidationError
 
-    from worker.settings import Settings
+    from mhinr.worker.settings import Settings
 
-    code = "import torch; from app.cli import _torch_threads; _torch_threads(); "
+    code = "import torch; from mhinr.app.cli import _torch_threads; _torch_threads(); "
     code += "print(torch.get_num_threads())"
     for n in ("1", "2"):
         env = {**__import__("os").environ, "INR_TORCH_THREADS": n}
@@ -396,8 +396,8 @@ def test_images_too_small_for_a_preset_are_422_at_upload_and_store_nothing(env, 
 
 
 def test_http_codes_of_image_errors_come_from_their_type_not_their_words(env):
-    from app.errors import image_error_status
-    from model.images import ImageError, ImageTooLarge, NotAnImage
+    from mhinr.app.errors import image_error_status
+    from mhinr.model.images import ImageError, ImageTooLarge, NotAnImage
 
     client, app, _ = env
     r = post(client, bomb_png(0, 0))  # a 0x0 image: Pillow refuses it; never "too large"
@@ -439,7 +439,7 @@ def test_renders_take_a_share_of_the_memory_budget_and_wait_or_get_503(tmp_path)
 
 
 def test_a_fit_that_would_need_too_much_memory_is_413_at_upload(tmp_path):
-    from model.compress import estimate_fit_bytes
+    from mhinr.model.compress import estimate_fit_bytes
 
     settings = settings_for(tmp_path, max_fit_memory_mb=320)  # 300 MB + 350 B/px: ~60,000 px
     with TestClient(create_app(settings)) as client:
@@ -530,7 +530,7 @@ def test_metrics_read_the_store_once_per_interval_not_per_scrape(env):
 
 
 def test_job_status_transitions_are_enforced():
-    from worker.jobs import InvalidTransition, JobStatus, transition
+    from mhinr.worker.jobs import InvalidTransition, JobStatus, transition
 
     record = {"id": "x", "status": "queued"}
     transition(record, JobStatus.RUNNING, started_at=1.0)
@@ -547,8 +547,8 @@ def test_job_status_transitions_are_enforced():
 
 
 def test_one_options_model_for_the_form_the_cli_and_the_worker(env, tmp_path):
-    from app.cli import main
-    from worker.jobs import JobOptions
+    from mhinr.app.cli import main
+    from mhinr.worker.jobs import JobOptions
 
     client, app, settings = env
     bad = post(client, png_bytes(), target_psnr=30, bpp=1)
@@ -568,7 +568,7 @@ def test_one_options_model_for_the_form_the_cli_and_the_worker(env, tmp_path):
 def test_a_running_job_deleted_on_disk_leaves_only_its_cancel_flag_until_swept(tmp_path):
     import os
 
-    from worker.store import DiskStore, new_job_id
+    from mhinr.worker.store import DiskStore, new_job_id
 
     st = DiskStore(tmp_path)
     job = new_job_id()
@@ -614,7 +614,7 @@ def test_idempotency_key_gives_a_retried_request_the_job_it_created(env):
 
 
 def test_signed_render_urls_when_the_server_has_a_signing_key(tmp_path, monkeypatch):
-    from app.signing import sign_url
+    from mhinr.app.signing import sign_url
 
     settings = settings_for(tmp_path, url_signing_key="k3y")
     app = create_app(settings)
@@ -636,8 +636,8 @@ def test_signed_render_urls_when_the_server_has_a_signing_key(tmp_path, monkeypa
         assert client.get(sign_url("k3y", url, expires_in=60)).status_code == 200
         assert client.get(f"/jobs/{job}").status_code == 200  # only renders are signed
     monkeypatch.setenv("INR_URL_SIGNING_KEY", "k3y")
-    from app.cli import main
-    from worker.settings import get_settings
+    from mhinr.app.cli import main
+    from mhinr.worker.settings import get_settings
 
     get_settings.cache_clear()
     try:

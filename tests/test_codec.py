@@ -6,12 +6,20 @@ import numpy as np
 import pytest
 import torch
 
-from model.codec import FORMAT_VERSION, PREFIX, CodecError, Coded, decode, encode_weights, pack
-from model.compress import Options, compress
-from model.fit import FitConfig, fit
-from model.metrics import psnr
-from model.network import build_network
-from model.render import render
+from mhinr.model.codec import (
+    FORMAT_VERSION,
+    PREFIX,
+    CodecError,
+    Coded,
+    decode,
+    encode_weights,
+    pack,
+)
+from mhinr.model.compress import Options, compress
+from mhinr.model.fit import FitConfig, fit
+from mhinr.model.metrics import psnr
+from mhinr.model.network import build_network
+from mhinr.model.render import render
 from tests.conftest import smooth_image
 
 
@@ -84,7 +92,7 @@ def test_newer_version_is_refused_with_upgrade_advice(fitted):
 
 def rewrap(fitted, edit) -> bytes:
     """A file with a valid checksum whose header was changed by `edit`."""
-    from model.codec import unpack
+    from mhinr.model.codec import unpack
 
     header, tensors = unpack(good_file(fitted))
     edit(header, tensors)
@@ -184,7 +192,7 @@ def test_options_refuse_nonsense():
 def test_cli_round_trip(tmp_path, capsys):
     from PIL import Image
 
-    from app.cli import main
+    from mhinr.app.cli import main
 
     src = tmp_path / "in.png"
     a = (smooth_image(3, 40, 48) * 255).round().byte().permute(1, 2, 0).numpy()
@@ -212,7 +220,7 @@ def test_cli_round_trip(tmp_path, capsys):
 
 
 def test_cli_bad_input_is_one_line_and_non_zero(tmp_path, capsys):
-    from app.cli import main
+    from mhinr.app.cli import main
 
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"hello")
@@ -226,7 +234,7 @@ def test_cli_bad_input_is_one_line_and_non_zero(tmp_path, capsys):
 
 
 def test_classic_at_bytes_finds_the_largest_quality_that_fits():
-    from model.classic import at_bytes, encode_classic, measure
+    from mhinr.model.classic import at_bytes, encode_classic, measure
 
     u8 = (smooth_image(3, 64, 64) * 255).round().byte()
     budget = len(encode_classic(u8, "JPEG", 50))

@@ -29,7 +29,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from model.codec import decode
+from mhinr.model.codec import decode
 from tests.test_e2e import free_port
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(1500)]

@@ -52,7 +52,7 @@ def test_compose_has_the_services_healthchecks_gpu_reservation_and_a_cpu_profile
 def test_dockerfiles_exist_and_install_the_project():
     for name in ("Dockerfile.api", "Dockerfile.worker"):
         text = (ROOT / "docker" / name).read_text()
-        assert "pip install ." in text and "COPY model model" in text
+        assert "pip install -c constraints.txt '.[server]'" in text and "COPY mhinr mhinr" in text
     assert "download.pytorch.org/whl/cpu" in (ROOT / "docker" / "Dockerfile.api").read_text()
     assert "cuda" in (ROOT / "docker" / "Dockerfile.worker").read_text()
 

@@ -30,7 +30,7 @@ def free_port() -> int:
 
 def start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", *args],
+        [sys.executable, "-m", "mhinr.app.cli", *args],
         cwd=ROOT,
         env=env,
         stdout=log.open("ab"),

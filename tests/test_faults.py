@@ -19,7 +19,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from app.main import create_app
+from mhinr.app.main import create_app
 from tests.service_helpers import png_bytes, settings_for
 from tests.test_e2e import free_port, service, submit
 
@@ -234,7 +234,7 @@ def test_redis_down_gives_503_json_on_every_store_endpoint_and_recovers(tmp_path
 
 
 def test_redis_keeps_finished_jobs_for_the_retention_only(redis_server):
-    from worker.store import RedisStore, new_job_id
+    from mhinr.worker.store import RedisStore, new_job_id
 
     st = RedisStore(redis_server.url, expiry_s=3600, retention_s=60)
     job = new_job_id()
@@ -253,7 +253,7 @@ def test_redis_keeps_finished_jobs_for_the_retention_only(redis_server):
 
 
 def test_redis_idempotency_keys_are_claimed_once_and_expire(redis_server):
-    from worker.store import RedisStore
+    from mhinr.worker.store import RedisStore
 
     st = RedisStore(redis_server.url, expiry_s=3600, retention_s=60)
     assert st.remember_key("k" * 64, "job-one", "fp1", ttl=0.5) is None

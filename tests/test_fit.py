@@ -1,9 +1,9 @@
 import torch
 
-from model.fit import FitConfig, fit, lr_factor
-from model.metrics import psnr
-from model.network import build_network
-from model.render import render
+from mhinr.model.fit import FitConfig, fit, lr_factor
+from mhinr.model.metrics import psnr
+from mhinr.model.network import build_network
+from mhinr.model.render import render
 from tests.conftest import smooth_image
 
 

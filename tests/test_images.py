@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from model.images import ImageError, load_image, pad_edge, to_pil, to_uint8
+from mhinr.model.images import ImageError, load_image, pad_edge, to_pil, to_uint8
 
 
 def encode(img: Image.Image, fmt: str, **kw) -> bytes:

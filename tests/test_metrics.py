@@ -6,8 +6,8 @@ import torch
 from skimage.metrics import structural_similarity
 from torch.utils.flop_counter import FlopCounterMode
 
-from model.metrics import psnr, render_flops, seam_ratio, ssim
-from model.network import build_network, cell_coordinates, width_for_params
+from mhinr.model.metrics import psnr, render_flops, seam_ratio, ssim
+from mhinr.model.network import build_network, cell_coordinates, width_for_params
 from tests.conftest import smooth_image
 
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from model import prng
-from model.network import (
+from mhinr.model import prng
+from mhinr.model.network import (
     INRConfig,
     MultiHeadINR,
     assemble,

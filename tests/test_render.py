@@ -5,11 +5,11 @@ import sys
 import pytest
 import torch
 
-from model.fit import FitConfig, fit
-from model.images import to_uint8
-from model.metrics import psnr, seam_ratio
-from model.network import build_network
-from model.render import output_size, render, render_grid_u8
+from mhinr.model.fit import FitConfig, fit
+from mhinr.model.images import to_uint8
+from mhinr.model.metrics import psnr, seam_ratio
+from mhinr.model.network import build_network
+from mhinr.model.render import output_size, render, render_grid_u8
 from tests.conftest import smooth_image
 
 
@@ -82,8 +82,8 @@ def test_chunked_grid_equals_one_pass():
 
 PEAK_SCRIPT = """
 import json, resource, sys, torch
-from model.network import build_network
-from model.render import render
+from mhinr.model.network import build_network
+from mhinr.model.render import render
 net = build_network("multihead", (256, 256), 3, heads=(64, 64), alpha=64)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 out = render(net, (256, 256), (4096, 4096), method=sys.argv[1], max_chunk_bytes=32 * 2**20)

@@ -9,13 +9,13 @@ import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.main import create_app
-from model.codec import FORMAT_VERSION, PREFIX, CodecError, decode
-from model.compress import Options, check_options, compress
-from model.images import to_uint8
-from model.metrics import psnr
-from model.render import render
-from model.upscale import (
+from mhinr.app.main import create_app
+from mhinr.model.codec import FORMAT_VERSION, PREFIX, CodecError, decode
+from mhinr.model.compress import Options, check_options, compress
+from mhinr.model.images import to_uint8
+from mhinr.model.metrics import psnr
+from mhinr.model.render import render
+from mhinr.model.upscale import (
     UpscaleConfig,
     UpscaleFit,
     UpscaleINR,
@@ -27,9 +27,9 @@ from model.upscale import (
     turn,
     turn_coords,
 )
+from mhinr.worker.fit import run_fit
 from tests.conftest import smooth_image
 from tests.service_helpers import png_bytes, settings_for
-from worker.fit import run_fit
 
 
 def textured(h: int, w: int, seed: int = 0) -> torch.Tensor:
@@ -301,7 +301,7 @@ def test_upscale_preset_through_http(tmp_path):
 
 
 def test_command_line_fit_info_and_render(tmp_path, capsys):
-    from app.cli import main
+    from mhinr.app.cli import main
 
     src = tmp_path / "small.png"
     src.write_bytes(png_bytes(40, 30))

@@ -97,6 +97,9 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
 
         drv.find_element(By.ID, "file").send_keys(str(KODAK / "kodim23.png"))
         Select(drv.find_element(By.ID, "preset")).select_by_value("fast")
+        assert "seconds" in drv.find_element(By.ID, "preset-note").text
+        Select(drv.find_element(By.ID, "target-kind")).select_by_value("max_bytes")
+        drv.find_element(By.ID, "target").send_keys("12")  # kB: sent as max_bytes=12000
         drv.find_element(By.ID, "submit").click()
         wait_for(
             lambda: (
@@ -124,6 +127,27 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
         assert drv.find_element(By.ID, "m-jpeg").text == f"{metrics['jpeg_psnr_same_bytes']:.2f}"
         assert drv.find_element(By.ID, "m-webp").text == f"{metrics['webp_psnr_same_bytes']:.2f}"
         assert drv.find_element(By.ID, "m-ratio").text == f"{metrics['compression_ratio_raw']:.1f}×"
+        assert client.get(f"/jobs/{job}").json()["options"]["max_bytes"] == 12000
+        assert metrics["bytes"] <= 12000
+        # the final figure, labelled final; the comparison in words
+        status = drv.find_element(By.ID, "status").text
+        assert f"final PSNR {metrics['psnr']:.2f} dB" in status, status
+        verdict = drv.find_element(By.ID, "verdict").text
+        for name in ("jpeg", "webp"):
+            d = metrics[f"{name}_psnr_same_bytes"] - metrics["psnr"]
+            word = "better" if d > 0 else "worse"
+            expect = f"{'JPEG' if name == 'jpeg' else 'WebP'} is {abs(d):.1f} dB {word}"
+            assert expect in verdict, verdict
+        assert "PSNR" in drv.find_element(By.CSS_SELECTOR, ".explain").text
+        drv.execute_script(
+            "const s = document.getElementById('split-slider'); s.value = 30;"
+            "s.dispatchEvent(new Event('input'));"
+        )
+        line = drv.find_element(By.ID, "split-line")
+        assert line.is_displayed() and line.value_of_css_property("left") != "auto"
+        assert drv.execute_script("return document.getElementById('split-line').style.left") == (
+            "30%"
+        )
         loaded = (
             "return ['orig', 'recon', 'jpeg-img', 'webp-img']"
             ".every(i => document.getElementById(i).naturalWidth > 0)"
@@ -180,6 +204,31 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
         )
         assert inner == 390 and width <= inner, f"{width}px wide in a {inner}px window: {wide}"
         shot(drv, tmp_path, "narrow")
+        for cell in drv.find_elements(By.CSS_SELECTOR, "#numbers td:not(:first-child)"):
+            assert cell.size["height"] < 30, (cell.text, cell.size)
+
+        # cancel a running job: it ends cancelled, the bar empty; #job= navigates back
+        drv.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        drv.find_element(By.ID, "file").send_keys(str(KODAK / "kodim05.png"))
+        Select(drv.find_element(By.ID, "preset")).select_by_value("paper")
+        drv.find_element(By.ID, "steps").send_keys("20000")
+        drv.find_element(By.ID, "submit").click()
+        wait_for(
+            lambda: drv.find_element(By.ID, "status").text.startswith("running"),
+            60,
+            "the second job to run",
+        )
+        drv.find_element(By.ID, "cancel").click()
+        wait_for(
+            lambda: "cancelled" in drv.find_element(By.ID, "status").text, 30, "the cancellation"
+        )
+        assert "cancelled" in drv.find_element(By.ID, "watch").get_attribute("class")
+        assert drv.execute_script("return document.getElementById('progress').value") == 0
+        assert not drv.find_element(By.ID, "cancel").is_displayed()
+        shot(drv, tmp_path, "cancelled")
+        drv.execute_script(f"location.hash = 'job={job}'")
+        wait_for(lambda: drv.find_element(By.ID, "result").is_displayed(), 30, "the first job")
+        wait_for(lambda: "final PSNR" in drv.find_element(By.ID, "status").text, 30, "its numbers")
 
 
 def test_page_upscale_job_zooms_with_the_upscaler_beside_lanczos(browser, tmp_path):
@@ -204,7 +253,8 @@ def test_page_upscale_job_zooms_with_the_upscaler_beside_lanczos(browser, tmp_pa
         assert metrics["storage"] == "upscale" and metrics["train_steps"] == 150
         wait_for(lambda: drv.find_element(By.ID, "m-psnr").text, 10, "the numbers")
         assert drv.find_element(By.ID, "m-psnr").text == "exact (∞)"
-        assert "no codec comparison" in drv.find_element(By.ID, "m-jpeg").text
+        assert drv.find_element(By.ID, "m-jpeg").text == "—"
+        assert "no size to compare" in drv.find_element(By.ID, "verdict").text
         assert drv.find_element(By.ID, "upscale-note").is_displayed()
         assert not drv.find_element(By.ID, "classic-pair").is_displayed()
         drv.execute_script(

@@ -1,0 +1,370 @@
+"""The `mhinr` command line: fit, render and inspect .inr files offline."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mhinr.model.files import write_atomic
+
+OUTPUT_FORMATS = {".png": "PNG", ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def heads_arg(text: str) -> tuple[int, int]:
+    """`64` (a square grid) or `48x64` (rows x columns)."""
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"heads must look like 64 or 48x64, not {text!r}"
+        ) from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"heads must look like 64 or 48x64, not {text!r}")
+    return parts[0], parts[1]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mhinr", description="Images as multi-head ReLU INRs.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    f = sub.add_parser("fit", help="fit a network to an image and write the .inr file")
+    f.add_argument("image", type=Path)
+    f.add_argument("-o", "--output", type=Path, required=True, help="the .inr file to write")
+    f.add_argument("--preset", default="compact", choices=["paper", "compact", "fast", "upscale"])
+    f.add_argument("--heads", type=heads_arg, help="heads grid: 64 or 48x64")
+    f.add_argument("--alpha", type=int, help="body units wired to each head")
+    f.add_argument("--width", type=int)
+    f.add_argument("--depth", type=int)
+    f.add_argument("--steps", type=int, help="Adam steps")
+    target = f.add_mutually_exclusive_group()
+    target.add_argument("--target-psnr", type=float, help="dB to reach")
+    target.add_argument("--max-bytes", type=int, help="largest file size")
+    target.add_argument("--bpp", type=float, help="largest bits per pixel")
+    f.add_argument("--time-budget", type=float, help="seconds for the fit")
+    f.add_argument("--quantization", choices=["fp32", "fp16", "int8"])
+    f.add_argument(
+        "--model", default="multihead", choices=["multihead", "siren", "fourier", "relu"]
+    )
+    f.add_argument("--body", choices=["relu", "sine", "fourier"])
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
+
+    r = sub.add_parser("render", help="render a .inr file to an image at any size")
+    r.add_argument("model", type=Path)
+    size = r.add_mutually_exclusive_group()
+    size.add_argument("--size", type=int, help="the longer side in pixels (aspect kept)")
+    size.add_argument("--width", type=int)
+    r.add_argument("--height", type=int)
+    r.add_argument("-o", "--output", type=Path, required=True, help=".png, .webp or .jpg")
+    r.add_argument("--method", default="resample", choices=["resample", "plain"])
+
+    i = sub.add_parser("info", help="describe a .inr file")
+    i.add_argument("model", type=Path)
+    i.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("serve", help="run the HTTP API (and, without Redis, one worker)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+
+    g = sub.add_parser("sign", help="sign a render URL for a server with INR_URL_SIGNING_KEY")
+    g.add_argument("url", help='the path and query, e.g. "/render?job=ID&size=512"')
+    g.add_argument("--expires-in", type=float, help="seconds the URL stays valid")
+
+    w = sub.add_parser("worker", help="run a worker (several may share a Redis queue)")
+    w.add_argument("--concurrency", type=int, default=None, help="fits at once (threads)")
+    return p
+
+
+def _torch_threads() -> None:
+    from mhinr.worker.settings import apply_torch_threads, get_settings
+
+    apply_torch_threads(get_settings())
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from mhinr.model.compress import compress
+    from mhinr.model.images import load_image
+    from mhinr.worker.jobs import JobOptions, describe
+
+    try:
+        job_options = JobOptions(
+            preset=args.preset,
+            model=args.model,
+            heads=args.heads,
+            alpha=args.alpha,
+            width=args.width,
+            depth=args.depth,
+            body=args.body,
+            steps=args.steps,
+            target_psnr=args.target_psnr,
+            max_bytes=args.max_bytes,
+            bpp=args.bpp,
+            time_budget_s=args.time_budget,
+            quantization=args.quantization,
+            seed=args.seed,
+        )
+    except ValidationError as exc:
+        raise ValueError(describe(exc)) from None
+    options = job_options.to_options()
+    image = load_image(args.image)
+    _torch_threads()
+    bar = None
+    if sys.stderr.isatty() and not args.json:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="fitting", unit="step", leave=False)
+
+    def progress(p) -> None:
+        if bar is not None:
+            bar.total = p.total
+            bar.n = p.step
+            bar.set_postfix(psnr=f"{p.psnr:.2f}")
+            bar.refresh()
+
+    try:
+        result = compress(image.pixels, image.mode, options, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    write_atomic(args.output, result.data)
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        met = "" if result.met is None else (" (target met)" if result.met else " (target NOT met)")
+        quality = (
+            "exact at the native size"
+            if summary["psnr"] is None
+            else f"PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.4f}"
+        )
+        print(
+            f"{args.output}: {summary['bytes']:,} bytes, {summary['bpp']:.3f} bpp, {quality}, "
+            f"{summary['params']:,} parameters, {summary['seconds']:.1f} s{met}"
+        )
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from mhinr.model.codec import decode
+    from mhinr.model.images import to_pil
+    from mhinr.model.render import output_size, render
+
+    fmt = OUTPUT_FORMATS.get(args.output.suffix.lower())
+    if fmt is None:
+        raise ValueError(
+            f"output must end in {', '.join(OUTPUT_FORMATS)}, not {args.output.name!r}"
+        )
+    net, coded = decode(args.model.read_bytes())
+    _torch_threads()
+    out_h, out_w = output_size((coded.height, coded.width), args.size, args.width, args.height)
+    if out_h * out_w > 32_000_000 or max(out_h, out_w) > 8192:
+        raise ValueError(f"{out_w}x{out_h} is over the render limit (8192 a side, 32 megapixels)")
+    pixels = render(net, (coded.height, coded.width), (out_h, out_w), method=args.method)
+    img = to_pil(pixels, coded.mode)
+    if fmt == "JPEG" and img.mode in ("LA", "RGBA"):
+        img = img.convert(img.mode[:-1])
+    import io
+
+    buf = io.BytesIO()
+    extra = {"JPEG": {"quality": 95, "optimize": True}, "WEBP": {"quality": 95}}
+    img.save(buf, fmt, **extra.get(fmt, {}))
+    write_atomic(args.output, buf.getvalue())
+    print(f"{args.output}: {out_w}x{out_h} {fmt}")
+    return 0
+
+
+def describe(data: bytes) -> dict:
+    from mhinr.model.codec import decode
+
+    net, coded = decode(data)
+    cfg = net.cfg
+    info = {
+        "bytes": len(data),
+        "bpp": round(8 * len(data) / (coded.height * coded.width), 4),
+        "width": coded.width,
+        "height": coded.height,
+        "mode": coded.mode,
+        "storage": coded.storage,
+        "quantization": coded.quantization,
+    }
+    if coded.storage == "upscale":
+        info |= {
+            "encoder": f"{cfg.layers} layers x {cfg.features} channels",
+            "head_size": cfg.hidden,
+        }
+    else:
+        info |= {
+            "step": coded.step,
+            "heads": list(cfg.heads),
+            "cell": list(cfg.cell),
+            "alpha": cfg.alpha,
+            "body": cfg.body,
+            "depth": cfg.depth,
+            "width_units": cfg.width,
+        }
+    return info | {"params": net.parameter_count(), "seed": cfg.seed}
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = describe(args.model.read_bytes())
+    if args.json:
+        print(json.dumps(info))
+    else:
+        for k, v in info.items():
+            print(f"{k:>13}: {v}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+
+    from mhinr.worker.celery_app import create_celery
+    from mhinr.worker.settings import get_settings
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _torch_threads()
+    n = args.concurrency or settings.worker_concurrency
+    app = create_celery(settings)
+    argv = [
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={n}",
+        "--pool=solo" if n == 1 else "--pool=threads",
+    ]
+    if settings.embedded:  # the filesystem transport has no broadcast
+        argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    else:  # this process's heartbeat in Redis: the API is ready while some worker beats
+        import os
+        import socket
+        import threading
+
+        from mhinr.worker.lifecycle import run_worker_beat
+        from mhinr.worker.store import make_store
+
+        name = f"{socket.gethostname()}-{os.getpid()}"
+        stop = threading.Event()
+        threading.Thread(
+            target=run_worker_beat, args=(make_store(settings), name, stop), daemon=True
+        ).start()
+    app.worker_main(argv)
+    return 0
+
+
+def requeue_unfinished(app) -> int:
+    """Embedded mode: the store is the truth. Empty the broker folder and queue every job
+    that was queued or running when the service last stopped, exactly once."""
+    from pathlib import Path
+
+    folder = Path(app.state.celery.conf.broker_transport_options["data_folder_in"])
+    for f in folder.glob("*"):
+        f.unlink(missing_ok=True)
+    return app.state.jobs.requeue_unfinished()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+    import subprocess
+    import threading
+
+    import uvicorn
+
+    from mhinr.app.main import create_app
+    from mhinr.worker.lifecycle import run_reaper
+    from mhinr.worker.settings import get_settings
+
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log = logging.getLogger("mhinr.serve")
+    _torch_threads()  # the API's renders
+    app = create_app(settings)
+    stop = threading.Event()
+    # the reaper: a running job whose worker stopped answering is queued again
+    threading.Thread(
+        target=run_reaper,
+        args=(app.state.jobs, stop, settings.lease_s, settings.retention_s),
+        daemon=True,
+    ).start()
+    if settings.embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        log.info(
+            "embedded mode: data in %s; requeued %d unfinished jobs",
+            settings.data_dir.resolve(),
+            requeue_unfinished(app),
+        )
+        child = [subprocess.Popen([sys.executable, "-m", "mhinr.app.cli", "worker"])]
+
+        def supervise() -> None:  # a worker child that dies is started again
+            while not stop.wait(1.0):
+                code = child[0].poll()
+                if code is not None and not stop.is_set():
+                    log.error("the worker exited (%s); starting a new one", code)
+                    child[0] = subprocess.Popen([sys.executable, "-m", "mhinr.app.cli", "worker"])
+
+        threading.Thread(target=supervise, daemon=True).start()
+        app.state.worker_alive = lambda: child[0].poll() is None
+
+        def stop_worker() -> None:
+            log.info("stopping the worker")
+            stop.set()
+            child[0].terminate()  # Celery's warm shutdown; an unfinished fit is requeued
+            try:
+                child[0].wait(15)
+            except subprocess.TimeoutExpired:
+                child[0].kill()
+                child[0].wait()
+
+        app.state.on_shutdown.append(stop_worker)
+    else:
+        app.state.worker_alive = lambda: app.state.store.workers_alive() > 0
+        app.state.on_shutdown.append(stop.set)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from mhinr.app.signing import sign_url
+    from mhinr.worker.settings import get_settings
+
+    key = get_settings().url_signing_key
+    if not key:
+        raise ValueError("INR_URL_SIGNING_KEY is not set: there is nothing to sign with")
+    print(sign_url(key, args.url, args.expires_in))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from mhinr.model.codec import CodecError
+    from mhinr.model.images import ImageError
+
+    commands = {
+        "fit": cmd_fit,
+        "render": cmd_render,
+        "info": cmd_info,
+        "serve": cmd_serve,
+        "sign": cmd_sign,
+        "worker": cmd_worker,
+    }
+    try:
+        return commands[args.command](args)
+    except ImportError as exc:
+        if args.command not in ("serve", "worker"):
+            raise
+        print(f"mhinr: error: {args.command} needs pip install 'mhinr[server]' ({exc})",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    except (ImageError, CodecError, ValueError, OSError) as exc:
+        print(f"mhinr: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mhinr: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

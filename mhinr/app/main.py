@@ -1,0 +1,95 @@
+"""The FastAPI application: one settings object, thin route modules, shared dependencies."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from mhinr.app import errors, openapi
+from mhinr.app.deps import MemoryBudget, ModelCache
+from mhinr.app.methods import Methods
+from mhinr.app.observability import Metrics
+from mhinr.app.routes import health, jobs, page, render
+from mhinr.app.upload_limit import UploadLimit
+from mhinr.worker.celery_app import FIT_TASK, create_celery
+from mhinr.worker.jobs import JobService
+from mhinr.worker.settings import Settings, get_settings
+from mhinr.worker.store import make_store
+
+log = logging.getLogger("mhinr.api")
+
+DESCRIPTION = """Fit a **multi-head ReLU implicit neural representation** to an image, then
+render it at any size or download it as a compressed `.inr` file.
+
+1. `POST /fit` with a multipart `file` (and options) → `202` with the job id and links.
+2. `GET /jobs/{id}` (or follow `/jobs/{id}/events`) until `succeeded`.
+3. `GET /render?job={id}&size=1024`, `GET /jobs/{id}/metrics`, `GET /jobs/{id}/model`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for stop in app.state.on_shutdown:  # e.g. the embedded worker process
+            stop()
+
+    # FastAPIOffline: /docs and /redoc with Swagger UI and ReDoc served from the package itself
+    # (FastAPI's own pages load them from a CDN: a blank page on a network without one)
+    app = FastAPIOffline(title="mhinr", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.on_shutdown = []
+    app.state.settings = settings
+    app.state.store = make_store(settings)
+    app.state.models = ModelCache(settings.model_cache_size)
+    app.state.render_budget = MemoryBudget(
+        settings.render_memory_mb * 2**20, settings.render_wait_s
+    )
+    app.state.metrics = Metrics(app.state.store)
+    celery = create_celery(settings)
+    app.state.celery = celery
+
+    def send_fit(job_id: str) -> None:
+        celery.send_task(FIT_TASK, args=[job_id])
+
+    def ping_broker() -> None:
+        if settings.embedded:
+            folder = Path(celery.conf.broker_transport_options["data_folder_in"])
+            if not folder.is_dir():
+                raise RuntimeError(f"broker folder {folder} is missing")
+        else:
+            with celery.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
+
+    app.state.send_fit = send_fit
+    app.state.jobs = JobService(app.state.store, send_fit)
+    app.state.ping_broker = ping_broker
+    errors.install(app)
+    openapi.install(app, settings)
+    app.add_middleware(
+        UploadLimit,
+        max_bytes=settings.max_upload_bytes,
+        idle_s=settings.body_idle_s,
+        total_s=settings.body_timeout_s,
+    )
+    app.include_router(jobs.router, tags=["jobs"])
+    app.include_router(render.router, tags=["render"])
+    app.include_router(health.router, tags=["operations"])
+    app.include_router(page.router, tags=["web page"])
+    app.mount("/static", StaticFiles(directory=page.WEB), name="static")
+    # request counts and latencies by route template, method and status class, in our registry
+    Instrumentator(
+        registry=app.state.metrics.registry,
+        excluded_handlers=["/metrics", "/static.*", "/static-offline-docs.*"],
+        should_exclude_streaming_duration=True,  # an event stream's life is not latency
+    ).instrument(app, metric_namespace="mhinr")
+    # HEAD for every GET but the event stream, OPTIONS, and 405s that list every method
+    app.add_middleware(Methods, routes=app.router.routes, no_head=frozenset({jobs.EVENTS}))
+
+    return app

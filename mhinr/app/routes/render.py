@@ -1,0 +1,197 @@
+"""GET /render: the image rendered from a job's model at any size."""
+
+import io
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
+
+from mhinr.app import deps, signing
+from mhinr.app.errors import APIError
+from mhinr.app.routes.jobs import refuse_unknown_fields, succeeded_or_409
+from mhinr.app.schemas import errors
+from mhinr.model.images import to_pil
+from mhinr.model.render import output_size, render
+
+router = APIRouter()
+# server's order of preference where the client's Accept ranks formats equally: PNG (lossless)
+# for */* and image/*, a lossy format only when the client names it
+MEDIA = {"png": "image/png", "avif": "image/avif", "webp": "image/webp", "jpeg": "image/jpeg"}
+QUALITY = {"jpeg": 90, "webp": 90, "avif": 80}  # defaults of `quality` (lossy formats)
+
+
+def choose_format(fmt: str | None, accept: str) -> str:
+    """`format` when given, else the best of MEDIA for the Accept header (q-values, wildcards
+    and q=0 as RFC 9110 says; no header: PNG); 406 when it accepts none of them."""
+    if fmt:
+        return fmt
+    if not accept.strip():
+        return "png"
+    best = parse_accept_header(accept, MIMEAccept).best_match(list(MEDIA.values()))
+    if best is None:
+        raise APIError(406, f"Accept: {accept[:100]!r} takes none of {', '.join(MEDIA.values())}")
+    return next(name for name, media in MEDIA.items() if media == best)
+
+
+def encode(pixels, mode: str, fmt: str, quality: int | None = None) -> bytes:
+    img = to_pil(pixels, mode)
+    if fmt == "jpeg" and img.mode in ("LA", "RGBA"):
+        img = img.convert(img.mode[:-1])
+    buf = io.BytesIO()
+    if fmt == "png":  # level 1 above a megapixel: encoding, not the network, dominates there
+        img.save(buf, "PNG", compress_level=6 if img.width * img.height <= 1_000_000 else 1)
+    else:
+        # JPEG with optimized Huffman tables: the same pixels in fewer bytes
+        extra = {"optimize": True} if fmt == "jpeg" else {}
+        img.save(buf, fmt.upper(), quality=quality or QUALITY[fmt], **extra)
+    return buf.getvalue()
+
+
+async def render_response(
+    request: Request,
+    job_id: str,
+    size: int | None,
+    width: int | None,
+    height: int | None,
+    fmt: str | None,
+    method: str,
+    quality: int | None = None,
+) -> Response:
+    cfg = request.app.state.settings
+    if cfg.url_signing_key:
+        params = list(request.query_params.multi_items())
+        problem = signing.check(cfg.url_signing_key, request.url.path, params)
+        if problem is not None:
+            raise APIError(403, problem)
+    record = await run_in_threadpool(deps.job_or_404, request, job_id)
+    succeeded_or_409(record)
+    for name, v in (("size", size), ("width", width), ("height", height)):
+        if v is not None and v < 1:
+            raise APIError(422, f"{name} must be a positive number of pixels, got {v}")
+        if v is not None and v > cfg.max_render_side:
+            raise APIError(
+                422, f"{name}={v} is over the limit of {cfg.max_render_side} pixels a side"
+            )
+    if size is not None and (width is not None or height is not None):
+        raise APIError(422, "give either size or width/height, not both")
+    store = request.app.state.store
+    entry = await run_in_threadpool(
+        request.app.state.models.get,
+        job_id,
+        record.get("finished_at"),
+        lambda: store.load_model(job_id),
+    )
+    if entry is None:
+        raise APIError(404, f"job {job_id} has no model (deleted)")
+    net, coded, digest = entry
+    out_h, out_w = output_size((coded.height, coded.width), size, width, height)
+    deps.check_render_limits(cfg, out_h, out_w)
+    fmt = choose_format(fmt, request.headers.get("accept", ""))
+    if quality is not None and fmt == "png":
+        raise APIError(422, "quality applies to jpeg, webp and avif; png is lossless")
+    etag = f"{digest}-{out_w}x{out_h}-{method}-{fmt}-q{quality or QUALITY.get(fmt, 0)}"
+    headers = {"ETag": f'"{etag}"', "Cache-Control": "public, max-age=86400", "Vary": "Accept"}
+    if deps.not_modified(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    start = time.perf_counter()
+
+    def work() -> bytes:  # in a worker thread: waiting for the memory budget blocks no one
+        with request.app.state.render_budget.take(out_h * out_w, len(coded.mode)):
+            pixels = render(net, (coded.height, coded.width), (out_h, out_w), method=method)
+            return encode(pixels, coded.mode, fmt, quality)
+
+    body = await run_in_threadpool(work)
+    request.app.state.metrics.render_seconds.observe(time.perf_counter() - start)
+    return Response(body, media_type=MEDIA[fmt], headers=headers)
+
+
+Size = Annotated[
+    int | None,
+    Query(ge=1, description="longer side in pixels, aspect kept (not with width/height)"),
+]
+Width = Annotated[
+    int | None, Query(ge=1, description="output width (with height, or alone: aspect kept)")
+]
+Height = Annotated[
+    int | None, Query(ge=1, description="output height (with width, or alone: aspect kept)")
+]
+Format = Annotated[
+    Literal["png", "avif", "webp", "jpeg"] | None,
+    Query(
+        alias="format",
+        description="default: the best for the Accept header (q-values honoured; PNG for none "
+        "or */*; 406 when it takes none of these)",
+    ),
+]
+Quality = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=100,
+        description="lossy formats only: jpeg (default 90), webp (90), avif (80)",
+    ),
+]
+Method = Annotated[
+    Literal["resample", "plain"],
+    Query(description="resample: seam-free (default); plain: the paper's renderer"),
+]
+RENDER_PARAMS = {"size", "width", "height", "format", "method", "quality", "sig", "expires"}
+Sig = Annotated[
+    str | None,
+    Query(description="HMAC of the URL, when the server has INR_URL_SIGNING_KEY (mhinr sign)"),
+]
+Expires = Annotated[
+    int | None, Query(description="Unix seconds after which a signed URL is refused")
+]
+RESPONSES = {
+    **errors(403, 404, 406, 409, 422),
+    200: {"content": {m: {} for m in MEDIA.values()}, "description": "the image"},
+    304: {"description": "If-None-Match names this render's ETag"},
+}
+
+
+@router.get(
+    "/render",
+    summary="Render a job's image at any size",
+    response_class=Response,
+    responses=RESPONSES,
+)
+async def render_query(
+    request: Request,
+    job: Annotated[str, Query(description="the job id")],
+    size: Size = None,
+    width: Width = None,
+    height: Height = None,
+    fmt: Format = None,
+    method: Method = "resample",
+    quality: Quality = None,
+    sig: Sig = None,
+    expires: Expires = None,
+) -> Response:
+    await refuse_unknown_fields(request, RENDER_PARAMS | {"job"})
+    return await render_response(request, job, size, width, height, fmt, method, quality)
+
+
+@router.get(
+    "/jobs/{job_id}/render",
+    summary="Render a job's image (as a link of the job)",
+    response_class=Response,
+    responses=RESPONSES,
+)
+async def render_job(
+    request: Request,
+    job_id: str,
+    size: Size = None,
+    width: Width = None,
+    height: Height = None,
+    fmt: Format = None,
+    method: Method = "resample",
+    quality: Quality = None,
+    sig: Sig = None,
+    expires: Expires = None,
+) -> Response:
+    await refuse_unknown_fields(request, RENDER_PARAMS)
+    return await render_response(request, job_id, size, width, height, fmt, method, quality)

@@ -1,0 +1,81 @@
+"""The classic codecs a user would otherwise use, for comparison: JPEG and WebP (Pillow)."""
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from mhinr.model.images import to_pil
+from mhinr.model.metrics import psnr, ssim
+
+
+@dataclass(frozen=True)
+class ClassicResult:
+    format: str
+    quality: int
+    bytes: int
+    psnr: float
+    ssim: float
+    subsampling: str | None = None  # JPEG's chroma subsampling: "4:2:0" or "4:4:4"
+
+
+SUBSAMPLING = {"4:4:4": 0, "4:2:0": 2}  # Pillow's codes
+
+
+def encode_classic(
+    image_u8: Tensor, fmt: str, quality: int, subsampling: str | None = None
+) -> bytes:
+    """`fmt` JPEG or WEBP at a Pillow quality 1–100 (alpha dropped for JPEG); JPEG's chroma
+    `subsampling` "4:2:0" (Pillow's default) or "4:4:4"."""
+    img = to_pil(image_u8)
+    if fmt == "JPEG" and img.mode in ("LA", "RGBA"):
+        img = img.convert(img.mode[:-1])
+    buf = io.BytesIO()
+    # each at its best: JPEG with optimized Huffman tables, WebP's slowest, best method
+    best = {"optimize": True} if fmt == "JPEG" else {"method": 6}
+    if fmt == "JPEG" and subsampling is not None:
+        best["subsampling"] = SUBSAMPLING[subsampling]
+    img.save(buf, fmt, quality=quality, **best)
+    return buf.getvalue()
+
+
+def measure(
+    image_u8: Tensor,
+    fmt: str,
+    quality: int,
+    with_ssim: bool = True,
+    subsampling: str | None = None,
+) -> ClassicResult:
+    data = encode_classic(image_u8, fmt, quality, subsampling)
+    dec = np.array(Image.open(io.BytesIO(data)).convert(to_pil(image_u8).mode))
+    back = torch.from_numpy(dec if dec.ndim == 3 else dec[..., None]).permute(2, 0, 1)
+    if back.shape[0] != image_u8.shape[0]:  # JPEG without the alpha channel: compare colour
+        image_u8 = image_u8[: back.shape[0]]
+    s = ssim(back, image_u8) if with_ssim else float("nan")
+    return ClassicResult(fmt, quality, len(data), psnr(back, image_u8), s, subsampling)
+
+
+def at_bytes(image_u8: Tensor, fmt: str, max_bytes: int) -> ClassicResult | None:
+    """The highest quality whose file is no larger than `max_bytes` (None if even quality 1
+    is larger): 'the JPEG of the same byte size'. JPEG at its best: of 4:2:0 and 4:4:4
+    chroma, the one with the higher PSNR at that size."""
+    options = list(SUBSAMPLING) if fmt == "JPEG" else [None]
+    found = [r for sub in options if (r := _at_bytes(image_u8, fmt, max_bytes, sub))]
+    return max(found, key=lambda r: r.psnr, default=None)
+
+
+def _at_bytes(
+    image_u8: Tensor, fmt: str, max_bytes: int, subsampling: str | None
+) -> ClassicResult | None:
+    lo, hi, best = 1, 100, None
+    while lo <= hi:
+        q = (lo + hi) // 2
+        size = len(encode_classic(image_u8, fmt, q, subsampling))
+        if size <= max_bytes:
+            best, lo = q, q + 1
+        else:
+            hi = q - 1
+    return None if best is None else measure(image_u8, fmt, best, subsampling=subsampling)

@@ -1,0 +1,378 @@
+"""The .inr file: a fitted network as a compressed image.
+
+Layout (all integers little-endian):
+
+    magic   4 bytes  b"MINR"
+    version 1 byte   FORMAT_VERSION
+    coder   1 byte   1 = LZMA (xz), 2 = zstandard
+    crc32   4 bytes  of the compressed payload
+    payload          coder(u32 header length | header JSON | safetensors bytes)
+
+The header (JSON) holds the architecture (INRConfig, which includes the seed), the image
+geometry (size, colour mode; the padding follows from size and architecture), the storage
+kind and its quantization. The sparse connection indices and Fourier matrices are
+regenerated from the seed (model/prng.py), so they cost no bytes. Tensors are stored with
+safetensors, never pickle. Two storage kinds:
+
+* ``weights``: every parameter, as fp32, fp16 or int8 (2-D weights: one scale per output
+  row; other tensors fp16). Any network, baselines included.
+* ``upscale`` (format version 2; the `upscale` preset, model/upscale.py): the image's own
+  8-bit pixels (the upscaler reads them, and renders them exactly at the native size) and
+  every parameter of the encoder and body as fp16.
+* ``coefficients`` (transform-coded heads; multi-head networks with α = width): the body
+  (int8 or fp16) and, per cell and channel, the head's coefficients in an orthonormal basis
+  of that cell's features, computed by the decoder from the stored body (Cholesky of the
+  features' Gram matrix, constant feature first, so the basis is unique and has no sign
+  ambiguity). Coefficients are integers: value = q · step. Colour images are coded in a
+  per-image decorrelated colour space (KLT; 3×3 matrix and mean in the header). Decoding
+  folds basis and colour transform back into ordinary head weights, so the decoded model
+  is exactly a multi-head INR.
+
+A corrupt, truncated, foreign, newer-version or inconsistent file raises CodecError with a
+message naming what is wrong.
+"""
+
+import json
+import lzma
+import struct
+import zlib
+from dataclasses import dataclass, field, fields
+from typing import Literal
+
+import numpy as np
+import torch
+import zstandard
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
+
+from mhinr.model.network import INRConfig, MultiHeadINR, cell_feature_factor
+from mhinr.model.upscale import UpscaleConfig, UpscaleINR
+
+MAGIC = b"MINR"
+FORMAT_VERSION = 2  # the newest this code reads; a file says the oldest that reads it
+STORAGE_VERSION = {"weights": 1, "coefficients": 1, "upscale": 2}
+CODERS = {1: "lzma", 2: "zstd"}
+PREFIX = struct.Struct("<4sBBI")
+MAX_PAYLOAD = 1 << 30  # refuse to inflate more than 1 GiB
+MAX_PARAMS = 100_000_000
+
+Quantization = Literal["fp32", "fp16", "int8"]
+
+
+class CodecError(ValueError):
+    """The bytes are not a valid .inr file we can read; the message says why."""
+
+
+@dataclass
+class Coded:
+    """What a .inr file holds besides the network: the image it renders."""
+
+    height: int
+    width: int
+    mode: str  # L, LA, RGB or RGBA
+    storage: Literal["weights", "coefficients", "upscale"] = "weights"
+    quantization: Quantization = "fp32"
+    step: float | None = None  # coefficients: the quantizer step
+    colour: list[list[float]] | None = None  # coefficients: 3×3 KLT, rows = output channels
+    colour_mean: list[float] | None = None
+    extra: dict = field(default_factory=dict)
+
+
+# --- the container ------------------------------------------------------------------------
+
+
+def pack(
+    header: dict, tensors: dict[str, np.ndarray], coder: str = "best", version: int = 1
+) -> bytes:
+    blob = st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()})
+    head = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+    raw = struct.pack("<I", len(head)) + head + blob
+    candidates = []
+    if coder in ("best", "lzma"):
+        candidates.append(
+            (1, lzma.compress(raw, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME))
+        )
+    if coder in ("best", "zstd"):
+        candidates.append((2, zstandard.ZstdCompressor(level=22).compress(raw)))
+    if not candidates:
+        raise ValueError(f"unknown coder {coder!r}: best, lzma or zstd")
+    code, payload = min(candidates, key=lambda c: len(c[1]))
+    return PREFIX.pack(MAGIC, version, code, zlib.crc32(payload)) + payload
+
+
+def unpack(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+    if len(data) < PREFIX.size:
+        raise CodecError(f"not an .inr file: only {len(data)} bytes")
+    magic, version, code, crc = PREFIX.unpack_from(data)
+    if magic != MAGIC:
+        raise CodecError("not an .inr file (wrong magic bytes)")
+    if version > FORMAT_VERSION:
+        raise CodecError(
+            f"the file is format version {version}, newer than this mhinr reads "
+            f"({FORMAT_VERSION}): upgrade mhinr"
+        )
+    if version < 1:
+        raise CodecError(f"invalid format version {version}")
+    if code not in CODERS:
+        raise CodecError(f"unknown entropy coder id {code}")
+    payload = data[PREFIX.size :]
+    if zlib.crc32(payload) != crc:
+        raise CodecError("checksum mismatch: the file is corrupt or truncated")
+    raw = _inflate(CODERS[code], payload)
+    if len(raw) < 4:
+        raise CodecError("the payload is truncated")
+    (hlen,) = struct.unpack_from("<I", raw)
+    if hlen > len(raw) - 4:
+        raise CodecError("the header is truncated")
+    try:
+        header = json.loads(raw[4 : 4 + hlen])
+        tensors = st_load(bytes(raw[4 + hlen :]))
+    except (ValueError, UnicodeDecodeError) as exc:  # json and safetensors errors
+        raise CodecError(f"the header or tensors are malformed: {exc}") from None
+    except Exception as exc:  # safetensors raises its own SafetensorError
+        raise CodecError(f"the tensors are malformed: {exc}") from None
+    if not isinstance(header, dict):
+        raise CodecError("the header is not an object")
+    return header, tensors
+
+
+def _inflate(coder: str, payload: bytes) -> bytes:
+    try:
+        if coder == "lzma":
+            dec = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+            raw = dec.decompress(payload, max_length=MAX_PAYLOAD)
+            if not dec.eof:
+                raise CodecError("the payload is truncated or larger than the limit")
+            return raw
+        reader = zstandard.ZstdDecompressor().stream_reader(payload)
+        raw = reader.read(MAX_PAYLOAD + 1)
+        if len(raw) > MAX_PAYLOAD:
+            raise CodecError("the payload inflates beyond the limit")
+        return raw
+    except (lzma.LZMAError, zstandard.ZstdError) as exc:
+        raise CodecError(f"the payload does not decompress: {exc}") from None
+
+
+# --- quantization of weights ---------------------------------------------------------------
+
+
+def quantize(name: str, t: torch.Tensor, q: Quantization) -> dict[str, np.ndarray]:
+    a = t.detach().cpu().float().numpy()
+    if q == "fp32":
+        return {name: a}
+    if q == "fp16" or a.ndim != 2:
+        return {name: a.astype(np.float16)}
+    scale = np.abs(a).max(axis=1, keepdims=True) / 127.0  # one scale per output row
+    scale = (
+        np.maximum(np.where(scale == 0, 1.0, scale), 2.0**-24).astype(np.float16).astype(np.float32)
+    )
+    return {name: np.round(a / scale).astype(np.int8), name + ".scale": scale.astype(np.float16)}
+
+
+def dequantize(name: str, tensors: dict[str, np.ndarray]) -> torch.Tensor:
+    if name not in tensors:
+        raise CodecError(f"the file lacks tensor {name!r}")
+    a = tensors[name]
+    if a.dtype == np.int8:
+        if name + ".scale" not in tensors:
+            raise CodecError(f"the file lacks the scales of {name!r}")
+        a = a.astype(np.float32) * tensors[name + ".scale"]
+    return torch.from_numpy(np.asarray(a, dtype=np.float32).copy())
+
+
+def quantize_module(
+    net: torch.nn.Module, q: Quantization, names: list[str]
+) -> dict[str, np.ndarray]:
+    state = net.state_dict()
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        out.update(quantize(name, state[name], q))
+    return out
+
+
+def load_params(net: torch.nn.Module, names: list[str], tensors: dict[str, np.ndarray]) -> None:
+    state = net.state_dict()
+    with torch.no_grad():
+        for name in names:
+            value = dequantize(name, tensors)
+            if value.shape != state[name].shape:
+                raise CodecError(
+                    f"tensor {name!r} has shape {tuple(value.shape)}, the architecture "
+                    f"needs {tuple(state[name].shape)}"
+                )
+            state[name].copy_(value)
+
+
+def body_names(net: MultiHeadINR) -> list[str]:
+    return [n for n, _ in net.named_parameters() if n.startswith("body.")]
+
+
+# --- the transform-coded heads -------------------------------------------------------------
+
+
+def cell_basis(net: MultiHeadINR) -> torch.Tensor:
+    """Lᵀ⁻¹ [k, k] (float64) for the native cell features Φ (network.cell_feature_factor):
+    U = Φ Lᵀ⁻¹ is orthonormal over a cell's n pixels, ordered constant first, and head
+    weights [bias, w] = Lᵀ⁻¹ c for coefficients c."""
+    with torch.no_grad():
+        _, chol = cell_feature_factor(net)
+    eye = torch.eye(chol.shape[0], dtype=torch.float64)
+    return torch.linalg.solve_triangular(chol.T, eye, upper=True)
+
+
+def coefficients_to_heads(
+    net: MultiHeadINR, coef: torch.Tensor, colour: torch.Tensor | None, mean: torch.Tensor | None
+) -> None:
+    """Write head weights from coefficients [k, C·Hy·Hx] (coded colour space) into `net`,
+    folding in the colour transform (RGB = colour @ coded + mean)."""
+    c = net.cfg.channels
+    m = net.cfg.num_heads
+    weights = cell_basis(net) @ coef.double()  # [k, C·M]: row 0 the bias, then the units
+    if colour is not None:
+        w = weights.reshape(-1, c, m)  # [k, C_coded, M]
+        w = torch.einsum("ij,kjm->kim", colour.double(), w)  # mix coded channels into RGB
+        if mean is not None:
+            w[0] += mean.double()[:, None]
+        weights = w.reshape(-1, c * m)
+    with torch.no_grad():
+        net.heads.bias.copy_(weights[0].float())
+        net.heads.weight.copy_(weights[1:].T.float())  # [O, width]
+
+
+def zigzag(q: np.ndarray) -> np.ndarray:
+    return np.where(q >= 0, 2 * q, -2 * q - 1)
+
+
+def unzigzag(z: np.ndarray) -> np.ndarray:
+    z = z.astype(np.int64)
+    return np.where(z % 2 == 0, z // 2, -(z + 1) // 2)
+
+
+# --- encode / decode -----------------------------------------------------------------------
+
+
+def encode_weights(net: MultiHeadINR, coded: Coded, coder: str = "best") -> bytes:
+    names = [n for n, _ in net.named_parameters()]
+    tensors = quantize_module(net, coded.quantization, names)
+    return pack(_header(net, coded), tensors, coder)
+
+
+def encode_coefficients(
+    net: MultiHeadINR,
+    coded: Coded,
+    q: np.ndarray,
+    body_quantization: Quantization,
+    coder: str = "best",
+) -> bytes:
+    """`q`: integer coefficients [k, C·Hy·Hx]; the body must already hold its quantized
+    values (the encoder computes coefficients against exactly the decoder's basis)."""
+    z = zigzag(q.astype(np.int64))
+    dtype = np.uint8 if z.max(initial=0) < 256 else (np.uint16 if z.max() < 65536 else np.uint32)
+    tensors = quantize_module(net, body_quantization, body_names(net))
+    tensors["coefficients"] = z.astype(dtype)
+    return pack(_header(net, coded), tensors, coder)
+
+
+def _header(net: MultiHeadINR, coded: Coded) -> dict:
+    return {"arch": net.cfg.to_dict(), "image": coded.__dict__}
+
+
+def encode_upscale(net: UpscaleINR, coded: Coded, coder: str = "best") -> bytes:
+    """The upscaler's parameters (fp16) and its image (uint8 [C, H, W])."""
+    if net.image is None:
+        raise ValueError("the upscaler has no image to store")
+    tensors = {n: p.detach().cpu().numpy().astype(np.float16) for n, p in net.named_parameters()}
+    tensors["image"] = net.image.mul(255).round().clamp(0, 255).to(torch.uint8).numpy()
+    header = {"arch": net.cfg.to_dict(), "image": coded.__dict__}
+    return pack(header, tensors, coder, version=STORAGE_VERSION["upscale"])
+
+
+def _config(cls, header: dict, tuples: tuple[str, ...] = ()):
+    """The header's architecture as a `cls` dataclass, or CodecError saying what is wrong."""
+    try:
+        arch = dict(header["arch"])
+        for name in tuples:
+            arch[name] = tuple(arch[name])
+        known = {f.name for f in fields(cls)}
+        if set(arch) - known:
+            raise CodecError(f"unknown architecture fields {sorted(set(arch) - known)}")
+        return cls(**arch)
+    except CodecError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CodecError(f"the header is invalid: {exc}") from None
+
+
+def decode(data: bytes) -> tuple[MultiHeadINR | UpscaleINR, Coded]:
+    header, tensors = unpack(data)
+    try:
+        coded = Coded(**header["image"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CodecError(f"the header is invalid: {exc}") from None
+    if coded.storage == "upscale":
+        return _decode_upscale(_config(UpscaleConfig, header), tensors, coded), coded
+    cfg = _config(INRConfig, header, ("heads", "cell"))
+    _check_sizes(cfg, coded)
+    net = MultiHeadINR(cfg)
+    if coded.storage == "weights":
+        load_params(net, [n for n, _ in net.named_parameters()], tensors)
+    elif coded.storage == "coefficients":
+        _decode_coefficients(net, coded, tensors)
+    else:
+        raise CodecError(f"unknown storage {coded.storage!r}")
+    return net.eval(), coded
+
+
+def _check_sizes(cfg: INRConfig, coded: Coded) -> None:
+    hy, hx = cfg.heads
+    ch, cw = cfg.canvas
+    if not (0 < coded.height <= ch and 0 < coded.width <= cw):
+        raise CodecError(
+            f"image size {coded.height}x{coded.width} does not fit the canvas {ch}x{cw}"
+        )
+    if ch - coded.height >= cfg.cell[0] or cw - coded.width >= cfg.cell[1]:
+        raise CodecError("the padding is larger than a cell")
+    if coded.mode not in ("L", "LA", "RGB", "RGBA") or len(coded.mode) != cfg.channels:
+        raise CodecError(f"colour mode {coded.mode!r} does not match {cfg.channels} channels")
+    params = cfg.width * (cfg.width + 2 * cfg.fourier_features + 3) * cfg.depth
+    params += hy * hx * cfg.channels * (cfg.alpha + 1)
+    if params > MAX_PARAMS:
+        raise CodecError(f"the architecture has about {params:,} parameters, over the limit")
+
+
+def _decode_coefficients(net: MultiHeadINR, coded: Coded, tensors: dict[str, np.ndarray]) -> None:
+    cfg = net.cfg
+    if cfg.alpha != cfg.width or not cfg.head_bias:
+        raise CodecError("coefficient storage needs dense heads with a bias")
+    if coded.step is None or not coded.step > 0:
+        raise CodecError("coefficient storage needs a positive quantizer step")
+    load_params(net, body_names(net), tensors)
+    if "coefficients" not in tensors:
+        raise CodecError("the file lacks its coefficients")
+    z = tensors["coefficients"]
+    expected = (cfg.width + 1, cfg.channels * cfg.num_heads)
+    if z.shape != expected or z.dtype.kind != "u":
+        raise CodecError(f"coefficients of shape {z.shape}, expected {expected}")
+    coef = torch.from_numpy(unzigzag(z).astype(np.float64)) * coded.step
+    colour = mean = None
+    if coded.colour is not None:
+        colour = torch.tensor(coded.colour, dtype=torch.float64)
+        mean = torch.tensor(coded.colour_mean, dtype=torch.float64)
+        if colour.shape != (cfg.channels, cfg.channels) or mean.shape != (cfg.channels,):
+            raise CodecError("the colour transform does not match the channels")
+    coefficients_to_heads(net, coef, colour, mean)
+
+
+def _decode_upscale(cfg: UpscaleConfig, tensors: dict[str, np.ndarray], coded: Coded) -> UpscaleINR:
+    if coded.mode not in ("L", "LA", "RGB", "RGBA") or len(coded.mode) != cfg.channels:
+        raise CodecError(f"colour mode {coded.mode!r} does not match {cfg.channels} channels")
+    if max(cfg.features, cfg.hidden) > 1024 or cfg.layers > 64:
+        raise CodecError("the upscaler's architecture is over the limits")
+    image = tensors.get("image")
+    expected = (cfg.channels, coded.height, coded.width)
+    if image is None or image.dtype != np.uint8 or image.shape != expected:
+        raise CodecError(f"the file's image is missing or not uint8 of shape {expected}")
+    net = UpscaleINR(cfg)
+    load_params(net, [n for n, _ in net.named_parameters()], tensors)
+    net.set_image(torch.from_numpy(image.astype(np.float32) / 255))
+    return net.eval()

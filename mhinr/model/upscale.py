@@ -1,0 +1,431 @@
+"""The `upscale` preset: an arbitrary-scale multi-head INR trained on the image's own scales.
+
+The image is cut into cells of one pixel each. A small convolutional encoder turns the
+image into one code per cell (the cell's head, `hidden` numbers); a shared body decodes a
+point from a head, the point's offset from the cell centre (in the image's pixels) and the
+output pixel size (1/scale), as LIIF does (Chen et al. 2021). Every point is decoded from
+the four cells around it and the four results are blended with bilinear weights, so the
+rendered image is continuous in position: no seams at cell borders. The body predicts a
+residual over bicubic interpolation of the image, scaled by min(1, scale − 1): at the
+native size the residual is zero and the render reproduces the image exactly, and between
+×1 and ×2 the network fades in continuously.
+
+Training is internal learning (ZSSR, Shocher et al. 2018): no pretrained weights. Pairs are
+made from the image itself: a random crop, flipped/rotated, area-averaged down by a random
+factor in [1.2, 4] (the same degradation a sensor's pixel integration gives), and the body
+learns to predict the crop's pixels from its smaller copy. Rendering at scale s then
+applies what the network learned one scale up.
+
+A render is the mean of the enlargements of the image turned by 0°, 90°, 180° and 270°
+(a self-ensemble over the rotations; the training saw rotated crops, so all four are equally
+good guesses and their errors partly cancel; the result is exactly equivariant: the render
+of a turned image is the turned render). Cost: the encoder runs once per view (its last
+layer already holds each cell's share of the body's first layer); a render evaluates the
+body 16× per output pixel (`flops_per_pixel`), in chunks small enough to stay in cache.
+Sizes below the native one are Lanczos reductions of the image (nothing has to be invented
+when shrinking).
+"""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mhinr.model.fit import Progress, mse_to_psnr
+
+MIN_SCALE, MAX_SCALE = 1.2, 4.0  # training pairs' downscale factors
+MIN_SIDE = 12  # smallest image side the preset accepts (its smallest copy must have pixels)
+MAX_PIXELS = 2_100_000  # largest image it enlarges (1920×1080 fits): heads are kept in memory
+VIEWS = (0, 1, 2, 3)  # the self-ensemble of a render: the image turned by 0°, 90°, 180°, 270°
+
+
+@dataclass(frozen=True)
+class UpscaleConfig:
+    channels: int = 3
+    features: int = 32  # encoder channels
+    layers: int = 5  # encoder 3×3 convolutions before the head layer
+    hidden: int = 32  # head size = width of the body
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.channels, self.features, self.layers, self.hidden) < 1:
+            raise ValueError("channels, features, layers and hidden must be at least 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Encoder(nn.Module):
+    """Image [B, C, h, w] → heads [B, hidden, h, w]: 3×3 convolutions with a residual path."""
+
+    def __init__(self, cfg: UpscaleConfig):
+        super().__init__()
+        f = cfg.features
+        self.inp = nn.Conv2d(cfg.channels, f, 3, padding=1, padding_mode="replicate")
+        self.convs = nn.ModuleList(
+            nn.Conv2d(f, f, 3, padding=1, padding_mode="replicate") for _ in range(cfg.layers - 1)
+        )
+        self.out = nn.Conv2d(f + cfg.channels, cfg.hidden, 3, padding=1, padding_mode="replicate")
+
+    def forward(self, image: Tensor) -> Tensor:
+        # channels-last: oneDNN's convolutions run ~25 % faster so on CPU (fit and backward)
+        x = (image - 0.5).contiguous(memory_format=torch.channels_last)
+        h = F.relu(self.inp(x))
+        for i in range(0, len(self.convs) - 1, 2):  # pairs of convolutions as residual blocks
+            h = h + self.convs[i + 1](F.relu(self.convs[i](h)))
+            h = F.relu(h) if i + 2 < len(self.convs) else h
+        if len(self.convs) % 2:
+            h = F.relu(self.convs[-1](h))
+        return self.out(torch.cat([h, x], 1))  # channels-last: see `cells`
+
+
+def cells(heads: Tensor) -> Tensor:
+    """An encoder output [D, h, w] as one row per cell, [h·w, D]: a view of the
+    channels-last output (no copy), so the body's row gathers read contiguous rows."""
+    return heads.permute(1, 2, 0).reshape(-1, heads.shape[0])
+
+
+class Body(nn.Module):
+    """(head's first-layer share a, offset δ, pixel size c) → colour residual [N, C]."""
+
+    def __init__(self, cfg: UpscaleConfig):
+        super().__init__()
+        d = cfg.hidden
+        self.offset = nn.Linear(3, d, bias=False)  # (δy, δx, c) → the rest of layer one
+        self.mid = nn.Linear(d, d)
+        self.last = nn.Linear(d, cfg.channels)
+
+    def hidden(self, a: Tensor, local: Tensor) -> Tensor:
+        # in place: the body is memory-bound, and fresh buffers cost page faults
+        return F.relu(self.mid(F.relu(a + self.offset(local), inplace=True)), inplace=True)
+
+    def forward(self, a: Tensor, local: Tensor) -> Tensor:
+        return self.last(self.hidden(a, local))
+
+
+class UpscaleINR(nn.Module):
+    """Encoder (heads per cell) + shared body. `image` is the picture it was trained on."""
+
+    def __init__(self, cfg: UpscaleConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.body = Body(cfg)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        for p in self.parameters():  # a reproducible draw of PyTorch's default scheme
+            bound = 1 / math.sqrt(p[0].numel()) if p.dim() > 1 else 0.01
+            with torch.no_grad():
+                p.uniform_(-bound, bound, generator=gen)
+        with torch.no_grad():
+            self.body.last.weight.mul_(0.1)  # start near bicubic
+            self.body.last.bias.zero_()
+        self.image: Tensor | None = None  # [C, H, W] in [0, 1], set by fit or decode
+        self._heads: dict[int, Tensor] = {}  # cached encoder outputs, one per view
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def set_image(self, image: Tensor) -> None:
+        self.image, self._heads = image, {}
+
+    @torch.no_grad()
+    def heads_for_image(
+        self, views: tuple[int, ...] = (0,), band_bytes: int = 64 * 2**20
+    ) -> list[Tensor]:
+        """The heads of each view of the image (`turn`), [h·w, D] fp16 each (64 bytes an
+        input pixel a view), computed once (in bands of rows with a halo as wide as the
+        encoder's reach, so memory stays bounded and the result is exact)."""
+        if self.image is None:
+            raise ValueError("the upscaler has no image")
+        for k in views:
+            if k not in self._heads:
+                self._heads[k] = self._encode(turn(self.image, k), band_bytes)
+        return [self._heads[k] for k in views]
+
+    def _encode(self, image: Tensor, band_bytes: int) -> Tensor:
+        dev = self.body.mid.weight.device
+        _, h, w = image.shape
+        halo = self.cfg.layers + 1
+        rows = max(1, band_bytes // (4 * 3 * self.cfg.features * w))
+        out = torch.empty(h * w, self.cfg.hidden, dtype=torch.float16)
+        for r0 in range(0, h, rows):
+            r1 = min(h, r0 + rows)
+            a, b = max(0, r0 - halo), min(h, r1 + halo)
+            band = self.encoder(image[None, :, a:b].to(dev))[0, :, r0 - a : r1 - a]
+            out[r0 * w : r1 * w] = cells(band).half().cpu()
+        return out.to(dev)
+
+    def query(self, heads: Tensor, image: Tensor, coords: Tensor, scale: float) -> Tensor:
+        """Colours [N, C] at `coords` [N, 2] (y, x in the image's pixels, centres at integers)
+        from `heads` [h·w, D] (one row per cell) of `image` [C, h, w] at output scale
+        `scale` (≥ 1)."""
+        _, h, w = image.shape
+        base = bicubic_at(image, coords)  # [N, C]
+        gate = min(1.0, max(0.0, scale - 1.0))
+        if gate == 0:
+            return base
+        cy = coords[:, 0].clamp(0, h - 1)
+        cx = coords[:, 1].clamp(0, w - 1)
+        y0 = cy.floor().clamp(max=max(h - 2, 0))
+        x0 = cx.floor().clamp(max=max(w - 2, 0))
+        ty, tx = cy - y0, cx - x0
+        iy = torch.stack([y0, (y0 + 1).clamp(max=h - 1)])  # [2, N]
+        ix = torch.stack([x0, (x0 + 1).clamp(max=w - 1)])
+        wy = torch.stack([1 - ty, ty])
+        wx = torch.stack([1 - tx, tx])
+        idx = (iy[:, None] * w + ix[None]).long().reshape(4, -1)  # [4, N]: (dy, dx) pairs
+        weight = (wy[:, None] * wx[None]).reshape(4, -1, 1)  # bilinear, [4, N, 1]
+        dy = (coords[:, 0] - iy)[:, None].expand(2, 2, -1).reshape(4, -1)
+        dx = (coords[:, 1] - ix)[None].expand(2, 2, -1).reshape(4, -1)
+        local = torch.stack([dy, dx, torch.full_like(dy, 1.0 / scale)], -1)  # [4, N, 3]
+        a = heads.index_select(0, idx.reshape(-1)).float().reshape(4, -1, heads.shape[1])
+        hidden = self.body.hidden(a, local)  # [4, N, D]
+        res = self.body.last((weight * hidden).sum(0))  # the output layer is linear: blend first
+        return base + gate * res
+
+    @torch.no_grad()
+    def render(
+        self,
+        out_size: tuple[int, int],
+        max_points: int = 4096,
+        back_project: bool = True,
+        views: tuple[int, ...] = VIEWS,
+    ) -> Tensor:  # uint8 [C, rows, cols]
+        """The image at `out_size` (rows, cols), any aspect ratio, in chunks of rows: the
+        mean of the enlargements of the `views` (`turn`). With `back_project`, the result is
+        then corrected so that its area averages match the image's pixels (`_back_project`)."""
+        image = self.image
+        if image is None:
+            raise ValueError("the upscaler has no image")
+        c, h, w = image.shape
+        out_h, out_w = out_size
+        if out_h < 1 or out_w < 1:
+            raise ValueError(f"output size must be positive, got {out_h}x{out_w}")
+        sy, sx = out_h / h, out_w / w
+        if sy < 1 or sx < 1:
+            raise ValueError("the upscaler only enlarges: model.render reduces its native image")
+        scale = math.sqrt(sy * sx)  # the pixel size the body is told (areas match)
+        dev = self.body.mid.weight.device
+        heads = self.heads_for_image(views)
+        img = image.to(dev)
+        turned = [turn(img, k) for k in views]
+        out = torch.empty(c, out_h, out_w, dtype=torch.uint8)
+        ys = (torch.arange(out_h, dtype=torch.float32) + 0.5) / sy - 0.5
+        xs = (torch.arange(out_w, dtype=torch.float32) + 0.5) / sx - 0.5
+        rows = max(1, max_points // out_w)
+        for r0 in range(0, out_h, rows):
+            r1 = min(out_h, r0 + rows)
+            gy, gx = torch.meshgrid(ys[r0:r1], xs, indexing="ij")
+            coords = torch.stack([gy.reshape(-1), gx.reshape(-1)], 1).to(dev)
+            # the mean of the four turned images' enlargements (a self-ensemble; at ×2 on
+            # six Kodak images +0.10 dB over the image and its mirror image, +0.44 dB on
+            # kodim07, for twice the body's work; still continuous, still exact at the
+            # native size; benchmarks/results/upscale_ablation.md row 22)
+            vals = torch.zeros(len(coords), c, device=dev)
+            for k, hd, im in zip(views, heads, turned, strict=True):
+                vals += self.query(hd, im, turn_coords(coords, k, h, w), scale)
+            vals /= len(views)
+            block = vals.T.reshape(c, r1 - r0, out_w)
+            out[:, r0:r1] = block.clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
+        if back_project and scale > 1:
+            _back_project(out, image.cpu(), max_points)
+        return out
+
+    def flops_per_pixel(self) -> int:
+        """Multiply-adds ×2 of the body per output pixel (4 blended cells, 4 views), encoder
+        excluded."""
+        d, c = self.cfg.hidden, self.cfg.channels
+        return 2 * len(VIEWS) * (4 * (3 * d + d * d) + d * c)  # output layer after the blend
+
+
+def turn(image: Tensor, k: int) -> Tensor:
+    """View k of [C, h, w]: turned by (k mod 4)·90° counter-clockwise, then mirrored
+    left-right when k ≥ 4 (the eight symmetries of a square; k odd: [C, w, h])."""
+    out = torch.rot90(image, k % 4, (-2, -1)) if k % 4 else image
+    return out.flip(-1).contiguous() if k >= 4 else out.contiguous()
+
+
+def turn_coords(coords: Tensor, k: int, h: int, w: int) -> Tensor:
+    """Points [N, 2] (y, x) of an h×w image → the same points in `turn(image, k)`."""
+    y, x = coords[:, 0], coords[:, 1]
+    if k % 4 == 1:
+        y, x, w = (w - 1) - x, y, h
+    elif k % 4 == 2:
+        y, x = (h - 1) - y, (w - 1) - x
+    elif k % 4 == 3:
+        y, x, w = x, (h - 1) - y, h
+    if k >= 4:
+        x = (w - 1) - x
+    return torch.stack([y, x], 1)
+
+
+def _back_project(out: Tensor, image: Tensor, max_points: int) -> None:
+    """One step of back-projection (Irani & Peleg 1991), in place on `out` (uint8 [C, H, W]):
+    add the bicubic interpolation of image − area_average(out), so that the enlargement's
+    averages over each of the image's pixels match that pixel, as pixel integration (the
+    degradation the network was trained on) says they should. +0.075 dB at ×2 on kodim01
+    (800-step fit); a second step gained nothing. Memory: one float copy of a channel."""
+    c, h, w = image.shape
+    big_h, big_w = out.shape[1:]
+    residual = torch.stack(
+        [
+            image[i] - area_down(area_down(out[i].float() / 255, w).T.contiguous(), h).T
+            for i in range(c)
+        ]
+    )  # [C, h, w]
+    ys = (torch.arange(big_h, dtype=torch.float32) + 0.5) * h / big_h - 0.5
+    xs = (torch.arange(big_w, dtype=torch.float32) + 0.5) * w / big_w - 0.5
+    rows = max(1, max_points // big_w)
+    for r0 in range(0, big_h, rows):
+        r1 = min(big_h, r0 + rows)
+        gy, gx = torch.meshgrid(ys[r0:r1], xs, indexing="ij")
+        coords = torch.stack([gy.reshape(-1), gx.reshape(-1)], 1)
+        fix = bicubic_at(residual, coords).T.reshape(c, r1 - r0, big_w) * 255
+        out[:, r0:r1] = (out[:, r0:r1].float() + fix).round().clamp(0, 255).to(torch.uint8)
+
+
+def area_down(x: Tensor, n: int) -> Tensor:
+    """Exact area averages of the rows of `x` [R, N] into n ≤ N bins (bin i covers
+    [i·N/n, (i+1)·N/n)), from cumulative sums: no N×n matrix, so memory stays O(R·N)."""
+    big = x.shape[1]
+    cum = torch.cat([torch.zeros(x.shape[0], 1, dtype=torch.float64), x.double().cumsum(1)], 1)
+    edges = torch.arange(n + 1, dtype=torch.float64) * (big / n)
+    k = edges.floor().long().clamp(max=big - 1)
+    at = cum[:, k] + (edges - k) * x.double()[:, k]  # the integral up to each edge
+    return ((at[:, 1:] - at[:, :-1]) * (n / big)).float()
+
+
+def bicubic_at(image: Tensor, coords: Tensor) -> Tensor:
+    """Bicubic interpolation (a = −0.75, edges clamped) of `image` [C, h, w] at `coords`
+    [N, 2] (y, x pixel units, centres at integers) → [N, C]. Exact at pixel centres."""
+    _, h, w = image.shape
+    gy = (coords[:, 0] + 0.5) / h * 2 - 1
+    gx = (coords[:, 1] + 0.5) / w * 2 - 1
+    grid = torch.stack([gx, gy], 1)[None, None]  # [1, 1, N, 2]
+    out = F.grid_sample(
+        image[None], grid, mode="bicubic", padding_mode="border", align_corners=False
+    )
+    return out[0, :, 0].T
+
+
+# --- training on the image's own scales -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpscaleFit:
+    steps: int = 100_000  # upper bound; the time budget normally ends the fit
+    time_budget_s: float = 50.0
+    # ×2 on kodim07 / kodim01: 2e-3 → +0.01 / +0.88 dB over Lanczos, 1e-3 → +0.52 / +0.92
+    # (4e-3: 0.07–0.09 dB below 2e-3)
+    lr: float = 1e-3
+    crop: int = 32  # small copy's side, in its pixels
+    batch: int = 4
+    queries: int = 4096  # points per crop per step (1024: −0.1 dB at ×2, kodim01/02)
+    scales: tuple[float, float] = (MIN_SCALE, MAX_SCALE)
+    # share of steps at ×2, ×3 or ×4 exactly; measured on kodim05/kodim23 (30 s fits): ×2
+    # +0.39/+1.04 dB over Lanczos with 0, +0.89/+1.36 with 0.5 — the integer scales people
+    # ask for most, without losing the continuous range in between
+    integer_share: float = 0.5
+    seed: int = 0
+
+
+def _pair(
+    image: Tensor, scale: float, crop: int, gen: torch.Generator
+) -> tuple[Tensor, Tensor, float]:
+    """A random (small, large) crop pair: large [C, S, S] from the image, flipped/rotated;
+    small = its area average [C, p, p] with S/p ≈ scale. Returns the exact ratio too."""
+    _, h, w = image.shape
+    big = min(h, w, max(2, round(crop * scale)))
+    small = max(1, round(big / scale))
+    y = int(torch.randint(0, h - big + 1, (1,), generator=gen))
+    x = int(torch.randint(0, w - big + 1, (1,), generator=gen))
+    hr = image[:, y : y + big, x : x + big]
+    k = int(torch.randint(0, 8, (1,), generator=gen))
+    hr = torch.rot90(hr, k % 4, (1, 2))
+    if k >= 4:
+        hr = hr.flip(2)
+    m = area_matrix(big, small)
+    lr = torch.einsum("ij,cjk,lk->cil", m, hr, m)
+    return lr, hr, big / small
+
+
+def area_matrix(big: int, small: int) -> Tensor:
+    """[small, big]: exact area averaging of `big` pixels into `small` (pixel i of the small
+    copy covers [i·r, (i+1)·r) of the large one, r = big/small; rows sum to 1)."""
+    r = big / small
+    lo = torch.arange(small, dtype=torch.float64)[:, None] * r
+    j = torch.arange(big, dtype=torch.float64)[None]
+    overlap = (torch.minimum(lo + r, j + 1) - torch.maximum(lo, j)).clamp_min(0)
+    return (overlap / r).float()
+
+
+def fit_upscaler(
+    image: Tensor,
+    cfg: UpscaleConfig,
+    fit: UpscaleFit | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    device: str = "cpu",
+) -> tuple[UpscaleINR, dict]:
+    """Train an upscaler on `image` ([C, H, W] in [0, 1]); returns it and how it went."""
+    fit = fit or UpscaleFit()
+    c, h, w = image.shape
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(f"the upscale preset needs at least {MIN_SIDE}x{MIN_SIDE} pixels")
+    if h * w > MAX_PIXELS:
+        raise ValueError(f"the upscale preset takes images up to {MAX_PIXELS:,} pixels")
+    net = UpscaleINR(cfg).to(device)
+    net.encoder.to(memory_format=torch.channels_last)
+    gen = torch.Generator().manual_seed(fit.seed)
+    opt = torch.optim.Adam(net.parameters(), lr=fit.lr)
+    start = time.perf_counter()
+    ema, step, stopped = None, 0, "steps"
+    lo_scale, hi_scale = fit.scales
+    max_scale = min(hi_scale, min(h, w) / 3)
+    for step in range(1, fit.steps + 1):
+        elapsed = time.perf_counter() - start
+        frac = min(1.0, max(elapsed / fit.time_budget_s, step / fit.steps))
+        for g in opt.param_groups:  # cosine decay over the time budget
+            g["lr"] = fit.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
+        u = float(torch.rand((), generator=gen))
+        scale = lo_scale + (max_scale - lo_scale) * u
+        if float(torch.rand((), generator=gen)) < fit.integer_share:
+            choices = [k for k in (2.0, 3.0, 4.0) if k <= max_scale] or [max_scale]
+            scale = choices[int(torch.randint(0, len(choices), (1,), generator=gen))]
+        pairs = [_pair(image, scale, fit.crop, gen) for _ in range(fit.batch)]
+        lr_imgs = torch.stack([p[0] for p in pairs]).to(device)
+        heads = net.encoder(lr_imgs)
+        loss, sq = 0.0, 0.0
+        for b, (_, hr, s) in enumerate(pairs):
+            n = hr.shape[1]
+            idx = torch.randint(0, n * n, (min(fit.queries, n * n),), generator=gen)
+            yy, xx = idx // n, idx % n
+            coords = torch.stack([(yy + 0.5) / s - 0.5, (xx + 0.5) / s - 0.5], 1).float()
+            target = hr[:, yy, xx].T.to(device)
+            err = net.query(cells(heads[b]), lr_imgs[b], coords.to(device), s) - target
+            loss = loss + err.abs().mean()  # L1: measured equal to L2 in PSNR
+            sq += float(err.detach().pow(2).mean())
+        loss = loss / len(pairs)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        mse = sq / len(pairs)
+        ema = mse if ema is None else 0.95 * ema + 0.05 * mse
+        done = time.perf_counter() - start >= fit.time_budget_s or step == fit.steps
+        cancelled = should_stop is not None and should_stop()
+        if progress is not None and (step % 50 == 0 or done or cancelled):
+            # the PSNR of the enlargements of its own copies it is learning (recent steps)
+            progress(Progress(step, fit.steps, ema, mse_to_psnr(ema), elapsed))
+        if cancelled:
+            stopped = "cancelled"
+            break
+        if done:
+            stopped = "time_budget" if step < fit.steps else "steps"
+            break
+    net.cpu().eval()
+    net.set_image(image.cpu())
+    return net, {"steps": step, "seconds": time.perf_counter() - start, "stopped": stopped}
