@@ -184,6 +184,11 @@ def test_render_quality_accept_406_and_conditional_requests(env):
     assert r.status_code == 422 and "lossless" in r.json()["detail"]
     r = client.get(f"/render?job={job}&size=60", headers={"Accept": "text/html"})
     assert r.status_code == 406 and "image/png" in r.json()["detail"]
+    r = client.get(f"/render?job={job}&size=60&dpr=2&format=png")  # device pixel ratio
+    assert Image.open(io.BytesIO(r.content)).size == (120, 96)
+    r = client.get(f"/render?job={job}&dpr=1.5&format=png")  # the native size × 1.5
+    assert Image.open(io.BytesIO(r.content)).size == (60, 48)
+    assert client.get(f"/render?job={job}&size=60&dpr=5").status_code == 422
     r = client.get(f"/render?job={job}&size=60&sise=2")
     assert r.status_code == 422 and "'sise'" in r.json()["detail"]
     tag = client.get(f"/render?job={job}&size=60").headers["etag"]

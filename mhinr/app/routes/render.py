@@ -59,6 +59,7 @@ async def render_response(
     fmt: str | None,
     method: str,
     quality: int | None = None,
+    dpr: float = 1.0,
 ) -> Response:
     cfg = request.app.state.settings
     if cfg.url_signing_key:
@@ -87,6 +88,11 @@ async def render_response(
     if entry is None:
         raise APIError(404, f"job {job_id} has no model (deleted)")
     net, coded, digest = entry
+    if dpr != 1:  # device pixel ratio: the asked CSS pixels times dpr
+        if size is None and width is None and height is None:
+            size = max(coded.height, coded.width)
+        size, width, height = (None if v is None else max(1, round(v * dpr)) for v in
+                               (size, width, height))  # fmt: skip
     out_h, out_w = output_size((coded.height, coded.width), size, width, height)
     deps.check_render_limits(cfg, out_h, out_w)
     fmt = choose_format(fmt, request.headers.get("accept", ""))
@@ -138,7 +144,11 @@ Method = Annotated[
     Literal["resample", "plain"],
     Query(description="resample: seam-free (default); plain: the paper's renderer"),
 ]
-RENDER_PARAMS = {"size", "width", "height", "format", "method", "quality", "sig", "expires"}
+RENDER_PARAMS = {"size", "width", "height", "format", "method", "quality", "dpr", "sig", "expires"}
+Dpr = Annotated[
+    float,
+    Query(ge=1, le=4, description="device pixel ratio: the size (or native size) times this"),
+]
 Sig = Annotated[
     str | None,
     Query(description="HMAC of the URL, when the server has INR_URL_SIGNING_KEY (mhinr sign)"),
@@ -168,11 +178,12 @@ async def render_query(
     fmt: Format = None,
     method: Method = "resample",
     quality: Quality = None,
+    dpr: Dpr = 1.0,
     sig: Sig = None,
     expires: Expires = None,
 ) -> Response:
     await refuse_unknown_fields(request, RENDER_PARAMS | {"job"})
-    return await render_response(request, job, size, width, height, fmt, method, quality)
+    return await render_response(request, job, size, width, height, fmt, method, quality, dpr)
 
 
 @router.get(
@@ -190,8 +201,9 @@ async def render_job(
     fmt: Format = None,
     method: Method = "resample",
     quality: Quality = None,
+    dpr: Dpr = 1.0,
     sig: Sig = None,
     expires: Expires = None,
 ) -> Response:
     await refuse_unknown_fields(request, RENDER_PARAMS)
-    return await render_response(request, job_id, size, width, height, fmt, method, quality)
+    return await render_response(request, job_id, size, width, height, fmt, method, quality, dpr)
