@@ -249,3 +249,23 @@ def test_classic_at_bytes_finds_the_largest_quality_that_fits():
             assert res.psnr >= measure(u8, "JPEG", max(fits), subsampling=sub).psnr
     assert at_bytes(u8, "WEBP", 10) is None
     assert at_bytes(u8, "WEBP", 100_000).quality == 100
+
+
+@pytest.mark.parametrize("preset", ["paper", "compact", "fast", "upscale"])
+@pytest.mark.parametrize("size", [(12, 13), (37, 53), (67, 45), (300, 451)])
+def test_every_preset_codes_any_size_from_the_smallest_up(preset, size):
+    """Sizes that do not divide into the presets' grids (the paper preset once failed after
+    the whole fit on 451x300 with "the padding is larger than a cell")."""
+    from mhinr.model.compress import check_options
+    from mhinr.model.images import to_uint8
+
+    h, w = size
+    image = to_uint8(smooth_image(3, h, w, seed=h)).float() / 255
+    opt = Options(preset=preset, steps=2)
+    check_options(opt, (h, w), 3)
+    out = compress(image, "RGB", opt)
+    net, coded = decode(out.data)
+    assert (coded.height, coded.width) == (h, w)
+    assert render(net, (h, w)).shape == (3, h, w)
+    big = (h + h // 4 + 1, w + w // 4 - 1)  # a non-integer enlargement
+    assert render(net, (h, w), big).shape == (3, *big)

@@ -304,6 +304,10 @@ def build_network(
         if hy > h or hx > w:
             raise ValueError(f"heads grid {hy}x{hx} is larger than the image {h}x{w}")
         cell = (math.ceil(h / hy), math.ceil(w / hx))
+        # where the size does not divide, as many heads as the cells the image reaches: 64
+        # heads over 300 rows make cells of 5, and 60 of them cover the rows (64 would leave
+        # whole rows of heads over padding only, which the file format refuses)
+        heads = (math.ceil(h / cell[0]), math.ceil(w / cell[1]))
         cfg = INRConfig(
             heads, cell, channels, width, depth, alpha, head_bias, body, init=init, seed=seed
         )
