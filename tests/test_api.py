@@ -249,11 +249,17 @@ def test_metrics_model_and_delete(env):
         "compression_ratio_input",
         "jpeg_psnr_same_bytes",
         "webp_psnr_same_bytes",
+        "avif_psnr_same_bytes",
         "fit_seconds",
         "device",
         "render_flops",
     ):
         assert key in m
+    for fmt in ("jpeg", "webp", "avif"):  # the same-size files the comparison is made with
+        if m[f"{fmt}_quality"] is not None:
+            r = client.get(f"/jobs/{job}/classic?format={fmt}")
+            assert r.headers["content-type"] == f"image/{fmt}"
+            assert len(r.content) == m[f"{fmt}_bytes"] <= m["model_bytes"]
     model = client.get(f"/jobs/{job}/model")
     assert model.status_code == 200 and model.content[:4] == b"MINR"
     assert len(model.content) == m["model_bytes"]

@@ -249,6 +249,9 @@ def test_classic_at_bytes_finds_the_largest_quality_that_fits():
             assert res.psnr >= measure(u8, "JPEG", max(fits), subsampling=sub).psnr
     assert at_bytes(u8, "WEBP", 10) is None
     assert at_bytes(u8, "WEBP", 100_000).quality == 100
+    avif = at_bytes(u8, "AVIF", budget)  # the AVIF of the same size: fits, and decodes
+    assert avif.format == "AVIF" and avif.bytes <= budget and avif.psnr > 20
+    assert len(encode_classic(u8, "AVIF", avif.quality + 1)) > budget or avif.quality == 100
 
 
 @pytest.mark.parametrize("preset", ["paper", "compact", "fast", "upscale"])

@@ -200,6 +200,7 @@ STORE_ENDPOINTS = [
     ("GET", "/jobs/{job}/original"),
     ("GET", "/jobs/{job}/preview"),
     ("GET", "/jobs/{job}/classic?format=jpeg"),
+    ("GET", "/jobs/{job}/classic?format=avif"),
     ("GET", "/render?job={job}&size=64"),
     ("DELETE", "/jobs/{job}"),
     ("GET", "/metrics"),

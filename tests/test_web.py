@@ -126,6 +126,7 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
         assert drv.find_element(By.ID, "m-bpp").text == f"{metrics['bpp']:.3f}"
         assert drv.find_element(By.ID, "m-jpeg").text == f"{metrics['jpeg_psnr_same_bytes']:.2f}"
         assert drv.find_element(By.ID, "m-webp").text == f"{metrics['webp_psnr_same_bytes']:.2f}"
+        assert drv.find_element(By.ID, "m-avif").text == f"{metrics['avif_psnr_same_bytes']:.2f}"
         assert drv.find_element(By.ID, "m-ratio").text == f"{metrics['compression_ratio_raw']:.1f}×"
         assert client.get(f"/jobs/{job}").json()["options"]["max_bytes"] == 12000
         assert metrics["bytes"] <= 12000
@@ -133,15 +134,16 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
         status = drv.find_element(By.ID, "status").text
         assert f"final PSNR {metrics['psnr']:.2f} dB" in status, status
         verdict = drv.find_element(By.ID, "verdict").text
-        for name in ("jpeg", "webp"):
+        for name in ("jpeg", "webp", "avif"):
             d = metrics[f"{name}_psnr_same_bytes"] - metrics["psnr"]
             word = "better" if d > 0 else "worse"
-            expect = f"{'JPEG' if name == 'jpeg' else 'WebP'} is {abs(d):.1f} dB {word}"
+            label = {"jpeg": "JPEG", "webp": "WebP", "avif": "AVIF"}[name]
+            expect = f"{label} is {abs(d):.1f} dB {word}"
             assert expect in verdict, verdict
         assert "PSNR" in drv.find_element(By.CSS_SELECTOR, ".explain").text
 
         loaded = (
-            "return ['orig', 'recon', 'jpeg-img', 'webp-img']"
+            "return ['orig', 'recon', 'jpeg-img', 'webp-img', 'avif-img']"
             ".every(i => document.getElementById(i).naturalWidth > 0)"
         )
         wait_for(lambda: drv.execute_script(loaded), 30, "the comparison images")

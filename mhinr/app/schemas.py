@@ -87,6 +87,9 @@ class MetricsOut(BaseModel):
     webp_psnr_same_bytes: float | None = None
     webp_bytes: int | None = None
     webp_quality: int | None = None
+    avif_psnr_same_bytes: float | None = None
+    avif_bytes: int | None = None
+    avif_quality: int | None = None
     fit_seconds: float
     device: str = Field(description="where the fit ran: cpu or cuda")
     render_flops: int | None = Field(None, description="FLOPs of a native-size render")

@@ -170,9 +170,10 @@ def _fit(
         return
     u8 = to_uint8(image.pixels)
     if result.coded.storage == "upscale":  # holds the image exactly: no codec comparison
-        jpeg = webp = None
+        jpeg = webp = avif = None
     else:
         jpeg, webp = at_bytes(u8, "JPEG", result.bytes), at_bytes(u8, "WEBP", result.bytes)
+        avif = at_bytes(u8, "AVIF", result.bytes)
     h, w = image.size
     raw = h * w * image.channels
     metrics = {
@@ -190,6 +191,9 @@ def _fit(
         "webp_psnr_same_bytes": None if webp is None else round(webp.psnr, 3),
         "webp_bytes": None if webp is None else webp.bytes,
         "webp_quality": None if webp is None else webp.quality,
+        "avif_psnr_same_bytes": None if avif is None else round(avif.psnr, 3),
+        "avif_bytes": None if avif is None else avif.bytes,
+        "avif_quality": None if avif is None else avif.quality,
         "fit_seconds": round(result.seconds, 3),
         "device": device,
         "render_flops": result.render_flops(),

@@ -382,7 +382,7 @@ def succeeded_or_409(record: dict) -> None:
     summary="Quality and size of a finished job",
     responses=errors(404, 409),
     description="PSNR, SSIM, PSNR history, parameters, model bytes, bits per pixel, "
-    "compression ratios, the PSNR of a JPEG and a WebP of the same byte size, fit "
+    "compression ratios, the PSNR of a JPEG, a WebP and an AVIF of the same byte size, fit "
     "seconds, device and render FLOPs.",
 )
 async def get_metrics(request: Request, job_id: str) -> dict:

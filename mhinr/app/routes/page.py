@@ -101,14 +101,14 @@ async def original(
 
 @router.get(
     "/jobs/{job_id}/classic",
-    summary="The JPEG or WebP of the same byte size as the model",
+    summary="The JPEG, WebP or AVIF of the same byte size as the model",
     response_class=Response,
     responses=errors(404, 409),
 )
 async def classic(
     request: Request,
     job_id: str,
-    fmt: Annotated[Literal["jpeg", "webp"], Query(alias="format")] = "jpeg",
+    fmt: Annotated[Literal["jpeg", "webp", "avif"], Query(alias="format")] = "jpeg",
 ) -> Response:
     record = await run_in_threadpool(deps.job_or_404, request, job_id)
     succeeded_or_409(record)

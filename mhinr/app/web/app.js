@@ -191,6 +191,8 @@ async function showResult(job) {
   const none = "—";  // the verdict sentence says why (none that small, or an upscaler)
   $("m-jpeg").textContent = m.jpeg_psnr_same_bytes == null ? none : m.jpeg_psnr_same_bytes.toFixed(2);
   $("m-webp").textContent = m.webp_psnr_same_bytes == null ? none : m.webp_psnr_same_bytes.toFixed(2);
+  $("m-avif").textContent = m.avif_psnr_same_bytes == null ? none : m.avif_psnr_same_bytes.toFixed(2);
+  $("m-avif-bytes").textContent = m.avif_bytes == null ? "" : m.avif_bytes.toLocaleString("en");
   $("upscale-note").hidden = !upscaler;
   $("classic-pair").style.display = upscaler ? "none" : "";
   $("m-jpeg-bytes").textContent = m.jpeg_bytes == null ? "" : m.jpeg_bytes.toLocaleString("en");
@@ -201,6 +203,7 @@ async function showResult(job) {
   $("recon").src = `/render?job=${job}&format=png`;
   $("jpeg-img").src = m.jpeg_quality == null ? "" : `/jobs/${job}/classic?format=jpeg`;
   $("webp-img").src = m.webp_quality == null ? "" : `/jobs/${job}/classic?format=webp`;
+  $("avif-img").src = m.avif_quality == null ? "" : `/jobs/${job}/classic?format=avif`;
   $("dl-model").href = `/jobs/${job}/model`;
   $("dl-model").setAttribute("download", `${job}.inr`);
   const longer = Math.max(m.width, m.height);
@@ -213,7 +216,9 @@ function verdict(m) {
     return "This job keeps the image exactly and enlarges it (an upscaler): there is no size to compare.";
   }
   const parts = [];
-  for (const [name, p] of [["JPEG", m.jpeg_psnr_same_bytes], ["WebP", m.webp_psnr_same_bytes]]) {
+  const rivals = [["JPEG", m.jpeg_psnr_same_bytes], ["WebP", m.webp_psnr_same_bytes]];
+  if ("avif_psnr_same_bytes" in m) rivals.push(["AVIF", m.avif_psnr_same_bytes]);  // newer jobs
+  for (const [name, p] of rivals) {
     if (p == null) {
       parts.push(`${name} cannot make a file this small`);
       continue;
