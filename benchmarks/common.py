@@ -68,3 +68,47 @@ def save_figure(fig, name: str, quick: bool) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def bd_rate(
+    rate_a: list[float], psnr_a: list[float], rate_b: list[float], psnr_b: list[float]
+) -> float | None:
+    """Bjøntegaard-delta rate of codec A against codec B, in percent: the mean difference of
+    log-rate at equal PSNR over the PSNR range both curves cover (negative: A needs fewer
+    bytes). Each curve is log-rate as a monotone piecewise-cubic (PCHIP) function of PSNR,
+    the interpolation the newer BD tools use instead of one cubic polynomial, which
+    overshoots between distant points. None if the curves share no PSNR range."""
+    from scipy.interpolate import PchipInterpolator
+
+    def curve(rate, psnr):
+        pts = sorted(zip(psnr, np.log(rate), strict=True))
+        xs, ys = [], []
+        for p, r in pts:  # strictly increasing PSNR for the interpolator
+            if xs and p <= xs[-1]:
+                ys[-1] = min(ys[-1], r)
+                continue
+            xs.append(p)
+            ys.append(r)
+        return np.array(xs), np.array(ys)
+
+    xa, ya = curve(rate_a, psnr_a)
+    xb, yb = curve(rate_b, psnr_b)
+    if len(xa) < 2 or len(xb) < 2:
+        return None
+    lo, hi = max(xa[0], xb[0]), min(xa[-1], xb[-1])
+    if hi <= lo:
+        return None
+    fa, fb = PchipInterpolator(xa, ya), PchipInterpolator(xb, yb)
+    diff = (fa.integrate(lo, hi) - fb.integrate(lo, hi)) / (hi - lo)
+    return float((np.exp(diff) - 1) * 100)
+
+
+def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The (rate, PSNR) points no other point beats on both (lower rate and higher PSNR),
+    by increasing rate: a codec's best curve from several settings (JPEG's two chroma
+    layouts)."""
+    front: list[tuple[float, float]] = []
+    for rate, q in sorted(points):
+        if not front or q > front[-1][1]:
+            front.append((rate, q))
+    return front

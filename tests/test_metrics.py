@@ -77,3 +77,21 @@ def test_paper_flops_at_512_favour_multihead_by_thousands():
     assert 55e6 < mh_flops < 62e6
     assert siren_flops / mh_flops > 3000
     assert np.isfinite(siren_flops)
+
+
+def test_bd_rate_measures_the_rate_saved_at_equal_quality():
+    from benchmarks.common import bd_rate, pareto
+
+    psnr = [28.0, 31.0, 34.0, 37.0]
+    rate = [0.2, 0.4, 0.8, 1.6]
+    assert abs(bd_rate(rate, psnr, rate, psnr)) < 1e-9
+    half = [r / 2 for r in rate]  # the same quality at half the bytes: -50 %
+    assert abs(bd_rate(half, psnr, rate, psnr) + 50) < 1e-6
+    assert abs(bd_rate(rate, psnr, half, psnr) - 100) < 1e-6
+    # only the shared PSNR range counts; none shared: None
+    assert bd_rate([1, 2], [20, 22], [1, 2], [30, 32]) is None
+    # 1.5x the bytes for 1 dB more, where B doubles its bytes every 3 dB (x1.26 a dB):
+    # at equal quality A needs 1.5 / 2^(1/3) - 1 = +19 %
+    shifted = bd_rate([r * 1.5 for r in rate], [p + 1 for p in psnr], rate, psnr)
+    assert abs(shifted - (1.5 / 2 ** (1 / 3) - 1) * 100) < 0.5
+    assert pareto([(1, 30), (2, 29), (2, 31), (3, 31), (0.5, 25)]) == [(0.5, 25), (1, 30), (2, 31)]

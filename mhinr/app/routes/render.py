@@ -2,9 +2,10 @@
 
 import io
 import time
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
@@ -163,6 +164,28 @@ RESPONSES = {
 }
 
 
+@dataclass
+class RenderParams:
+    """The query of both render endpoints (a dependency: one list, documented once)."""
+
+    size: Size = None
+    width: Width = None
+    height: Height = None
+    fmt: Format = None
+    method: Method = "resample"
+    quality: Quality = None
+    dpr: Dpr = 1.0
+    sig: Sig = None  # checked on the raw query (signing.check), declared for the docs
+    expires: Expires = None
+
+    async def respond(self, request: Request, job_id: str, known: set[str]) -> Response:
+        await refuse_unknown_fields(request, known)
+        return await render_response(
+            request, job_id, self.size, self.width, self.height, self.fmt, self.method,
+            self.quality, self.dpr,
+        )  # fmt: skip
+
+
 @router.get(
     "/render",
     summary="Render a job's image at any size",
@@ -172,18 +195,9 @@ RESPONSES = {
 async def render_query(
     request: Request,
     job: Annotated[str, Query(description="the job id")],
-    size: Size = None,
-    width: Width = None,
-    height: Height = None,
-    fmt: Format = None,
-    method: Method = "resample",
-    quality: Quality = None,
-    dpr: Dpr = 1.0,
-    sig: Sig = None,
-    expires: Expires = None,
+    params: Annotated[RenderParams, Depends()],
 ) -> Response:
-    await refuse_unknown_fields(request, RENDER_PARAMS | {"job"})
-    return await render_response(request, job, size, width, height, fmt, method, quality, dpr)
+    return await params.respond(request, job, RENDER_PARAMS | {"job"})
 
 
 @router.get(
@@ -193,17 +207,6 @@ async def render_query(
     responses=RESPONSES,
 )
 async def render_job(
-    request: Request,
-    job_id: str,
-    size: Size = None,
-    width: Width = None,
-    height: Height = None,
-    fmt: Format = None,
-    method: Method = "resample",
-    quality: Quality = None,
-    dpr: Dpr = 1.0,
-    sig: Sig = None,
-    expires: Expires = None,
+    request: Request, job_id: str, params: Annotated[RenderParams, Depends()]
 ) -> Response:
-    await refuse_unknown_fields(request, RENDER_PARAMS)
-    return await render_response(request, job_id, size, width, height, fmt, method, quality, dpr)
+    return await params.respond(request, job_id, RENDER_PARAMS)

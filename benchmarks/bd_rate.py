@@ -1,0 +1,151 @@
+"""Bjøntegaard-delta rate of mhinr's codec presets against JPEG, WebP and AVIF, per image.
+
+For each image: `compact` and `fast` at bpp targets (one fit per candidate architecture,
+the quantizer step searched per target: compress_sweep), and the classic codecs' curves —
+JPEG with optimized Huffman tables at qualities 5–95 in both 4:2:0 and 4:4:4 (the better
+point at each size kept), WebP `method=6` and AVIF (libavif speed 6, Pillow's default) at
+qualities 0–100 — then the BD-rate (PCHIP, over the PSNR range both curves cover; negative:
+mhinr needs fewer bytes) of each preset against each codec. Encode and decode times are
+per file (mhinr: the whole fit and coding for all targets; decode = read the file and
+render at the native size). PSNR: RGB on 8-bit values; bpp: the file's bytes × 8 / pixels.
+
+    python -m benchmarks.bd_rate                          # all 24 Kodak images
+    python -m benchmarks.bd_rate --images kodim05,kodim23,coffee,astronaut
+"""
+
+import argparse
+import io
+import json
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+from benchmarks.common import KODAK, bd_rate, machine, md_table, pareto, write_result
+from mhinr.model.classic import encode_classic
+from mhinr.model.codec import decode
+from mhinr.model.compress import Options, compress_sweep
+from mhinr.model.images import load_image, to_uint8
+from mhinr.model.metrics import psnr
+from mhinr.model.render import render
+
+BPPS = (0.15, 0.25, 0.5, 1.0, 1.5)
+CODECS = ("JPEG", "WEBP", "AVIF")
+
+
+def load(name: str):
+    if name.startswith("kodim"):
+        return load_image(KODAK / f"{name}.png")
+    import skimage.data
+
+    buf = io.BytesIO()
+    Image.fromarray(getattr(skimage.data, name)()).save(buf, "PNG")
+    return load_image(buf.getvalue())
+
+
+def classic_curve(u8: torch.Tensor, fmt: str) -> tuple[list[tuple[float, float]], float, float]:
+    """(Pareto (bpp, PSNR) points, mean encode s, mean decode s) of one classic codec."""
+    pixels = u8.shape[1] * u8.shape[2]
+    points, enc, dec = [], [], []
+    settings = (
+        [(q, s) for q in range(5, 96, 5) for s in ("4:2:0", "4:4:4")]
+        if fmt == "JPEG"
+        else [(q, None) for q in range(0, 101, 5)]
+    )
+    mode = "RGB" if u8.shape[0] == 3 else "L"
+    for q, sub in settings:
+        t = time.perf_counter()
+        data = encode_classic(u8, fmt, q, sub)
+        enc.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        back = np.array(Image.open(io.BytesIO(data)).convert(mode))
+        dec.append(time.perf_counter() - t)
+        back_t = torch.from_numpy(back if back.ndim == 3 else back[..., None]).permute(2, 0, 1)
+        points.append((len(data) * 8 / pixels, psnr(back_t, u8)))
+    return pareto(points), float(np.mean(enc)), float(np.mean(dec))
+
+
+def one_image(name: str) -> dict:
+    img = load(name)
+    u8 = to_uint8(img.pixels)
+    h, w = img.size
+    row: dict = {"image": name, "size": f"{w}x{h}"}
+    for fmt in CODECS:
+        curve, enc_s, dec_s = classic_curve(u8, fmt)
+        row[fmt] = {"curve": curve, "encode_s": enc_s, "decode_s": dec_s}
+    for preset in ("compact", "fast"):
+        targets = [{"max_bytes": int(b * h * w / 8)} for b in BPPS]
+        t = time.perf_counter()
+        outs = compress_sweep(img.pixels, img.mode, Options(preset=preset), targets)
+        encode_s = time.perf_counter() - t
+        t = time.perf_counter()
+        net, coded = decode(outs[len(outs) // 2].data)
+        render(net, (coded.height, coded.width))
+        decode_s = time.perf_counter() - t
+        curve = [(o.bytes * 8 / (h * w), o.psnr) for o in outs]
+        row[preset] = {"curve": curve, "encode_s": encode_s, "decode_s": decode_s}
+        for fmt in CODECS:
+            ref = row[fmt]["curve"]
+            row[f"{preset}_vs_{fmt}"] = bd_rate(
+                [c[0] for c in curve], [c[1] for c in curve], [r[0] for r in ref],
+                [r[1] for r in ref],
+            )  # fmt: skip
+    print(json.dumps({k: v for k, v in row.items() if "_vs_" in k or k == "image"}), flush=True)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--images", help="comma-separated: kodimNN or scikit-image photo names")
+    ap.add_argument("--out", default="bd_rate", help="results file name (without .md)")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    names = args.images.split(",") if args.images else [f"kodim{i:02d}" for i in range(1, 25)]
+    t0 = time.perf_counter()
+    rows = [one_image(n) for n in names]
+    table, sums = [], {}
+    for r in rows:
+        cells = [r["image"], r["size"]]
+        for preset in ("compact", "fast"):
+            for fmt in CODECS:
+                v = r[f"{preset}_vs_{fmt}"]
+                cells.append("—" if v is None else f"{v:+.1f} %")
+                if v is not None:
+                    sums.setdefault((preset, fmt), []).append(v)
+        table.append(cells)
+    mean = ["**mean**", ""]
+    for preset in ("compact", "fast"):
+        for fmt in CODECS:
+            vs = sums.get((preset, fmt), [])
+            mean.append(f"**{np.mean(vs):+.1f} %** ({len(vs)})" if vs else "—")
+    table.append(mean)
+    times = []
+    for key in ("compact", "fast", *CODECS):
+        times.append(
+            [
+                key,
+                np.mean([r[key]["encode_s"] for r in rows]),
+                np.mean([r[key]["decode_s"] for r in rows]) * 1000,
+            ]  # fmt: skip
+        )
+    header = ["image", "size"] + [f"{p} vs {f}" for p in ("compact", "fast") for f in CODECS]
+    text = (
+        "# BD-rate of mhinr against JPEG, WebP and AVIF\n\n"
+        f"`python -m benchmarks.bd_rate{' --images ' + args.images if args.images else ''}` — "
+        f"{machine()}, {len(rows)} images, {(time.perf_counter() - t0) / 60:.1f} min.\n\n"
+        "Bjøntegaard-delta rate (PCHIP, over the PSNR range both curves cover): the bytes "
+        "mhinr needs at equal PSNR against the codec, in percent; **negative means mhinr "
+        f"needs fewer**. mhinr's curve: bpp targets {', '.join(map(str, BPPS))}. JPEG "
+        "optimized (the better of 4:2:0 and 4:4:4 at each size), WebP method 6, AVIF speed 6."
+        "\n\n" + md_table(header, table) + "\n## Times (mean per file)\n\n"
+        "mhinr encode: the fit and the coding of all its targets; decode: read the file and "
+        "render at the native size. Classic codecs: one encode / decode.\n\n"
+        + md_table(["codec", "encode s", "decode ms"], times)
+    )
+    write_result(f"{args.out}.md", text)
+    write_result(f"{args.out}.json", json.dumps(rows, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
