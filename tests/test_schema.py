@@ -45,6 +45,7 @@ def test_the_server_answers_as_its_openapi_document_says(tmp_path):
             capture_output=True,
             text=True,
             timeout=400,
+            cwd=tmp_path,  # its cache folder (.schemathesis) goes there, not into the checkout
         )
     report = run.stdout + run.stderr
     assert run.returncode == 0, report[-6000:]
