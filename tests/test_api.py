@@ -283,6 +283,12 @@ def test_cancelling_a_queued_job_ends_it_cancelled_and_the_worker_skips_it(env):
 def test_api_key_guards_post_and_delete(tmp_path):
     settings = settings_for(tmp_path, api_key="s3cret")
     with TestClient(create_app(settings)) as client:
+        spec = client.get("/openapi.json").json()  # documented: /docs can send the key
+        assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+        assert spec["paths"]["/fit"]["post"]["security"] == [{"HTTPBearer": []}]
+        assert spec["paths"]["/jobs"]["get"]["security"] == [{"HTTPBearer": []}]
+        assert "security" not in spec["paths"]["/jobs/{job_id}"]["get"]  # reading: no key
+        assert client.get("/jobs").status_code == 401
         assert post(client, png_bytes()).status_code == 401
         bad = client.post(
             "/fit", files={"file": ("x.png", png_bytes())}, headers={"Authorization": "Bearer nope"}
@@ -320,6 +326,23 @@ def test_health_readiness_prometheus_and_docs(env):
         for op in ops.values():
             assert op.get("summary"), path
     assert "413" in spec["paths"]["/fit"]["post"]["responses"]
+
+
+def test_error_answers_are_documented_as_the_one_line_detail_they_are(env):
+    client, _, _ = env
+    spec = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            assert "security" not in op, (path, method)  # this server has no key
+            for status, answer in op["responses"].items():
+                if status[0] in "45":
+                    content = answer["content"]["application/json"]
+                    assert content["schema"] == {"$ref": "#/components/schemas/ErrorOut"}
+                    assert isinstance(content["example"]["detail"], str), (path, status)
+    # the 422 example is what the server says
+    r = post(client, png_bytes(), steps=10**9)
+    assert r.status_code == 422 and set(r.json()) == {"detail"}
 
 
 def test_the_docs_pages_load_nothing_from_another_host(env):

@@ -27,6 +27,21 @@ def browser_or_skip():
 
 @pytest.fixture
 def browser(tmp_path):
+    drv = make_browser(tmp_path)
+    yield drv
+    drv.quit()
+
+
+@pytest.fixture
+def offline_browser(tmp_path):
+    """A browser for which every host but 127.0.0.1 fails to resolve: the network unplugged
+    (a CDN, a font service, anything not served by mhinr itself, fails to load)."""
+    drv = make_browser(tmp_path, "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1")
+    yield drv
+    drv.quit()
+
+
+def make_browser(tmp_path, *extra_flags: str):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -45,6 +60,7 @@ def browser(tmp_path):
         "--disable-dev-shm-usage",
         f"--user-data-dir={tmp_path / 'profile'}",
         "--window-size=1280,2200",
+        *extra_flags,
     ):
         opts.add_argument(flag)
     downloads = tmp_path / "downloads"
@@ -55,8 +71,7 @@ def browser(tmp_path):
     )
     drv = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
     drv.downloads = downloads
-    yield drv
-    drv.quit()
+    return drv
 
 
 def shot(drv, tmp_path: Path, name: str) -> Path:
@@ -308,3 +323,30 @@ def test_page_shows_a_failed_job_as_failed(browser, tmp_path):
         assert color.startswith("rgba(176, 0, 32"), color  # the page's red
         assert not drv.find_element(By.ID, "result").is_displayed()
         shot(drv, tmp_path, "failed")
+
+
+def test_docs_and_redoc_render_fully_with_the_network_unplugged(offline_browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    drv = offline_browser
+    with service(tmp_path) as client:
+        spec = client.get("/openapi.json").json()
+        operations = sum(len(ops) for ops in spec["paths"].values())
+        drv.get(f"{client.base_url}/docs")
+        shown = "return document.querySelectorAll('.opblock').length"
+        wait_for(lambda: drv.execute_script(shown) == operations, 30, "Swagger UI's operations")
+        assert "Fit a network to an image" in drv.find_element(By.TAG_NAME, "body").text
+        assert drv.find_elements(By.CSS_SELECTOR, ".btn.authorize")  # the bearer scheme
+        shot(drv, tmp_path, "docs")
+        drv.get(f"{client.base_url}/redoc")
+        wait_for(
+            lambda: "Fit a network to an image" in drv.find_element(By.TAG_NAME, "body").text,
+            30,
+            "ReDoc's operations",
+        )
+        wait_for(
+            lambda: "Idempotency-Key" in drv.find_element(By.TAG_NAME, "body").text,
+            10,
+            "the documented header",
+        )
+        shot(drv, tmp_path, "redoc")

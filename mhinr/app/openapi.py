@@ -37,6 +37,14 @@ def tidy(schema: dict, settings: Settings) -> None:
         for op in ops.values():
             if not settings.api_key:  # this server asks for no key: nothing is required
                 op.pop("security", None)
+            for status, answer in op.get("responses", {}).items():
+                if status[0] in "45":  # every error answer is ErrorOut, whatever the route
+                    content = answer.setdefault("content", {})
+                    content.pop("text/event-stream", None)
+                    body = content.setdefault("application/json", {})
+                    body["schema"] = ERROR_REF
+                    if "example" not in body and int(status) in ERROR_EXAMPLES:
+                        body["example"] = {"detail": ERROR_EXAMPLES[int(status)]}
             r422 = op.get("responses", {}).get("422")
             if r422 is not None:
                 r422["description"] = ERROR_TEXT[422]

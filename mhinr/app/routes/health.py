@@ -14,7 +14,9 @@ async def healthz() -> dict:
 
 
 @router.get(
-    "/readyz", summary="Broker and store are reachable and a worker is alive", responses={503: {}}
+    "/readyz",
+    summary="Broker and store are reachable and a worker is alive",
+    responses={503: {"description": "the broker or store is unreachable, or no worker is alive"}},
 )
 async def readyz(request: Request) -> JSONResponse:
     try:
