@@ -68,3 +68,35 @@ def test_fit_render_and_info_run_without_the_services_packages(tmp_path):
     assert info.returncode == 0 and "40" in info.stdout, info.stderr
     serve = mhinr("serve", "--port", "1")  # the service itself says what it lacks
     assert serve.returncode == 2 and "pip install 'mhinr[server]'" in serve.stderr
+
+
+def test_a_fresh_virtualenv_with_pip_install_decodes_and_renders(tmp_path):
+    """`pip install .` (no extras) into a new virtualenv: about 40 s here (torch from the
+    wheel on this disk, the rest from PyPI or pip's cache)."""
+    from mhinr.model.compress import Options, compress
+    from mhinr.model.images import load_image
+
+    image = load_image(png_bytes(40, 32))
+    model = tmp_path / "x.inr"
+    model.write_bytes(compress(image.pixels, image.mode, Options(preset="fast", steps=3)).data)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = [str(venv / "bin" / "pip"), "install", "-q", "-c", str(ROOT / "constraints.txt")]
+    for what in ("torch", str(ROOT)):  # torch first: the CPU wheel, never a CUDA download
+        run = subprocess.run([*pip, what], capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+    listed = subprocess.run([str(venv / "bin" / "pip"), "list"], capture_output=True, text=True)
+    names = {line.split()[0].lower() for line in listed.stdout.splitlines()[2:] if line.strip()}
+    assert "torch" in names and not names & {"fastapi", "celery", "redis", "uvicorn"}
+    out = tmp_path / "big.png"
+    render = subprocess.run(
+        [str(venv / "bin" / "mhinr"), "render", str(model), "--size", "100", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,  # not the checkout: the installed package, not the source tree
+    )
+    assert render.returncode == 0, render.stderr
+    from PIL import Image
+
+    assert Image.open(out).size == (100, 80)
