@@ -314,3 +314,21 @@ def test_command_line_fit_info_and_render(tmp_path, capsys):
     big = tmp_path / "big.png"
     assert main(["render", str(out), "--size", "100", "-o", str(big)]) == 0
     assert Image.open(big).size == (100, 75)
+
+
+def test_weight_averaging_renders_with_the_averaged_weights():
+    """`ema` near 1 barely moves the average from the initial weights: the fitted network
+    must then hold (about) its initial weights, not the last Adam step's."""
+    image = textured(24, 24)
+    cfg = UpscaleConfig()
+    start = UpscaleINR(cfg)
+    plain, _ = fit_upscaler(image, cfg, UpscaleFit(steps=5, lr=1e-2, time_budget_s=60))
+    averaged, _ = fit_upscaler(
+        image, cfg, UpscaleFit(steps=5, lr=1e-2, time_budget_s=60, ema=0.999999)
+    )
+
+    def farthest(net: UpscaleINR) -> float:
+        pairs = zip(net.parameters(), start.parameters(), strict=True)
+        return max(float((a - b).abs().max()) for a, b in pairs)
+
+    assert farthest(plain) > 1e-3 and farthest(averaged) < 1e-4
