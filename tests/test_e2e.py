@@ -1,6 +1,7 @@
 """End to end through HTTP against real processes: `mhinr serve` on the embedded default
 (API + a Celery worker child on the filesystem transport), and the Redis mode with a
-separate `mhinr worker` on the real Redis at 127.0.0.1:6379 (database 13, flushed)."""
+separate `mhinr worker` on the real Redis at 127.0.0.1:6379 (database 13, under a key
+prefix of the run's own, whose keys alone it deletes)."""
 
 import json
 import os
@@ -188,34 +189,30 @@ def test_embedded_jobs_survive_a_restart(tmp_path):
 
 @pytest.fixture
 def redis_db():
-    """A Redis database of this test's own: the first empty one (15 down to 1), claimed with
-    a marker key set only if absent, so two checkouts testing at once never share one. Only
-    the database claimed here is flushed, and only after the test."""
+    """The shared Redis at 127.0.0.1:6379, database 13, under a key prefix of this run's own
+    (INR_REDIS_PREFIX: the job store and every queue key): the test deletes only the keys
+    under that prefix, never a database."""
+    r = redis.Redis.from_url(f"{REDIS}/13")
     try:
-        redis.Redis.from_url(f"{REDIS}/0").ping()
+        r.ping()
     except redis.RedisError as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"Redis at 127.0.0.1:6379 is required under CI: {exc}")
         pytest.skip(f"no Redis at 127.0.0.1:6379: {exc}")
-    token = os.urandom(8).hex()
-    for db in range(15, 0, -1):
-        r = redis.Redis.from_url(f"{REDIS}/{db}")
-        if r.dbsize() == 0 and r.set("mhinr-test-owner", token, nx=True) and r.dbsize() == 1:
-            break
-    else:
-        pytest.fail("no empty Redis database (1–15) for this test")
-    yield r, f"{REDIS}/{db}"
-    if r.get("mhinr-test-owner") == token.encode():
-        r.flushdb()  # the database this test claimed while it was empty: only its own keys
+    prefix = f"mhinr-test-{os.urandom(6).hex()}"
+    yield r, f"{REDIS}/13", prefix
+    for key in r.scan_iter(match=f"{prefix}:*", count=500):
+        r.delete(key)
 
 
 def test_redis_mode_end_to_end(tmp_path, redis_db):
-    r, url = redis_db
-    with service(tmp_path, url, workers=2) as client:
+    r, url, prefix = redis_db
+    with service(tmp_path, url, workers=2, env_extra={"INR_REDIS_PREFIX": prefix}) as client:
         fit_render_and_crowd(client)
         cancel_a_running_job(client)
         events_end_with_the_final_status(client)
-        assert r.keys("mhinr:job:*")
+        assert list(r.scan_iter(match=f"{prefix}:job:*"))
+        assert list(r.scan_iter(match=f"{prefix}:_kombu.binding.*"))  # the queue's, too
     assert not (tmp_path / "data" / "jobs").exists() or not any(
         (tmp_path / "data" / "jobs").iterdir()
     )

@@ -12,7 +12,9 @@ def broker_options(settings: Settings) -> tuple[str, dict]:
     if settings.redis_url:
         # a message not acknowledged within this time is delivered again: longer than any fit
         return settings.redis_url, {
-            "visibility_timeout": int(settings.max_time_budget_s * 2 + 3600)
+            "visibility_timeout": int(settings.max_time_budget_s * 2 + 3600),
+            # every key kombu writes (queues, bindings, unacked) under the service's prefix
+            "global_keyprefix": f"{settings.redis_prefix}:",
         }
     folder = settings.data_dir.resolve() / "broker"
     for sub in ("queue", "processed", "control"):

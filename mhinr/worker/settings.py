@@ -17,6 +17,12 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("./data"), description="disk store and embedded broker")
     redis_url: str | None = Field(None, description="Redis for broker and store; unset: embedded")
+    redis_prefix: str = Field(
+        "mhinr",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="the first part of every Redis key of this service (store and queue), so "
+        "that several deployments or test runs can share one Redis database",
+    )
     redis_expiry_s: int = Field(
         7 * 24 * 3600, description="how long Redis keeps an unfinished job's data untouched"
     )

@@ -452,6 +452,9 @@ class RedisStore:
 def make_store(settings: Settings) -> JobStore:
     if settings.redis_url:
         return RedisStore(
-            settings.redis_url, settings.redis_expiry_s, retention_s=settings.retention_s
+            settings.redis_url,
+            settings.redis_expiry_s,
+            prefix=settings.redis_prefix,
+            retention_s=settings.retention_s,
         )
     return DiskStore(settings.data_dir)
