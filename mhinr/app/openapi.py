@@ -45,15 +45,8 @@ def tidy(schema: dict, settings: Settings) -> None:
                     body["schema"] = ERROR_REF
                     if "example" not in body and int(status) in ERROR_EXAMPLES:
                         body["example"] = {"detail": ERROR_EXAMPLES[int(status)]}
-            r422 = op.get("responses", {}).get("422")
-            if r422 is not None:
-                r422["description"] = ERROR_TEXT[422]
-                r422["content"] = {
-                    "application/json": {
-                        "schema": ERROR_REF,
-                        "example": {"detail": ERROR_EXAMPLES[422]},
-                    }
-                }
+                    if status == "422":  # FastAPI's own "Validation Error" otherwise
+                        answer["description"] = ERROR_TEXT[422]
             form = op.get("requestBody", {}).get("content", {}).get("multipart/form-data")
             if form is not None:
                 ref = form["schema"].get("$ref", "")

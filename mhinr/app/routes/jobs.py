@@ -259,12 +259,13 @@ async def create_fit(
         raise APIError(503, str(exc)) from None
     except IdempotencyConflict as exc:
         raise APIError(422, str(exc)) from None
+    status = JobStatus.QUEUED
     if new:
         request.app.state.metrics.submitted.inc()
-    else:
+    else:  # a replay: the job the first request made, as it is now
         response.headers["Idempotent-Replayed"] = "true"
-    record = await run_in_threadpool(request.app.state.store.get, job_id)
-    status = JobStatus.QUEUED if record is None else record["status"]
+        record = await run_in_threadpool(request.app.state.store.get, job_id)
+        status = status if record is None else record["status"]
     return JobCreated(job_id=job_id, status=status, links=links(job_id))
 
 
