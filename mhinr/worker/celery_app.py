@@ -5,17 +5,21 @@ from celery import Celery
 
 from mhinr.worker.settings import Settings
 
+DEFAULT_PREFIX = Settings.model_fields["redis_prefix"].default
+
 FIT_TASK = "mhinr.fit"
 
 
 def broker_options(settings: Settings) -> tuple[str, dict]:
     if settings.redis_url:
         # a message not acknowledged within this time is delivered again: longer than any fit
-        return settings.redis_url, {
-            "visibility_timeout": int(settings.max_time_budget_s * 2 + 3600),
-            # every key kombu writes (queues, bindings, unacked) under the service's prefix
-            "global_keyprefix": f"{settings.redis_prefix}:",
-        }
+        options = {"visibility_timeout": int(settings.max_time_budget_s * 2 + 3600)}
+        if settings.redis_prefix != DEFAULT_PREFIX:
+            # every key and event channel kombu uses (queues, bindings, unacked, task events)
+            # under the prefix; the default keeps Celery's own names, which a plain
+            # `celery flower` (docker-compose's) watches
+            options["global_keyprefix"] = f"{settings.redis_prefix}:"
+        return settings.redis_url, options
     folder = settings.data_dir.resolve() / "broker"
     for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
