@@ -272,3 +272,16 @@ def test_every_preset_codes_any_size_from_the_smallest_up(preset, size):
     assert render(net, (h, w)).shape == (3, h, w)
     big = (h + h // 4 + 1, w + w // 4 - 1)  # a non-integer enlargement
     assert render(net, (h, w), big).shape == (3, *big)
+
+
+def test_file_from_before_the_dead_header_field_went_still_decodes(fitted):
+    """Files written before 2026-11-30 carry `"extra": {}` in their image header."""
+
+    def old_header(h, t):
+        h["image"]["extra"] = {}
+
+    old_net, old_coded = decode(rewrap(fitted, old_header))
+    net, coded = decode(good_file(fitted))
+    assert old_coded == coded
+    size = (coded.height, coded.width)
+    assert torch.equal(render(old_net, size), render(net, size))

@@ -36,7 +36,7 @@ import json
 import lzma
 import struct
 import zlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import numpy as np
@@ -75,7 +75,6 @@ class Coded:
     step: float | None = None  # coefficients: the quantizer step
     colour: list[list[float]] | None = None  # coefficients: 3×3 KLT, rows = output channels
     colour_mean: list[float] | None = None
-    extra: dict = field(default_factory=dict)
 
 
 # --- the container ------------------------------------------------------------------------
@@ -306,7 +305,9 @@ def _config(cls, header: dict, tuples: tuple[str, ...] = ()):
 def decode(data: bytes) -> tuple[MultiHeadINR | UpscaleINR, Coded]:
     header, tensors = unpack(data)
     try:
-        coded = Coded(**header["image"])
+        image = dict(header["image"])
+        image.pop("extra", None)  # files written before 2026-11-30 carry an empty one
+        coded = Coded(**image)
     except (KeyError, TypeError, ValueError) as exc:
         raise CodecError(f"the header is invalid: {exc}") from None
     if coded.storage == "upscale":

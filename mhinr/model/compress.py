@@ -159,8 +159,6 @@ class Compressed:
     seconds: float
     met: bool | None  # None: no target was given
     target: dict = field(default_factory=dict)
-    history: list[Progress] = field(default_factory=list)
-    candidates: list[dict] = field(default_factory=list)
     train_steps: int | None = None
 
     @property
@@ -363,7 +361,7 @@ def _compress_weights(pixels, mode, opt, progress, should_stop) -> Compressed:
             lr=1e-4 if opt.model == "siren" else 1e-3,
         )
     cfg = replace(cfg, time_budget_s=opt.time_budget_s, target_psnr=opt.target_psnr)
-    result = fit(net.to(opt.device), pixels.to(opt.device), cfg, progress, should_stop)
+    fit(net.to(opt.device), pixels.to(opt.device), cfg, progress, should_stop)
     net.cpu()
     target = _target(opt, h, w)
     choices: list[Quantization] = (
@@ -376,7 +374,7 @@ def _compress_weights(pixels, mode, opt, progress, should_stop) -> Compressed:
         data = encode_weights(net, replace(coded, quantization=q))
         if solved and q != "fp32":
             data = _quantization_aware(net, replace(coded, quantization=q), pixels, data)
-        best = _finish(data, pixels, target, history=result.history)
+        best = _finish(data, pixels, target)
         if best.met is not False:
             break
     return best
@@ -494,32 +492,17 @@ def compress_sweep(
         )  # random biases: a well-conditioned basis
         cfg = FitConfig(steps=steps, lr=3e-3, time_budget_s=budget)
         net.to(options.device)
-        result = fit_projection(
-            net, coded_pixels.to(options.device), cfg, rgb_progress, should_stop
-        )
+        fit_projection(net, coded_pixels.to(options.device), cfg, rgb_progress, should_stop)
         net.cpu()
-        coders.append(
-            (arch, result, _CoefficientCoder(net, coded_pixels, pixels, mode, colour, mean))
-        )
+        coders.append(_CoefficientCoder(net, coded_pixels, pixels, mode, colour, mean))
     fit_seconds = time.perf_counter() - start
     outs = []
     for target in targets:
-        best, tried = None, []
-        for arch, result, coder in coders:
+        best = None
+        for coder in coders:
             out = coder.search(target, DEFAULT_STEP)
-            out.history = result.history
-            tried.append(
-                {
-                    "width": arch.width,
-                    "cell": arch.cell,
-                    "psnr": round(out.psnr, 3),
-                    "bytes": out.bytes,
-                    "met": out.met,
-                }
-            )
             if best is None or _better(out, best, target):
                 best = out
-        best.candidates = tried
         best.seconds = fit_seconds
         outs.append(best)
     return outs

@@ -76,9 +76,9 @@ def cell_coordinates(m_y: int, m_x: int) -> Tensor:
 class SineLayer(nn.Module):
     """sin(ω0 · (W x + b)), the SIREN layer (Sitzmann et al. 2020)."""
 
-    def __init__(self, fan_in: int, fan_out: int, omega0: float, first: bool):
+    def __init__(self, fan_in: int, fan_out: int, omega0: float):
         super().__init__()
-        self.omega0, self.first = omega0, first
+        self.omega0 = omega0
         self.linear = nn.Linear(fan_in, fan_out)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -98,9 +98,9 @@ class Body(nn.Module):
             self.register_buffer("B", torch.tensor(b, dtype=torch.float32).reshape(2, -1))
             fan_in = 2 * cfg.fourier_features
         layers: list[nn.Module] = []
-        for i in range(cfg.depth):
+        for _ in range(cfg.depth):
             if cfg.body == "sine":
-                layers.append(SineLayer(fan_in, cfg.width, cfg.omega0, first=i == 0))
+                layers.append(SineLayer(fan_in, cfg.width, cfg.omega0))
             else:
                 layers += [nn.Linear(fan_in, cfg.width), nn.ReLU()]
             fan_in = cfg.width
