@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from mhinr.model.fit import FitConfig, fit, lr_factor
+from mhinr.model.fit import LOOP_SHARE, FitConfig, fit, fit_projection, lr_factor
 from mhinr.model.metrics import psnr
 from mhinr.model.network import build_network
 from mhinr.model.render import render
@@ -136,3 +137,26 @@ def test_paper_init_has_zero_biases_and_torch_init_does_not():
     net.cfg = replace(net.cfg, init="torch")
     net.reset_parameters()
     assert float(net.heads.bias.abs().max()) > 0
+
+
+@pytest.mark.parametrize("train", [fit, fit_projection])
+def test_both_fits_stop_and_report_the_same_way(train):
+    """`fit` and `fit_projection` share one loop: a cancel stops within a step and is the last
+    report; the time budget leaves its reserve; the last report is the returned step."""
+    img = smooth_image(3, 32, 32)
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) >= 4
+
+    seen = []
+    r = train(small_net(img, alpha=32), img, FitConfig(steps=1000), seen.append, stop)
+    assert (r.stopped, r.steps, seen[-1].step) == ("cancelled", 4, 4)
+    net = small_net(img, heads=(4, 4), width=64, alpha=64)
+    r = train(net, img, FitConfig(steps=100_000, time_budget_s=0.6))
+    assert r.stopped == "time_budget" and 0.6 * LOOP_SHARE <= r.seconds < 0.6 + 0.3
+    seen = []
+    r = train(small_net(img, alpha=32), img, FitConfig(steps=12, progress_every=5), seen.append)
+    assert r.stopped == "steps" and seen[-1].step == r.steps == 12
+    assert [p.step for p in seen if p.step > 0][:3] == [1, 5, 10]

@@ -107,6 +107,66 @@ def prepare_target(net: MultiHeadINR, pixels: Tensor) -> Tensor:
     return pad_edge(pixels, pad_r, pad_c)
 
 
+class _Reporter:
+    """Progress reports of one fit: kept in `history`, passed to the callback."""
+
+    def __init__(self, total: int, start: float, current, progress) -> None:
+        self.total, self.start, self.current, self.progress = total, start, current, progress
+        self.history: list[Progress] = []
+
+    def __call__(self, step: int, mse: float) -> None:
+        elapsed = time.perf_counter() - self.start
+        p = Progress(step, self.total, mse, mse_to_psnr(mse), elapsed, self.current)
+        self.history.append(p)
+        if self.progress is not None:
+            self.progress(p)
+
+    def last_step(self) -> int | None:
+        return self.history[-1].step if self.history else None
+
+
+# Share of a time budget the Adam loop may use: the rest is for what follows it (the final
+# head solve of `fit`; the codec's quantization and coding after `fit_projection`).
+LOOP_SHARE = 0.9
+
+
+def _adam_loop(
+    params,
+    loss_fn: Callable[[], Tensor],
+    cfg: FitConfig,
+    steps: int,
+    start: float,
+    report: _Reporter,
+    should_stop: Callable[[], bool] | None,
+) -> tuple[int, float, str]:
+    """The training loop `fit` and `fit_projection` share: Adam on `loss_fn` (a mean squared
+    error) with the schedule of `cfg`, up to `steps` steps, stopping at the target PSNR, at
+    `LOOP_SHARE` of the time budget or when `should_stop` says so (checked every step).
+    Reports the first step, every `progress_every` steps and the step it stops at.
+    Returns (steps done, last loss, why it stopped)."""
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    budget = None if cfg.time_budget_s is None else cfg.time_budget_s * LOOP_SHARE
+    step, mse = 0, float("nan")
+    for step in range(1, steps + 1):
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(cfg.schedule, step - 1, cfg.steps)
+        loss = loss_fn()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        mse = loss.item()
+        reached = cfg.target_psnr is not None and mse_to_psnr(mse) >= cfg.target_psnr
+        over = budget is not None and time.perf_counter() - start >= budget
+        cancelled = should_stop is not None and should_stop()
+        stop = "cancelled" if cancelled else "target_psnr" if reached else None
+        stop = stop or ("time_budget" if over else None)
+        if step == 1 or step % cfg.progress_every == 0 or step == steps or stop:
+            report(step, mse)
+        if stop:
+            return step, mse, stop
+    return step, mse, "steps"
+
+
 def fit(
     net: MultiHeadINR,
     pixels: Tensor,
@@ -114,15 +174,13 @@ def fit(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> FitResult:
-    """Fit `net` in place to `pixels` ([C, H, W] in [0, 1]); returns how it went."""
+    """Fit `net` in place to `pixels` ([C, H, W] in [0, 1]); returns how it went. A
+    cancelled fit returns at once, its heads as Adam left them."""
     cfg = config or FitConfig()
     start = time.perf_counter()
     device = net.heads.weight.device
     target = prepare_target(net, pixels).to(device)
     n_y, n_x = net.cfg.cell
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    history: list[Progress] = []
-    stopped, step, psnr = "steps", 0, float("nan")
 
     def canvas_mse() -> float:
         with torch.no_grad():
@@ -132,45 +190,26 @@ def fit(
         with torch.no_grad():
             return net.grid(n_y, n_x).clamp(0, 1)[:, : pixels.shape[1], : pixels.shape[2]].cpu()
 
-    def report(step: int, mse: float) -> None:
-        p = Progress(step, cfg.steps, mse, mse_to_psnr(mse), time.perf_counter() - start, current)
-        history.append(p)
-        if progress is not None:
-            progress(p)
+    def loss() -> Tensor:
+        return torch.mean((net.grid(n_y, n_x) - target) ** 2)
 
+    report = _Reporter(cfg.steps, start, current, progress)
     solve = cfg.solve_heads and net.cfg.num_heads > 1
-    steps = cfg.steps
+    steps, reached_at_start = cfg.steps, False
     if solve:  # start Adam from the best heads for the initial body
         solve_heads(net, target)
         start_mse = canvas_mse()
         start_state = {k: v.clone() for k, v in net.state_dict().items()}
         report(0, start_mse)
         if cfg.target_psnr is not None and mse_to_psnr(start_mse) >= cfg.target_psnr:
-            stopped, steps = "target_psnr", 0
-    # Reserve time for the final head solve inside the budget.
-    budget = None if cfg.time_budget_s is None else cfg.time_budget_s * 0.9
-    for step in range(1, steps + 1):
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * lr_factor(cfg.schedule, step - 1, cfg.steps)
-        pred = net.grid(n_y, n_x)
-        loss = torch.mean((pred - target) ** 2)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        mse = loss.item()
-        psnr = mse_to_psnr(mse)
-        last = step == cfg.steps
-        reached = cfg.target_psnr is not None and psnr >= cfg.target_psnr
-        over = budget is not None and time.perf_counter() - start >= budget
-        cancelled = should_stop is not None and should_stop()
-        if step == 1 or step % cfg.progress_every == 0 or last or reached or over or cancelled:
-            report(step, mse)
-        if cancelled:
-            return FitResult(step, psnr, time.perf_counter() - start, "cancelled", history)
-        if reached or over:
-            stopped = "target_psnr" if reached else "time_budget"
-            break
-
+            steps, reached_at_start = 0, True
+    step, mse, stopped = _adam_loop(net.parameters(), loss, cfg, steps, start, report, should_stop)
+    if stopped == "cancelled":
+        return FitResult(
+            step, mse_to_psnr(mse), time.perf_counter() - start, stopped, report.history
+        )
+    if reached_at_start:
+        stopped = "target_psnr"
     if solve and step > 0:
         solve_heads(net, target)
     mse = canvas_mse()
@@ -178,10 +217,9 @@ def fit(
         # Adam can kill ReLU units that the exact solve needed: never end worse than the start.
         net.load_state_dict(start_state)
         mse = start_mse
-    psnr = mse_to_psnr(mse)
-    if solve or not history or history[-1].step != step:
+    if solve or report.last_step() != step:
         report(step, mse)
-    return FitResult(step, psnr, time.perf_counter() - start, stopped, history)
+    return FitResult(step, mse_to_psnr(mse), time.perf_counter() - start, stopped, report.history)
 
 
 @torch.no_grad()
@@ -250,7 +288,6 @@ def fit_projection(
     start = time.perf_counter()
     target = prepare_target(net, pixels).to(net.heads.weight.device)
     cells = split_cells(target.double(), *net.cfg.heads)  # [n, C·Hy·Hx]
-    opt = torch.optim.Adam(net.body.parameters(), lr=cfg.lr)
 
     def current() -> Tensor:  # the best heads for the current body, rendered
         with torch.no_grad():
@@ -259,29 +296,16 @@ def fit_projection(
         out = assemble(flat, net.cfg.channels, *net.cfg.heads, *net.cfg.cell)
         return out[:, : pixels.shape[1], : pixels.shape[2]].float().cpu()
 
-    history: list[Progress] = []
-    stopped, step, mse = "steps", 0, float("nan")
-    for step in range(1, cfg.steps + 1):
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * lr_factor(cfg.schedule, step - 1, cfg.steps)
-        loss = projection_loss(net, cells)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        mse = loss.item()
-        psnr = mse_to_psnr(mse)
-        over = cfg.time_budget_s is not None and time.perf_counter() - start >= cfg.time_budget_s
-        reached = cfg.target_psnr is not None and psnr >= cfg.target_psnr
-        cancelled = should_stop is not None and should_stop()
-        if step == 1 or step % cfg.progress_every == 0 or step == cfg.steps or over or cancelled:
-            p = Progress(step, cfg.steps, mse, psnr, time.perf_counter() - start, current)
-            history.append(p)
-            if progress is not None:
-                progress(p)
-        if cancelled:
-            stopped = "cancelled"
-            break
-        if over or reached:
-            stopped = "time_budget" if over else "target_psnr"
-            break
-    return FitResult(step, mse_to_psnr(mse), time.perf_counter() - start, stopped, history)
+    report = _Reporter(cfg.steps, start, current, progress)
+    step, mse, stopped = _adam_loop(
+        net.body.parameters(),
+        lambda: projection_loss(net, cells),
+        cfg,
+        cfg.steps,
+        start,
+        report,
+        should_stop,
+    )
+    if stopped != "cancelled" and report.last_step() != step:
+        report(step, mse)
+    return FitResult(step, mse_to_psnr(mse), time.perf_counter() - start, stopped, report.history)
