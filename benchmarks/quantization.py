@@ -9,12 +9,12 @@ import time
 
 from benchmarks.common import KODAK, camera_pair, machine, md_table, write_result
 from mhinr.model.codec import Coded, decode, encode_weights
-from mhinr.model.compress import _quantization_aware
 from mhinr.model.fit import FitConfig, fit
 from mhinr.model.images import load_image
 from mhinr.model.metrics import psnr
 from mhinr.model.network import build_network
 from mhinr.model.render import render
+from mhinr.model.weights import quantization_aware
 
 
 def row(name: str, recipe: str, q: str, data: bytes, pixels) -> list:
@@ -44,7 +44,7 @@ def main() -> None:
                 data = encode_weights(net, coded)
                 rows.append(row(name, recipe, q, data, pixels))
                 if recipe == "mhinr" and q != "fp32":  # what `compress` stores
-                    data = _quantization_aware(net, coded, pixels, data)
+                    data = quantization_aware(net, coded, pixels, data)
                     rows.append(
                         row(name, "mhinr, heads re-solved on the stored body", q, data, pixels)
                     )

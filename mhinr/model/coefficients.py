@@ -1,0 +1,215 @@
+"""`coefficients` storage, the `compact` and `fast` presets: a depth-2 body trained by
+variable projection on 8×8-pixel cells, each cell's head coded as quantized coefficients in
+the orthonormal basis of the body's features (model/codec.py), in a per-image colour space
+(model/colour.py); the quantizer step is searched to meet the target."""
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mhinr.model.codec import Coded, Quantization, dequantize, encode_coefficients, quantize
+from mhinr.model.colour import colour_transform
+from mhinr.model.fit import FitConfig, Progress, fit_projection, prepare_target, projection_basis
+from mhinr.model.metrics import psnr
+from mhinr.model.network import MultiHeadINR, assemble, build_network, split_cells
+from mhinr.model.presets import Arch, Options, grid
+from mhinr.model.ratecontrol import Compressed, better, finish, target_of
+
+DEFAULT_STEP = 0.1  # coefficient quantizer step without a target (≈ 35 dB on Kodak)
+DEADZONE = 0.2  # rounding offset towards zero: cheaper zeros for a little more error
+
+
+def _candidates(opt: Options, search: bool) -> list[Arch]:
+    """The architectures to fit: `fast` one; `compact` three widths when there is a target
+    to meet (`search`), else the one that is best at the default quality."""
+    if opt.preset == "fast":
+        archs = [Arch(cell=8, width=24)]
+    elif search:
+        archs = [Arch(cell=8, width=24), Arch(cell=8, width=32), Arch(cell=8, width=48)]
+    else:
+        archs = [Arch(cell=8, width=32)]
+    if opt.width or opt.depth or opt.body:
+        base = archs[0]
+        archs = [
+            replace(
+                base,
+                width=opt.width or base.width,
+                depth=opt.depth or base.depth,
+                body=opt.body or base.body,
+            )
+        ]
+    return archs
+
+
+def compress_coefficients(pixels, mode, opt, progress, should_stop) -> Compressed:
+    return compress_sweep(
+        pixels, mode, opt, [target_of(opt, *pixels.shape[1:])], progress, should_stop
+    )[0]
+
+
+def compress_sweep(
+    pixels: Tensor,
+    mode: str,
+    options: Options,
+    targets: list[dict],
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Compressed]:
+    """Coefficient storage at several targets ({"psnr": dB} | {"max_bytes": n} | {}) with one
+    fit per candidate architecture: the best candidate for each target."""
+    c, h, w = pixels.shape
+    start = time.perf_counter()
+    colour, mean = colour_transform(pixels)
+    coded_pixels = torch.einsum("ji,jhw->ihw", colour, pixels - mean[:, None, None])
+    steps = (
+        options.steps if options.steps is not None else (60 if options.preset == "fast" else 300)
+    )
+    archs = _candidates(options, search=any(targets))
+
+    def rgb_progress(p: Progress) -> None:  # previews back in the image's own colours
+        if progress is None:
+            return
+        coded = p.image
+        if coded is not None:
+            p = replace(
+                p,
+                image=lambda: (
+                    torch.einsum("ij,jhw->ihw", colour, coded()) + mean[:, None, None]
+                ).clamp(0, 1),
+            )
+        progress(p)
+
+    budget = None if options.time_budget_s is None else options.time_budget_s / len(archs)
+    coders = []
+    for arch in archs:
+        if coders and should_stop is not None and should_stop():
+            break
+        net = build_network(
+            "multihead",
+            (h, w),
+            c,
+            heads=grid(h, w, arch.cell),
+            width=arch.width,
+            depth=arch.depth,
+            alpha=arch.width,
+            body=arch.body,
+            seed=options.seed,
+            init="torch",
+        )  # random biases: a well-conditioned basis
+        cfg = FitConfig(steps=steps, lr=3e-3, time_budget_s=budget)
+        net.to(options.device)
+        fit_projection(net, coded_pixels.to(options.device), cfg, rgb_progress, should_stop)
+        net.cpu()
+        coders.append(_CoefficientCoder(net, coded_pixels, pixels, mode, colour, mean))
+    fit_seconds = time.perf_counter() - start
+    outs = []
+    for target in targets:
+        best = None
+        for coder in coders:
+            out = coder.search(target, DEFAULT_STEP)
+            if best is None or better(out, best, target):
+                best = out
+        best.seconds = fit_seconds
+        outs.append(best)
+    return outs
+
+
+class _CoefficientCoder:
+    """Quantizes a body-trained network's cell coefficients with a step and codes them."""
+
+    def __init__(
+        self,
+        net: MultiHeadINR,
+        coded_pixels: Tensor,
+        pixels: Tensor,
+        mode: str,
+        colour: Tensor,
+        mean: Tensor,
+        body_quantization: Quantization = "int8",
+    ):
+        self.net, self.pixels, self.mode = net, pixels, mode
+        self.colour, self.mean, self.bq = colour, mean, body_quantization
+        self._quantize_body()
+        cells = split_cells(prepare_target(net, coded_pixels).double(), *net.cfg.heads)  # [n, O]
+        with torch.no_grad():
+            self.basis = projection_basis(net)  # [n, k], orthonormal columns (the decoder's)
+        self.coef = self.basis.T @ cells  # [k, O]: coefficients in the orthonormal basis
+
+    def _quantize_body(self) -> None:
+        with torch.no_grad():
+            for name, p in self.net.named_parameters():
+                if name.startswith("body."):
+                    p.copy_(dequantize(name, quantize(name, p, self.bq)))
+
+    def quantized(self, step: float) -> Tensor:
+        c = self.coef / step
+        return torch.sign(c) * torch.floor(c.abs() + 0.5 - DEADZONE).clamp_min(0)
+
+    def encode(self, step: float) -> bytes:
+        h, w = self.pixels.shape[1:]
+        quant = "int8" if self.bq == "int8" else "fp16"
+        coded = Coded(
+            h,
+            w,
+            self.mode,
+            "coefficients",
+            quant,
+            step=float(step),
+            colour=self.colour.double().tolist(),
+            colour_mean=self.mean.double().tolist(),
+        )
+        q = self.quantized(step).numpy().astype(np.int64)
+        return encode_coefficients(self.net, coded, q, self.bq, coder="lzma")
+
+    def quality(self, step: float) -> float:
+        """PSNR of the reconstruction at `step`, computed from the coefficients directly (the
+        decoder's float32 render may differ in the last rounding of a few pixels)."""
+        cells = self.basis @ (self.quantized(step) * step)  # [n, O], coded colour space
+        c, h, w = self.pixels.shape
+        hy, hx = self.net.cfg.heads
+        n_y, n_x = self.net.cfg.cell
+        coded = assemble(cells, c, hy, hx, n_y, n_x)[:, :h, :w]
+        rgb = (
+            torch.einsum("ij,jhw->ihw", self.colour.double(), coded)
+            + self.mean.double()[:, None, None]
+        )
+        return psnr(rgb, self.pixels)
+
+    def search(self, target: dict, default_step: float) -> Compressed:
+        """The coarsest step that meets a PSNR target, or the finest whose file fits a byte
+        budget: bisection on log(step), quality and size both falling as the step grows.
+        Quality is computed from the coefficients, size by coding; the chosen file is then
+        decoded and measured, and a PSNR target missed by rounding is met with a finer step."""
+        if not target:
+            return finish(self.encode(default_step), self.pixels, target)
+        by_psnr = "psnr" in target
+
+        def ok(step: float) -> bool:
+            if by_psnr:
+                return self.quality(step) >= target["psnr"]
+            return len(self.encode(step)) <= target["max_bytes"]
+
+        lo, hi = math.log(1e-3), math.log(2.0)  # finest, coarsest
+        good = None
+        for _ in range(10):
+            mid = (lo + hi) / 2
+            if ok(math.exp(mid)):
+                good = mid
+                lo, hi = (mid, hi) if by_psnr else (lo, mid)
+            else:
+                lo, hi = (lo, mid) if by_psnr else (mid, hi)
+        if good is None:  # unreachable: the closest we can get
+            return finish(self.encode(math.exp(lo if by_psnr else hi)), self.pixels, target)
+        step = math.exp(good)
+        out = finish(self.encode(step), self.pixels, target)
+        for _ in range(4):
+            if out.met:
+                break
+            step *= 0.97
+            out = finish(self.encode(step), self.pixels, target)
+        return out

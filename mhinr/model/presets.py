@@ -1,0 +1,178 @@
+"""The presets and their options: what a fit is asked to do, checked before any work.
+
+* ``paper``: the paper's network (64² heads, α=64, body 4×256), the paper's 2000-step
+  Adam schedule, weights stored fp32. Large files: the paper is not a compressor.
+* ``compact``: transform-coded heads (model/codec.py) on 8×8-pixel cells, a depth-2 ReLU
+  body trained by variable projection, int8 body, per-image colour transform; the
+  architecture is searched over a few widths and the quantizer step set to meet the target
+  (model/coefficients.py).
+* ``fast``: the compact method with one architecture and a short fit (a few seconds).
+* ``upscale``: not a compressor but an enlarger: an arbitrary-scale INR trained on the
+  image's own downscaled copies (model/upscale.py); the file holds the image and the network.
+
+A target is one of ``target_psnr`` (dB), ``max_bytes`` or ``bpp``; without one, each preset
+has a default quality (model/ratecontrol.py).
+"""
+
+import math
+from dataclasses import dataclass
+
+from mhinr.model.codec import Quantization
+from mhinr.model.network import BodyKind, ModelKind
+from mhinr.model.upscale import MAX_PIXELS as UPSCALE_MAX_PIXELS
+from mhinr.model.upscale import MIN_SIDE as UPSCALE_MIN_SIDE
+
+PRESETS = ("paper", "compact", "fast", "upscale")
+MIN_SIDE = 11  # smallest side of the codec presets: the SSIM window (model.metrics.ssim)
+
+
+@dataclass(frozen=True)
+class Arch:
+    cell: int | None = None  # pixels per cell side (coefficients) …
+    heads: tuple[int, int] | None = None  # … or a heads grid (weights)
+    width: int = 32
+    depth: int = 2
+    alpha: int | None = None  # None: α = width
+    body: BodyKind = "relu"
+
+
+@dataclass(frozen=True)
+class Options:
+    preset: str = "compact"
+    model: ModelKind = "multihead"
+    heads: tuple[int, int] | None = None
+    alpha: int | None = None
+    width: int | None = None
+    depth: int | None = None
+    body: BodyKind | None = None
+    steps: int | None = None
+    target_psnr: float | None = None
+    max_bytes: int | None = None
+    bpp: float | None = None
+    time_budget_s: float | None = None
+    quantization: Quantization | None = None
+    seed: int = 0
+    device: str = "cpu"  # where the fit runs; coding is always on the CPU
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}: {', '.join(PRESETS)}")
+        if sum(x is not None for x in (self.target_psnr, self.max_bytes, self.bpp)) > 1:
+            raise ValueError("give at most one of target_psnr, max_bytes and bpp")
+        for name in ("alpha", "width", "depth", "max_bytes"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ValueError(f"{name} must be at least 1, got {v}")
+        if self.steps is not None and self.steps < 0:
+            raise ValueError(f"steps must be 0 or more, got {self.steps}")
+        if self.heads is not None and min(self.heads) < 1:
+            raise ValueError("heads must be at least 1 on each axis")
+        if self.alpha is not None and self.width is not None and self.alpha > self.width:
+            raise ValueError(f"alpha={self.alpha} cannot exceed width={self.width}")
+        if (
+            self.bpp is not None
+            and self.bpp <= 0
+            or self.target_psnr is not None
+            and self.target_psnr <= 0
+        ):
+            raise ValueError("targets must be positive")
+        if self.quantization not in (None, "fp32", "fp16", "int8"):
+            raise ValueError(f"unknown quantization {self.quantization!r}: fp32, fp16 or int8")
+        if self.preset == "upscale":
+            if self.target_psnr is not None or self.max_bytes is not None or self.bpp is not None:
+                raise ValueError("the upscale preset stores the image exactly: it takes no target")
+            given = [
+                name
+                for name in ("heads", "alpha", "quantization", "body")
+                if getattr(self, name) is not None
+            ] + (["model"] if self.model != "multihead" else [])
+            if given:
+                raise ValueError(
+                    f"the upscale preset takes steps, width (head size), depth (encoder "
+                    f"layers), time_budget_s and seed, not {', '.join(given)}"
+                )
+
+    @property
+    def storage(self) -> str:
+        """Weights for the paper's preset, a baseline, or an explicit sparse-heads network."""
+        if self.preset == "upscale":
+            return "upscale"
+        explicit_sparse = self.heads is not None or (
+            self.alpha is not None and self.alpha != self.width
+        )
+        if (
+            self.preset == "paper"
+            or self.model != "multihead"
+            or explicit_sparse
+            or self.quantization
+        ):
+            return "weights"
+        return "coefficients"
+
+
+def check_options(opt: Options, image_size: tuple[int, int], channels: int) -> None:
+    """Raise ValueError (with the reason) if `opt` cannot fit an image of this size, before
+    any work is queued."""
+    h, w = image_size
+    if opt.storage != "upscale" and min(h, w) < MIN_SIDE:
+        raise ValueError(
+            f"the {opt.preset} preset needs an image of at least {MIN_SIDE}x{MIN_SIDE} pixels "
+            f"(its quality is measured with an {MIN_SIDE}-pixel SSIM window), got {w}x{h}"
+        )
+    if opt.storage == "upscale":
+        if min(h, w) < UPSCALE_MIN_SIDE:
+            raise ValueError(
+                f"the upscale preset needs an image of at least {UPSCALE_MIN_SIDE}x"
+                f"{UPSCALE_MIN_SIDE} pixels, got {w}x{h}"
+            )
+        if h * w > UPSCALE_MAX_PIXELS:
+            raise ValueError(
+                f"the upscale preset enlarges images of up to {UPSCALE_MAX_PIXELS:,} pixels "
+                f"(1920x1080 fits), got {w}x{h}: larger images need no enlarging network"
+            )
+    if opt.storage == "weights":
+        arch = weights_arch(opt, h, w)
+        if arch["alpha"] > arch["width"]:
+            raise ValueError(f"alpha={arch['alpha']} cannot exceed the width {arch['width']}")
+        if opt.heads and (opt.heads[0] > h or opt.heads[1] > w):
+            raise ValueError(f"heads {opt.heads[0]}x{opt.heads[1]} exceed the image's {h}x{w}")
+
+
+# A fit's peak memory (worker RSS growth, 2-core CPU, torch 2.13): 0.39 → 1.57 MP RGB added
+# 403 MB (fast), 379 (compact), 315 (paper), 258 (upscale): about 350 bytes a pixel, on top
+# of about 300 MB at the smallest sizes (issue 8 saw 5.1 GB for 16 MP: the same slope).
+FIT_BASE_BYTES = 300 * 2**20
+FIT_BYTES_PER_PIXEL = 350
+
+
+def estimate_fit_bytes(image_size: tuple[int, int], channels: int) -> int:
+    """The memory a fit of an image of this size is expected to peak at (any preset)."""
+    h, w = image_size
+    return FIT_BASE_BYTES + h * w * FIT_BYTES_PER_PIXEL * max(channels, 3) // 3
+
+
+def weights_arch(opt: Options, h: int, w: int) -> dict:
+    """The network `weights` storage fits: the paper's by default for its preset, else
+    8-pixel cells and a small dense body; explicit options win."""
+    paper = opt.preset == "paper"
+    heads = opt.heads or ((64, 64) if paper else grid(h, w, 8))
+    width = opt.width or (256 if paper else 32)
+    return {
+        "heads": (min(heads[0], h), min(heads[1], w)),
+        "width": width,
+        "depth": opt.depth or (4 if paper else 2),
+        "alpha": opt.alpha or (min(64, width) if paper else width),
+        "body": opt.body or "relu",
+    }
+
+
+# --- the upscaler ---------------------------------------------------------------------------
+
+# 2,400 steps: 53 s on 2 CPU cores for any input size (benchmarks/upscale.py --timing); the
+# budget ends the fit on a slower machine, so training stays within a minute anywhere
+UPSCALE_STEPS = 2400
+UPSCALE_BUDGET_S = 60.0
+
+
+def grid(h: int, w: int, cell: int) -> tuple[int, int]:
+    return max(1, math.ceil(h / cell)), max(1, math.ceil(w / cell))

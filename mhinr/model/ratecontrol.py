@@ -1,0 +1,115 @@
+"""Rate control and the result of a compression: targets (PSNR, bytes, bpp), whether a file
+meets one, which of two files is better for it, and the measured result of a file.
+
+Every number a result reports is measured on the real bytes, decoded (`finish`).
+"""
+
+import math
+from dataclasses import dataclass, field
+
+from torch import Tensor
+
+from mhinr.model.codec import Coded, decode
+from mhinr.model.metrics import psnr, render_flops, ssim
+from mhinr.model.network import MultiHeadINR
+from mhinr.model.presets import Options
+from mhinr.model.render import render
+from mhinr.model.upscale import UpscaleINR
+
+
+@dataclass
+class Compressed:
+    data: bytes
+    net: MultiHeadINR | UpscaleINR
+    coded: Coded
+    psnr: float
+    ssim: float
+    seconds: float
+    met: bool | None  # None: no target was given
+    target: dict = field(default_factory=dict)
+    train_steps: int | None = None
+
+    @property
+    def bytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def bpp(self) -> float:
+        return 8 * len(self.data) / (self.coded.height * self.coded.width)
+
+    def render_flops(self) -> int:
+        """FLOPs of the network's own part of a native-size render (upscale: one ×2 pixel)."""
+        if isinstance(self.net, UpscaleINR):
+            return self.net.flops_per_pixel() * self.coded.height * self.coded.width * 4
+        return render_flops(self.net, self.net.cfg.cell[0] * self.net.cfg.cell[1])
+
+    def summary(self) -> dict:
+        cfg = self.net.cfg
+        if isinstance(self.net, UpscaleINR):  # one head per pixel; "alpha" = the head size
+            arch = {
+                "heads": [self.coded.height, self.coded.width],
+                "alpha": cfg.hidden,
+                "body": f"upscaler: encoder {cfg.layers}x{cfg.features}, body 2x{cfg.hidden}",
+                "train_steps": self.train_steps,
+            }
+        else:
+            arch = {
+                "heads": list(cfg.heads),
+                "alpha": cfg.alpha,
+                "body": f"{cfg.body} {cfg.depth}x{cfg.width}",
+            }
+        return {
+            "psnr": _finite(self.psnr),
+            "ssim": round(self.ssim, 5),
+            "bytes": self.bytes,
+            "bpp": round(self.bpp, 4),
+            "params": self.net.parameter_count(),
+            "seconds": round(self.seconds, 2),
+            "width": self.coded.width,
+            "height": self.coded.height,
+            "storage": self.coded.storage,
+            "quantization": self.coded.quantization,
+            **arch,
+            "target": self.target or None,
+            "met": self.met,
+        }
+
+
+def _finite(db: float) -> float | None:
+    """PSNR for JSON: None where the decoded image is exact (infinite PSNR)."""
+    return round(db, 3) if math.isfinite(db) else None
+
+
+def target_of(opt: Options, h: int, w: int) -> dict:
+    if opt.target_psnr is not None:
+        return {"psnr": opt.target_psnr}
+    if opt.max_bytes is not None:
+        return {"max_bytes": opt.max_bytes}
+    if opt.bpp is not None:
+        return {"max_bytes": int(opt.bpp * h * w / 8), "bpp": opt.bpp}
+    return {}
+
+
+def meets(target: dict, quality: float, size: int) -> bool | None:
+    if "psnr" in target:
+        return quality >= target["psnr"]
+    if "max_bytes" in target:
+        return size <= target["max_bytes"]
+    return None
+
+
+def finish(data: bytes, pixels: Tensor, target: dict, with_ssim: bool = True, **kw) -> Compressed:
+    """Decode the real bytes and measure them: every reported number is the file's."""
+    net, coded = decode(data)
+    out = render(net, (coded.height, coded.width))
+    q = psnr(out, pixels)
+    s = ssim(out, pixels) if with_ssim else float("nan")
+    return Compressed(data, net, coded, q, s, 0.0, meets(target, q, len(data)), target, **kw)
+
+
+def better(a: Compressed, b: Compressed, target: dict) -> bool:
+    if a.met != b.met:
+        return bool(a.met)
+    if "psnr" in target:  # both met or both missed: fewer bytes if met, else higher quality
+        return a.bytes < b.bytes if a.met else a.psnr > b.psnr
+    return a.psnr > b.psnr
