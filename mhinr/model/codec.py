@@ -7,6 +7,7 @@ Layout (all integers little-endian):
     coder   1 byte   1 = LZMA (xz), 2 = zstandard
     crc32   4 bytes  of the compressed payload
     payload          coder(u32 header length | header JSON | safetensors bytes)
+                     (format 3, the coefficient storage: coder(a binary record), below)
 
 The header (JSON) holds the architecture (INRConfig, which includes the seed), the image
 geometry (size, colour mode; the padding follows from size and architecture), the storage
@@ -34,6 +35,7 @@ message naming what is wrong.
 
 import json
 import lzma
+import math
 import struct
 import zlib
 from dataclasses import dataclass, fields
@@ -49,9 +51,12 @@ from mhinr.model.network import INRConfig, MultiHeadINR, cell_feature_factor
 from mhinr.model.upscale import UpscaleConfig, UpscaleINR
 
 MAGIC = b"MINR"
-FORMAT_VERSION = 2  # the newest this code reads; a file says the oldest that reads it
-STORAGE_VERSION = {"weights": 1, "coefficients": 1, "upscale": 2}
-CODERS = {1: "lzma", 2: "zstd"}
+FORMAT_VERSION = 3  # the newest this code reads; a file says the oldest that reads it
+STORAGE_VERSION = {"weights": 1, "coefficients": 3, "upscale": 2}
+CODERS = {1: "lzma", 2: "zstd", 3: "lzma-raw"}  # the coder byte
+# LZMA2 without the xz container (its headers, index and check cost ~60 bytes a file; the
+# crc32 in the prefix covers the payload)
+LZMA_RAW = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": 1 << 24}]
 PREFIX = struct.Struct("<4sBBI")
 MAX_PAYLOAD = 1 << 30  # refuse to inflate more than 1 GiB
 MAX_PARAMS = 100_000_000
@@ -100,6 +105,15 @@ def pack(
 
 
 def unpack(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+    """The JSON header and the tensors of a format 1 or 2 file."""
+    version, raw = _open(data)
+    if version >= 3:
+        raise CodecError(f"format version {version} has a binary header, not a JSON one")
+    return _parse_json(raw)
+
+
+def _open(data: bytes) -> tuple[int, bytes]:
+    """Check the prefix and the checksum; (format version, inflated payload)."""
     if len(data) < PREFIX.size:
         raise CodecError(f"not an .inr file: only {len(data)} bytes")
     magic, version, code, crc = PREFIX.unpack_from(data)
@@ -117,7 +131,10 @@ def unpack(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     payload = data[PREFIX.size :]
     if zlib.crc32(payload) != crc:
         raise CodecError("checksum mismatch: the file is corrupt or truncated")
-    raw = _inflate(CODERS[code], payload)
+    return version, _inflate(CODERS[code], payload)
+
+
+def _parse_json(raw: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     if len(raw) < 4:
         raise CodecError("the payload is truncated")
     (hlen,) = struct.unpack_from("<I", raw)
@@ -137,8 +154,11 @@ def unpack(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
 
 def _inflate(coder: str, payload: bytes) -> bytes:
     try:
-        if coder == "lzma":
-            dec = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+        if coder in ("lzma", "lzma-raw"):
+            if coder == "lzma":
+                dec = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+            else:
+                dec = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=LZMA_RAW)
             raw = dec.decompress(payload, max_length=MAX_PAYLOAD)
             if not dec.eof:
                 raise CodecError("the payload is truncated or larger than the limit")
@@ -264,12 +284,162 @@ def encode_coefficients(
     coder: str = "best",
 ) -> bytes:
     """`q`: integer coefficients [k, C·Hy·Hx]; the body must already hold its quantized
-    values (the encoder computes coefficients against exactly the decoder's basis)."""
+    values (the encoder computes coefficients against exactly the decoder's basis).
+    Format 3 (`_compact_record`) for the networks the presets make; any other network
+    (a sine or Fourier body, a non-default grid) in the format 1 JSON container."""
     z = zigzag(q.astype(np.int64))
     dtype = np.uint8 if z.max(initial=0) < 256 else (np.uint16 if z.max() < 65536 else np.uint32)
     tensors = quantize_module(net, body_quantization, body_names(net))
     tensors["coefficients"] = z.astype(dtype)
-    return pack(_header(net, coded), tensors, coder)
+    record = _compact_record(net, coded, tensors)
+    if record is None:
+        return pack(_header(net, coded), tensors, coder)
+    candidates = []
+    if coder in ("best", "lzma"):
+        candidates.append((3, lzma.compress(record, format=lzma.FORMAT_RAW, filters=LZMA_RAW)))
+    if coder in ("best", "zstd"):
+        candidates.append((2, zstandard.ZstdCompressor(level=22).compress(record)))
+    if not candidates:
+        raise ValueError(f"unknown coder {coder!r}: best, lzma or zstd")
+    code, payload = min(candidates, key=lambda c: len(c[1]))
+    return PREFIX.pack(MAGIC, STORAGE_VERSION["coefficients"], code, zlib.crc32(payload)) + payload
+
+
+# --- format 3: the compact binary coefficient file --------------------------------------------
+#
+# The payload (inflated) is one record, all little-endian:
+#   COMPACT  height u32, width u32, mode u8, cell rows u8, cell cols u8, body depth u8,
+#            body width u16, init u8, seed u32, quantizer step f32, body quantization u8,
+#            coefficient bytes u8 (1, 2 or 4)
+#   colour   C×C f32 (rows = output channels), then the C channel means f32
+#   body     each body parameter in order: int8 matrices as int8 values then one f16 scale
+#            per row; everything else f16 (fp32 quantization: f32)
+#   coefficients  zigzag integers [width + 1, C·Hy·Hx]
+# 25 bytes of header where the JSON one took ~600 (~300 after LZMA): the heads grid follows
+# from the size and the cell, the channels from the mode, the rest is the presets' default.
+
+COMPACT = struct.Struct("<IIBBBBHBIfBB")
+MODES = ("L", "LA", "RGB", "RGBA")
+INITS = ("paper", "torch")
+QUANTS = ("fp32", "fp16", "int8")
+
+
+def _compact_record(
+    net: MultiHeadINR, coded: Coded, tensors: dict[str, np.ndarray]
+) -> bytes | None:
+    cfg = net.cfg
+    heads = (-(-coded.height // cfg.cell[0]), -(-coded.width // cfg.cell[1]))
+    plain = INRConfig(
+        heads=heads,
+        cell=cfg.cell,
+        channels=len(coded.mode),
+        width=cfg.width,
+        depth=cfg.depth,
+        alpha=cfg.width,
+        init=cfg.init,
+        seed=cfg.seed,
+    )
+    if (
+        cfg != plain
+        or coded.mode not in MODES
+        or coded.colour is None
+        or max(cfg.cell) > 255
+        or cfg.depth > 255
+        or cfg.width > 65535
+        or not 0 <= cfg.seed < 2**32
+    ):
+        return None
+    kinds = {tensors[name].dtype for name in body_names(net)}
+    body_q = (
+        "int8"
+        if np.dtype(np.int8) in kinds
+        else "fp32"
+        if np.dtype(np.float32) in kinds
+        else "fp16"
+    )
+    z = tensors["coefficients"]
+    head = COMPACT.pack(
+        coded.height,
+        coded.width,
+        MODES.index(coded.mode),
+        *cfg.cell,
+        cfg.depth,
+        cfg.width,
+        INITS.index(cfg.init),
+        cfg.seed,
+        coded.step,
+        QUANTS.index(body_q),
+        z.dtype.itemsize,
+    )
+    colour = (
+        np.asarray(coded.colour, "<f4").tobytes() + np.asarray(coded.colour_mean, "<f4").tobytes()
+    )
+    body = b"".join(_body_bytes(name, tensors) for name in body_names(net))
+    return head + colour + body + z.astype(z.dtype.newbyteorder("<")).tobytes()
+
+
+def _body_bytes(name: str, tensors: dict[str, np.ndarray]) -> bytes:
+    a = tensors[name]
+    if a.dtype == np.int8:
+        return a.tobytes() + tensors[name + ".scale"].astype("<f2").tobytes()
+    return a.astype(a.dtype.newbyteorder("<")).tobytes()
+
+
+def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
+    if len(raw) < COMPACT.size:
+        raise CodecError("the header is truncated")
+    h, w, mode, cy, cx, depth, width, init, seed, step, bq, zbytes = COMPACT.unpack_from(raw)
+    if mode >= len(MODES) or init >= len(INITS) or bq >= len(QUANTS) or zbytes not in (1, 2, 4):
+        raise CodecError("the header is invalid: an unknown mode, init, quantization or width")
+    if min(h, w, cy, cx, depth, width) < 1:
+        raise CodecError("the header is invalid: a zero size")
+    cfg = INRConfig(
+        heads=(-(-h // cy), -(-w // cx)),
+        cell=(cy, cx),
+        channels=len(MODES[mode]),
+        width=width,
+        depth=depth,
+        alpha=width,
+        init=INITS[init],
+        seed=seed,
+    )
+    c = cfg.channels
+    quant = QUANTS[bq]
+    coded = Coded(
+        h, w, MODES[mode], "coefficients", "int8" if quant == "int8" else "fp16", step=step
+    )
+    _check_sizes(cfg, coded)
+    pos = COMPACT.size
+
+    def take(dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+        nonlocal pos
+        n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        if pos + n > len(raw):
+            raise CodecError("the file is truncated")
+        out = np.frombuffer(raw, dtype, count=int(np.prod(shape)), offset=pos).reshape(shape)
+        pos += n
+        return out
+
+    coded.colour = take("<f4", (c, c)).astype(np.float64).tolist()
+    coded.colour_mean = take("<f4", (c,)).astype(np.float64).tolist()
+    net = MultiHeadINR(cfg)
+    state = net.state_dict()
+    tensors: dict[str, np.ndarray] = {}
+    for name in body_names(net):
+        shape = tuple(state[name].shape)
+        if quant == "int8" and len(shape) == 2:
+            tensors[name] = take("i1", shape)
+            tensors[name + ".scale"] = take("<f2", (shape[0], 1))
+        else:
+            tensors[name] = take("<f4" if quant == "fp32" else "<f2", shape)
+    zdtype = {1: "u1", 2: "<u2", 4: "<u4"}[zbytes]
+    tensors["coefficients"] = take(zdtype, (cfg.width + 1, c * cfg.num_heads))
+    if pos != len(raw):
+        raise CodecError(f"the file has {len(raw) - pos} bytes more than its header describes")
+    if not (math.isfinite(step) and step > 0):
+        raise CodecError("coefficient storage needs a positive quantizer step")
+    _decode_coefficients(net, coded, tensors)
+    return net.eval(), coded
 
 
 def _header(net: MultiHeadINR, coded: Coded) -> dict:
@@ -303,7 +473,10 @@ def _config(cls, header: dict, tuples: tuple[str, ...] = ()):
 
 
 def decode(data: bytes) -> tuple[MultiHeadINR | UpscaleINR, Coded]:
-    header, tensors = unpack(data)
+    version, raw = _open(data)
+    if version >= 3:
+        return _decode_compact(raw)
+    header, tensors = _parse_json(raw)
     try:
         image = dict(header["image"])
         image.pop("extra", None)  # files written before 2026-11-30 carry an empty one

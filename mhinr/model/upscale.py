@@ -333,6 +333,10 @@ class UpscaleFit:
     # weight averaging: the render uses an exponential moving average of the weights with
     # this decay (0: the last weights); an experiment against overfitting (ablation row 26)
     ema: float = 0.0
+    # early stopping: every this many steps (0: never) the fit enlarges the image's half-size
+    # copy ×2 from its quarter-size copy, content one octave coarser than any training pair
+    # saw, and keeps the weights that did best there (`_validation_pair`)
+    validate_every: int = 0
     seed: int = 0
 
 
@@ -373,6 +377,7 @@ def fit_upscaler(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     device: str = "cpu",
+    on_validate: Callable[[int, float, "UpscaleINR"], None] | None = None,
 ) -> tuple[UpscaleINR, dict]:
     """Train an upscaler on `image` ([C, H, W] in [0, 1]); returns it and how it went."""
     fit = fit or UpscaleFit()
@@ -390,6 +395,8 @@ def fit_upscaler(
     ema, step, stopped = None, 0, "steps"
     lo_scale, hi_scale = fit.scales
     max_scale = min(hi_scale, min(h, w) / 3)
+    val = _validation_pair(image) if fit.validate_every else None
+    best_val, best_state, val_history = -math.inf, None, []
     for step in range(1, fit.steps + 1):
         elapsed = time.perf_counter() - start
         frac = min(1.0, max(elapsed / fit.time_budget_s, step / fit.steps))
@@ -423,6 +430,14 @@ def fit_upscaler(
         mse = sq / len(pairs)
         ema = mse if ema is None else 0.95 * ema + 0.05 * mse
         done = time.perf_counter() - start >= fit.time_budget_s or step == fit.steps
+        if val is not None and (step % fit.validate_every == 0 or done):
+            score = _validate(net, *val, device)
+            val_history.append((step, score))
+            if on_validate is not None:
+                on_validate(step, score, net)
+            if score > best_val:
+                best_val = score
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         cancelled = should_stop is not None and should_stop()
         if progress is not None and (step % 50 == 0 or done or cancelled):
             # the PSNR of the enlargements of its own copies it is learning (recent steps)
@@ -437,6 +452,38 @@ def fit_upscaler(
         with torch.no_grad():
             for p, a in zip(net.parameters(), averaged, strict=True):
                 p.copy_(a)
+    if best_state is not None:
+        net.load_state_dict(best_state)
     net.cpu().eval()
     net.set_image(image.cpu())
-    return net, {"steps": step, "seconds": time.perf_counter() - start, "stopped": stopped}
+    info = {"steps": step, "seconds": time.perf_counter() - start, "stopped": stopped}
+    if val_history:
+        info["validation"] = val_history
+    return net, info
+
+
+def _validation_pair(image: Tensor) -> tuple[Tensor, Tensor] | None:
+    """(quarter-size, half-size) area-averaged copies of `image`, or None when the quarter
+    would be too small to say anything."""
+    _, h, w = image.shape
+    h2, w2 = h // 4 * 2, w // 4 * 2
+    if min(h2, w2) < 2 * MIN_SIDE:
+        return None
+    half = F.avg_pool2d(image[None, :, : 2 * h2, : 2 * w2], 2)[0]
+    return F.avg_pool2d(half[None], 2)[0], half
+
+
+@torch.no_grad()
+def _validate(net: "UpscaleINR", small: Tensor, big: Tensor, device: str) -> float:
+    """PSNR of the network's ×2 enlargement of `small` (one view, no back-projection)
+    against `big`."""
+    small = small.to(device)
+    heads = cells(net.encoder(small[None])[0])
+    _, bh, bw = big.shape
+    ys = (torch.arange(bh, dtype=torch.float32) + 0.5) / 2 - 0.5
+    xs = (torch.arange(bw, dtype=torch.float32) + 0.5) / 2 - 0.5
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    coords = torch.stack([gy.reshape(-1), gx.reshape(-1)], 1).to(device)
+    out = torch.cat([net.query(heads, small, c, 2.0) for c in coords.split(16384)])
+    mse = (out.clamp(0, 1).cpu() - big.reshape(big.shape[0], -1).T).pow(2).mean()
+    return mse_to_psnr(float(mse))
