@@ -28,6 +28,7 @@ on the machine's load; `--timing` measures the time on its own.
 
 import argparse
 import json
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -194,7 +195,7 @@ def main() -> None:
     methods = ["nearest", "bicubic", "lanczos", "linear", "no_backproj", "two_views", "upscale"]
     text = [
         "# Enlargement: `upscale` preset against classic and learned-linear baselines\n",
-        f"`python -m benchmarks.upscale{' --quick' if args.quick else ''}`; fits on "
+        f"`python -m benchmarks.upscale{''.join(' ' + a for a in sys.argv[1:])}`; fits on "
         f"{args.device}, {machine()} per process, {args.jobs} processes at once; "
         f"{len(tasks)} fits in "
         f"{(time.perf_counter() - t0) / 60:.1f} min. Input: the true image box-averaged by the "

@@ -335,8 +335,10 @@ class UpscaleFit:
     ema: float = 0.0
     # early stopping: every this many steps (0: never) the fit enlarges the image's half-size
     # copy ×2 from its quarter-size copy, content one octave coarser than any training pair
-    # saw, and keeps the weights that did best there (`_validation_pair`)
-    validate_every: int = 0
+    # saw, and keeps the weights that did best there (`_validation_pair`; 0.12 s a check
+    # for a 512² input). ×2 on kodim19 / 07 / 02 / 14: −0.25 / +0.72 / +0.75 / +0.94 dB over
+    # Lanczos without, +0.54 / +0.72 / +0.75 / +0.94 with (ablation row 27)
+    validate_every: int = 200
     seed: int = 0
 
 
