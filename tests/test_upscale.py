@@ -2,6 +2,7 @@
 
 import io
 import zlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -20,6 +21,8 @@ from mhinr.model.upscale import (
     UpscaleFit,
     UpscaleINR,
     _pair,
+    _validate,
+    _validation_pair,
     area_down,
     area_matrix,
     cells,
@@ -332,3 +335,26 @@ def test_weight_averaging_renders_with_the_averaged_weights():
         return max(float((a - b).abs().max()) for a, b in pairs)
 
     assert farthest(plain) > 1e-3 and farthest(averaged) < 1e-4
+
+
+def test_early_stopping_keeps_the_weights_that_validated_best():
+    """With `validate_every`, the returned network is the checkpoint with the best score on
+    the held-out octave: scoring it again gives the best score seen, and it is a different
+    network from the last step's when a later checkpoint scored worse."""
+    image = textured(64, 64)
+    cfg = UpscaleConfig()
+    seen = []
+    fit = UpscaleFit(steps=60, lr=2e-2, time_budget_s=3600, validate_every=10)  # steps rule
+    net, info = fit_upscaler(image, cfg, fit, on_validate=lambda s, v, n: seen.append((s, v)))
+    assert [s for s, _ in info["validation"]] == [10, 20, 30, 40, 50, 60] and seen == info[
+        "validation"
+    ]
+    best = max(v for _, v in seen)
+    pair = _validation_pair(image)
+    assert _validate(net, *pair, "cpu") == pytest.approx(best, abs=1e-4)
+    last, _ = fit_upscaler(image, cfg, replace(fit, validate_every=0))
+    if seen[-1][1] < best:  # the last checkpoint was not the best: the weights differ
+        assert any(
+            not torch.equal(a, b) for a, b in zip(net.parameters(), last.parameters(), strict=True)
+        )
+    assert _validation_pair(textured(40, 40)) is None  # too small to hold an octave out
