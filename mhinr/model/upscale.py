@@ -14,7 +14,11 @@ Training is internal learning (ZSSR, Shocher et al. 2018): no pretrained weights
 made from the image itself: a random crop, flipped/rotated, area-averaged down by a random
 factor in [1.2, 4] (the same degradation a sensor's pixel integration gives), and the body
 learns to predict the crop's pixels from its smaller copy. Rendering at scale s then
-applies what the network learned one scale up.
+applies what the network learned one scale up. Every 200 steps the fit checks how well it
+enlarges the image's half-size copy from its quarter-size copy (content one octave coarser
+than any training pair, so it tests what a render needs: carrying what was learned to
+another scale) and keeps the weights that did best (early stopping; a fit that learns its
+own copies too well, kodim19's, stops improving there first).
 
 A render is the mean of the enlargements of the image turned by 0°, 90°, 180° and 270°
 (a self-ensemble over the rotations; the training saw rotated crops, so all four are equally
