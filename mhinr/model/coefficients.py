@@ -52,24 +52,23 @@ def compress_coefficients(pixels, mode, opt, progress, should_stop) -> Compresse
     )[0]
 
 
-def compress_sweep(
+def fit_coders(
     pixels: Tensor,
     mode: str,
     options: Options,
-    targets: list[dict],
+    search: bool,
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> list[Compressed]:
-    """Coefficient storage at several targets ({"psnr": dB} | {"max_bytes": n} | {}) with one
-    fit per candidate architecture: the best candidate for each target."""
+) -> list["CoefficientCoder"]:
+    """Fit the candidate architectures (`_candidates`) in the image's colour space, each
+    ready to quantize and code at any step."""
     c, h, w = pixels.shape
-    start = time.perf_counter()
     colour, mean = colour_transform(pixels)
     coded_pixels = torch.einsum("ji,jhw->ihw", colour, pixels - mean[:, None, None])
     steps = (
         options.steps if options.steps is not None else (60 if options.preset == "fast" else 300)
     )
-    archs = _candidates(options, search=any(targets))
+    archs = _candidates(options, search)
 
     def rgb_progress(p: Progress) -> None:  # previews back in the image's own colours
         if progress is None:
@@ -105,7 +104,22 @@ def compress_sweep(
         net.to(options.device)
         fit_projection(net, coded_pixels.to(options.device), cfg, rgb_progress, should_stop)
         net.cpu()
-        coders.append(_CoefficientCoder(net, coded_pixels, pixels, mode, colour, mean))
+        coders.append(CoefficientCoder(net, coded_pixels, pixels, mode, colour, mean))
+    return coders
+
+
+def compress_sweep(
+    pixels: Tensor,
+    mode: str,
+    options: Options,
+    targets: list[dict],
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Compressed]:
+    """Coefficient storage at several targets ({"psnr": dB} | {"max_bytes": n} | {}) with one
+    fit per candidate architecture: the best candidate for each target."""
+    start = time.perf_counter()
+    coders = fit_coders(pixels, mode, options, any(targets), progress, should_stop)
     fit_seconds = time.perf_counter() - start
     outs = []
     for target in targets:
@@ -119,7 +133,7 @@ def compress_sweep(
     return outs
 
 
-class _CoefficientCoder:
+class CoefficientCoder:
     """Quantizes a body-trained network's cell coefficients with a step and codes them."""
 
     def __init__(
@@ -134,6 +148,7 @@ class _CoefficientCoder:
     ):
         self.net, self.pixels, self.mode = net, pixels, mode
         self.colour, self.mean, self.bq = colour, mean, body_quantization
+        self.deadzone = DEADZONE
         self._quantize_body()
         cells = split_cells(prepare_target(net, coded_pixels).double(), *net.cfg.heads)  # [n, O]
         with torch.no_grad():
@@ -148,7 +163,7 @@ class _CoefficientCoder:
 
     def quantized(self, step: float) -> Tensor:
         c = self.coef / step
-        return torch.sign(c) * torch.floor(c.abs() + 0.5 - DEADZONE).clamp_min(0)
+        return torch.sign(c) * torch.floor(c.abs() + 0.5 - self.deadzone).clamp_min(0)
 
     def encode(self, step: float) -> bytes:
         h, w = self.pixels.shape[1:]
