@@ -282,16 +282,18 @@ def encode_coefficients(
     q: np.ndarray,
     body_quantization: Quantization,
     coder: str = "best",
+    version: int = 3,
 ) -> bytes:
     """`q`: integer coefficients [k, C·Hy·Hx]; the body must already hold its quantized
     values (the encoder computes coefficients against exactly the decoder's basis).
     Format 3 (`_compact_record`) for the networks the presets make; any other network
-    (a sine or Fourier body, a non-default grid) in the format 1 JSON container."""
+    (a sine or Fourier body, a non-default grid), or `version=1` (the codec ablation's
+    "before"), in the format 1 JSON container."""
     z = zigzag(q.astype(np.int64))
     dtype = np.uint8 if z.max(initial=0) < 256 else (np.uint16 if z.max() < 65536 else np.uint32)
     tensors = quantize_module(net, body_quantization, body_names(net))
     tensors["coefficients"] = z.astype(dtype)
-    record = _compact_record(net, coded, tensors)
+    record = _compact_record(net, coded, tensors) if version >= 3 else None
     if record is None:
         return pack(_header(net, coded), tensors, coder)
     candidates = []

@@ -12,7 +12,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mhinr.model.codec import Coded, Quantization, dequantize, encode_coefficients, quantize
+from mhinr.model.codec import (
+    STORAGE_VERSION,
+    Coded,
+    Quantization,
+    dequantize,
+    encode_coefficients,
+    quantize,
+)
 from mhinr.model.colour import colour_transform
 from mhinr.model.fit import FitConfig, Progress, fit_projection, prepare_target, projection_basis
 from mhinr.model.metrics import psnr
@@ -149,6 +156,7 @@ class CoefficientCoder:
         self.net, self.pixels, self.mode = net, pixels, mode
         self.colour, self.mean, self.bq = colour, mean, body_quantization
         self.deadzone = DEADZONE
+        self.version = STORAGE_VERSION["coefficients"]  # 1: the JSON container (ablation)
         self._quantize_body()
         cells = split_cells(prepare_target(net, coded_pixels).double(), *net.cfg.heads)  # [n, O]
         with torch.no_grad():
@@ -179,7 +187,7 @@ class CoefficientCoder:
             colour_mean=self.mean.double().tolist(),
         )
         q = self.quantized(step).numpy().astype(np.int64)
-        return encode_coefficients(self.net, coded, q, self.bq, coder="lzma")
+        return encode_coefficients(self.net, coded, q, self.bq, "lzma", self.version)
 
     def quality(self, step: float) -> float:
         """PSNR of the reconstruction at `step`, computed from the coefficients directly (the
