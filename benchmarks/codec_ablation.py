@@ -11,9 +11,10 @@ fewer bytes for the same PSNR).
     python -m benchmarks.codec_ablation --images kodim05,kodim23
 
 Rows (each against the one before it unless it says otherwise):
-  container   format 3 (25-byte binary header, raw LZMA2) against format 1 (JSON header,
-              safetensors, xz), deadzone 0.2 both
-  deadzone X  rounding offset X towards zero instead of the current default, format 3
+  container   format 3 (26-byte binary header, raw LZMA2) against format 1 (JSON header,
+              safetensors, xz), without DC prediction, deadzone 0.2
+  DC          the cells' constant coefficients as differences from their left neighbour's
+  deadzone X  rounding offset X towards zero instead of the current default, with both
 """
 
 import argparse
@@ -29,7 +30,7 @@ from mhinr.model.compress import Options
 
 STEPS = np.exp(np.linspace(np.log(0.04), np.log(0.5), 7))
 IMAGES = "kodim05,kodim23,kodim19,astronaut,coffee,chelsea"
-DEADZONES = (0.0, 0.1, 0.15, 0.3)
+DEADZONES = (0.05, 0.1, 0.15)
 
 
 def curve(coder: CoefficientCoder, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,11 +50,17 @@ def main() -> None:
         img = load(name)
         _, h, w = img.pixels.shape
         coder = fit_coders(img.pixels, img.mode, Options(preset="compact"), False)[0]
-        coder.version, coder.deadzone = 1, DEADZONE
+        coder.version, coder.deadzone, coder.dc_prediction = 1, DEADZONE, False
         old = curve(coder, h, w)
         coder.version = 3
+        binary = curve(coder, h, w)
+        coder.dc_prediction = True
         new = curve(coder, h, w)
-        result = {"container (format 3 vs 1)": bd_rate(*new, *old)}
+        result = {
+            "container (format 3 vs 1)": bd_rate(*binary, *old),
+            "DC prediction": bd_rate(*new, *binary),
+            "both vs format 1": bd_rate(*new, *old),
+        }
         for dz in DEADZONES:
             coder.deadzone = dz
             result[f"deadzone {dz} vs {DEADZONE}"] = bd_rate(*curve(coder, h, w), *new)

@@ -366,7 +366,7 @@ def test_compact_record_that_does_not_add_up_is_refused(compact_file):
         decode(_recode(data, huge))
 
     def step(r):
-        struct.pack_into("<f", r, COMPACT.size - 6, float("nan"))
+        struct.pack_into("<f", r, COMPACT.size - 7, float("nan"))
         return r
 
     with pytest.raises(CodecError, match="step"):

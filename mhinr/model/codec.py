@@ -262,6 +262,22 @@ def zigzag(q: np.ndarray) -> np.ndarray:
     return np.where(q >= 0, 2 * q, -2 * q - 1)
 
 
+def dc_differences(dc: np.ndarray) -> np.ndarray:
+    """[C, Hy, Hx] integers → each minus its left neighbour (first column: minus the one
+    above; the first cell as it is)."""
+    out = dc.copy()
+    out[:, :, 1:] -= dc[:, :, :-1]
+    out[:, 1:, 0] -= dc[:, :-1, 0]
+    return out
+
+
+def dc_sums(diff: np.ndarray) -> np.ndarray:
+    """The inverse of `dc_differences`."""
+    out = diff.copy()
+    out[:, :, 0] = np.cumsum(diff[:, :, 0], axis=1)
+    return np.cumsum(out, axis=2)
+
+
 def unzigzag(z: np.ndarray) -> np.ndarray:
     z = z.astype(np.int64)
     return np.where(z % 2 == 0, z // 2, -(z + 1) // 2)
@@ -283,18 +299,34 @@ def encode_coefficients(
     body_quantization: Quantization,
     coder: str = "best",
     version: int = 3,
+    dc_prediction: bool = True,
 ) -> bytes:
     """`q`: integer coefficients [k, C·Hy·Hx]; the body must already hold its quantized
     values (the encoder computes coefficients against exactly the decoder's basis).
     Format 3 (`_compact_record`) for the networks the presets make; any other network
     (a sine or Fourier body, a non-default grid), or `version=1` (the codec ablation's
-    "before"), in the format 1 JSON container."""
-    z = zigzag(q.astype(np.int64))
+    "before"), in the format 1 JSON container. Format 3 codes the cells' constant
+    coefficients as differences from their left neighbour's (`dc_prediction`)."""
+    q = q.astype(np.int64)
+    plain_q = q
+    if version >= 3 and dc_prediction:
+        q = q.copy()
+        c = len(coded.mode)
+        q[0] = dc_differences(q[0].reshape(c, *net.cfg.heads)).reshape(-1)
+    z = zigzag(q)
     dtype = np.uint8 if z.max(initial=0) < 256 else (np.uint16 if z.max() < 65536 else np.uint32)
     tensors = quantize_module(net, body_quantization, body_names(net))
     tensors["coefficients"] = z.astype(dtype)
-    record = _compact_record(net, coded, tensors) if version >= 3 else None
+    record = _compact_record(net, coded, tensors, dc_prediction) if version >= 3 else None
     if record is None:
+        if q is not plain_q:  # the JSON container stores the coefficients themselves
+            z = zigzag(plain_q)
+            dtype = (
+                np.uint8
+                if z.max(initial=0) < 256
+                else (np.uint16 if z.max() < 65536 else np.uint32)
+            )
+            tensors["coefficients"] = z.astype(dtype)
         return pack(_header(net, coded), tensors, coder)
     candidates = []
     if coder in ("best", "lzma"):
@@ -312,22 +344,25 @@ def encode_coefficients(
 # The payload (inflated) is one record, all little-endian:
 #   COMPACT  height u32, width u32, mode u8, cell rows u8, cell cols u8, body depth u8,
 #            body width u16, init u8, seed u32, quantizer step f32, body quantization u8,
-#            coefficient bytes u8 (1, 2 or 4)
+#            coefficient bytes u8 (1, 2 or 4), flags u8 (bit 0: DC prediction)
 #   colour   C×C f32 (rows = output channels), then the C channel means f32
 #   body     each body parameter in order: int8 matrices as int8 values then one f16 scale
 #            per row; everything else f16 (fp32 quantization: f32)
-#   coefficients  zigzag integers [width + 1, C·Hy·Hx]
-# 25 bytes of header where the JSON one took ~600 (~300 after LZMA): the heads grid follows
+#   coefficients  zigzag integers [width + 1, C·Hy·Hx]; with DC prediction, row 0 (each
+#            cell's constant coefficient) as differences from the cell to its left (the
+#            first column: from the cell above), as JPEG codes its DC terms
+# 26 bytes of header where the JSON one took ~600 (~300 after LZMA): the heads grid follows
 # from the size and the cell, the channels from the mode, the rest is the presets' default.
 
-COMPACT = struct.Struct("<IIBBBBHBIfBB")
+COMPACT = struct.Struct("<IIBBBBHBIfBBB")
+FLAG_DC_PREDICTION = 1  # flags bit 0: row 0 of the coefficients holds left-neighbour differences
 MODES = ("L", "LA", "RGB", "RGBA")
 INITS = ("paper", "torch")
 QUANTS = ("fp32", "fp16", "int8")
 
 
 def _compact_record(
-    net: MultiHeadINR, coded: Coded, tensors: dict[str, np.ndarray]
+    net: MultiHeadINR, coded: Coded, tensors: dict[str, np.ndarray], dc_prediction: bool
 ) -> bytes | None:
     cfg = net.cfg
     heads = (-(-coded.height // cfg.cell[0]), -(-coded.width // cfg.cell[1]))
@@ -372,6 +407,7 @@ def _compact_record(
         coded.step,
         QUANTS.index(body_q),
         z.dtype.itemsize,
+        FLAG_DC_PREDICTION if dc_prediction else 0,
     )
     colour = (
         np.asarray(coded.colour, "<f4").tobytes() + np.asarray(coded.colour_mean, "<f4").tobytes()
@@ -390,7 +426,9 @@ def _body_bytes(name: str, tensors: dict[str, np.ndarray]) -> bytes:
 def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
     if len(raw) < COMPACT.size:
         raise CodecError("the header is truncated")
-    h, w, mode, cy, cx, depth, width, init, seed, step, bq, zbytes = COMPACT.unpack_from(raw)
+    h, w, mode, cy, cx, depth, width, init, seed, step, bq, zbytes, flags = COMPACT.unpack_from(raw)
+    if flags & ~FLAG_DC_PREDICTION:
+        raise CodecError(f"unknown flags {flags:#x}: a newer mhinr wrote this file")
     if mode >= len(MODES) or init >= len(INITS) or bq >= len(QUANTS) or zbytes not in (1, 2, 4):
         raise CodecError("the header is invalid: an unknown mode, init, quantization or width")
     if min(h, w, cy, cx, depth, width) < 1:
@@ -435,7 +473,12 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
         else:
             tensors[name] = take("<f4" if quant == "fp32" else "<f2", shape)
     zdtype = {1: "u1", 2: "<u2", 4: "<u4"}[zbytes]
-    tensors["coefficients"] = take(zdtype, (cfg.width + 1, c * cfg.num_heads))
+    z = take(zdtype, (cfg.width + 1, c * cfg.num_heads))
+    if flags & FLAG_DC_PREDICTION:
+        q = unzigzag(z)
+        q[0] = dc_sums(q[0].reshape(c, *cfg.heads)).reshape(-1)
+        z = zigzag(q).astype(np.uint64)
+    tensors["coefficients"] = z
     if pos != len(raw):
         raise CodecError(f"the file has {len(raw) - pos} bytes more than its header describes")
     if not (math.isfinite(step) and step > 0):

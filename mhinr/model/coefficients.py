@@ -157,6 +157,7 @@ class CoefficientCoder:
         self.colour, self.mean, self.bq = colour, mean, body_quantization
         self.deadzone = DEADZONE
         self.version = STORAGE_VERSION["coefficients"]  # 1: the JSON container (ablation)
+        self.dc_prediction = True  # format 3: DC terms as neighbour differences
         self._quantize_body()
         cells = split_cells(prepare_target(net, coded_pixels).double(), *net.cfg.heads)  # [n, O]
         with torch.no_grad():
@@ -187,7 +188,9 @@ class CoefficientCoder:
             colour_mean=self.mean.double().tolist(),
         )
         q = self.quantized(step).numpy().astype(np.int64)
-        return encode_coefficients(self.net, coded, q, self.bq, "lzma", self.version)
+        return encode_coefficients(
+            self.net, coded, q, self.bq, "lzma", self.version, self.dc_prediction
+        )
 
     def quality(self, step: float) -> float:
         """PSNR of the reconstruction at `step`, computed from the coefficients directly (the
