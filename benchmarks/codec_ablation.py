@@ -14,7 +14,8 @@ Rows (each against the one before it unless it says otherwise):
   container   format 3 (26-byte binary header, raw LZMA2) against format 1 (JSON header,
               safetensors, xz), without DC prediction, deadzone 0.2
   DC          the cells' constant coefficients as differences from their left neighbour's
-  deadzone X  rounding offset X towards zero instead of the current default, with both
+  filter      the restoration filter (model/postfilter.py), its bytes counted, with DC
+  deadzone X  rounding offset X towards zero instead of the current default, with all
 """
 
 import argparse
@@ -50,16 +51,20 @@ def main() -> None:
         img = load(name)
         _, h, w = img.pixels.shape
         coder = fit_coders(img.pixels, img.mode, Options(preset="compact"), False)[0]
+        filtered = coder.post_filter
         coder.version, coder.deadzone, coder.dc_prediction = 1, DEADZONE, False
         old = curve(coder, h, w)
-        coder.version = 3
+        coder.version, coder.post_filter = 3, False
         binary = curve(coder, h, w)
         coder.dc_prediction = True
+        dc = curve(coder, h, w)
+        coder.post_filter = filtered
         new = curve(coder, h, w)
         result = {
             "container (format 3 vs 1)": bd_rate(*binary, *old),
-            "DC prediction": bd_rate(*new, *binary),
-            "both vs format 1": bd_rate(*new, *old),
+            "DC prediction": bd_rate(*dc, *binary),
+            "restoration filter": bd_rate(*new, *dc),
+            "all three vs format 1": bd_rate(*new, *old),
         }
         for dz in DEADZONES:
             coder.deadzone = dz

@@ -371,3 +371,56 @@ def test_compact_record_that_does_not_add_up_is_refused(compact_file):
 
     with pytest.raises(CodecError, match="step"):
         decode(_recode(data, step))
+
+
+def test_restoration_filter_solve_recovers_a_known_filter_and_bands_do_not_matter():
+    from mhinr.model import postfilter
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 300, 131, generator=g, dtype=torch.float64)
+    truth = (torch.randn(2, 26, generator=g) * 0.1).half().float()
+    y = postfilter.apply(x, truth).double()
+    assert (postfilter.solve(x, y) - truth).abs().max() < 1e-3  # fp16 rounding
+    old = postfilter.BAND_ROWS
+    try:
+        postfilter.BAND_ROWS = 7  # many bands with halos: the same normal equations
+        assert (postfilter.solve(x, y) - truth).abs().max() < 1e-3
+    finally:
+        postfilter.BAND_ROWS = old
+
+
+def test_compact_file_carries_its_restoration_filter_and_the_render_uses_it(compact_file):
+    img, out = compact_file
+    net, _ = decode(out.data)
+    assert net.post_filter is not None and net.post_filter.shape == (3, 26)
+    with_filter = psnr(render(net, (40, 56)), img)
+    assert with_filter == pytest.approx(out.psnr, abs=1e-9)
+    plain = render(net, (40, 56), method="plain")  # the network alone
+    net.post_filter = None
+    assert torch.equal(render(net, (40, 56)), plain)
+    assert with_filter > psnr(plain, img)  # the filter was solved to reduce the error
+    # at other sizes: the filtered native samples, resized
+    net2, _ = decode(out.data)
+    big = render(net2, (40, 56), (80, 112))
+    assert not torch.equal(big, render(net, (40, 56), (80, 112)))
+
+
+def test_compact_file_with_a_bad_restoration_filter_is_refused(compact_file):
+    from mhinr.model.codec import COMPACT
+
+    data = compact_file[1].data
+    at = COMPACT.size + 4 * (9 + 3)  # the filter's size byte follows the colour transform
+
+    def size(r):
+        r[at] = 4
+        return r
+
+    with pytest.raises(CodecError, match="restoration filter of size"):
+        decode(_recode(data, size))
+
+    def inf(r):
+        r[at + 1 : at + 3] = np.float16(np.inf).tobytes()
+        return r
+
+    with pytest.raises(CodecError, match="not finite"):
+        decode(_recode(data, inf))

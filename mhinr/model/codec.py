@@ -300,13 +300,15 @@ def encode_coefficients(
     coder: str = "best",
     version: int = 3,
     dc_prediction: bool = True,
+    post_filter: torch.Tensor | None = None,
 ) -> bytes:
     """`q`: integer coefficients [k, C·Hy·Hx]; the body must already hold its quantized
     values (the encoder computes coefficients against exactly the decoder's basis).
     Format 3 (`_compact_record`) for the networks the presets make; any other network
     (a sine or Fourier body, a non-default grid), or `version=1` (the codec ablation's
     "before"), in the format 1 JSON container. Format 3 codes the cells' constant
-    coefficients as differences from their left neighbour's (`dc_prediction`)."""
+    coefficients as differences from their left neighbour's (`dc_prediction`) and can
+    carry a restoration filter [C, k²+1] (model/postfilter.py) the decoder applies."""
     q = q.astype(np.int64)
     plain_q = q
     if version >= 3 and dc_prediction:
@@ -317,7 +319,11 @@ def encode_coefficients(
     dtype = np.uint8 if z.max(initial=0) < 256 else (np.uint16 if z.max() < 65536 else np.uint32)
     tensors = quantize_module(net, body_quantization, body_names(net))
     tensors["coefficients"] = z.astype(dtype)
-    record = _compact_record(net, coded, tensors, dc_prediction) if version >= 3 else None
+    record = None
+    if version >= 3:
+        record = _compact_record(net, coded, tensors, dc_prediction, post_filter)
+    if record is None and post_filter is not None:
+        raise ValueError("only format 3 carries a restoration filter")
     if record is None:
         if q is not plain_q:  # the JSON container stores the coefficients themselves
             z = zigzag(plain_q)
@@ -344,8 +350,10 @@ def encode_coefficients(
 # The payload (inflated) is one record, all little-endian:
 #   COMPACT  height u32, width u32, mode u8, cell rows u8, cell cols u8, body depth u8,
 #            body width u16, init u8, seed u32, quantizer step f32, body quantization u8,
-#            coefficient bytes u8 (1, 2 or 4), flags u8 (bit 0: DC prediction)
+#            coefficient bytes u8 (1, 2 or 4), flags u8 (bit 0: DC prediction, bit 1:
+#            restoration filter)
 #   colour   C×C f32 (rows = output channels), then the C channel means f32
+#   filter   (flags bit 1) its size k u8, then C×(k²+1) f16: the restoration filter
 #   body     each body parameter in order: int8 matrices as int8 values then one f16 scale
 #            per row; everything else f16 (fp32 quantization: f32)
 #   coefficients  zigzag integers [width + 1, C·Hy·Hx]; with DC prediction, row 0 (each
@@ -356,35 +364,41 @@ def encode_coefficients(
 
 COMPACT = struct.Struct("<IIBBBBHBIfBBB")
 FLAG_DC_PREDICTION = 1  # flags bit 0: row 0 of the coefficients holds left-neighbour differences
+FLAG_POST_FILTER = 2  # flags bit 1: a restoration filter follows the colour transform
 MODES = ("L", "LA", "RGB", "RGBA")
 INITS = ("paper", "torch")
 QUANTS = ("fp32", "fp16", "int8")
 
 
+def fits_compact(cfg: INRConfig, mode: str) -> bool:
+    """Whether format 3 can hold a network of this configuration (the presets' kind:
+    a ReLU body, dense heads with a bias, the grid its cell size gives)."""
+    return (
+        cfg.body == "relu"
+        and cfg.alpha == cfg.width
+        and cfg.head_bias
+        and cfg.omega0 == INRConfig.omega0
+        and cfg.fourier_features == INRConfig.fourier_features
+        and cfg.fourier_scale == INRConfig.fourier_scale
+        and mode in MODES
+        and cfg.channels == len(mode)
+        and max(cfg.cell) <= 255
+        and cfg.depth <= 255
+        and cfg.width <= 65535
+        and 0 <= cfg.seed < 2**32
+    )
+
+
 def _compact_record(
-    net: MultiHeadINR, coded: Coded, tensors: dict[str, np.ndarray], dc_prediction: bool
+    net: MultiHeadINR,
+    coded: Coded,
+    tensors: dict[str, np.ndarray],
+    dc_prediction: bool,
+    post_filter: torch.Tensor | None,
 ) -> bytes | None:
     cfg = net.cfg
     heads = (-(-coded.height // cfg.cell[0]), -(-coded.width // cfg.cell[1]))
-    plain = INRConfig(
-        heads=heads,
-        cell=cfg.cell,
-        channels=len(coded.mode),
-        width=cfg.width,
-        depth=cfg.depth,
-        alpha=cfg.width,
-        init=cfg.init,
-        seed=cfg.seed,
-    )
-    if (
-        cfg != plain
-        or coded.mode not in MODES
-        or coded.colour is None
-        or max(cfg.cell) > 255
-        or cfg.depth > 255
-        or cfg.width > 65535
-        or not 0 <= cfg.seed < 2**32
-    ):
+    if not fits_compact(cfg, coded.mode) or cfg.heads != heads or coded.colour is None:
         return None
     kinds = {tensors[name].dtype for name in body_names(net)}
     body_q = (
@@ -407,11 +421,17 @@ def _compact_record(
         coded.step,
         QUANTS.index(body_q),
         z.dtype.itemsize,
-        FLAG_DC_PREDICTION if dc_prediction else 0,
+        (FLAG_DC_PREDICTION if dc_prediction else 0)
+        | (FLAG_POST_FILTER if post_filter is not None else 0),
     )
     colour = (
         np.asarray(coded.colour, "<f4").tobytes() + np.asarray(coded.colour_mean, "<f4").tobytes()
     )
+    if post_filter is not None:
+        k = round((post_filter.shape[1] - 1) ** 0.5)
+        if post_filter.shape != (len(coded.mode), k * k + 1) or k % 2 == 0:
+            raise ValueError(f"a restoration filter of shape {tuple(post_filter.shape)}")
+        colour += bytes([k]) + post_filter.numpy().astype("<f2").tobytes()
     body = b"".join(_body_bytes(name, tensors) for name in body_names(net))
     return head + colour + body + z.astype(z.dtype.newbyteorder("<")).tobytes()
 
@@ -427,7 +447,7 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
     if len(raw) < COMPACT.size:
         raise CodecError("the header is truncated")
     h, w, mode, cy, cx, depth, width, init, seed, step, bq, zbytes, flags = COMPACT.unpack_from(raw)
-    if flags & ~FLAG_DC_PREDICTION:
+    if flags & ~(FLAG_DC_PREDICTION | FLAG_POST_FILTER):
         raise CodecError(f"unknown flags {flags:#x}: a newer mhinr wrote this file")
     if mode >= len(MODES) or init >= len(INITS) or bq >= len(QUANTS) or zbytes not in (1, 2, 4):
         raise CodecError("the header is invalid: an unknown mode, init, quantization or width")
@@ -462,6 +482,14 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
 
     coded.colour = take("<f4", (c, c)).astype(np.float64).tolist()
     coded.colour_mean = take("<f4", (c,)).astype(np.float64).tolist()
+    filters = None
+    if flags & FLAG_POST_FILTER:
+        (k,) = take("u1", (1,))
+        if k % 2 == 0 or k > 15:
+            raise CodecError(f"the header is invalid: a restoration filter of size {k}")
+        filters = torch.from_numpy(take("<f2", (c, int(k) * int(k) + 1)).astype(np.float32))
+        if not torch.isfinite(filters).all():
+            raise CodecError("the restoration filter is not finite")
     net = MultiHeadINR(cfg)
     state = net.state_dict()
     tensors: dict[str, np.ndarray] = {}
@@ -484,6 +512,7 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
     if not (math.isfinite(step) and step > 0):
         raise CodecError("coefficient storage needs a positive quantizer step")
     _decode_coefficients(net, coded, tensors)
+    net.post_filter = filters
     return net.eval(), coded
 
 

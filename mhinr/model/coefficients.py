@@ -12,12 +12,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mhinr.model import postfilter
 from mhinr.model.codec import (
     STORAGE_VERSION,
     Coded,
     Quantization,
     dequantize,
     encode_coefficients,
+    fits_compact,
     quantize,
 )
 from mhinr.model.colour import colour_transform
@@ -158,6 +160,11 @@ class CoefficientCoder:
         self.deadzone = DEADZONE
         self.version = STORAGE_VERSION["coefficients"]  # 1: the JSON container (ablation)
         self.dc_prediction = True  # format 3: DC terms as neighbour differences
+        # format 3: a restoration filter learnt per file (model/postfilter.py)
+        h, w = pixels.shape[1:]
+        grid_ok = net.cfg.heads == (-(-h // net.cfg.cell[0]), -(-w // net.cfg.cell[1]))
+        self.post_filter = grid_ok and fits_compact(net.cfg, mode)
+        self._filters: dict[float, Tensor] = {}
         self._quantize_body()
         cells = split_cells(prepare_target(net, coded_pixels).double(), *net.cfg.heads)  # [n, O]
         with torch.no_grad():
@@ -188,23 +195,37 @@ class CoefficientCoder:
             colour_mean=self.mean.double().tolist(),
         )
         q = self.quantized(step).numpy().astype(np.int64)
+        filters = self.filters(step) if self.post_filter and self.version >= 3 else None
         return encode_coefficients(
-            self.net, coded, q, self.bq, "lzma", self.version, self.dc_prediction
+            self.net, coded, q, self.bq, "lzma", self.version, self.dc_prediction, filters
         )
 
+    def filters(self, step: float) -> Tensor:
+        """The restoration filter of the reconstruction at `step` (computed once a step)."""
+        if step not in self._filters:
+            self._filters = {step: postfilter.solve(self.reconstruction(step), self.pixels)}
+        return self._filters[step]
+
     def quality(self, step: float) -> float:
-        """PSNR of the reconstruction at `step`, computed from the coefficients directly (the
-        decoder's float32 render may differ in the last rounding of a few pixels)."""
+        """PSNR of the reconstruction at `step` (with its restoration filter), computed from
+        the coefficients directly (the decoder's float32 render may differ in the last
+        rounding of a few pixels)."""
+        rgb = self.reconstruction(step)
+        if self.post_filter and self.version >= 3:
+            rgb = postfilter.apply(rgb, self.filters(step))
+        return psnr(rgb, self.pixels)
+
+    def reconstruction(self, step: float) -> Tensor:
+        """The image [C, H, W] the quantized coefficients at `step` decode to (float64)."""
         cells = self.basis @ (self.quantized(step) * step)  # [n, O], coded colour space
         c, h, w = self.pixels.shape
         hy, hx = self.net.cfg.heads
         n_y, n_x = self.net.cfg.cell
         coded = assemble(cells, c, hy, hx, n_y, n_x)[:, :h, :w]
-        rgb = (
+        return (
             torch.einsum("ij,jhw->ihw", self.colour.double(), coded)
             + self.mean.double()[:, None, None]
         )
-        return psnr(rgb, self.pixels)
 
     def search(self, target: dict, default_step: float) -> Compressed:
         """The coarsest step that meets a PSNR target, or the finest whose file fits a byte
