@@ -19,34 +19,30 @@ import torch.nn.functional as F
 from torch import Tensor
 
 KERNEL = 5
-BAND_ROWS = 128
-
-
-def _patches(channel: Tensor, r0: int, r1: int, k: int) -> Tensor:
-    """[rows·W, k²+1]: the k×k neighbourhoods (edges replicated) of rows r0..r1 of a
-    [H, W] channel, and a 1 for the bias."""
-    h, w = channel.shape
-    p = k // 2
-    a, b = max(0, r0 - p), min(h, r1 + p)
-    band = F.pad(channel[a:b][None, None], (p, p, p - (r0 - a), p - (b - r1)), mode="replicate")
-    cols = F.unfold(band, k)[0].T  # [(r1-r0)·W, k²]
-    return torch.cat([cols, torch.ones(len(cols), 1, dtype=cols.dtype)], 1)
+BAND_ROWS = 64  # 0.3 s a solve for 768×512 RGB on one thread
 
 
 def solve(decoded: Tensor, original: Tensor, k: int = KERNEL) -> Tensor:
     """The per-channel filters [C, k²+1] (weights row-major, then the bias) that map
-    `decoded` to `original` (both [C, H, W] in [0, 1]) best, rounded to fp16."""
-    c, h, _ = decoded.shape
+    `decoded` to `original` (both [C, H, W] in [0, 1]) best, rounded to fp16. The normal
+    equations are summed band by band: float32 products of one band, float64 totals."""
+    c, h, w = decoded.shape
+    p = k // 2
     out = torch.empty(c, k * k + 1, dtype=torch.float64)
     for i in range(c):
-        x, y = decoded[i].double(), original[i].double()
+        x = F.pad(decoded[i].float()[None, None], (p, p, p, p), mode="replicate")[0, 0]
+        y = original[i].float()
         gram = torch.zeros(k * k + 1, k * k + 1, dtype=torch.float64)
         rhs = torch.zeros(k * k + 1, dtype=torch.float64)
         for r0 in range(0, h, BAND_ROWS):
             r1 = min(h, r0 + BAND_ROWS)
-            a = _patches(x, r0, r1, k)
-            gram += a.T @ a
-            rhs += a.T @ y[r0:r1].reshape(-1)
+            a = torch.empty(k * k + 1, (r1 - r0) * w)  # one row per tap: contiguous products
+            for j in range(k * k):
+                dy, dx = divmod(j, k)
+                a[j].view(r1 - r0, w).copy_(x[r0 + dy : r1 + dy, dx : dx + w])
+            a[-1] = 1
+            gram += (a @ a.T).double()
+            rhs += (a @ y[r0:r1].reshape(-1)).double()
         gram += 1e-9 * gram.diagonal().mean() * torch.eye(k * k + 1, dtype=torch.float64)
         out[i] = torch.linalg.solve(gram, rhs)
     return out.half().float()
