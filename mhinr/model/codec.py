@@ -308,7 +308,7 @@ def encode_coefficients(
     (a sine or Fourier body, a non-default grid), or `version=1` (the codec ablation's
     "before"), in the format 1 JSON container. Format 3 codes the cells' constant
     coefficients as differences from their left neighbour's (`dc_prediction`) and can
-    carry a restoration filter [C, k²+1] (model/postfilter.py) the decoder applies."""
+    carry a restoration filter [C, C·k²+1] (model/postfilter.py) the decoder applies."""
     q = q.astype(np.int64)
     plain_q = q
     if version >= 3 and dc_prediction:
@@ -353,7 +353,7 @@ def encode_coefficients(
 #            coefficient bytes u8 (1, 2 or 4), flags u8 (bit 0: DC prediction, bit 1:
 #            restoration filter)
 #   colour   C×C f32 (rows = output channels), then the C channel means f32
-#   filter   (flags bit 1) its size k u8, then C×(k²+1) f16: the restoration filter
+#   filter   (flags bit 1) its size k u8, then C×(C·k²+1) f16: the restoration filter
 #   body     each body parameter in order: int8 matrices as int8 values then one f16 scale
 #            per row; everything else f16 (fp32 quantization: f32)
 #   coefficients  zigzag integers [width + 1, C·Hy·Hx]; with DC prediction, row 0 (each
@@ -428,8 +428,9 @@ def _compact_record(
         np.asarray(coded.colour, "<f4").tobytes() + np.asarray(coded.colour_mean, "<f4").tobytes()
     )
     if post_filter is not None:
-        k = round((post_filter.shape[1] - 1) ** 0.5)
-        if post_filter.shape != (len(coded.mode), k * k + 1) or k % 2 == 0:
+        c = len(coded.mode)
+        k = round(((post_filter.shape[1] - 1) / c) ** 0.5)
+        if post_filter.shape != (c, c * k * k + 1) or k % 2 == 0:
             raise ValueError(f"a restoration filter of shape {tuple(post_filter.shape)}")
         colour += bytes([k]) + post_filter.numpy().astype("<f2").tobytes()
     body = b"".join(_body_bytes(name, tensors) for name in body_names(net))
@@ -487,7 +488,7 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
         (k,) = take("u1", (1,))
         if k % 2 == 0 or k > 15:
             raise CodecError(f"the header is invalid: a restoration filter of size {k}")
-        filters = torch.from_numpy(take("<f2", (c, int(k) * int(k) + 1)).astype(np.float32))
+        filters = torch.from_numpy(take("<f2", (c, c * int(k) ** 2 + 1)).astype(np.float32))
         if not torch.isfinite(filters).all():
             raise CodecError("the restoration filter is not finite")
     net = MultiHeadINR(cfg)

@@ -31,6 +31,10 @@ from mhinr.model.ratecontrol import Compressed, better, finish, target_of
 
 DEFAULT_STEP = 0.1  # coefficient quantizer step without a target (≈ 35 dB on Kodak)
 DEADZONE = 0.2  # rounding offset towards zero: cheaper zeros for a little more error
+# the slope that prices a restoration filter's bytes (`CoefficientCoder.filters`): ~6 dB per
+# doubling of the rate is the high-rate slope of a transform codec; lower rates have a
+# gentler one, so this errs towards leaving the filter out
+FILTER_DB_PER_OCTAVE = 6.0
 
 
 def _candidates(opt: Options, search: bool) -> list[Arch]:
@@ -182,6 +186,9 @@ class CoefficientCoder:
         return torch.sign(c) * torch.floor(c.abs() + 0.5 - self.deadzone).clamp_min(0)
 
     def encode(self, step: float) -> bytes:
+        return self._encode(step, self.filters(step))
+
+    def _encode(self, step: float, filters: Tensor | None) -> bytes:
         h, w = self.pixels.shape[1:]
         quant = "int8" if self.bq == "int8" else "fp16"
         coded = Coded(
@@ -195,24 +202,34 @@ class CoefficientCoder:
             colour_mean=self.mean.double().tolist(),
         )
         q = self.quantized(step).numpy().astype(np.int64)
-        filters = self.filters(step) if self.post_filter and self.version >= 3 else None
         return encode_coefficients(
             self.net, coded, q, self.bq, "lzma", self.version, self.dc_prediction, filters
         )
 
-    def filters(self, step: float) -> Tensor:
-        """The restoration filter of the reconstruction at `step` (computed once a step)."""
+    def filters(self, step: float) -> Tensor | None:
+        """The restoration filter of the reconstruction at `step`, or None where it does
+        not pay for its bytes (small files): its PSNR gain must beat what the same bytes
+        would buy in a finer step, FILTER_DB_PER_OCTAVE dB per doubling of the file.
+        Computed once a step."""
+        if not (self.post_filter and self.version >= 3):
+            return None
         if step not in self._filters:
-            self._filters = {step: postfilter.solve(self.reconstruction(step), self.pixels)}
+            rec = self.reconstruction(step)
+            f = postfilter.solve(rec, self.pixels)
+            gain = psnr(postfilter.apply(rec, f), self.pixels) - psnr(rec, self.pixels)
+            size = len(self._encode(step, None))
+            cost = FILTER_DB_PER_OCTAVE * math.log2(1 + (2 * f.numel() + 1) / size)
+            self._filters = {step: f if gain > cost else None}
         return self._filters[step]
 
     def quality(self, step: float) -> float:
-        """PSNR of the reconstruction at `step` (with its restoration filter), computed from
-        the coefficients directly (the decoder's float32 render may differ in the last
-        rounding of a few pixels)."""
+        """PSNR of the reconstruction at `step` (with its restoration filter, if it has one),
+        computed from the coefficients directly (the decoder's float32 render may differ in
+        the last rounding of a few pixels)."""
         rgb = self.reconstruction(step)
-        if self.post_filter and self.version >= 3:
-            rgb = postfilter.apply(rgb, self.filters(step))
+        filters = self.filters(step)
+        if filters is not None:
+            rgb = postfilter.apply(rgb, filters)
         return psnr(rgb, self.pixels)
 
     def reconstruction(self, step: float) -> Tensor:
