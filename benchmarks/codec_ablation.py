@@ -31,7 +31,7 @@ from mhinr.model.compress import Options
 
 STEPS = np.exp(np.linspace(np.log(0.04), np.log(0.5), 7))
 IMAGES = "kodim05,kodim23,kodim19,astronaut,coffee,chelsea"
-DEADZONES = (0.05, 0.1, 0.15)
+DEADZONES = (0.05, 0.15, 0.2)
 
 
 def curve(coder: CoefficientCoder, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:

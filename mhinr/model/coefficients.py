@@ -30,7 +30,8 @@ from mhinr.model.presets import Arch, Options, grid
 from mhinr.model.ratecontrol import Compressed, better, finish, target_of
 
 DEFAULT_STEP = 0.1  # coefficient quantizer step without a target (≈ 35 dB on Kodak)
-DEADZONE = 0.2  # rounding offset towards zero: cheaper zeros for a little more error
+DEADZONE = 0.1  # rounding offset towards zero: cheaper zeros for a little more error (0.2 until
+# 2026-11-30: benchmarks/results/codec_ablation.md measured 0.1 better by 1.25 % BD-rate)
 # the slope that prices a restoration filter's bytes (`CoefficientCoder.filters`): ~6 dB per
 # doubling of the rate is the high-rate slope of a transform codec; lower rates have a
 # gentler one, so this errs towards leaving the filter out
