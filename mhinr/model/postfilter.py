@@ -26,15 +26,24 @@ KERNEL = 5
 BAND_ROWS = 64
 
 
-def solve(decoded: Tensor, original: Tensor, k: int = KERNEL) -> Tensor:
+def solve(decoded: Tensor, original: Tensor, k: int = KERNEL, stride: int = 1) -> Tensor:
     """The filters [C, C·k²+1] (for each output channel: the weights of input channel 0's
     k×k taps row-major, then channel 1's, …, then the bias) that map `decoded` to
     `original` (both [C, H, W] in [0, 1]) best, rounded to fp16. The normal equations are
-    summed band by band: float32 products of one band, float64 totals."""
+    summed band by band: float32 products of one band, float64 totals. With `stride` s,
+    only the pixels of every s-th row and column are fitted (their neighbourhoods are
+    still the full-resolution ones)."""
     c, h, w = decoded.shape
     p = k // 2
     taps = c * k * k
     x = F.pad(decoded.float()[None], (p, p, p, p), mode="replicate")[0]
+    if stride > 1:  # the taps of the kept pixels: shifted copies subsampled alike
+        shifted = [
+            x[:, dy : dy + h : stride, dx : dx + w : stride] for dy in range(k) for dx in range(k)
+        ]
+        original = original[:, ::stride, ::stride]
+        h, w = original.shape[1:]
+        x = None
     y = original.float().reshape(c, -1)
     gram = torch.zeros(taps + 1, taps + 1, dtype=torch.float64)
     rhs = torch.zeros(taps + 1, c, dtype=torch.float64)
@@ -44,7 +53,10 @@ def solve(decoded: Tensor, original: Tensor, k: int = KERNEL) -> Tensor:
         for j in range(taps):
             ch, rest = divmod(j, k * k)
             dy, dx = divmod(rest, k)
-            a[j].view(r1 - r0, w).copy_(x[ch, r0 + dy : r1 + dy, dx : dx + w])
+            if x is None:
+                a[j].view(r1 - r0, w).copy_(shifted[rest][ch, r0:r1])
+            else:
+                a[j].view(r1 - r0, w).copy_(x[ch, r0 + dy : r1 + dy, dx : dx + w])
         a[-1] = 1
         gram += (a @ a.T).double()
         rhs += (a @ y[:, r0 * w : r1 * w].T).double()
