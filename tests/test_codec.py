@@ -436,3 +436,17 @@ def test_the_restoration_filter_is_left_out_where_it_does_not_pay(monkeypatch):
     net, _ = decode(out.data)
     assert net.post_filter is None
     assert psnr(render(net, (40, 56)), img) == pytest.approx(out.psnr, abs=1e-9)
+
+
+def test_banded_filter_application_equals_the_whole_image():
+    from mhinr.model import postfilter
+
+    g = torch.Generator().manual_seed(5)
+    img = (torch.rand(3, 70, 33, generator=g) * 255).round().to(torch.uint8)
+    filters = (torch.randn(3, 76, generator=g) * 0.05).half().float()
+    whole = postfilter.apply_u8(img, filters, band_rows=1000)
+    assert torch.equal(postfilter.apply_u8(img, filters, band_rows=7), whole)
+    assert torch.equal(
+        whole,
+        postfilter.apply(img.float() / 255, filters).clamp(0, 1).mul(255).round().to(torch.uint8),
+    )

@@ -74,7 +74,15 @@ def apply(image: Tensor, filters: Tensor) -> Tensor:
     return F.conv2d(x, weight, filters[:, -1].float())[0]
 
 
-def apply_u8(image: Tensor, filters: Tensor) -> Tensor:
-    """The same on a uint8 [C, H, W] image, returning uint8."""
-    out = apply(image.float() / 255, filters)
-    return out.clamp(0, 1).mul(255).round().to(torch.uint8)
+def apply_u8(image: Tensor, filters: Tensor, band_rows: int = 256) -> Tensor:
+    """The same on a uint8 [C, H, W] image, returning uint8, in bands of rows (with a halo
+    as wide as the filter's reach) so that memory stays a few bands whatever the size."""
+    c, h, _ = image.shape
+    p = round(((filters.shape[1] - 1) / c) ** 0.5) // 2
+    out = torch.empty_like(image)
+    for r0 in range(0, h, band_rows):
+        r1 = min(h, r0 + band_rows)
+        a, b = max(0, r0 - p), min(h, r1 + p)
+        band = apply(image[:, a:b].float() / 255, filters)[:, r0 - a : r1 - a]
+        out[:, r0:r1] = band.clamp(0, 1).mul(255).round().to(torch.uint8)
+    return out
