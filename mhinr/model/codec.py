@@ -310,30 +310,18 @@ def encode_coefficients(
     coefficients as differences from their left neighbour's (`dc_prediction`) and can
     carry a restoration filter [C, C·k²+1] (model/postfilter.py) the decoder applies."""
     q = q.astype(np.int64)
-    plain_q = q
-    if version >= 3 and dc_prediction:
-        q = q.copy()
-        c = len(coded.mode)
-        q[0] = dc_differences(q[0].reshape(c, *net.cfg.heads)).reshape(-1)
-    z = zigzag(q)
-    dtype = np.uint8 if z.max(initial=0) < 256 else (np.uint16 if z.max() < 65536 else np.uint32)
     tensors = quantize_module(net, body_quantization, body_names(net))
-    tensors["coefficients"] = z.astype(dtype)
-    record = None
-    if version >= 3:
-        record = _compact_record(net, coded, tensors, dc_prediction, post_filter)
-    if record is None and post_filter is not None:
-        raise ValueError("only format 3 carries a restoration filter")
-    if record is None:
-        if q is not plain_q:  # the JSON container stores the coefficients themselves
-            z = zigzag(plain_q)
-            dtype = (
-                np.uint8
-                if z.max(initial=0) < 256
-                else (np.uint16 if z.max() < 65536 else np.uint32)
-            )
-            tensors["coefficients"] = z.astype(dtype)
+    compact = version >= 3 and _fits_compact_file(net.cfg, coded)
+    if not compact:
+        if post_filter is not None:
+            raise ValueError("only format 3 carries a restoration filter")
+        tensors["coefficients"] = _zigzag_array(q)  # the JSON container: the values as they are
         return pack(_header(net, coded), tensors, coder)
+    if dc_prediction:
+        q = q.copy()
+        q[0] = dc_differences(q[0].reshape(len(coded.mode), *net.cfg.heads)).reshape(-1)
+    tensors["coefficients"] = _zigzag_array(q)
+    record = _compact_record(net, coded, tensors, dc_prediction, post_filter)
     candidates = []
     if coder in ("best", "lzma"):
         candidates.append((3, lzma.compress(record, format=lzma.FORMAT_RAW, filters=LZMA_RAW)))
@@ -389,17 +377,28 @@ def fits_compact(cfg: INRConfig, mode: str) -> bool:
     )
 
 
+def _fits_compact_file(cfg: INRConfig, coded: Coded) -> bool:
+    """Format 3 holds this network and image: `fits_compact`, the grid its size and cell
+    give, and a colour transform."""
+    heads = (-(-coded.height // cfg.cell[0]), -(-coded.width // cfg.cell[1]))
+    return fits_compact(cfg, coded.mode) and cfg.heads == heads and coded.colour is not None
+
+
+def _zigzag_array(q: np.ndarray) -> np.ndarray:
+    """Zigzag integers in the narrowest unsigned type that holds them."""
+    z = zigzag(q)
+    top = z.max(initial=0)
+    return z.astype(np.uint8 if top < 256 else np.uint16 if top < 65536 else np.uint32)
+
+
 def _compact_record(
     net: MultiHeadINR,
     coded: Coded,
     tensors: dict[str, np.ndarray],
     dc_prediction: bool,
     post_filter: torch.Tensor | None,
-) -> bytes | None:
+) -> bytes:
     cfg = net.cfg
-    heads = (-(-coded.height // cfg.cell[0]), -(-coded.width // cfg.cell[1]))
-    if not fits_compact(cfg, coded.mode) or cfg.heads != heads or coded.colour is None:
-        return None
     kinds = {tensors[name].dtype for name in body_names(net)}
     body_q = (
         "int8"

@@ -172,8 +172,7 @@ class CoefficientCoder:
         h, w = pixels.shape[1:]
         grid_ok = net.cfg.heads == (-(-h // net.cfg.cell[0]), -(-w // net.cfg.cell[1]))
         self.post_filter = grid_ok and fits_compact(net.cfg, mode)
-        self._filters: dict[float, Tensor | None] = {}
-        self._files: dict[float, bytes] = {}
+        self._coded: tuple[float, Tensor | None, bytes] | None = None  # the last step's
         self._quantize_body()
         cells = split_cells(prepare_target(net, coded_pixels).double(), *net.cfg.heads)  # [n, O]
         with torch.no_grad():
@@ -191,8 +190,7 @@ class CoefficientCoder:
         return torch.sign(c) * torch.floor(c.abs() + 0.5 - self.deadzone).clamp_min(0)
 
     def encode(self, step: float) -> bytes:
-        self.filters(step)
-        return self._files[step]
+        return self._code(step)[2]
 
     def _encode(self, step: float, filters: Tensor | None) -> bytes:
         h, w = self.pixels.shape[1:]
@@ -215,22 +213,23 @@ class CoefficientCoder:
     def filters(self, step: float) -> Tensor | None:
         """The restoration filter of the reconstruction at `step`, or None where it does
         not pay for its bytes (small files): its PSNR gain must beat what the same bytes
-        would buy in a finer step, FILTER_DB_PER_OCTAVE dB per doubling of the file.
-        Computed once a step, with the step's file (`encode`)."""
-        if step not in self._files:
-            f = None
+        would buy in a finer step, FILTER_DB_PER_OCTAVE dB per doubling of the file."""
+        return self._code(step)[1]
+
+    def _code(self, step: float) -> tuple[float, Tensor | None, bytes]:
+        """(step, its filter or None, its file), computed once a step."""
+        if self._coded is None or self._coded[0] != step:
+            f, data = None, None
             if self.post_filter and self.version >= 3:
                 rec = self.reconstruction(step)
                 f = postfilter.solve(rec, self.pixels, stride=SOLVE_STRIDE)
                 gain = psnr(postfilter.apply(rec, f), self.pixels) - psnr(rec, self.pixels)
                 data = self._encode(step, f)
                 extra = 2 * f.numel() + 1  # stored raw: the file without it is this shorter
-                cost = FILTER_DB_PER_OCTAVE * math.log2(1 + extra / (len(data) - extra))
-                if gain <= cost:
-                    f = None
-            self._filters = {step: f}
-            self._files = {step: self._encode(step, None) if f is None else data}
-        return self._filters[step]
+                if gain <= FILTER_DB_PER_OCTAVE * math.log2(1 + extra / (len(data) - extra)):
+                    f, data = None, None
+            self._coded = (step, f, data if data is not None else self._encode(step, None))
+        return self._coded
 
     def quality(self, step: float) -> float:
         """PSNR of the reconstruction at `step` (with its restoration filter, if it has one),

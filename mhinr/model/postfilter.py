@@ -37,26 +37,21 @@ def solve(decoded: Tensor, original: Tensor, k: int = KERNEL, stride: int = 1) -
     p = k // 2
     taps = c * k * k
     x = F.pad(decoded.float()[None], (p, p, p, p), mode="replicate")[0]
-    if stride > 1:  # the taps of the kept pixels: shifted copies subsampled alike
-        shifted = [
-            x[:, dy : dy + h : stride, dx : dx + w : stride] for dy in range(k) for dx in range(k)
-        ]
-        original = original[:, ::stride, ::stride]
-        h, w = original.shape[1:]
-        x = None
-    y = original.float().reshape(c, -1)
+    # the k² shifted views of the kept pixels (every `stride`-th row and column)
+    shifted = [
+        x[:, dy : dy + h : stride, dx : dx + w : stride] for dy in range(k) for dx in range(k)
+    ]
+    y = original[:, ::stride, ::stride].float()
+    h, w = y.shape[1:]
+    y = y.reshape(c, -1)
     gram = torch.zeros(taps + 1, taps + 1, dtype=torch.float64)
     rhs = torch.zeros(taps + 1, c, dtype=torch.float64)
     for r0 in range(0, h, BAND_ROWS):
         r1 = min(h, r0 + BAND_ROWS)
         a = torch.empty(taps + 1, (r1 - r0) * w)  # one row per tap: contiguous products
         for j in range(taps):
-            ch, rest = divmod(j, k * k)
-            dy, dx = divmod(rest, k)
-            if x is None:
-                a[j].view(r1 - r0, w).copy_(shifted[rest][ch, r0:r1])
-            else:
-                a[j].view(r1 - r0, w).copy_(x[ch, r0 + dy : r1 + dy, dx : dx + w])
+            ch, tap = divmod(j, k * k)
+            a[j].view(r1 - r0, w).copy_(shifted[tap][ch, r0:r1])
         a[-1] = 1
         gram += (a @ a.T).double()
         rhs += (a @ y[:, r0 * w : r1 * w].T).double()
