@@ -20,6 +20,11 @@ pixel's border against the pairs inside input pixels — not a seam measure (the
     python -m benchmarks.upscale                # all 24 Kodak + 5 other photos, ×2 ×3 ×4
     python -m benchmarks.upscale --quick        # 2 images, ×2, short fits
     python -m benchmarks.upscale --timing       # fit and render times, alone on the cores
+    python -m benchmarks.upscale --reuse benchmarks/results/upscale.jsonl   # go on after a stop
+
+Each finished row is appended to `results/<out>.jsonl` as it comes, so a run that had to
+stop loses nothing: `--reuse FILE` takes the rows of FILE (image and scale matching) instead
+of fitting them again, and the header says how many were reused and from where.
 
 Fits run in `--jobs` processes of one torch thread each (default 2, one per core); the
 preset's fit is bounded by its step count here, not by time, so the numbers do not depend
@@ -30,14 +35,15 @@ import argparse
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from benchmarks.common import KODAK, machine, md_table, write_result
+from benchmarks.common import KODAK, RESULTS, machine, md_table, write_result
 from mhinr.model.codec import decode
 from mhinr.model.compress import UPSCALE_STEPS, Options, compress
 from mhinr.model.metrics import psnr, seam_ratio, ssim
@@ -175,6 +181,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="where the fits run (cpu, cuda)")
     ap.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     ap.add_argument("--out", default="upscale", help="results file name (without .md)")
+    ap.add_argument("--reuse", type=Path, help="JSON-lines rows of an earlier run to keep")
     args = ap.parse_args()
     if args.timing:
         text = timing(args.device)
@@ -189,16 +196,37 @@ def main() -> None:
     if args.images:
         names = args.images.split(",")
     tasks = [(n, s, steps, args.device) for s in scales for n in names]
+    done = {}
+    if args.reuse:
+        for line in args.reuse.read_text().splitlines():
+            if line.startswith("{"):
+                r = json.loads(line)
+                done[(r["image"], r["scale"])] = r
+    reused = [done[t[:2]] for t in tasks if t[:2] in done]
+    todo = [t for t in tasks if t[:2] not in done]
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(one, tasks))
+    stream = RESULTS / f"{args.out}{'_quick' if args.quick else ''}.jsonl"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with stream.open("a") as log, ProcessPoolExecutor(args.jobs) as pool:
+        for fut in as_completed([pool.submit(one, t) for t in todo]):
+            row = fut.result()
+            log.write(json.dumps(row, default=str) + "\n")
+            log.flush()
+    lines = [json.loads(x) for x in stream.read_text().splitlines() if x.startswith("{")]
+    fresh = {(r["image"], r["scale"]): r for r in lines}  # the latest row of each
+    rows = [done.get(t[:2]) or fresh[t[:2]] for t in tasks]
     methods = ["nearest", "bicubic", "lanczos", "linear", "no_backproj", "two_views", "upscale"]
     text = [
         "# Enlargement: `upscale` preset against classic and learned-linear baselines\n",
         f"`python -m benchmarks.upscale{''.join(' ' + a for a in sys.argv[1:])}`; fits on "
         f"{args.device}, {machine()} per process, {args.jobs} processes at once; "
-        f"{len(tasks)} fits in "
-        f"{(time.perf_counter() - t0) / 60:.1f} min. Input: the true image box-averaged by the "
+        f"{len(todo)} fits in {(time.perf_counter() - t0) / 60:.1f} min"
+        + (
+            f" ({len(reused)} more rows reused from `{args.reuse}`, fitted by the same code)"
+            if reused
+            else ""
+        )  # fmt: skip
+        + ". Input: the true image box-averaged by the "
         f"scale (8-bit); PSNR (dB, RGB 8-bit) and SSIM against the true image. Preset fits: "
         f"{steps or UPSCALE_STEPS} steps each (fit seconds below are under this shared load; "
         "alone: upscale_timing.md).\n",
