@@ -307,7 +307,8 @@ def test_compact_files_are_format_3_with_a_binary_header(compact_file):
     assert (coded.height, coded.width, coded.mode, coded.storage) == (40, 56, "RGB", "coefficients")
     assert abs(psnr(render(net, (40, 56)), img) - out.psnr) < 1e-9
     # the same preset's format 1 file of this image: 1,882 bytes at 35.74 dB; format 3 is
-    # smaller (binary header, DC prediction) and better (its restoration filter)
+    # smaller (binary header, DC prediction, Karhunen–Loève order; 1,304 bytes at 37.86 dB
+    # on 2026-11-30) at the same default step
     old = (DATA / "fast_v1.inr").read_bytes()
     assert len(out.data) < len(old) and out.psnr > 35.74 + 1
 
@@ -390,8 +391,21 @@ def test_restoration_filter_solve_recovers_a_known_filter_and_bands_do_not_matte
         postfilter.BAND_ROWS = old
 
 
-def test_compact_file_carries_its_restoration_filter_and_the_render_uses_it(compact_file):
-    img, out = compact_file
+@pytest.fixture(scope="module")
+def filtered_file():
+    """A `fast` file that carries a restoration filter: on this small smooth image the
+    filter's 456 bytes do not pay at the default price, so they are priced at nothing."""
+    import mhinr.model.coefficients as coefficients
+
+    img = smooth_image(3, 40, 56)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(coefficients, "FILTER_DB_PER_OCTAVE", 0.0)
+        out = compress(img, "RGB", Options(preset="fast"))
+    return img, out
+
+
+def test_compact_file_carries_its_restoration_filter_and_the_render_uses_it(filtered_file):
+    img, out = filtered_file
     net, _ = decode(out.data)
     assert net.post_filter is not None and net.post_filter.shape == (3, 76)
     with_filter = psnr(render(net, (40, 56)), img)
@@ -406,10 +420,10 @@ def test_compact_file_carries_its_restoration_filter_and_the_render_uses_it(comp
     assert not torch.equal(big, render(net, (40, 56), (80, 112)))
 
 
-def test_compact_file_with_a_bad_restoration_filter_is_refused(compact_file):
+def test_compact_file_with_a_bad_restoration_filter_is_refused(filtered_file):
     from mhinr.model.codec import COMPACT
 
-    data = compact_file[1].data
+    data = filtered_file[1].data
     at = COMPACT.size + 4 * (9 + 3)  # the filter's size byte follows the colour transform
 
     def size(r):
@@ -450,3 +464,75 @@ def test_banded_filter_application_equals_the_whole_image():
         whole,
         postfilter.apply(img.float() / 255, filters).clamp(0, 1).mul(255).round().to(torch.uint8),
     )
+
+
+def test_compact_file_with_unknown_flags_is_refused(compact_file):
+    from mhinr.model.codec import COMPACT
+
+    def flag(r):
+        r[COMPACT.size - 1] |= 8  # bit 3: not defined
+        return r
+
+    with pytest.raises(CodecError, match="unknown flags"):
+        decode(_recode(compact_file[1].data, flag))
+
+
+# --- the Karhunen–Loève order of the coefficient basis ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def coder():
+    from mhinr.model.coefficients import fit_coders
+
+    img = smooth_image(3, 40, 56)
+    return img, fit_coders(img, "RGB", Options(preset="fast"), False)[0]
+
+
+def test_klt_rotation_orders_the_basis_by_model_variance_and_needs_no_bytes(coder):
+    from mhinr.model.codec import AR1_RHO, cell_basis, klt_rotation
+    from mhinr.model.network import cell_feature_factor
+
+    _, c = coder
+    phi, _ = cell_feature_factor(c.net)
+    plain = phi @ cell_basis(c.net)
+    rot = klt_rotation(plain, c.net.cfg.cell)
+    k = rot.shape[0]
+    assert torch.allclose(rot.T @ rot, torch.eye(k, dtype=torch.float64), atol=1e-12)
+    assert torch.equal(rot[0], torch.eye(k, dtype=torch.float64)[0])  # the constant stays
+    ordered = plain @ rot
+    assert torch.allclose(ordered, phi @ cell_basis(c.net, klt=True), atol=1e-12)
+    n_y, n_x = c.net.cfg.cell
+    ys = torch.arange(n_y, dtype=torch.float64).repeat_interleave(n_x)
+    xs = torch.arange(n_x, dtype=torch.float64).repeat(n_y)
+    cov = AR1_RHO ** ((ys[:, None] - ys).abs() + (xs[:, None] - xs).abs())
+    var = (ordered.T @ cov @ ordered).diagonal()[1:]
+    assert (var[1:] <= var[:-1] + 1e-9).all()  # largest model variance first
+    # the decoder knows only the body: a basis whose columns differ in sign (or any rotation
+    # of the non-constant part) gives the same ordered basis, signs included
+    flipped = plain.clone()
+    flipped[:, 1::2] *= -1
+    assert torch.allclose(flipped @ klt_rotation(flipped, (n_y, n_x)), ordered, atol=1e-9)
+
+
+def test_klt_ordered_file_decodes_to_the_encoders_reconstruction(coder):
+    from mhinr.model.codec import COMPACT, FLAG_KLT, _open
+
+    img, c = coder
+    step = 0.05
+    files = {}
+    for klt in (False, True):
+        c.klt = klt
+        data = c.encode(step)
+        flags = _open(data)[1][COMPACT.size - 1]
+        assert bool(flags & FLAG_KLT) == klt
+        net, _ = decode(data)
+        net.post_filter = None  # the network alone against the coefficients' reconstruction
+        rec = (c.reconstruction(step).clamp(0, 1) * 255).round().to(torch.uint8)
+        assert psnr(render(net, (40, 56)), rec) > 50  # equal up to float rounding
+        files[klt] = (c.quantized(step), c.coef)
+    c.klt = True
+    # the energy is packed into the first rows: more zeros at the end than in Cholesky order
+    for klt, (q, coef) in files.items():
+        head = (coef[1:6] ** 2).sum() / (coef[1:] ** 2).sum()
+        files[klt] = (head, (q[-8:] != 0).sum())
+    assert files[True][0] > files[False][0] and files[True][1] <= files[False][1]

@@ -17,15 +17,22 @@ from mhinr.model.codec import (
     STORAGE_VERSION,
     Coded,
     Quantization,
+    cell_basis,
     dequantize,
     encode_coefficients,
     fits_compact,
     quantize,
 )
 from mhinr.model.colour import colour_transform
-from mhinr.model.fit import FitConfig, Progress, fit_projection, prepare_target, projection_basis
+from mhinr.model.fit import FitConfig, Progress, fit_projection, prepare_target
 from mhinr.model.metrics import psnr
-from mhinr.model.network import MultiHeadINR, assemble, build_network, split_cells
+from mhinr.model.network import (
+    MultiHeadINR,
+    assemble,
+    build_network,
+    cell_feature_factor,
+    split_cells,
+)
 from mhinr.model.presets import Arch, Options, grid
 from mhinr.model.ratecontrol import Compressed, better, finish, target_of
 
@@ -172,12 +179,31 @@ class CoefficientCoder:
         h, w = pixels.shape[1:]
         grid_ok = net.cfg.heads == (-(-h // net.cfg.cell[0]), -(-w // net.cfg.cell[1]))
         self.post_filter = grid_ok and fits_compact(net.cfg, mode)
-        self._coded: tuple[float, Tensor | None, bytes] | None = None  # the last step's
+        # format 3: the basis in Karhunen–Loève order (codec.klt_rotation)
+        self.klt = self.post_filter
+        # the last (step, settings)'s filter and file
+        self._coded: tuple[tuple, Tensor | None, bytes] | None = None
         self._quantize_body()
-        cells = split_cells(prepare_target(net, coded_pixels).double(), *net.cfg.heads)  # [n, O]
-        with torch.no_grad():
-            self.basis = projection_basis(net)  # [n, k], orthonormal columns (the decoder's)
-        self.coef = self.basis.T @ cells  # [k, O]: coefficients in the orthonormal basis
+        self._cells = split_cells(prepare_target(net, coded_pixels).double(), *net.cfg.heads)
+        self._bases: dict[bool, tuple[Tensor, Tensor]] = {}
+
+    def _basis(self) -> tuple[Tensor, Tensor]:
+        """(the decoder's orthonormal basis [n, k], the coefficients [k, O] in it)."""
+        klt = self.klt and self.version >= 3
+        if klt not in self._bases:
+            with torch.no_grad():
+                phi, _ = cell_feature_factor(self.net)
+                basis = phi @ cell_basis(self.net, klt)
+            self._bases[klt] = (basis, basis.T @ self._cells)
+        return self._bases[klt]
+
+    @property
+    def basis(self) -> Tensor:
+        return self._basis()[0]
+
+    @property
+    def coef(self) -> Tensor:
+        return self._basis()[1]
 
     def _quantize_body(self) -> None:
         with torch.no_grad():
@@ -206,8 +232,9 @@ class CoefficientCoder:
             colour_mean=self.mean.double().tolist(),
         )
         q = self.quantized(step).numpy().astype(np.int64)
+        klt = self.klt and self.version >= 3
         return encode_coefficients(
-            self.net, coded, q, self.bq, "lzma", self.version, self.dc_prediction, filters
+            self.net, coded, q, self.bq, "lzma", self.version, self.dc_prediction, filters, klt
         )
 
     def filters(self, step: float) -> Tensor | None:
@@ -216,9 +243,11 @@ class CoefficientCoder:
         would buy in a finer step, FILTER_DB_PER_OCTAVE dB per doubling of the file."""
         return self._code(step)[1]
 
-    def _code(self, step: float) -> tuple[float, Tensor | None, bytes]:
-        """(step, its filter or None, its file), computed once a step."""
-        if self._coded is None or self._coded[0] != step:
+    def _code(self, step: float) -> tuple[tuple, Tensor | None, bytes]:
+        """((step, settings), its filter or None, its file), computed once a step (and
+        again when the ablation changes a setting)."""
+        key = (step, self.version, self.deadzone, self.dc_prediction, self.post_filter, self.klt)
+        if self._coded is None or self._coded[0] != key:
             f, data = None, None
             if self.post_filter and self.version >= 3:
                 rec = self.reconstruction(step)
@@ -228,7 +257,7 @@ class CoefficientCoder:
                 extra = 2 * f.numel() + 1  # stored raw: the file without it is this shorter
                 if gain <= FILTER_DB_PER_OCTAVE * math.log2(1 + extra / (len(data) - extra)):
                     f, data = None, None
-            self._coded = (step, f, data if data is not None else self._encode(step, None))
+            self._coded = (key, f, data if data is not None else self._encode(step, None))
         return self._coded
 
     def quality(self, step: float) -> float:
