@@ -470,7 +470,7 @@ def test_compact_file_with_unknown_flags_is_refused(compact_file):
     from mhinr.model.codec import COMPACT
 
     def flag(r):
-        r[COMPACT.size - 1] |= 8  # bit 3: not defined
+        r[COMPACT.size - 1] |= 16  # bit 4: not defined
         return r
 
     with pytest.raises(CodecError, match="unknown flags"):
@@ -536,3 +536,18 @@ def test_klt_ordered_file_decodes_to_the_encoders_reconstruction(coder):
         head = (coef[1:6] ** 2).sum() / (coef[1:] ** 2).sum()
         files[klt] = (head, (q[-8:] != 0).sum())
     assert files[True][0] > files[False][0] and files[True][1] <= files[False][1]
+
+
+@pytest.mark.parametrize("step", [0.2, 0.001])  # one byte a value; two (byte planes)
+def test_coefficients_of_any_width_round_trip_in_byte_planes(coder, step):
+    from mhinr.model.codec import COMPACT, FLAG_PLANAR, _open, zigzag
+
+    _, c = coder
+    data = c.encode(step)
+    raw = _open(data)[1]
+    assert raw[COMPACT.size - 1] & FLAG_PLANAR
+    assert raw[COMPACT.size - 2] == (1 if zigzag(c.quantized(step).numpy()).max() < 256 else 2)
+    net, _ = decode(data)
+    net.post_filter = None
+    rec = (c.reconstruction(step).clamp(0, 1) * 255).round().to(torch.uint8)
+    assert psnr(render(net, (40, 56)), rec) > 50
