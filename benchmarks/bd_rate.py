@@ -11,18 +11,26 @@ render at the native size). PSNR: RGB on 8-bit values; bpp: the file's bytes × 
 
     python -m benchmarks.bd_rate                          # all 24 Kodak images
     python -m benchmarks.bd_rate --images kodim05,kodim23,coffee,astronaut
+    python -m benchmarks.bd_rate --jobs 2 --reuse benchmarks/results/bd_rate.jsonl
+
+Each image's row is appended to `results/<out>.jsonl` as it finishes; `--reuse FILE` takes
+the rows of an earlier run instead of coding those images again. `--jobs N` codes N images
+at once, each process with 2/N torch threads (times are then under that shared load).
 """
 
 import argparse
 import io
 import json
+import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks.common import KODAK, bd_rate, machine, md_table, pareto, write_result
+from benchmarks.common import KODAK, RESULTS, bd_rate, md_table, pareto, run_streamed, write_result
 from mhinr.model.classic import encode_classic
 from mhinr.model.codec import decode
 from mhinr.model.compress import Options, compress_sweep
@@ -66,7 +74,9 @@ def classic_curve(u8: torch.Tensor, fmt: str) -> tuple[list[tuple[float, float]]
     return pareto(points), float(np.mean(enc)), float(np.mean(dec))
 
 
-def one_image(name: str) -> dict:
+def one_image(task: tuple[str, int]) -> dict:
+    name, threads = task
+    torch.set_num_threads(threads)
     img = load(name)
     u8 = to_uint8(img.pixels)
     h, w = img.size
@@ -99,11 +109,21 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", help="comma-separated: kodimNN or scikit-image photo names")
     ap.add_argument("--out", default="bd_rate", help="results file name (without .md)")
+    ap.add_argument("--jobs", type=int, default=1, help="images coded at once (2 cores)")
+    ap.add_argument("--reuse", type=Path, help="JSON-lines rows of an earlier run to keep")
     args = ap.parse_args()
-    torch.set_num_threads(2)
     names = args.images.split(",") if args.images else [f"kodim{i:02d}" for i in range(1, 25)]
     t0 = time.perf_counter()
-    rows = [one_image(n) for n in names]
+    threads = max(1, 2 // args.jobs)
+    rows, reused = run_streamed(
+        one_image,
+        [(n, threads) for n in names],
+        lambda t: t[0],
+        lambda r: r["image"],
+        RESULTS / f"{args.out}.jsonl",
+        args.jobs,
+        args.reuse,
+    )
     table, sums = [], {}
     for r in rows:
         cells = [r["image"], r["size"]]
@@ -132,8 +152,10 @@ def main() -> None:
     header = ["image", "size"] + [f"{p} vs {f}" for p in ("compact", "fast") for f in CODECS]
     text = (
         "# BD-rate of mhinr against JPEG, WebP and AVIF\n\n"
-        f"`python -m benchmarks.bd_rate{' --images ' + args.images if args.images else ''}` — "
-        f"{machine()}, {len(rows)} images, {(time.perf_counter() - t0) / 60:.1f} min.\n\n"
+        f"`python -m benchmarks.bd_rate{''.join(' ' + a for a in sys.argv[1:])}` — "
+        f"{platform.machine()}, torch {torch.__version__}, {args.jobs} process(es) of "
+        f"{threads} thread(s); {len(rows)} images ({reused} rows reused from an earlier run), "
+        f"{(time.perf_counter() - t0) / 60:.1f} min.\n\n"
         "Bjøntegaard-delta rate (PCHIP, over the PSNR range both curves cover): the bytes "
         "mhinr needs at equal PSNR against the codec, in percent; **negative means mhinr "
         f"needs fewer**. mhinr's curve: bpp targets {', '.join(map(str, BPPS))}. JPEG "

@@ -11,10 +11,11 @@ fewer bytes for the same PSNR).
     python -m benchmarks.codec_ablation --images kodim05,kodim23
 
 Rows (each against the one before it unless it says otherwise):
-  container   format 3 (26-byte binary header, raw LZMA2) against format 1 (JSON header,
-              safetensors, xz), without DC prediction, deadzone 0.2
+  container   format 3 (26-byte binary header, raw LZMA2, byte planes) against format 1
+              (JSON header, safetensors, xz), without DC prediction, filter or KLT order
   DC          the cells' constant coefficients as differences from their left neighbour's
   filter      the restoration filter (model/postfilter.py), its bytes counted, with DC
+  KLT order   the basis rotated into Karhunen–Loève order (codec.klt_rotation), with both
   deadzone X  rounding offset X towards zero instead of the current default, with all
 """
 
@@ -51,20 +52,23 @@ def main() -> None:
         img = load(name)
         _, h, w = img.pixels.shape
         coder = fit_coders(img.pixels, img.mode, Options(preset="compact"), False)[0]
-        filtered = coder.post_filter
+        filtered, klt = coder.post_filter, coder.klt
         coder.version, coder.deadzone, coder.dc_prediction = 1, DEADZONE, False
         old = curve(coder, h, w)
-        coder.version, coder.post_filter = 3, False
+        coder.version, coder.post_filter, coder.klt = 3, False, False
         binary = curve(coder, h, w)
         coder.dc_prediction = True
         dc = curve(coder, h, w)
         coder.post_filter = filtered
+        filt = curve(coder, h, w)
+        coder.klt = klt
         new = curve(coder, h, w)
         result = {
             "container (format 3 vs 1)": bd_rate(*binary, *old),
             "DC prediction": bd_rate(*dc, *binary),
-            "restoration filter": bd_rate(*new, *dc),
-            "all three vs format 1": bd_rate(*new, *old),
+            "restoration filter": bd_rate(*filt, *dc),
+            "KLT order": bd_rate(*new, *filt),
+            "all four vs format 1": bd_rate(*new, *old),
         }
         for dz in DEADZONES:
             coder.deadzone = dz

@@ -1,8 +1,10 @@
 """Shared helpers for the benchmark scripts: test images, timing, writing results."""
 
+import json
 import os
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +114,26 @@ def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
         if not front or q > front[-1][1]:
             front.append((rate, q))
     return front
+
+
+def run_streamed(fn, tasks: list, task_key, row_key, stream: Path, jobs: int, reuse: Path | None):
+    """`fn` over `tasks` in `jobs` processes, each row appended to `stream` (JSON lines) as
+    it finishes, so a run that has to stop loses nothing; the rows of `reuse` (an earlier
+    stream) whose `row_key` matches a task's `task_key` are taken instead of running it.
+    Returns (the rows in task order, how many were reused)."""
+    done = {}
+    if reuse:
+        for line in reuse.read_text().splitlines():
+            if line.startswith("{"):
+                row = json.loads(line)
+                done[row_key(row)] = row
+    todo = [t for t in tasks if task_key(t) not in done]
+    stream.parent.mkdir(parents=True, exist_ok=True)
+    with stream.open("a") as log, ProcessPoolExecutor(jobs) as pool:
+        for fut in as_completed([pool.submit(fn, t) for t in todo]):
+            log.write(json.dumps(fut.result(), default=str) + "\n")
+            log.flush()
+    lines = [json.loads(x) for x in stream.read_text().splitlines() if x.startswith("{")]
+    fresh = {row_key(r): r for r in lines}  # the latest row of each
+    rows = [done.get(task_key(t)) or fresh[task_key(t)] for t in tasks]
+    return rows, len(tasks) - len(todo)

@@ -35,7 +35,6 @@ import argparse
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from benchmarks.common import KODAK, RESULTS, machine, md_table, write_result
+from benchmarks.common import KODAK, RESULTS, machine, md_table, run_streamed, write_result
 from mhinr.model.codec import decode
 from mhinr.model.compress import UPSCALE_STEPS, Options, compress
 from mhinr.model.metrics import psnr, seam_ratio, ssim
@@ -196,33 +195,24 @@ def main() -> None:
     if args.images:
         names = args.images.split(",")
     tasks = [(n, s, steps, args.device) for s in scales for n in names]
-    done = {}
-    if args.reuse:
-        for line in args.reuse.read_text().splitlines():
-            if line.startswith("{"):
-                r = json.loads(line)
-                done[(r["image"], r["scale"])] = r
-    reused = [done[t[:2]] for t in tasks if t[:2] in done]
-    todo = [t for t in tasks if t[:2] not in done]
     t0 = time.perf_counter()
-    stream = RESULTS / f"{args.out}{'_quick' if args.quick else ''}.jsonl"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    with stream.open("a") as log, ProcessPoolExecutor(args.jobs) as pool:
-        for fut in as_completed([pool.submit(one, t) for t in todo]):
-            row = fut.result()
-            log.write(json.dumps(row, default=str) + "\n")
-            log.flush()
-    lines = [json.loads(x) for x in stream.read_text().splitlines() if x.startswith("{")]
-    fresh = {(r["image"], r["scale"]): r for r in lines}  # the latest row of each
-    rows = [done.get(t[:2]) or fresh[t[:2]] for t in tasks]
+    rows, reused = run_streamed(
+        one,
+        tasks,
+        lambda t: t[:2],
+        lambda r: (r["image"], r["scale"]),
+        RESULTS / f"{args.out}{'_quick' if args.quick else ''}.jsonl",
+        args.jobs,
+        args.reuse,
+    )
     methods = ["nearest", "bicubic", "lanczos", "linear", "no_backproj", "two_views", "upscale"]
     text = [
         "# Enlargement: `upscale` preset against classic and learned-linear baselines\n",
         f"`python -m benchmarks.upscale{''.join(' ' + a for a in sys.argv[1:])}`; fits on "
         f"{args.device}, {machine()} per process, {args.jobs} processes at once; "
-        f"{len(todo)} fits in {(time.perf_counter() - t0) / 60:.1f} min"
+        f"{len(tasks) - reused} fits in {(time.perf_counter() - t0) / 60:.1f} min"
         + (
-            f" ({len(reused)} more rows reused from `{args.reuse}`, fitted by the same code)"
+            f" ({reused} more rows reused from `{args.reuse}`, fitted by the same code)"
             if reused
             else ""
         )  # fmt: skip
