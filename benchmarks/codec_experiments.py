@@ -1,0 +1,242 @@
+"""Codec variants measured and not kept (or kept with a parameter chosen here): each one a
+BD-rate or a size change against the current coding of the same fitted network, so that
+the numbers in results/codec_ablation.md's "tried" table can be rerun.
+
+    python -m benchmarks.codec_experiments klt  --images kodim23,coffee,kodim05,chelsea,kodim19
+    python -m benchmarks.codec_experiments rdoq --images kodim23,coffee,kodim05
+    python -m benchmarks.codec_experiments prediction --images kodim23,kodim05,coffee,chelsea
+    python -m benchmarks.codec_experiments lzma --images kodim23,kodim05
+    python -m benchmarks.codec_experiments cell --images chelsea,kodim23
+
+klt         the KLT order's image model: AR(1) ρ ∈ {0.9, 0.95, 0.98, 0.99, 0.995}, the grid
+            Laplacian's smoothness order, and the image's own KLT (an oracle: it would cost
+            its k² numbers), each against the Cholesky order (filter on)
+rdoq        rate–distortion-optimised zeroing: a coefficient becomes 0 unless 2x − 1 > λ·ΔR
+            (x in steps, ΔR the bits a ±1 costs over a 0 in its row, from the row's share of
+            non-zeros), against the uniform deadzone
+prediction  the cells' constant coefficients predicted from the left cell (the current),
+            the median edge detector (LOCO-I) or the mean of left and above, and the first
+            1 or 3 AC rows predicted the same way: file sizes at three steps
+lzma        LZMA2 literal-context settings (lc, lp, pb) and the coefficient array's layout
+            (cell-major, channel-major): file sizes at three steps
+cell        12- and 16-pixel cells (width 48, 64) against 8-pixel cells (width 32)
+"""
+
+import argparse
+import lzma
+import types
+
+import numpy as np
+import torch
+
+from benchmarks.bd_rate import load
+from benchmarks.codec_ablation import curve
+from benchmarks.common import bd_rate
+from mhinr.model import codec
+from mhinr.model import coefficients as co
+from mhinr.model.compress import Options
+from mhinr.model.network import cell_feature_factor
+from mhinr.model.presets import Arch
+
+
+def _fit(name: str):
+    img = load(name)
+    coder = co.fit_coders(img.pixels, img.mode, Options(preset="compact"), False)[0]
+    return img, coder, *img.pixels.shape[1:]
+
+
+def _rotated(coder, rot: torch.Tensor) -> None:
+    """Code `coder` in its Cholesky basis rotated by `rot` (sizes and PSNR are real; such a
+    file would not decode, which these measurements do not need)."""
+    with torch.no_grad():
+        phi, _ = cell_feature_factor(coder.net)
+    basis = phi @ codec.cell_basis(coder.net) @ rot
+    coder._bases[True] = (basis, basis.T @ coder._cells)
+    coder._coded = None
+
+
+def _eig_order(inner: torch.Tensor) -> torch.Tensor:
+    _, vecs = torch.linalg.eigh((inner + inner.T) / 2)
+    rot = torch.eye(inner.shape[0] + 1, dtype=torch.float64)
+    rot[1:, 1:] = vecs.flip(1)
+    return rot
+
+
+def klt(name: str) -> dict:
+    img, coder, h, w = _fit(name)
+    coder.klt = False
+    base = curve(coder, h, w)
+    coder.klt = True
+    with torch.no_grad():
+        phi, _ = cell_feature_factor(coder.net)
+    plain = phi @ codec.cell_basis(coder.net)
+    rest = plain[:, 1:]
+    n_y, n_x = coder.net.cfg.cell
+    ys = torch.arange(n_y, dtype=torch.float64).repeat_interleave(n_x)
+    xs = torch.arange(n_x, dtype=torch.float64).repeat(n_y)
+    out = {}
+    for rho in (0.9, 0.95, 0.98, 0.99, 0.995):
+        cov = rho ** ((ys[:, None] - ys).abs() + (xs[:, None] - xs).abs())
+        _rotated(coder, _eig_order(rest.T @ cov @ rest))
+        out[f"AR(1) {rho}"] = bd_rate(*curve(coder, h, w), *base)
+    idx = torch.arange(n_y * n_x).reshape(n_y, n_x)
+    lap = torch.zeros(n_y * n_x, n_y * n_x, dtype=torch.float64)
+    for a, b in ((idx[:, :-1], idx[:, 1:]), (idx[:-1], idx[1:])):
+        a, b = a.reshape(-1), b.reshape(-1)
+        lap[a, a] += 1
+        lap[b, b] += 1
+        lap[a, b] -= 1
+        lap[b, a] -= 1
+    _rotated(coder, _eig_order(-(rest.T @ lap @ rest)))
+    out["smoothness (Laplacian)"] = bd_rate(*curve(coder, h, w), *base)
+    coef = plain.T @ coder._cells  # the image's own coefficients
+    _rotated(coder, _eig_order(coef[1:] @ coef[1:].T))
+    out["the image's own KLT (oracle)"] = bd_rate(*curve(coder, h, w), *base)
+    return out
+
+
+def rdoq(name: str) -> dict:
+    img, coder, h, w = _fit(name)
+    base = curve(coder, h, w)
+    out = {}
+    for lam in (0.06, 0.115, 0.2):
+
+        def quantized(self, step, lam=lam):
+            x = self.coef / step
+            a = x.abs()
+            plain = torch.floor(a + 0.5 - self.deadzone).clamp_min(0)
+            p = (plain > 0).double().mean(1).clamp(1e-4, 1 - 1e-4)
+            extra = (1 - torch.log2(p)) + torch.log2(1 - p)  # bits of ±1 (sign too) − of 0
+            thr = 0.5 + lam * extra / 2
+            thr[0] = 0.5 + self.deadzone  # the constant row as before
+            return torch.sign(x) * torch.where(a > thr[:, None], plain.clamp_min(1), 0 * a)
+
+        coder.quantized = types.MethodType(quantized, coder)
+        coder._coded = None
+        out[f"λ = {lam}"] = bd_rate(*curve(coder, h, w), *base)
+    return out
+
+
+def _neighbours(a: np.ndarray):
+    left, up, ul = (np.zeros_like(a) for _ in range(3))
+    left[:, :, 1:], up[:, 1:], ul[:, 1:, 1:] = a[:, :, :-1], a[:, :-1], a[:, :-1, :-1]
+    return left, up, ul
+
+
+def _edges(a: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """a − p, the first row predicted from the left and the first column from above."""
+    p[:, 0, 1:], p[:, 1:, 0], p[:, 0, 0] = a[:, 0, :-1], a[:, :-1, 0], 0
+    return a - p
+
+
+def _median_edge(a: np.ndarray) -> np.ndarray:
+    lf, up, ul = _neighbours(a)
+    lo, hi = np.minimum(lf, up), np.maximum(lf, up)
+    return _edges(a, np.where(ul >= hi, lo, np.where(ul <= lo, hi, lf + up - ul)))
+
+
+def _mean_left_above(a: np.ndarray) -> np.ndarray:
+    lf, up, _ = _neighbours(a)
+    return _edges(a, np.floor((lf + up) / 2).astype(a.dtype))
+
+
+PREDICTORS = {
+    "left": codec.dc_differences,
+    "median edge": _median_edge,
+    "mean of left and above": _mean_left_above,
+}
+
+
+def _size(coder, img, q, step) -> int:
+    coded = codec.Coded(
+        *img.pixels.shape[1:], img.mode, "coefficients", "int8", step=step,
+        colour=coder.colour.double().tolist(), colour_mean=coder.mean.double().tolist(),
+    )  # fmt: skip
+    return len(
+        codec.encode_coefficients(coder.net, coded, q, coder.bq, "lzma", 3, False, None, True)
+    )
+
+
+def prediction(name: str) -> dict:
+    img, coder, h, w = _fit(name)
+    c, (hy, hx) = len(img.mode), coder.net.cfg.heads
+    out = {}
+    for step in (0.3, 0.12, 0.05):
+        q = coder.quantized(step).numpy().astype(np.int64)
+        sizes = {}
+        for pname, fn in PREDICTORS.items():
+            for rows in (1, 2, 4):
+                qq = q.copy()
+                for r in range(rows):
+                    qq[r] = fn(q[r].reshape(c, hy, hx)).reshape(-1)
+                label = pname + ("" if rows == 1 else f" + {rows - 1} AC rows")
+                sizes[label] = _size(coder, img, qq, step)
+        ref = sizes["left"]
+        for k, v in sizes.items():
+            out.setdefault(k, []).append(100 * (v / ref - 1))
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def lzma_settings(name: str) -> dict:
+    img, coder, h, w = _fit(name)
+    out = {}
+    for step in (0.3, 0.12, 0.05):
+        raw = codec._open(coder.encode(step))[1]
+        q = coder.quantized(step).numpy().astype(np.int64)
+        z = codec.zigzag(q)
+        ref = len(lzma.compress(raw, format=lzma.FORMAT_RAW, filters=codec.LZMA_RAW))
+        for lc, lp, pb in ((0, 0, 0), (1, 0, 0), (2, 0, 0), (4, 0, 0), (0, 0, 2)):
+            f = [dict(codec.LZMA_RAW[0], lc=lc, lp=lp, pb=pb)]
+            size = len(lzma.compress(raw, format=lzma.FORMAT_RAW, filters=f))
+            out.setdefault(f"lc {lc} lp {lp} pb {pb}", []).append(100 * (size / ref - 1))
+        if z.max() < 256:  # one byte a value: the array is the record's tail
+            k, n = z.shape
+            tail = z.astype(np.uint8)
+            c = len(img.mode)
+            for label, arr in (
+                ("cell-major", tail.T),
+                ("channel-major", tail.reshape(k, c, n // c).transpose(1, 0, 2)),
+            ):
+                rec = raw[: len(raw) - z.size] + np.ascontiguousarray(arr).tobytes()
+                size = len(lzma.compress(rec, format=lzma.FORMAT_RAW, filters=codec.LZMA_RAW))
+                out.setdefault(label, []).append(100 * (size / ref - 1))
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def cell(name: str) -> dict:
+    img = load(name)
+    h, w = img.pixels.shape[1:]
+    curves = {}
+    for arch in (Arch(cell=8, width=32), Arch(cell=12, width=48), Arch(cell=16, width=64)):
+        old = co._candidates
+        co._candidates = lambda opt, search, a=arch: [a]
+        try:
+            coder = co.fit_coders(img.pixels, img.mode, Options(preset="compact"), False)[0]
+        finally:
+            co._candidates = old
+        curves[f"{arch.cell}-pixel cells, width {arch.width}"] = curve(coder, h, w)
+    base = next(iter(curves.values()))
+    return {k: bd_rate(*v, *base) for k, v in list(curves.items())[1:]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    runs = {"klt": klt, "rdoq": rdoq, "prediction": prediction, "lzma": lzma_settings, "cell": cell}
+    ap.add_argument("experiment", choices=list(runs))
+    ap.add_argument("--images", default="kodim23,coffee")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    unit = "% size" if args.experiment in ("prediction", "lzma") else "% BD-rate"
+    means: dict[str, list[float]] = {}
+    for name in args.images.split(","):
+        res = runs[args.experiment](name)
+        for k, v in res.items():
+            means.setdefault(k, []).append(v)
+        print(name, {k: round(v, 2) for k, v in res.items()}, flush=True)
+    print(f"mean ({unit}, negative = smaller):")
+    for k, v in means.items():
+        print(f"  {k}: {np.mean(v):+.2f} ({', '.join(f'{x:+.1f}' for x in v)})")
+
+
+if __name__ == "__main__":
+    main()
