@@ -12,6 +12,7 @@ render at the native size). PSNR: RGB on 8-bit values; bpp: the file's bytes × 
     python -m benchmarks.bd_rate                          # all 24 Kodak images
     python -m benchmarks.bd_rate --images kodim05,kodim23,coffee,astronaut
     python -m benchmarks.bd_rate --jobs 2 --reuse benchmarks/results/bd_rate.jsonl
+    python -m benchmarks.bd_rate --timing                 # encode times alone on the cores
 
 Each image's row is appended to `results/<out>.jsonl` as it finishes; `--reuse FILE` takes
 the rows of an earlier run instead of coding those images again. `--jobs N` codes N images
@@ -33,7 +34,7 @@ from PIL import Image
 from benchmarks.common import KODAK, RESULTS, bd_rate, md_table, pareto, run_streamed, write_result
 from mhinr.model.classic import encode_classic
 from mhinr.model.codec import decode
-from mhinr.model.compress import Options, compress_sweep
+from mhinr.model.compress import Options, compress, compress_sweep
 from mhinr.model.images import load_image, to_uint8
 from mhinr.model.metrics import psnr
 from mhinr.model.render import render
@@ -105,14 +106,48 @@ def one_image(task: tuple[str, int]) -> dict:
     return row
 
 
+def timing(names: list[str]) -> str:
+    """Seconds to code one file, alone on the machine's cores: `fast` at its default quality
+    and at 0.5 bpp (the step searched) on every image, `compact` at 0.5 bpp on the first
+    three; the time is the whole `compress` call (fit, coding, the decode that measures)."""
+    rows = []
+    for i, name in enumerate(names):
+        img = load(name)
+        row = [name]
+        h, w = img.size
+        for preset, bpp in (("fast", None), ("fast", 0.5), ("compact", 0.5)):
+            if preset == "compact" and i >= 3:
+                row.append("")
+                continue
+            t = time.perf_counter()
+            out = compress(img.pixels, img.mode, Options(preset=preset, bpp=bpp))
+            row.append(f"{time.perf_counter() - t:.2f} s ({out.bytes * 8 / (h * w):.2f} bpp)")
+        print(row, flush=True)
+        rows.append(row)
+    secs = [[float(r[k].split()[0]) for r in rows if r[k]] for k in (1, 2, 3)]
+    rows.append(["**mean**"] + [f"**{np.mean(v):.2f} s** (max {max(v):.2f})" for v in secs])
+    return (
+        "# Encode times, alone on the cores\n\n"
+        f"`python -m benchmarks.bd_rate --timing` — {platform.machine()}, torch "
+        f"{torch.__version__}, {torch.get_num_threads()} threads (run with nothing else on "
+        "the cores).\n\n"
+        + md_table(["image", "fast, default", "fast, 0.5 bpp", "compact, 0.5 bpp"], rows)
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", help="comma-separated: kodimNN or scikit-image photo names")
     ap.add_argument("--out", default="bd_rate", help="results file name (without .md)")
     ap.add_argument("--jobs", type=int, default=1, help="images coded at once (2 cores)")
     ap.add_argument("--reuse", type=Path, help="JSON-lines rows of an earlier run to keep")
+    ap.add_argument("--timing", action="store_true", help="encode times alone (fast, compact)")
     args = ap.parse_args()
     names = args.images.split(",") if args.images else [f"kodim{i:02d}" for i in range(1, 25)]
+    if args.timing:
+        torch.set_num_threads(2)
+        write_result(f"{args.out}_timing.md", timing(names))
+        return
     t0 = time.perf_counter()
     threads = max(1, 2 // args.jobs)
     rows, reused = run_streamed(
