@@ -7,6 +7,7 @@ the numbers in results/codec_ablation.md's "tried" table can be rerun.
     python -m benchmarks.codec_experiments prediction --images kodim23,kodim05,coffee,chelsea
     python -m benchmarks.codec_experiments lzma --images kodim23,kodim05
     python -m benchmarks.codec_experiments cell --images chelsea,kodim23
+    python -m benchmarks.codec_experiments fast --threads 2 --images kodim23,kodim05,kodim19,kodim15
 
 klt         the KLT order's image model: AR(1) ρ ∈ {0.9, 0.95, 0.98, 0.99, 0.995}, the grid
             Laplacian's smoothness order, and the image's own KLT (an oracle: it would cost
@@ -20,10 +21,13 @@ prediction  the cells' constant coefficients predicted from the left cell (the c
 lzma        LZMA2 literal-context settings (lc, lp, pb) and the coefficient array's layout
             (cell-major, channel-major): file sizes at three steps
 cell        12- and 16-pixel cells (width 48, 64) against 8-pixel cells (width 32)
+fast        the `fast` preset's width and training steps (24 and 60 now) against the
+            current, with the seconds of each fit (meaningful only alone on the cores)
 """
 
 import argparse
 import lzma
+import time
 import types
 
 import numpy as np
@@ -219,13 +223,37 @@ def cell(name: str) -> dict:
     return {k: bd_rate(*v, *base) for k, v in list(curves.items())[1:]}
 
 
+def fast(name: str) -> dict:
+    img = load(name)
+    h, w = img.pixels.shape[1:]
+    curves, out = {}, {}
+    for width, steps in ((24, 60), (32, 60), (24, 120), (32, 120), (48, 60)):
+        t = time.perf_counter()
+        opt = Options(preset="fast", width=width, steps=steps)
+        coder = co.fit_coders(img.pixels, img.mode, opt, False)[0]
+        out[f"width {width}, {steps} steps: fit s"] = time.perf_counter() - t
+        curves[f"width {width}, {steps} steps"] = curve(coder, h, w)
+    base = curves["width 24, 60 steps"]
+    for k, v in curves.items():
+        out[k] = bd_rate(*v, *base)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    runs = {"klt": klt, "rdoq": rdoq, "prediction": prediction, "lzma": lzma_settings, "cell": cell}
+    runs = {
+        "klt": klt,
+        "rdoq": rdoq,
+        "prediction": prediction,
+        "lzma": lzma_settings,
+        "cell": cell,
+        "fast": fast,
+    }
     ap.add_argument("experiment", choices=list(runs))
     ap.add_argument("--images", default="kodim23,coffee")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (fast: 2, alone)")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     unit = "% size" if args.experiment in ("prediction", "lzma") else "% BD-rate"
     means: dict[str, list[float]] = {}
     for name in args.images.split(","):
