@@ -213,7 +213,7 @@ def cell(name: str) -> dict:
     curves = {}
     for arch in (Arch(cell=8, width=32), Arch(cell=12, width=48), Arch(cell=16, width=64)):
         old = co._candidates
-        co._candidates = lambda opt, search, a=arch: [a]
+        co._candidates = lambda opt, search, pixels, a=arch: [a]
         try:
             coder = co.fit_coders(img.pixels, img.mode, Options(preset="compact"), False)[0]
         finally:

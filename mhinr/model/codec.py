@@ -25,10 +25,10 @@ safetensors, never pickle. Two storage kinds:
   of that cell's features, computed by the decoder from the stored body (Cholesky of the
   features' Gram matrix, constant feature first, so the basis is unique and has no sign
   ambiguity; format 3 files since 2026-11-30 then rotate it into Karhunen–Loève order for
-  an AR(1) pixel model, `klt_rotation`). Coefficients are integers: value = q · step. Colour images are coded in a
-  per-image decorrelated colour space (KLT; 3×3 matrix and mean in the header). Decoding
-  folds basis and colour transform back into ordinary head weights, so the decoded model
-  is exactly a multi-head INR.
+  an AR(1) pixel model, `klt_rotation`). Coefficients are integers: value = q · step.
+  Colour images are coded in a per-image decorrelated colour space (KLT; 3×3 matrix and
+  mean in the header). Decoding folds basis and colour transform back into ordinary head
+  weights, so the decoded model is exactly a multi-head INR.
 
 A corrupt, truncated, foreign, newer-version or inconsistent file raises CodecError with a
 message naming what is wrong.

@@ -48,11 +48,18 @@ FILTER_DB_PER_OCTAVE = 6.0
 SOLVE_STRIDE = 2
 
 
-def _candidates(opt: Options, search: bool) -> list[Arch]:
+# `fast` fits width 32 on images of at least this many pixels, 24 on smaller ones: with the
+# KLT order the wider basis saves 12 % of the bytes on Kodak for +0.1 s of fit (`python -m
+# benchmarks.codec_experiments fast`; 24 until 2026-11-30), but its int8 body is ~450 bytes
+# larger, which a small image's file cannot carry (a 64×64 image at 1,200 bytes)
+FAST_WIDE_PIXELS = 256 * 256
+
+
+def _candidates(opt: Options, search: bool, pixels: int) -> list[Arch]:
     """The architectures to fit: `fast` one; `compact` three widths when there is a target
     to meet (`search`), else the one that is best at the default quality."""
     if opt.preset == "fast":
-        archs = [Arch(cell=8, width=24)]
+        archs = [Arch(cell=8, width=32 if pixels >= FAST_WIDE_PIXELS else 24)]
     elif search:
         archs = [Arch(cell=8, width=24), Arch(cell=8, width=32), Arch(cell=8, width=48)]
     else:
@@ -92,7 +99,7 @@ def fit_coders(
     steps = (
         options.steps if options.steps is not None else (60 if options.preset == "fast" else 300)
     )
-    archs = _candidates(options, search)
+    archs = _candidates(options, search, h * w)
 
     def rgb_progress(p: Progress) -> None:  # previews back in the image's own colours
         if progress is None:
