@@ -198,7 +198,8 @@ def describe(data: bytes) -> dict:
         }
     else:
         info |= {
-            "step": coded.step,
+            # format 3 stores the step as float32: shown to the digits it has
+            "step": None if coded.step is None else float(f"{coded.step:.7g}"),
             "heads": list(cfg.heads),
             "cell": list(cfg.cell),
             "alpha": cfg.alpha,
