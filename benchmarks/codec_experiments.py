@@ -7,6 +7,7 @@ the numbers in results/codec_ablation.md's "tried" table can be rerun.
     python -m benchmarks.codec_experiments prediction --images kodim23,kodim05,coffee,chelsea
     python -m benchmarks.codec_experiments lzma --images kodim23,kodim05
     python -m benchmarks.codec_experiments cell --images chelsea,kodim23
+    python -m benchmarks.codec_experiments planes --images kodim23,kodim05
     python -m benchmarks.codec_experiments fast --threads 2 --images kodim23,kodim05,kodim19,kodim15
 
 klt         the KLT order's image model: AR(1) ρ ∈ {0.9, 0.95, 0.98, 0.99, 0.995}, the grid
@@ -21,6 +22,8 @@ prediction  the cells' constant coefficients predicted from the left cell (the c
 lzma        LZMA2 literal-context settings (lc, lp, pb) and the coefficient array's layout
             (cell-major, channel-major): file sizes at three steps
 cell        12- and 16-pixel cells (width 48, 64) against 8-pixel cells (width 32)
+planes      the coefficients' bytes value by value (before flags bit 3) against byte planes
+            (kept): file sizes at steps 0.3, 0.12, 0.05, 0.03
 fast        the `fast` preset's width and training steps (24 and 60 now) against the
             current, with the seconds of each fit (meaningful only alone on the cores)
 """
@@ -223,6 +226,27 @@ def cell(name: str) -> dict:
     return {k: bd_rate(*v, *base) for k, v in list(curves.items())[1:]}
 
 
+def planes(name: str) -> dict:
+    img, coder, h, w = _fit(name)
+    out = {}
+    for step in (0.3, 0.12, 0.05, 0.03):
+        raw = codec._open(coder.encode(step))[1]
+        z = codec._zigzag_array(coder.quantized(step).numpy().astype(np.int64))
+        if coder.dc_prediction:  # the stored array holds the DC differences
+            q = coder.quantized(step).numpy().astype(np.int64)
+            c, (hy, hx) = len(img.mode), coder.net.cfg.heads
+            q[0] = codec.dc_differences(q[0].reshape(c, hy, hx)).reshape(-1)
+            z = codec._zigzag_array(q)
+        head = raw[: len(raw) - z.nbytes]
+        interleaved = head + z.astype(z.dtype.newbyteorder("<")).tobytes()
+        sizes = [
+            len(lzma.compress(r, format=lzma.FORMAT_RAW, filters=codec.LZMA_RAW))
+            for r in (raw, interleaved)
+        ]
+        out[f"step {step} ({z.dtype.itemsize} byte(s) a value)"] = 100 * (sizes[1] / sizes[0] - 1)
+    return out
+
+
 def fast(name: str) -> dict:
     img = load(name)
     h, w = img.pixels.shape[1:]
@@ -248,13 +272,14 @@ def main() -> None:
         "lzma": lzma_settings,
         "cell": cell,
         "fast": fast,
+        "planes": planes,
     }
     ap.add_argument("experiment", choices=list(runs))
     ap.add_argument("--images", default="kodim23,coffee")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (fast: 2, alone)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    unit = "% size" if args.experiment in ("prediction", "lzma") else "% BD-rate"
+    unit = "% size" if args.experiment in ("prediction", "lzma", "planes") else "% BD-rate"
     means: dict[str, list[float]] = {}
     for name in args.images.split(","):
         res = runs[args.experiment](name)
