@@ -110,21 +110,22 @@ def timing(names: list[str]) -> str:
     """Seconds to code one file, alone on the machine's cores: `fast` at its default quality
     and at 0.5 bpp (the step searched) on every image, `compact` at 0.5 bpp on the first
     three; the time is the whole `compress` call (fit, coding, the decode that measures)."""
-    rows = []
+    settings = (("fast", None), ("fast", 0.5), ("compact", 0.5))
+    rows, secs = [], [[] for _ in settings]
     for i, name in enumerate(names):
         img = load(name)
         row = [name]
         h, w = img.size
-        for preset, bpp in (("fast", None), ("fast", 0.5), ("compact", 0.5)):
+        for (preset, bpp), took in zip(settings, secs, strict=True):
             if preset == "compact" and i >= 3:
                 row.append("")
                 continue
             t = time.perf_counter()
             out = compress(img.pixels, img.mode, Options(preset=preset, bpp=bpp))
-            row.append(f"{time.perf_counter() - t:.2f} s ({out.bytes * 8 / (h * w):.2f} bpp)")
+            took.append(time.perf_counter() - t)
+            row.append(f"{took[-1]:.2f} s ({out.bytes * 8 / (h * w):.2f} bpp)")
         print(row, flush=True)
         rows.append(row)
-    secs = [[float(r[k].split()[0]) for r in rows if r[k]] for k in (1, 2, 3)]
     rows.append(["**mean**"] + [f"**{np.mean(v):.2f} s** (max {max(v):.2f})" for v in secs])
     return (
         "# Encode times, alone on the cores\n\n"

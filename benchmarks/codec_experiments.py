@@ -42,7 +42,6 @@ from benchmarks.common import bd_rate
 from mhinr.model import codec
 from mhinr.model import coefficients as co
 from mhinr.model.compress import Options
-from mhinr.model.network import cell_feature_factor
 from mhinr.model.presets import Arch
 
 
@@ -55,9 +54,7 @@ def _fit(name: str):
 def _rotated(coder, rot: torch.Tensor) -> None:
     """Code `coder` in its Cholesky basis rotated by `rot` (sizes and PSNR are real; such a
     file would not decode, which these measurements do not need)."""
-    with torch.no_grad():
-        phi, _ = cell_feature_factor(coder.net)
-    basis = phi @ codec.cell_basis(coder.net) @ rot
+    basis = codec.coding_basis(coder.net) @ rot
     coder._bases[True] = (basis, basis.T @ coder._cells)
     coder._coded = None
 
@@ -74,16 +71,12 @@ def klt(name: str) -> dict:
     coder.klt = False
     base = curve(coder, h, w)
     coder.klt = True
-    with torch.no_grad():
-        phi, _ = cell_feature_factor(coder.net)
-    plain = phi @ codec.cell_basis(coder.net)
+    plain = codec.coding_basis(coder.net)
     rest = plain[:, 1:]
     n_y, n_x = coder.net.cfg.cell
-    ys = torch.arange(n_y, dtype=torch.float64).repeat_interleave(n_x)
-    xs = torch.arange(n_x, dtype=torch.float64).repeat(n_y)
     out = {}
     for rho in (0.9, 0.95, 0.98, 0.99, 0.995):
-        cov = rho ** ((ys[:, None] - ys).abs() + (xs[:, None] - xs).abs())
+        cov = codec.ar1_covariance((n_y, n_x), rho)
         _rotated(coder, _eig_order(rest.T @ cov @ rest))
         out[f"AR(1) {rho}"] = bd_rate(*curve(coder, h, w), *base)
     idx = torch.arange(n_y * n_x).reshape(n_y, n_x)

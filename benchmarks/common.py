@@ -128,12 +128,12 @@ def run_streamed(fn, tasks: list, task_key, row_key, stream: Path, jobs: int, re
                 row = json.loads(line)
                 done[row_key(row)] = row
     todo = [t for t in tasks if task_key(t) not in done]
+    reused = len(tasks) - len(todo)
     stream.parent.mkdir(parents=True, exist_ok=True)
     with stream.open("a") as log, ProcessPoolExecutor(jobs) as pool:
         for fut in as_completed([pool.submit(fn, t) for t in todo]):
-            log.write(json.dumps(fut.result(), default=str) + "\n")
+            row = fut.result()
+            done[row_key(row)] = row
+            log.write(json.dumps(row, default=str) + "\n")
             log.flush()
-    lines = [json.loads(x) for x in stream.read_text().splitlines() if x.startswith("{")]
-    fresh = {row_key(r): r for r in lines}  # the latest row of each
-    rows = [done.get(task_key(t)) or fresh[task_key(t)] for t in tasks]
-    return rows, len(tasks) - len(todo)
+    return [done[task_key(t)] for t in tasks], reused

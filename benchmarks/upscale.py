@@ -211,11 +211,7 @@ def main() -> None:
         f"`python -m benchmarks.upscale{''.join(' ' + a for a in sys.argv[1:])}`; fits on "
         f"{args.device}, {machine()} per process, {args.jobs} processes at once; "
         f"{len(tasks) - reused} fits in {(time.perf_counter() - t0) / 60:.1f} min"
-        + (
-            f" ({reused} more rows reused from `{args.reuse}`, fitted by the same code)"
-            if reused
-            else ""
-        )  # fmt: skip
+        + (f" ({reused} more rows reused from `{args.reuse}`)" if reused else "")  # fmt: skip
         + ". Input: the true image box-averaged by the "
         f"scale (8-bit); PSNR (dB, RGB 8-bit) and SSIM against the true image. Preset fits: "
         f"{steps or UPSCALE_STEPS} steps each (fit seconds below are under this shared load; "

@@ -489,18 +489,16 @@ def coder():
 
 
 def test_klt_rotation_orders_the_basis_by_model_variance_and_needs_no_bytes(coder):
-    from mhinr.model.codec import AR1_RHO, cell_basis, klt_rotation
-    from mhinr.model.network import cell_feature_factor
+    from mhinr.model.codec import AR1_RHO, coding_basis, klt_rotation
 
     _, c = coder
-    phi, _ = cell_feature_factor(c.net)
-    plain = phi @ cell_basis(c.net)
+    plain = coding_basis(c.net)
     rot = klt_rotation(plain, c.net.cfg.cell)
     k = rot.shape[0]
     assert torch.allclose(rot.T @ rot, torch.eye(k, dtype=torch.float64), atol=1e-12)
     assert torch.equal(rot[0], torch.eye(k, dtype=torch.float64)[0])  # the constant stays
     ordered = plain @ rot
-    assert torch.allclose(ordered, phi @ cell_basis(c.net, klt=True), atol=1e-12)
+    assert torch.allclose(ordered, coding_basis(c.net, klt=True), atol=1e-12)
     n_y, n_x = c.net.cfg.cell
     ys = torch.arange(n_y, dtype=torch.float64).repeat_interleave(n_x)
     xs = torch.arange(n_x, dtype=torch.float64).repeat(n_y)

@@ -240,6 +240,15 @@ AR1_RHO = 0.99
 _GOLDEN = (math.sqrt(5) - 1) / 2
 
 
+def ar1_covariance(cell: tuple[int, int], rho: float = AR1_RHO) -> torch.Tensor:
+    """[n, n] (float64) covariance ρ^(|Δy|+|Δx|) of a cell's n pixels, in the row-major order
+    of network.cell_coordinates."""
+    n_y, n_x = cell
+    ys = torch.arange(n_y, dtype=torch.float64).repeat_interleave(n_x)
+    xs = torch.arange(n_x, dtype=torch.float64).repeat(n_y)
+    return rho ** ((ys[:, None] - ys).abs() + (xs[:, None] - xs).abs())
+
+
 def klt_rotation(basis: torch.Tensor, cell: tuple[int, int]) -> torch.Tensor:
     """[k, k] rotation R (float64) of an orthonormal cell basis [n, k] (constant first) into
     Karhunen–Loève order for pixels with correlation ρ^(|Δy|+|Δx|) (ρ = AR1_RHO): column 0
@@ -251,9 +260,7 @@ def klt_rotation(basis: torch.Tensor, cell: tuple[int, int]) -> torch.Tensor:
     eigenvector's sign is the one whose image correlates positively with a fixed irregular
     pattern (eigenvectors have no sign of their own)."""
     n_y, n_x = cell
-    ys = torch.arange(n_y, dtype=torch.float64).repeat_interleave(n_x)  # cell_coordinates'
-    xs = torch.arange(n_x, dtype=torch.float64).repeat(n_y)  # row-major order
-    cov = AR1_RHO ** ((ys[:, None] - ys).abs() + (xs[:, None] - xs).abs())
+    cov = ar1_covariance(cell)
     rest = basis[:, 1:].double()
     inner = rest.T @ cov @ rest
     _, vecs = torch.linalg.eigh((inner + inner.T) / 2)  # ascending
@@ -265,18 +272,29 @@ def klt_rotation(basis: torch.Tensor, cell: tuple[int, int]) -> torch.Tensor:
     return rot
 
 
-def cell_basis(net: MultiHeadINR, klt: bool = False) -> torch.Tensor:
-    """Lᵀ⁻¹ [k, k] (float64) for the native cell features Φ (network.cell_feature_factor):
-    U = Φ Lᵀ⁻¹ is orthonormal over a cell's n pixels, ordered constant first, and head
-    weights [bias, w] = Lᵀ⁻¹ c for coefficients c. With `klt`: Lᵀ⁻¹ R, R the rotation of U
-    into Karhunen–Loève order (`klt_rotation`)."""
+def _cell_transform(net: MultiHeadINR, klt: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Φ [n, k], T [k, k]) for the native cell features Φ (network.cell_feature_factor):
+    U = Φ T is orthonormal over a cell's n pixels, constant first. T = Lᵀ⁻¹, or with `klt`
+    Lᵀ⁻¹ R, R the rotation of Φ Lᵀ⁻¹ into Karhunen–Loève order (`klt_rotation`)."""
     with torch.no_grad():
         phi, chol = cell_feature_factor(net)
     eye = torch.eye(chol.shape[0], dtype=torch.float64)
     linv_t = torch.linalg.solve_triangular(chol.T, eye, upper=True)
     if klt:
         linv_t = linv_t @ klt_rotation(phi @ linv_t, net.cfg.cell)
-    return linv_t
+    return phi, linv_t
+
+
+def cell_basis(net: MultiHeadINR, klt: bool = False) -> torch.Tensor:
+    """T [k, k] (`_cell_transform`): head weights [bias, w] = T c for coefficients c."""
+    return _cell_transform(net, klt)[1]
+
+
+def coding_basis(net: MultiHeadINR, klt: bool = False) -> torch.Tensor:
+    """U = Φ T [n, k] (`_cell_transform`): the orthonormal basis a cell's pixels are coded
+    in, the one the decoder's heads reproduce."""
+    phi, transform = _cell_transform(net, klt)
+    return phi @ transform
 
 
 def coefficients_to_heads(

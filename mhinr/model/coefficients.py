@@ -17,7 +17,7 @@ from mhinr.model.codec import (
     STORAGE_VERSION,
     Coded,
     Quantization,
-    cell_basis,
+    coding_basis,
     dequantize,
     encode_coefficients,
     fits_compact,
@@ -26,13 +26,7 @@ from mhinr.model.codec import (
 from mhinr.model.colour import colour_transform
 from mhinr.model.fit import FitConfig, Progress, fit_projection, prepare_target
 from mhinr.model.metrics import psnr
-from mhinr.model.network import (
-    MultiHeadINR,
-    assemble,
-    build_network,
-    cell_feature_factor,
-    split_cells,
-)
+from mhinr.model.network import MultiHeadINR, assemble, build_network, split_cells
 from mhinr.model.presets import Arch, Options, grid
 from mhinr.model.ratecontrol import Compressed, better, finish, target_of
 
@@ -194,15 +188,17 @@ class CoefficientCoder:
         self._cells = split_cells(prepare_target(net, coded_pixels).double(), *net.cfg.heads)
         self._bases: dict[bool, tuple[Tensor, Tensor]] = {}
 
+    @property
+    def _klt_on(self) -> bool:
+        """Whether the file codes in the Karhunen–Loève order (format 3 only)."""
+        return self.klt and self.version >= 3
+
     def _basis(self) -> tuple[Tensor, Tensor]:
         """(the decoder's orthonormal basis [n, k], the coefficients [k, O] in it)."""
-        klt = self.klt and self.version >= 3
-        if klt not in self._bases:
-            with torch.no_grad():
-                phi, _ = cell_feature_factor(self.net)
-                basis = phi @ cell_basis(self.net, klt)
-            self._bases[klt] = (basis, basis.T @ self._cells)
-        return self._bases[klt]
+        if self._klt_on not in self._bases:
+            basis = coding_basis(self.net, self._klt_on)
+            self._bases[self._klt_on] = (basis, basis.T @ self._cells)
+        return self._bases[self._klt_on]
 
     @property
     def basis(self) -> Tensor:
@@ -239,9 +235,16 @@ class CoefficientCoder:
             colour_mean=self.mean.double().tolist(),
         )
         q = self.quantized(step).numpy().astype(np.int64)
-        klt = self.klt and self.version >= 3
         return encode_coefficients(
-            self.net, coded, q, self.bq, "lzma", self.version, self.dc_prediction, filters, klt
+            self.net,
+            coded,
+            q,
+            self.bq,
+            "lzma",
+            self.version,
+            self.dc_prediction,
+            filters,
+            self._klt_on,
         )
 
     def filters(self, step: float) -> Tensor | None:
