@@ -16,6 +16,8 @@ Rows (each against the one before it unless it says otherwise):
   DC          the cells' constant coefficients as differences from their left neighbour's
   filter      the restoration filter (model/postfilter.py), its bytes counted, with DC
   KLT order   the basis rotated into Karhunen–Loève order (codec.klt_rotation), with both
+  context coding  the coefficients range-coded under the context model (model/entropy.py)
+              instead of LZMA2 on their byte planes, with all three
   deadzone X  rounding offset X towards zero instead of the current default, with all
 """
 
@@ -54,6 +56,7 @@ def main() -> None:
         coder = fit_coders(img.pixels, img.mode, Options(preset="compact"), False)[0]
         filtered, klt = coder.post_filter, coder.klt
         coder.version, coder.deadzone, coder.dc_prediction = 1, DEADZONE, False
+        coder.context_coding = False
         old = curve(coder, h, w)
         coder.version, coder.post_filter, coder.klt = 3, False, False
         binary = curve(coder, h, w)
@@ -62,13 +65,16 @@ def main() -> None:
         coder.post_filter = filtered
         filt = curve(coder, h, w)
         coder.klt = klt
+        klt_only = curve(coder, h, w)
+        coder.context_coding = True
         new = curve(coder, h, w)
         result = {
             "container (format 3 vs 1)": bd_rate(*binary, *old),
             "DC prediction": bd_rate(*dc, *binary),
             "restoration filter": bd_rate(*filt, *dc),
-            "KLT order": bd_rate(*new, *filt),
-            "all four vs format 1": bd_rate(*new, *old),
+            "KLT order": bd_rate(*klt_only, *filt),
+            "context coding": bd_rate(*new, *klt_only),
+            "all five vs format 1": bd_rate(*new, *old),
         }
         for dz in DEADZONES:
             coder.deadzone = dz

@@ -4,7 +4,9 @@ Layout (all integers little-endian):
 
     magic   4 bytes  b"MINR"
     version 1 byte   FORMAT_VERSION
-    coder   1 byte   1 = LZMA (xz), 2 = zstandard
+    coder   1 byte   1 = LZMA (xz), 2 = zstandard, 3 = raw LZMA2, 4 = raw LZMA2 then
+                     range-coded coefficients (format 3: u32 length of the LZMA2
+                     stream | the stream | the coefficient section, model/entropy.py)
     crc32   4 bytes  of the compressed payload
     payload          coder(u32 header length | header JSON | safetensors bytes)
                      (format 3, the coefficient storage: coder(a binary record), below)
@@ -48,13 +50,14 @@ import zstandard
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from mhinr.model import entropy
 from mhinr.model.network import INRConfig, MultiHeadINR, cell_feature_factor
 from mhinr.model.upscale import UpscaleConfig, UpscaleINR
 
 MAGIC = b"MINR"
 FORMAT_VERSION = 3  # the newest this code reads; a file says the oldest that reads it
 STORAGE_VERSION = {"weights": 1, "coefficients": 3, "upscale": 2}
-CODERS = {1: "lzma", 2: "zstd", 3: "lzma-raw"}  # the coder byte
+CODERS = {1: "lzma", 2: "zstd", 3: "lzma-raw", 4: "lzma-raw+range"}  # the coder byte
 # LZMA2 without the xz container (its headers, index and check cost ~60 bytes a file; the
 # crc32 in the prefix covers the payload)
 LZMA_RAW = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": 1 << 24}]
@@ -154,6 +157,13 @@ def _parse_json(raw: bytes) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def _inflate(coder: str, payload: bytes) -> bytes:
+    if coder == "lzma-raw+range":  # the record, then its range-coded section as it is
+        if len(payload) < 4:
+            raise CodecError("the payload is truncated")
+        (n,) = struct.unpack_from("<I", payload)
+        if n > len(payload) - 4:
+            raise CodecError("the payload is truncated")
+        return _inflate("lzma-raw", payload[4 : 4 + n]) + payload[4 + n :]
     try:
         if coder in ("lzma", "lzma-raw"):
             if coder == "lzma":
@@ -365,6 +375,7 @@ def encode_coefficients(
     dc_prediction: bool = True,
     post_filter: torch.Tensor | None = None,
     klt: bool = False,
+    context_coding: bool = True,
 ) -> bytes:
     """`q`: integer coefficients [k, C·Hy·Hx]; the body must already hold its quantized
     values (the encoder computes coefficients against exactly the decoder's basis; with
@@ -373,7 +384,9 @@ def encode_coefficients(
     (a sine or Fourier body, a non-default grid), or `version=1` (the codec ablation's
     "before"), in the format 1 JSON container. Format 3 codes the cells' constant
     coefficients as differences from their left neighbour's (`dc_prediction`) and can
-    carry a restoration filter [C, C·k²+1] (model/postfilter.py) the decoder applies."""
+    carry a restoration filter [C, C·k²+1] (model/postfilter.py) the decoder applies.
+    With `context_coding` (and coder "best" or "lzma") the coefficients are also range-coded
+    under the context model of model/entropy.py, and the smaller file is kept."""
     q = q.astype(np.int64)
     tensors = quantize_module(net, body_quantization, body_names(net))
     compact = version >= 3 and _fits_compact_file(net.cfg, coded)
@@ -386,10 +399,15 @@ def encode_coefficients(
         q = q.copy()
         q[0] = dc_differences(q[0].reshape(len(coded.mode), *net.cfg.heads)).reshape(-1)
     tensors["coefficients"] = _zigzag_array(q)
-    record = _compact_record(net, coded, tensors, dc_prediction, post_filter, klt)
+    record = _compact_record(net, coded, tensors, dc_prediction, post_filter, klt, False)
     candidates = []
     if coder in ("best", "lzma"):
         candidates.append((3, lzma.compress(record, format=lzma.FORMAT_RAW, filters=LZMA_RAW)))
+    if coder in ("best", "lzma") and context_coding:
+        head = _compact_record(net, coded, tensors, dc_prediction, post_filter, klt, True)
+        head = lzma.compress(head, format=lzma.FORMAT_RAW, filters=LZMA_RAW)
+        section = entropy.encode(q.reshape(len(q), len(coded.mode), *net.cfg.heads))
+        candidates.append((4, struct.pack("<I", len(head)) + head + section))
     if coder in ("best", "zstd"):
         candidates.append((2, zstandard.ZstdCompressor(level=22).compress(record)))
     if not candidates:
@@ -412,7 +430,9 @@ def encode_coefficients(
 #   coefficients  zigzag integers [width + 1, C·Hy·Hx] (bit 3: as byte planes, low first;
 #            else each value's bytes together); with DC prediction, row 0 (each
 #            cell's constant coefficient) as differences from the cell to its left (the
-#            first column: from the cell above), as JPEG codes its DC terms
+#            first column: from the cell above), as JPEG codes its DC terms. With flags
+#            bit 4 (coder 4) the same integers range-coded (model/entropy.py) instead, in a
+#            section the LZMA2 stream does not cover; "coefficient bytes" is then 1
 # 26 bytes of header where the JSON one took ~600 (~300 after LZMA): the heads grid follows
 # from the size and the cell, the channels from the mode, the rest is the presets' default.
 
@@ -426,6 +446,10 @@ FLAG_KLT = 4  # flags bit 2: coefficients in the Karhunen–Loève-ordered basis
 # the low bytes' runs: files 6–9 % smaller at fine steps (kodim23, kodim05), equal when
 # every value fits a byte. Files since 2026-11-30 set it.
 FLAG_PLANAR = 8
+# flags bit 4: the coefficients range-coded under a context model (model/entropy.py): 12–27 %
+# fewer bytes than LZMA2 on the byte planes (results/codec_ablation.md). Files since
+# 2026-11-30 (this session's second day) use it when it is the smaller.
+FLAG_RANGE_CODED = 16
 MODES = ("L", "LA", "RGB", "RGBA")
 INITS = ("paper", "torch")
 QUANTS = ("fp32", "fp16", "int8")
@@ -471,7 +495,10 @@ def _compact_record(
     dc_prediction: bool,
     post_filter: torch.Tensor | None,
     klt: bool,
+    range_coded: bool,
 ) -> bytes:
+    """The format 3 record; with `range_coded` it ends after the body (the coefficient
+    section follows outside the LZMA2 stream)."""
     cfg = net.cfg
     kinds = {tensors[name].dtype for name in body_names(net)}
     body_q = (
@@ -493,11 +520,11 @@ def _compact_record(
         cfg.seed,
         coded.step,
         QUANTS.index(body_q),
-        z.dtype.itemsize,
+        1 if range_coded else z.dtype.itemsize,
         (FLAG_DC_PREDICTION if dc_prediction else 0)
         | (FLAG_POST_FILTER if post_filter is not None else 0)
         | (FLAG_KLT if klt else 0)
-        | FLAG_PLANAR,
+        | (FLAG_RANGE_CODED if range_coded else FLAG_PLANAR),
     )
     colour = (
         np.asarray(coded.colour, "<f4").tobytes() + np.asarray(coded.colour_mean, "<f4").tobytes()
@@ -509,6 +536,8 @@ def _compact_record(
             raise ValueError(f"a restoration filter of shape {tuple(post_filter.shape)}")
         colour += bytes([k]) + post_filter.numpy().astype("<f2").tobytes()
     body = b"".join(_body_bytes(name, tensors) for name in body_names(net))
+    if range_coded:
+        return head + colour + body
     planes = b"".join(
         ((z >> (8 * i)) & 0xFF).astype(np.uint8).tobytes() for i in range(z.dtype.itemsize)
     )
@@ -526,7 +555,7 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
     if len(raw) < COMPACT.size:
         raise CodecError("the header is truncated")
     h, w, mode, cy, cx, depth, width, init, seed, step, bq, zbytes, flags = COMPACT.unpack_from(raw)
-    if flags & ~(FLAG_DC_PREDICTION | FLAG_POST_FILTER | FLAG_KLT | FLAG_PLANAR):
+    if flags & ~(FLAG_DC_PREDICTION | FLAG_POST_FILTER | FLAG_KLT | FLAG_PLANAR | FLAG_RANGE_CODED):
         raise CodecError(f"unknown flags {flags:#x}: a newer mhinr wrote this file")
     if mode >= len(MODES) or init >= len(INITS) or bq >= len(QUANTS) or zbytes not in (1, 2, 4):
         raise CodecError("the header is invalid: an unknown mode, init, quantization or width")
@@ -580,7 +609,14 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
         else:
             tensors[name] = take("<f4" if quant == "fp32" else "<f2", shape)
     shape = (cfg.width + 1, c * cfg.num_heads)
-    if flags & FLAG_PLANAR:  # byte planes, least significant first
+    if flags & FLAG_RANGE_CODED:
+        try:
+            q = entropy.decode(raw[pos:], (cfg.width + 1, c, *cfg.heads)).reshape(shape)
+        except (ValueError, RuntimeError, OverflowError) as exc:
+            raise CodecError(f"the coefficients do not decode: {exc}") from None
+        pos = len(raw)
+        z = zigzag(q).astype(np.uint64)
+    elif flags & FLAG_PLANAR:  # byte planes, least significant first
         planes = take("u1", (zbytes, *shape)).astype(np.uint32)
         z = sum(planes[i] << (8 * i) for i in range(zbytes))
     else:

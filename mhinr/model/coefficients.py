@@ -182,6 +182,9 @@ class CoefficientCoder:
         self.post_filter = grid_ok and fits_compact(net.cfg, mode)
         # format 3: the basis in Karhunen–Loève order (codec.klt_rotation)
         self.klt = self.post_filter
+        # format 3: the coefficients range-coded under a context model (model/entropy.py)
+        # where that is smaller than LZMA2 on their byte planes
+        self.context_coding = True
         # the last (step, settings)'s filter and file
         self._coded: tuple[tuple, Tensor | None, bytes] | None = None
         self._quantize_body()
@@ -245,6 +248,7 @@ class CoefficientCoder:
             self.dc_prediction,
             filters,
             self._klt_on,
+            self.context_coding,
         )
 
     def filters(self, step: float) -> Tensor | None:
@@ -256,7 +260,15 @@ class CoefficientCoder:
     def _code(self, step: float) -> tuple[tuple, Tensor | None, bytes]:
         """((step, settings), its filter or None, its file), computed once a step (and
         again when the ablation changes a setting)."""
-        key = (step, self.version, self.deadzone, self.dc_prediction, self.post_filter, self.klt)
+        key = (
+            step,
+            self.version,
+            self.deadzone,
+            self.dc_prediction,
+            self.post_filter,
+            self.klt,
+            self.context_coding,
+        )
         if self._coded is None or self._coded[0] != key:
             f, data = None, None
             if self.post_filter and self.version >= 3:

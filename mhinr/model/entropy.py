@@ -1,0 +1,248 @@
+"""Context-adaptive range coding of the quantized cell coefficients (format 3, flags bit 4).
+
+The coefficients are in Karhunen–Loève order (codec.klt_rotation): row 0 holds each cell's
+constant term (as differences from its neighbour's), and the rows after it fall in energy.
+How large a coefficient is likely to be depends on where it is — its row and channel — and
+on what was already decoded around it: the earlier, coarser rows of its own cell (a textured
+cell stays textured), the same in its four neighbours, and, for the second and later colour
+channels, the same coefficient in channel 0. Each coefficient is modelled as a Laplace
+variable quantized with the encoder's deadzone, its scale
+
+    b = 2 ** (s / 8 - 5),  s = α[row, channel] + round(8 · log2(1 + m))
+
+where m mixes those magnitudes with fixed weights, and α (one byte per row and channel,
+fitted per file to minimise the coded size) scales the row. The model reads only rows
+already decoded, so the decoder decodes a whole row of a channel at a time (vectorised);
+the symbols are range-coded with `constriction`, grouped by scale.
+
+Everything the decoder computes to choose a probability table is integer arithmetic on
+decoded values (the tables themselves are computed once from exact scalar formulas), so an
+encoder and a decoder on different machines agree bit for bit.
+
+Measured (``python -m benchmarks.codec_ablation``): see results/codec_ablation.md.
+
+Layout of the coded section: α as K·C bytes (row-major: row, then channel), then the range
+coder's 32-bit words, little-endian. Symbols are zigzag integers (0, −1, 1, −2, … ↦ 0, 1, 2,
+3, …); a table of scale s covers |q| ≤ N_s and codes larger values as an escape followed by
+the excess in Exp-Golomb form (its bit count, then its bits in 16-bit pieces, uniformly).
+"""
+
+import math
+from functools import cache
+
+import constriction
+import numpy as np
+
+SCALES = 120  # scale indices s: b = 2^(s/8 − 5), from 1/32 to ~940 quantizer steps
+CONTEXTS = 80  # the context term round(8·log2(1 + m)) is capped at 10 octaves
+DEADZONE = 0.1  # the quantizer's rounding offset the tables assume (coefficients.DEADZONE)
+ONE = 1024  # the fixed-point unit of the context magnitudes
+# context weights, fitted on kodim23, kodim05 and coffee at four steps (a per-file fit gained
+# 1–3 % more): the own cell's earlier rows (a decaying average, 0.7 a row), the mean of the
+# four neighbours' same, and channel 0's coefficient at the same place
+W_OWN, W_NEIGHBOURS, W_CHANNEL0 = 5.0, 3.0, 0.5
+DECAY = (7, 10)
+MAX_EXCESS_BITS = 40
+_THRESHOLDS = np.array(
+    [math.ceil(ONE * (2 ** ((j - 0.5) / 8) - 1)) for j in range(1, CONTEXTS + 1)], np.int64
+)
+_PRECISION = 1 << 24
+
+
+def _scale(s: int) -> float:
+    return 2.0 ** (s / 8 - 5)
+
+
+def _span(s: int) -> int:
+    """N_s: the largest |q| a table codes directly (beyond it the tail is below 2^-20)."""
+    return max(2, min(2048, math.ceil(14 * _scale(s)) + 1))
+
+
+@cache
+def _frequencies(s: int) -> np.ndarray:
+    """Integer frequencies of the zigzag symbols 0 … 2·N_s and the escape 2·N_s + 1."""
+    b, n_max = _scale(s), _span(s)
+    tail = [math.exp(-(n - 0.5 + DEADZONE) / b) for n in range(1, n_max + 2)]  # P(|q| ≥ n)
+    p = [1.0 - tail[0]]
+    for n in range(1, n_max + 1):
+        p += [0.5 * (tail[n - 1] - tail[n])] * 2  # −n, then +n
+    p.append(tail[n_max])  # the escape
+    return np.array([math.floor(x * _PRECISION) + 1 for x in p], np.float64)
+
+
+@cache
+def _model(s: int):
+    return constriction.stream.model.Categorical(_frequencies(s), perfect=False)
+
+
+@cache
+def _costs() -> np.ndarray:
+    """[SCALES, 128] bits of zigzag symbols 0 … 127 under each table (the α search's
+    estimate: larger symbols are counted as 127)."""
+    out = np.empty((SCALES, 128))
+    for s in range(SCALES):
+        f = _frequencies(s)
+        bits = -np.log2(f / f.sum())
+        esc = len(f) - 1
+        z = np.arange(128)
+        out[s] = np.where(z < esc, bits[np.minimum(z, esc - 1)], bits[esc] + 8)
+    return out
+
+
+@cache
+def _shifted_costs() -> np.ndarray:
+    """[α, context, symbol] bits, with s = min(α + context, SCALES − 1)."""
+    s = np.minimum(np.arange(SCALES)[:, None] + np.arange(CONTEXTS + 1)[None, :], SCALES - 1)
+    return _costs()[s]
+
+
+def _zigzag(q: np.ndarray) -> np.ndarray:
+    return np.where(q >= 0, 2 * q, -2 * q - 1)
+
+
+def _unzigzag(z: np.ndarray) -> np.ndarray:
+    return np.where(z % 2 == 0, z // 2, -(z + 1) // 2)
+
+
+def _neighbour_sum(a: np.ndarray) -> np.ndarray:
+    """[C, Hy, Hx] → the sum of each cell's four neighbours (edges replicated)."""
+    p = np.pad(a, [(0, 0), (1, 1), (1, 1)], mode="edge")
+    return p[:, :-2, 1:-1] + p[:, 2:, 1:-1] + p[:, 1:-1, :-2] + p[:, 1:-1, 2:]
+
+
+class _Context:
+    """The context term of each coefficient of one row, from the rows before it."""
+
+    def __init__(self, shape: tuple[int, int, int]):
+        self.own = np.zeros(shape, np.int64)  # decaying average of |q| of rows 1 … k−1
+
+    def terms(self, k: int, row: np.ndarray | None, c: int) -> np.ndarray:
+        """Context indices [Hy, Hx] for channel c of row k; `row` is row k decoded so far
+        (channel 0 is used for c ≥ 1)."""
+        if k == 0:
+            m = np.zeros(self.own.shape[1:], np.int64)
+        else:
+            own = self.own[c]
+            nb = _neighbour_sum(self.own[c : c + 1])[0]
+            m = round(4 * W_OWN) * own + round(4 * W_NEIGHBOURS / 4) * nb
+            if c > 0:
+                m = m + round(4 * W_CHANNEL0) * ONE * np.abs(row[0])
+            m = m // 4
+        return np.searchsorted(_THRESHOLDS, m, side="right")
+
+    def update(self, k: int, row: np.ndarray) -> None:
+        """Take in row k (all channels) once it is coded."""
+        if k >= 1:
+            self.own = (DECAY[0] * self.own + (DECAY[1] - DECAY[0]) * ONE * np.abs(row)) // DECAY[1]
+
+
+def _contexts(q: np.ndarray) -> np.ndarray:
+    """[K, C, Hy, Hx] context indices of all coefficients (the encoder's view)."""
+    ctx = _Context(q.shape[1:])
+    out = np.empty(q.shape, np.int64)
+    for k in range(q.shape[0]):
+        for c in range(q.shape[1]):
+            out[k, c] = ctx.terms(k, q[k], c)
+        ctx.update(k, q[k])
+    return out
+
+
+def _fit_alpha(z: np.ndarray, ctx: np.ndarray) -> np.ndarray:
+    """[K, C] α minimising the estimated bits of each row and channel."""
+    k, c = z.shape[:2]
+    rows = np.arange(k * c).reshape(k, c, 1, 1)
+    flat = (rows * (CONTEXTS + 1) + ctx) * 128 + np.minimum(z, 127)
+    hist = np.bincount(flat.ravel(), minlength=k * c * (CONTEXTS + 1) * 128)
+    hist = hist.reshape(k * c, -1).astype(np.float64)
+    bits = hist @ _shifted_costs().reshape(SCALES, -1).T  # [K·C, α]
+    return bits.argmin(1).reshape(k, c).astype(np.uint8)
+
+
+def encode(q: np.ndarray) -> bytes:
+    """[K, C, Hy, Hx] integers (row 0 already as DC differences) → the coded section."""
+    q = np.asarray(q, np.int64)
+    z = _zigzag(q)
+    ctx = _contexts(q)
+    alpha = _fit_alpha(z, ctx)
+    enc = constriction.stream.queue.RangeEncoder()
+    uniform = constriction.stream.model.Uniform()
+    for k in range(q.shape[0]):
+        for c in range(q.shape[1]):
+            s = np.minimum(alpha[k, c] + ctx[k, c].ravel(), SCALES - 1)
+            zs = z[k, c].ravel()
+            for v in np.unique(s):
+                sym = zs[s == v]
+                esc = 2 * _span(int(v)) + 1
+                enc.encode(np.minimum(sym, esc).astype(np.int32), _model(int(v)))
+                excess = sym[sym >= esc] - esc
+                if len(excess):
+                    _encode_excess(enc, uniform, excess)
+    return alpha.tobytes() + enc.get_compressed().astype("<u4").tobytes()
+
+
+def _encode_excess(enc, uniform, excess: np.ndarray) -> None:
+    for r in excess.tolist():
+        v = r + 1
+        nb = v.bit_length() - 1
+        sizes, values = [MAX_EXCESS_BITS], [nb]
+        rest, left = v - (1 << nb), nb
+        while left > 0:
+            piece = min(16, left)
+            sizes.append(1 << piece)
+            values.append(rest & ((1 << piece) - 1))
+            rest >>= piece
+            left -= piece
+        sizes = [max(2, x) for x in sizes]
+        enc.encode(np.array(values, np.int32), uniform, np.array(sizes, np.int32))
+
+
+def _decode_excess(dec, uniform) -> int:
+    try:
+        (nb,) = dec.decode(uniform, np.array([MAX_EXCESS_BITS], np.int32))
+    except AssertionError:
+        raise ValueError("the coefficient section is truncated or corrupt") from None
+    if nb > 34:
+        raise ValueError("an escaped coefficient of more than 34 bits")
+    rest, shift, left = 0, 0, int(nb)
+    while left > 0:
+        piece = min(16, left)
+        try:
+            (bits,) = dec.decode(uniform, np.array([max(2, 1 << piece)], np.int32))
+        except AssertionError:
+            raise ValueError("the coefficient section is truncated or corrupt") from None
+        rest |= int(bits) << shift
+        shift += piece
+        left -= piece
+    return (1 << int(nb)) + rest - 1
+
+
+def decode(data: bytes, shape: tuple[int, int, int, int]) -> np.ndarray:
+    """The coded section → [K, C, Hy, Hx] integers (row 0 as DC differences). Raises
+    ValueError on a section that does not match the shape."""
+    k_rows, channels, hy, hx = shape
+    head = k_rows * channels
+    if len(data) < head or (len(data) - head) % 4:
+        raise ValueError("the coefficient section is truncated")
+    alpha = np.frombuffer(data, np.uint8, count=head).reshape(k_rows, channels).astype(np.int64)
+    words = np.frombuffer(data, "<u4", offset=head).astype(np.uint32)
+    dec = constriction.stream.queue.RangeDecoder(words)
+    uniform = constriction.stream.model.Uniform()
+    q = np.empty(shape, np.int64)
+    ctx = _Context((channels, hy, hx))
+    for k in range(k_rows):
+        for c in range(channels):
+            s = np.minimum(alpha[k, c] + ctx.terms(k, q[k], c).ravel(), SCALES - 1)
+            zs = np.empty(hy * hx, np.int64)
+            for v in np.unique(s):
+                where = np.flatnonzero(s == v)
+                esc = 2 * _span(int(v)) + 1
+                try:
+                    sym = dec.decode(_model(int(v)), len(where)).astype(np.int64)
+                except AssertionError:  # constriction's word for data that ran out
+                    raise ValueError("the coefficient section is truncated or corrupt") from None
+                for i in np.flatnonzero(sym == esc).tolist():
+                    sym[i] += _decode_excess(dec, uniform)
+                zs[where] = sym
+            q[k, c] = _unzigzag(zs).reshape(hy, hx)
+        ctx.update(k, q[k])
+    return q
