@@ -4,6 +4,7 @@ the numbers in results/codec_ablation.md's "tried" table can be rerun.
 
     python -m benchmarks.codec_experiments klt  --images kodim23,coffee,kodim05,chelsea,kodim19
     python -m benchmarks.codec_experiments rdoq --images kodim23,coffee,kodim05
+    python -m benchmarks.codec_experiments rdo --images kodim23,coffee,kodim05
     python -m benchmarks.codec_experiments prediction --images kodim23,kodim05,coffee,chelsea
     python -m benchmarks.codec_experiments lzma --images kodim23,kodim05
     python -m benchmarks.codec_experiments cell --images chelsea,kodim23
@@ -13,7 +14,10 @@ the numbers in results/codec_ablation.md's "tried" table can be rerun.
 klt         the KLT order's image model: AR(1) ρ ∈ {0.9, 0.95, 0.98, 0.99, 0.995}, the grid
             Laplacian's smoothness order, and the image's own KLT (an oracle: it would cost
             its k² numbers), each against the Cholesky order (filter on)
-rdoq        rate–distortion-optimised zeroing: a coefficient becomes 0 unless 2x − 1 > λ·ΔR
+rdo         rate–distortion-optimised quantization under the context model of the range
+            coder (entropy.rdo_quantize: 0, ⌊|x|⌋ or ⌈|x|⌉, whichever costs least in
+            squared error + λ·bits) at four λ, against the deadzone quantizer alone
+rdoq        (before the range coder) rate–distortion-optimised zeroing: a coefficient becomes 0 unless 2x − 1 > λ·ΔR
             (x in steps, ΔR the bits a ±1 costs over a 0 in its row, from the row's share of
             non-zeros), against the uniform deadzone
 prediction  the cells' constant coefficients predicted from the left cell (the current),
@@ -115,6 +119,20 @@ def rdoq(name: str) -> dict:
         coder._coded = None
         out[f"λ = {lam}"] = bd_rate(*curve(coder, h, w), *base)
     return out
+
+
+def rdo(name: str) -> dict:
+    img, coder, h, w = _fit(name)
+    base = curve(coder, h, w)
+    out = {}
+    for lam in RDO_LAMBDAS:
+        coder.rdo = lam
+        out[f"λ = {lam}"] = bd_rate(*curve(coder, h, w), *base)
+    coder.rdo = None
+    return out
+
+
+RDO_LAMBDAS = (0.06, 0.1, 0.15, 0.22)
 
 
 def _neighbours(a: np.ndarray):
@@ -261,6 +279,7 @@ def main() -> None:
     runs = {
         "klt": klt,
         "rdoq": rdoq,
+        "rdo": rdo,
         "prediction": prediction,
         "lzma": lzma_settings,
         "cell": cell,

@@ -246,3 +246,32 @@ def decode(data: bytes, shape: tuple[int, int, int, int]) -> np.ndarray:
             q[k, c] = _unzigzag(zs).reshape(hy, hx)
         ctx.update(k, q[k])
     return q
+
+
+def rdo_quantize(x: np.ndarray, q: np.ndarray, lam: float, rounds: int = 2) -> np.ndarray:
+    """Rate–distortion-optimised quantization: each coefficient from row 1 on (x, in
+    quantizer steps, [K, C, Hy, Hx]) becomes whichever of 0, ⌊|x|⌋ and ⌈|x|⌉ (signed)
+    minimises (|x| − n)² + lam · bits, its bits from the table the context model gives it
+    around the current integers `q` (row 0 is kept). Two rounds: the contexts follow."""
+    x = np.asarray(x, np.float64)
+    a = np.abs(x)
+    lo = np.floor(a)
+    cands = np.stack([np.zeros_like(a), lo, lo + 1])  # [3, K, C, Hy, Hx]
+    dist = (a - cands) ** 2
+    neg = x < 0
+    zz = np.where(neg, 2 * cands - 1, 2 * cands).clip(0).astype(np.int64)
+    wide = zz[2] >= 128  # beyond the cost table: round to nearest
+    nearest = np.where(a - lo < 0.5, lo, lo + 1)
+    costs = _costs()
+    q = np.asarray(q, np.int64).copy()
+    for _ in range(rounds):
+        ctx = _contexts(q)
+        alpha = _fit_alpha(_zigzag(q), ctx)
+        s = np.minimum(alpha[:, :, None, None].astype(np.int64) + ctx, SCALES - 1)
+        bits = costs[s[None], np.minimum(zz, 127)]
+        pick = (dist + lam * bits).argmin(0)
+        n = np.where(wide, nearest, np.take_along_axis(cands, pick[None], 0)[0])
+        new = np.where(neg, -n, n).astype(np.int64)
+        new[0] = q[0]
+        q = new
+    return q
