@@ -15,11 +15,11 @@ klt         the KLT order's image model: AR(1) ρ ∈ {0.9, 0.95, 0.98, 0.99, 0.
             Laplacian's smoothness order, and the image's own KLT (an oracle: it would cost
             its k² numbers), each against the Cholesky order (filter on)
 rdo         rate–distortion-optimised quantization under the context model of the range
-            coder (entropy.rdo_quantize: 0, ⌊|x|⌋ or ⌈|x|⌉, whichever costs least in
+            coder (rdo_quantize: 0, ⌊|x|⌋ or ⌈|x|⌉, whichever costs least in
             squared error + λ·bits) at four λ, against the deadzone quantizer alone
-rdoq        (before the range coder) rate–distortion-optimised zeroing: a coefficient becomes 0 unless 2x − 1 > λ·ΔR
-            (x in steps, ΔR the bits a ±1 costs over a 0 in its row, from the row's share of
-            non-zeros), against the uniform deadzone
+rdoq        (before the range coder) rate–distortion-optimised zeroing: a coefficient
+            becomes 0 unless 2x − 1 > λ·ΔR (x in steps, ΔR the bits a ±1 costs over a 0
+            in its row, from the row's share of non-zeros), against the uniform deadzone
 prediction  the cells' constant coefficients predicted from the left cell (the current),
             the median edge detector (LOCO-I) or the mean of left and above, and the first
             1 or 3 AC rows predicted the same way: file sizes at three steps
@@ -43,7 +43,7 @@ import torch
 from benchmarks.bd_rate import load
 from benchmarks.codec_ablation import curve
 from benchmarks.common import bd_rate
-from mhinr.model import codec
+from mhinr.model import codec, entropy
 from mhinr.model import coefficients as co
 from mhinr.model.compress import Options
 from mhinr.model.presets import Arch
@@ -124,15 +124,56 @@ def rdoq(name: str) -> dict:
 def rdo(name: str) -> dict:
     img, coder, h, w = _fit(name)
     base = curve(coder, h, w)
+    plain = coder.quantized
+    shape = (len(coder.coef), len(img.mode), *coder.net.cfg.heads)
     out = {}
     for lam in RDO_LAMBDAS:
-        coder.rdo = lam
+        cache = {}
+
+        def quantized(self, step, lam=lam, cache=cache):
+            if step not in cache:
+                x = (self.coef / step).numpy().reshape(shape)
+                q = plain(step).numpy().astype(np.int64).reshape(shape)
+                q = rdo_quantize(x, q, lam).reshape(len(q), -1)
+                cache[step] = torch.from_numpy(q).double()
+            return cache[step]
+
+        coder.quantized = types.MethodType(quantized, coder)
+        coder._coded = None
         out[f"λ = {lam}"] = bd_rate(*curve(coder, h, w), *base)
-    coder.rdo = None
     return out
 
 
 RDO_LAMBDAS = (0.06, 0.1, 0.15, 0.22)
+
+
+def rdo_quantize(x: np.ndarray, q: np.ndarray, lam: float, rounds: int = 2) -> np.ndarray:
+    """Rate–distortion-optimised quantization: each coefficient from row 1 on (x, in
+    quantizer steps, [K, C, Hy, Hx]) becomes whichever of 0, ⌊|x|⌋ and ⌈|x|⌉ (signed)
+    minimises (|x| − n)² + lam · bits, its bits from the table the context model gives it
+    around the current integers `q` (row 0 is kept). Two rounds: the contexts follow."""
+    x = np.asarray(x, np.float64)
+    a = np.abs(x)
+    lo = np.floor(a)
+    cands = np.stack([np.zeros_like(a), lo, lo + 1])  # [3, K, C, Hy, Hx]
+    dist = (a - cands) ** 2
+    neg = x < 0
+    zz = np.where(neg, 2 * cands - 1, 2 * cands).clip(0).astype(np.int64)
+    wide = zz[2] >= 128  # beyond the cost table: round to nearest
+    nearest = np.where(a - lo < 0.5, lo, lo + 1)
+    costs = entropy._costs()
+    q = np.asarray(q, np.int64).copy()
+    for _ in range(rounds):
+        ctx = entropy._contexts(q)
+        alpha = entropy._fit_alpha(entropy._zigzag(q), ctx)
+        s = np.minimum(alpha[:, :, None, None].astype(np.int64) + ctx, entropy.SCALES - 1)
+        bits = costs[s[None], np.minimum(zz, 127)]
+        pick = (dist + lam * bits).argmin(0)
+        n = np.where(wide, nearest, np.take_along_axis(cands, pick[None], 0)[0])
+        new = np.where(neg, -n, n).astype(np.int64)
+        new[0] = q[0]
+        q = new
+    return q
 
 
 def _neighbours(a: np.ndarray):

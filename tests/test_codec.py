@@ -1,3 +1,4 @@
+import contextlib
 import json
 import pathlib
 import struct
@@ -597,7 +598,7 @@ def test_truncated_or_corrupt_range_coded_section_raises_value_error_only():
     shape = (33, 3, 4, 5)
     q = _laplace_rows(shape, seed=1)
     data = entropy.encode(q)
-    for cut in (1, 3, len(data) - shape[0] * shape[1] + 1):  # not whole words; no α
+    for cut in (1, 2, 3, 5):  # not whole words
         with pytest.raises(ValueError, match="truncated"):
             entropy.decode(data[:-cut], shape)
     rng = np.random.default_rng(3)
@@ -606,10 +607,8 @@ def test_truncated_or_corrupt_range_coded_section_raises_value_error_only():
     for _ in range(100):  # a flipped bit: an error or other integers, never a crash
         bad = bytearray(data)
         bad[rng.integers(len(bad))] ^= 1 << int(rng.integers(8))
-        try:
+        with contextlib.suppress(ValueError):
             assert entropy.decode(bytes(bad), shape).shape == shape
-        except ValueError:
-            pass
 
 
 @pytest.fixture(scope="module")

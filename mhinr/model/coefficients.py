@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mhinr.model import entropy, postfilter
+from mhinr.model import postfilter
 from mhinr.model.codec import (
     STORAGE_VERSION,
     Coded,
@@ -185,10 +185,6 @@ class CoefficientCoder:
         # format 3: the coefficients range-coded under a context model (model/entropy.py)
         # where that is smaller than LZMA2 on their byte planes
         self.context_coding = True
-        # rate–distortion-optimised quantization under the context model (entropy.rdo_quantize)
-        # with this multiplier; None: the deadzone quantizer alone
-        self.rdo: float | None = None
-        self._rdo_cache: tuple[tuple, Tensor] | None = None
         # the last (step, settings)'s filter and file
         self._coded: tuple[tuple, Tensor | None, bytes] | None = None
         self._quantize_body()
@@ -223,18 +219,7 @@ class CoefficientCoder:
 
     def quantized(self, step: float) -> Tensor:
         c = self.coef / step
-        q = torch.sign(c) * torch.floor(c.abs() + 0.5 - self.deadzone).clamp_min(0)
-        if self.rdo is None or not (self.context_coding and self.version >= 3):
-            return q
-        key = (step, self.deadzone, self.rdo, self._klt_on)
-        if self._rdo_cache is None or self._rdo_cache[0] != key:
-            k, c_h = q.shape
-            shape = (k, len(self.mode), *self.net.cfg.heads)
-            out = entropy.rdo_quantize(
-                c.numpy().reshape(shape), q.numpy().astype(np.int64).reshape(shape), self.rdo
-            )
-            self._rdo_cache = (key, torch.from_numpy(out.reshape(k, c_h)).double())
-        return self._rdo_cache[1]
+        return torch.sign(c) * torch.floor(c.abs() + 0.5 - self.deadzone).clamp_min(0)
 
     def encode(self, step: float) -> bytes:
         return self._code(step)[2]
@@ -283,7 +268,6 @@ class CoefficientCoder:
             self.post_filter,
             self.klt,
             self.context_coding,
-            self.rdo,
         )
         if self._coded is None or self._coded[0] != key:
             f, data = None, None

@@ -21,10 +21,11 @@ encoder and a decoder on different machines agree bit for bit.
 
 Measured (``python -m benchmarks.codec_ablation``): see results/codec_ablation.md.
 
-Layout of the coded section: α as K·C bytes (row-major: row, then channel), then the range
-coder's 32-bit words, little-endian. Symbols are zigzag integers (0, −1, 1, −2, … ↦ 0, 1, 2,
-3, …); a table of scale s covers |q| ≤ N_s and codes larger values as an escape followed by
-the excess in Exp-Golomb form (its bit count, then its bits in 16-bit pieces, uniformly).
+Layout of the coded section: the range coder's 32-bit words, little-endian; they code α
+first (K·C values, row-major, as differences from the row before), then the rows.
+Symbols are zigzag integers (0, −1, 1, −2, … ↦ 0, 1, 2, 3, …); a table of scale s covers
+|q| ≤ N_s and codes larger values as an escape followed by the excess in Exp-Golomb form
+(its bit count, then its bits in 16-bit pieces, uniformly).
 """
 
 import math
@@ -43,6 +44,9 @@ ONE = 1024  # the fixed-point unit of the context magnitudes
 W_OWN, W_NEIGHBOURS, W_CHANNEL0 = 5.0, 3.0, 0.5
 DECAY = (7, 10)
 MAX_EXCESS_BITS = 40
+# α is coded first, as differences from the row before (the first row from ALPHA_FIRST)
+# under one fixed table: about 4 bits each instead of a byte (mean |difference| 3–4)
+ALPHA_FIRST, ALPHA_SCALE = 48, 54
 _THRESHOLDS = np.array(
     [math.ceil(ONE * (2 ** ((j - 0.5) / 8) - 1)) for j in range(1, CONTEXTS + 1)], np.int64
 )
@@ -155,7 +159,7 @@ def _fit_alpha(z: np.ndarray, ctx: np.ndarray) -> np.ndarray:
     hist = np.bincount(flat.ravel(), minlength=k * c * (CONTEXTS + 1) * 128)
     hist = hist.reshape(k * c, -1).astype(np.float64)
     bits = hist @ _shifted_costs().reshape(SCALES, -1).T  # [K·C, α]
-    return bits.argmin(1).reshape(k, c).astype(np.uint8)
+    return bits.argmin(1).reshape(k, c)
 
 
 def encode(q: np.ndarray) -> bytes:
@@ -166,18 +170,41 @@ def encode(q: np.ndarray) -> bytes:
     alpha = _fit_alpha(z, ctx)
     enc = constriction.stream.queue.RangeEncoder()
     uniform = constriction.stream.model.Uniform()
+    _put(enc, uniform, _zigzag(_alpha_differences(alpha)).ravel(), ALPHA_SCALE)
     for k in range(q.shape[0]):
         for c in range(q.shape[1]):
             s = np.minimum(alpha[k, c] + ctx[k, c].ravel(), SCALES - 1)
             zs = z[k, c].ravel()
             for v in np.unique(s):
-                sym = zs[s == v]
-                esc = 2 * _span(int(v)) + 1
-                enc.encode(np.minimum(sym, esc).astype(np.int32), _model(int(v)))
-                excess = sym[sym >= esc] - esc
-                if len(excess):
-                    _encode_excess(enc, uniform, excess)
-    return alpha.tobytes() + enc.get_compressed().astype("<u4").tobytes()
+                _put(enc, uniform, zs[s == v], int(v))
+    return enc.get_compressed().astype("<u4").tobytes()
+
+
+def _alpha_differences(alpha: np.ndarray) -> np.ndarray:
+    """α [K, C] as differences from the row before (row 0: from ALPHA_FIRST)."""
+    a = alpha.astype(np.int64)
+    return np.diff(a, axis=0, prepend=np.full((1, a.shape[1]), ALPHA_FIRST))
+
+
+def _put(enc, uniform, z: np.ndarray, s: int) -> None:
+    """Code zigzag symbols `z` with the table of scale `s` (escapes: their excess after)."""
+    esc = 2 * _span(s) + 1
+    enc.encode(np.minimum(z, esc).astype(np.int32), _model(s))
+    excess = z[z >= esc] - esc
+    if len(excess):
+        _encode_excess(enc, uniform, excess)
+
+
+def _get(dec, uniform, n: int, s: int) -> np.ndarray:
+    """The inverse of `_put`: n zigzag symbols."""
+    esc = 2 * _span(s) + 1
+    try:
+        z = dec.decode(_model(s), n).astype(np.int64)
+    except AssertionError:  # constriction's word for data that ran out
+        raise ValueError("the coefficient section is truncated or corrupt") from None
+    for i in np.flatnonzero(z == esc).tolist():
+        z[i] += _decode_excess(dec, uniform)
+    return z
 
 
 def _encode_excess(enc, uniform, excess: np.ndarray) -> None:
@@ -220,13 +247,15 @@ def decode(data: bytes, shape: tuple[int, int, int, int]) -> np.ndarray:
     """The coded section → [K, C, Hy, Hx] integers (row 0 as DC differences). Raises
     ValueError on a section that does not match the shape."""
     k_rows, channels, hy, hx = shape
-    head = k_rows * channels
-    if len(data) < head or (len(data) - head) % 4:
+    if len(data) % 4:
         raise ValueError("the coefficient section is truncated")
-    alpha = np.frombuffer(data, np.uint8, count=head).reshape(k_rows, channels).astype(np.int64)
-    words = np.frombuffer(data, "<u4", offset=head).astype(np.uint32)
+    words = np.frombuffer(data, "<u4").astype(np.uint32)
     dec = constriction.stream.queue.RangeDecoder(words)
     uniform = constriction.stream.model.Uniform()
+    diffs = _unzigzag(_get(dec, uniform, k_rows * channels, ALPHA_SCALE))
+    alpha = ALPHA_FIRST + np.cumsum(diffs.reshape(k_rows, channels), axis=0)
+    if alpha.min() < 0 or alpha.max() >= SCALES:
+        raise ValueError("the coefficient section is corrupt: a row scale out of range")
     q = np.empty(shape, np.int64)
     ctx = _Context((channels, hy, hx))
     for k in range(k_rows):
@@ -235,43 +264,7 @@ def decode(data: bytes, shape: tuple[int, int, int, int]) -> np.ndarray:
             zs = np.empty(hy * hx, np.int64)
             for v in np.unique(s):
                 where = np.flatnonzero(s == v)
-                esc = 2 * _span(int(v)) + 1
-                try:
-                    sym = dec.decode(_model(int(v)), len(where)).astype(np.int64)
-                except AssertionError:  # constriction's word for data that ran out
-                    raise ValueError("the coefficient section is truncated or corrupt") from None
-                for i in np.flatnonzero(sym == esc).tolist():
-                    sym[i] += _decode_excess(dec, uniform)
-                zs[where] = sym
+                zs[where] = _get(dec, uniform, len(where), int(v))
             q[k, c] = _unzigzag(zs).reshape(hy, hx)
         ctx.update(k, q[k])
-    return q
-
-
-def rdo_quantize(x: np.ndarray, q: np.ndarray, lam: float, rounds: int = 2) -> np.ndarray:
-    """Rate–distortion-optimised quantization: each coefficient from row 1 on (x, in
-    quantizer steps, [K, C, Hy, Hx]) becomes whichever of 0, ⌊|x|⌋ and ⌈|x|⌉ (signed)
-    minimises (|x| − n)² + lam · bits, its bits from the table the context model gives it
-    around the current integers `q` (row 0 is kept). Two rounds: the contexts follow."""
-    x = np.asarray(x, np.float64)
-    a = np.abs(x)
-    lo = np.floor(a)
-    cands = np.stack([np.zeros_like(a), lo, lo + 1])  # [3, K, C, Hy, Hx]
-    dist = (a - cands) ** 2
-    neg = x < 0
-    zz = np.where(neg, 2 * cands - 1, 2 * cands).clip(0).astype(np.int64)
-    wide = zz[2] >= 128  # beyond the cost table: round to nearest
-    nearest = np.where(a - lo < 0.5, lo, lo + 1)
-    costs = _costs()
-    q = np.asarray(q, np.int64).copy()
-    for _ in range(rounds):
-        ctx = _contexts(q)
-        alpha = _fit_alpha(_zigzag(q), ctx)
-        s = np.minimum(alpha[:, :, None, None].astype(np.int64) + ctx, SCALES - 1)
-        bits = costs[s[None], np.minimum(zz, 127)]
-        pick = (dist + lam * bits).argmin(0)
-        n = np.where(wide, nearest, np.take_along_axis(cands, pick[None], 0)[0])
-        new = np.where(neg, -n, n).astype(np.int64)
-        new[0] = q[0]
-        q = new
     return q
