@@ -401,11 +401,11 @@ def encode_coefficients(
     tensors["coefficients"] = _zigzag_array(q)
     record = _compact_record(net, coded, tensors, dc_prediction, post_filter, klt, False)
     candidates = []
-    if coder in ("best", "lzma"):
-        candidates.append((3, lzma.compress(record, format=lzma.FORMAT_RAW, filters=LZMA_RAW)))
-    if coder in ("best", "lzma") and context_coding:
-        head = _compact_record(net, coded, tensors, dc_prediction, post_filter, klt, True)
-        head = lzma.compress(head, format=lzma.FORMAT_RAW, filters=LZMA_RAW)
+    range_coded = coder in ("best", "lzma") and context_coding
+    if coder in ("best", "lzma") and (not range_coded or q.size <= PLANES_TRIED_UP_TO):
+        candidates.append((3, lzma_raw(record)))
+    if range_coded:
+        head = lzma_raw(_compact_record(net, coded, tensors, dc_prediction, post_filter, klt, True))
         section = entropy.encode(q.reshape(len(q), len(coded.mode), *net.cfg.heads))
         candidates.append((4, struct.pack("<I", len(head)) + head + section))
     if coder in ("best", "zstd"):
@@ -414,6 +414,20 @@ def encode_coefficients(
         raise ValueError(f"unknown coder {coder!r}: best, lzma or zstd")
     code, payload = min(candidates, key=lambda c: len(c[1]))
     return PREFIX.pack(MAGIC, STORAGE_VERSION["coefficients"], code, zlib.crc32(payload)) + payload
+
+
+def lzma_raw(data: bytes) -> bytes:
+    """Raw LZMA2 as LZMA_RAW, with a dictionary no larger than the data needs: the same
+    stream (LZMA_RAW's decoder reads it), without initialising 16 MiB of match finder for
+    a few kilobytes (15 ms → 0.4 ms for a 2 kB record)."""
+    size = min(1 << 24, max(1 << 12, 1 << (len(data) - 1).bit_length()))
+    return lzma.compress(data, format=lzma.FORMAT_RAW, filters=[dict(LZMA_RAW[0], dict_size=size)])
+
+
+# With context coding on, the byte-plane file is also tried for arrays of at most this many
+# coefficients (a 160×160 image at width 32): LZMA2 won on a 40×56 image at two of three
+# steps, the range coder by 7 % on a 96×128 crop and by 12–27 % on every Kodak-sized file
+PLANES_TRIED_UP_TO = 40_000
 
 
 # --- format 3: the compact binary coefficient file --------------------------------------------

@@ -28,6 +28,7 @@ Symbols are zigzag integers (0, −1, 1, −2, … ↦ 0, 1, 2, 3, …); a table
 (its bit count, then its bits in 16-bit pieces, uniformly).
 """
 
+import hashlib
 import math
 from functools import cache
 
@@ -162,9 +163,27 @@ def _fit_alpha(z: np.ndarray, ctx: np.ndarray) -> np.ndarray:
     return bits.argmin(1).reshape(k, c)
 
 
+# the last ((shape, digest of the integers), section): replaced whole, read once, so threads
+# coding at once never see another's section
+_last: tuple = (None, b"")
+
+
 def encode(q: np.ndarray) -> bytes:
-    """[K, C, Hy, Hx] integers (row 0 already as DC differences) → the coded section."""
-    q = np.asarray(q, np.int64)
+    """[K, C, Hy, Hx] integers (row 0 already as DC differences) → the coded section. The
+    last one is remembered (the encoder codes the same integers with and without a
+    restoration filter)."""
+    q = np.ascontiguousarray(q, np.int64)
+    key = (q.shape, hashlib.blake2b(q.data, digest_size=16).digest())
+    global _last
+    last = _last
+    if last[0] == key:
+        return last[1]
+    section = _encode(q)
+    _last = (key, section)
+    return section
+
+
+def _encode(q: np.ndarray) -> bytes:
     z = _zigzag(q)
     ctx = _contexts(q)
     alpha = _fit_alpha(z, ctx)
