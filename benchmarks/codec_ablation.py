@@ -17,7 +17,9 @@ Rows (each against the one before it unless it says otherwise):
   filter      the restoration filter (model/postfilter.py), its bytes counted, with DC
   KLT order   the basis rotated into Karhunen–Loève order (codec.klt_rotation), with both
   context coding  the coefficients range-coded under the context model (model/entropy.py)
-              instead of LZMA2 on their byte planes, with all three
+              instead of LZMA2 on their byte planes, with all three (DC from the left)
+  median DC   the constant terms predicted by the median edge detector (left, above,
+              above-left) instead of from the left, range-coded
   deadzone X  rounding offset X towards zero instead of the current default, with all
 """
 
@@ -56,7 +58,7 @@ def main() -> None:
         coder = fit_coders(img.pixels, img.mode, Options(preset="compact"), False)[0]
         filtered, klt = coder.post_filter, coder.klt
         coder.version, coder.deadzone, coder.dc_prediction = 1, DEADZONE, False
-        coder.context_coding = False
+        coder.context_coding, coder.dc_median = False, False
         old = curve(coder, h, w)
         coder.version, coder.post_filter, coder.klt = 3, False, False
         binary = curve(coder, h, w)
@@ -67,14 +69,17 @@ def main() -> None:
         coder.klt = klt
         klt_only = curve(coder, h, w)
         coder.context_coding = True
+        ranged = curve(coder, h, w)
+        coder.dc_median = True
         new = curve(coder, h, w)
         result = {
             "container (format 3 vs 1)": bd_rate(*binary, *old),
             "DC prediction": bd_rate(*dc, *binary),
             "restoration filter": bd_rate(*filt, *dc),
             "KLT order": bd_rate(*klt_only, *filt),
-            "context coding": bd_rate(*new, *klt_only),
-            "all five vs format 1": bd_rate(*new, *old),
+            "context coding": bd_rate(*ranged, *klt_only),
+            "median DC": bd_rate(*new, *ranged),
+            "all six vs format 1": bd_rate(*new, *old),
         }
         for dz in DEADZONES:
             coder.deadzone = dz

@@ -471,7 +471,7 @@ def test_compact_file_with_unknown_flags_is_refused(compact_file):
     from mhinr.model.codec import COMPACT
 
     def flag(r):
-        r[COMPACT.size - 1] |= 32  # bit 5: not defined
+        r[COMPACT.size - 1] |= 64  # bit 6: not defined
         return r
 
     with pytest.raises(CodecError, match="unknown flags"):
@@ -685,3 +685,29 @@ def test_range_coded_file_of_2026_11_30_still_decodes():
     img = torch.from_numpy(crop).permute(2, 0, 1).float() / 255
     assert coded.step == pytest.approx(0.05)
     assert psnr(render(net, (96, 128)), img) == pytest.approx(32.3678, abs=0.001)
+
+
+@pytest.mark.parametrize("shape", [(3, 6, 9), (1, 1, 1), (4, 1, 7), (2, 5, 1)])
+def test_median_edge_dc_prediction_round_trips(shape):
+    from mhinr.model.codec import dc_med_residuals, dc_med_sums
+
+    dc = np.random.default_rng(4).integers(-300, 300, size=shape)
+    res = dc_med_residuals(dc)
+    assert np.array_equal(dc_med_sums(res), dc)
+    if shape[1] > 1 and shape[2] > 1:  # a plane is predicted exactly inside
+        plane = np.add.outer(np.arange(shape[1]), 2 * np.arange(shape[2]))[None]
+        assert np.abs(dc_med_residuals(plane)[:, 1:, 1:]).max() <= 2
+
+
+def test_range_coded_file_with_median_dc_flag_alone_is_refused(photo_coder):
+    import lzma
+
+    from mhinr.model.codec import COMPACT, FLAG_DC_MEDIAN, FLAG_DC_PREDICTION, LZMA_RAW, _open
+
+    data = photo_coder[1].encode(0.05)
+    raw = bytearray(_open(data)[1])
+    assert raw[COMPACT.size - 1] & FLAG_DC_MEDIAN
+    raw[COMPACT.size - 1] &= ~FLAG_DC_PREDICTION
+    whole = lzma.compress(bytes(raw), format=lzma.FORMAT_RAW, filters=LZMA_RAW)
+    with pytest.raises(CodecError, match="median-edge DC flag without DC prediction"):
+        decode(PREFIX.pack(b"MINR", 3, 3, zlib.crc32(whole)) + whole)

@@ -185,6 +185,8 @@ class CoefficientCoder:
         # format 3: the coefficients range-coded under a context model (model/entropy.py)
         # where that is smaller than LZMA2 on their byte planes
         self.context_coding = True
+        # format 3, range-coded: the constant terms predicted by the median edge detector
+        self.dc_median = True
         # the last (step, settings)'s filter and file
         self._coded: tuple[tuple, Tensor | None, bytes] | None = None
         self._quantize_body()
@@ -249,6 +251,7 @@ class CoefficientCoder:
             filters,
             self._klt_on,
             self.context_coding,
+            self.dc_median,
         )
 
     def filters(self, step: float) -> Tensor | None:
@@ -268,6 +271,7 @@ class CoefficientCoder:
             self.post_filter,
             self.klt,
             self.context_coding,
+            self.dc_median,
         )
         if self._coded is None or self._coded[0] != key:
             f, data = None, None

@@ -44,6 +44,9 @@ ONE = 1024  # the fixed-point unit of the context magnitudes
 # four neighbours' same, and channel 0's coefficient at the same place
 W_OWN, W_NEIGHBOURS, W_CHANNEL0 = 5.0, 3.0, 0.5
 DECAY = (7, 10)
+# the constant terms' context: the sum of |q| of rows 1 … LOW_ROWS of the own cell and the
+# four neighbours' (their mean)
+LOW_ROWS, W_DC_OWN, W_DC_NEIGHBOURS = 3, 1.0, 3.0
 MAX_EXCESS_BITS = 40
 # α is coded first, as differences from the row before (the first row from ALPHA_FIRST)
 # under one fixed table: about 4 bits each instead of a byte (mean |difference| 3–4)
@@ -120,32 +123,41 @@ class _Context:
 
     def __init__(self, shape: tuple[int, int, int]):
         self.own = np.zeros(shape, np.int64)  # decaying average of |q| of rows 1 … k−1
+        self.low = np.zeros(shape, np.int64)  # sum of |q| of rows 1 … LOW_ROWS
 
     def terms(self, k: int, row: np.ndarray | None, c: int) -> np.ndarray:
         """Context indices [Hy, Hx] for channel c of row k; `row` is row k decoded so far
-        (channel 0 is used for c ≥ 1)."""
+        (channel 0 is used for c ≥ 1). Row 0 (the constant terms) comes last (`ORDER`)."""
         if k == 0:
-            m = np.zeros(self.own.shape[1:], np.int64)
+            own, w_own, w_nb = self.low[c], W_DC_OWN, W_DC_NEIGHBOURS
+            nb = _neighbour_sum(self.low[c : c + 1])[0]
         else:
-            own = self.own[c]
+            own, w_own, w_nb = self.own[c], W_OWN, W_NEIGHBOURS
             nb = _neighbour_sum(self.own[c : c + 1])[0]
-            m = round(4 * W_OWN) * own + round(4 * W_NEIGHBOURS / 4) * nb
-            if c > 0:
-                m = m + round(4 * W_CHANNEL0) * ONE * np.abs(row[0])
-            m = m // 4
-        return np.searchsorted(_THRESHOLDS, m, side="right")
+        m = round(4 * w_own) * own + round(w_nb) * nb
+        if c > 0:
+            m = m + round(4 * W_CHANNEL0) * ONE * np.abs(row[0])
+        return np.searchsorted(_THRESHOLDS, m // 4, side="right")
 
     def update(self, k: int, row: np.ndarray) -> None:
         """Take in row k (all channels) once it is coded."""
         if k >= 1:
             self.own = (DECAY[0] * self.own + (DECAY[1] - DECAY[0]) * ONE * np.abs(row)) // DECAY[1]
+        if 1 <= k <= LOW_ROWS:
+            self.low = self.low + ONE * np.abs(row)
+
+
+def order(k_rows: int) -> list[int]:
+    """The rows in coding order: the AC rows, then the constant terms, whose context is the
+    cell's and its neighbours' first AC rows (an edge between cells shows in both)."""
+    return list(range(1, k_rows)) + [0]
 
 
 def _contexts(q: np.ndarray) -> np.ndarray:
     """[K, C, Hy, Hx] context indices of all coefficients (the encoder's view)."""
     ctx = _Context(q.shape[1:])
     out = np.empty(q.shape, np.int64)
-    for k in range(q.shape[0]):
+    for k in order(q.shape[0]):
         for c in range(q.shape[1]):
             out[k, c] = ctx.terms(k, q[k], c)
         ctx.update(k, q[k])
@@ -190,7 +202,7 @@ def _encode(q: np.ndarray) -> bytes:
     enc = constriction.stream.queue.RangeEncoder()
     uniform = constriction.stream.model.Uniform()
     _put(enc, uniform, _zigzag(_alpha_differences(alpha)).ravel(), ALPHA_SCALE)
-    for k in range(q.shape[0]):
+    for k in order(q.shape[0]):
         for c in range(q.shape[1]):
             s = np.minimum(alpha[k, c] + ctx[k, c].ravel(), SCALES - 1)
             zs = z[k, c].ravel()
@@ -277,7 +289,7 @@ def decode(data: bytes, shape: tuple[int, int, int, int]) -> np.ndarray:
         raise ValueError("the coefficient section is corrupt: a row scale out of range")
     q = np.empty(shape, np.int64)
     ctx = _Context((channels, hy, hx))
-    for k in range(k_rows):
+    for k in order(k_rows):
         for c in range(channels):
             s = np.minimum(alpha[k, c] + ctx.terms(k, q[k], c).ravel(), SCALES - 1)
             zs = np.empty(hy * hx, np.int64)
