@@ -10,6 +10,7 @@ the numbers in results/codec_ablation.md's "tried" table can be rerun.
     python -m benchmarks.codec_experiments cell --images chelsea,kodim23
     python -m benchmarks.codec_experiments planes --images kodim23,kodim05
     python -m benchmarks.codec_experiments fast --threads 2 --images kodim23,kodim05,kodim19,kodim15
+    python -m benchmarks.codec_experiments longer --threads 2 --images kodim23,kodim05,kodim19
 
 klt         the KLT order's image model: AR(1) ρ ∈ {0.9, 0.95, 0.98, 0.99, 0.995}, the grid
             Laplacian's smoothness order, and the image's own KLT (an oracle: it would cost
@@ -28,6 +29,9 @@ lzma        LZMA2 literal-context settings (lc, lp, pb) and the coefficient arra
 cell        12- and 16-pixel cells (width 48, 64) against 8-pixel cells (width 32)
 planes      the coefficients' bytes value by value (before flags bit 3) against byte planes
             (kept): file sizes at steps 0.3, 0.12, 0.05, 0.03
+longer      what a longer fit buys (the `max` preset's question): `compact`'s architecture at
+            1,000 and 2,500 steps, widths 48 and 64, against width 32 at 300 steps, with the
+            seconds of each fit
 fast        the `fast` preset's width and training steps (24 and 60 now) against the
             current, with the seconds of each fit (meaningful only alone on the cores)
 """
@@ -315,6 +319,25 @@ def fast(name: str) -> dict:
     return out
 
 
+def longer(name: str) -> dict:
+    img = load(name)
+    h, w = img.pixels.shape[1:]
+    curves, out = {}, {}
+    for width, steps in LONGER:
+        t = time.perf_counter()
+        opt = Options(preset="compact", width=width, steps=steps)
+        coder = co.fit_coders(img.pixels, img.mode, opt, False)[0]
+        out[f"width {width}, {steps} steps: fit s"] = time.perf_counter() - t
+        curves[f"width {width}, {steps} steps"] = curve(coder, h, w)
+    base = curves["width 32, 300 steps"]
+    for k, v in curves.items():
+        out[k] = bd_rate(*v, *base)
+    return out
+
+
+LONGER = ((32, 300), (32, 1000), (32, 2500), (48, 300), (48, 1000), (64, 1000))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     runs = {
@@ -326,6 +349,7 @@ def main() -> None:
         "cell": cell,
         "fast": fast,
         "planes": planes,
+        "longer": longer,
     }
     ap.add_argument("experiment", choices=list(runs))
     ap.add_argument("--images", default="kodim23,coffee")
