@@ -13,6 +13,7 @@ render at the native size). PSNR: RGB on 8-bit values; bpp: the file's bytes × 
     python -m benchmarks.bd_rate --images kodim05,kodim23,coffee,astronaut
     python -m benchmarks.bd_rate --jobs 2 --reuse benchmarks/results/bd_rate.jsonl
     python -m benchmarks.bd_rate --timing                 # encode times alone on the cores
+    python -m benchmarks.bd_rate --presets max,compact --images kodim13,kodim16 --out bd_rate_max
 
 Each image's row is appended to `results/<out>.jsonl` as it finishes; `--reuse FILE` takes
 the rows of an earlier run instead of coding those images again. `--jobs N` codes N images
@@ -75,8 +76,8 @@ def classic_curve(u8: torch.Tensor, fmt: str) -> tuple[list[tuple[float, float]]
     return pareto(points), float(np.mean(enc)), float(np.mean(dec))
 
 
-def one_image(task: tuple[str, int]) -> dict:
-    name, threads = task
+def one_image(task: tuple[str, int, tuple[str, ...]]) -> dict:
+    name, threads, presets = task
     torch.set_num_threads(threads)
     img = load(name)
     u8 = to_uint8(img.pixels)
@@ -85,7 +86,7 @@ def one_image(task: tuple[str, int]) -> dict:
     for fmt in CODECS:
         curve, enc_s, dec_s = classic_curve(u8, fmt)
         row[fmt] = {"curve": curve, "encode_s": enc_s, "decode_s": dec_s}
-    for preset in ("compact", "fast"):
+    for preset in presets:
         targets = [{"max_bytes": int(b * h * w / 8)} for b in BPPS]
         t = time.perf_counter()
         outs = compress_sweep(img.pixels, img.mode, Options(preset=preset), targets)
@@ -143,6 +144,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1, help="images coded at once (2 cores)")
     ap.add_argument("--reuse", type=Path, help="JSON-lines rows of an earlier run to keep")
     ap.add_argument("--timing", action="store_true", help="encode times alone (fast, compact)")
+    ap.add_argument("--presets", default="compact,fast", help="comma-separated codec presets")
     args = ap.parse_args()
     names = args.images.split(",") if args.images else [f"kodim{i:02d}" for i in range(1, 25)]
     if args.timing:
@@ -151,9 +153,10 @@ def main() -> None:
         return
     t0 = time.perf_counter()
     threads = max(1, 2 // args.jobs)
+    presets = tuple(args.presets.split(","))
     rows, reused = run_streamed(
         one_image,
-        [(n, threads) for n in names],
+        [(n, threads, presets) for n in names],
         lambda t: t[0],
         lambda r: r["image"],
         RESULTS / f"{args.out}.jsonl",
@@ -163,7 +166,7 @@ def main() -> None:
     table, sums = [], {}
     for r in rows:
         cells = [r["image"], r["size"]]
-        for preset in ("compact", "fast"):
+        for preset in presets:
             for fmt in CODECS:
                 v = r[f"{preset}_vs_{fmt}"]
                 cells.append("—" if v is None else f"{v:+.1f} %")
@@ -171,13 +174,13 @@ def main() -> None:
                     sums.setdefault((preset, fmt), []).append(v)
         table.append(cells)
     mean = ["**mean**", ""]
-    for preset in ("compact", "fast"):
+    for preset in presets:
         for fmt in CODECS:
             vs = sums.get((preset, fmt), [])
             mean.append(f"**{np.mean(vs):+.1f} %** ({len(vs)})" if vs else "—")
     table.append(mean)
     times = []
-    for key in ("compact", "fast", *CODECS):
+    for key in (*presets, *CODECS):
         times.append(
             [
                 key,
@@ -185,7 +188,7 @@ def main() -> None:
                 np.mean([r[key]["decode_s"] for r in rows]) * 1000,
             ]  # fmt: skip
         )
-    header = ["image", "size"] + [f"{p} vs {f}" for p in ("compact", "fast") for f in CODECS]
+    header = ["image", "size"] + [f"{p} vs {f}" for p in presets for f in CODECS]
     text = (
         "# BD-rate of mhinr against JPEG, WebP and AVIF\n\n"
         f"`python -m benchmarks.bd_rate{''.join(' ' + a for a in sys.argv[1:])}` — "

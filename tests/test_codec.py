@@ -258,7 +258,7 @@ def test_classic_at_bytes_finds_the_largest_quality_that_fits():
     assert len(encode_classic(u8, "AVIF", avif.quality + 1)) > budget or avif.quality == 100
 
 
-@pytest.mark.parametrize("preset", ["paper", "compact", "fast", "upscale"])
+@pytest.mark.parametrize("preset", ["paper", "compact", "fast", "max", "upscale"])
 @pytest.mark.parametrize("size", [(12, 13), (37, 53), (67, 45), (300, 451)])
 def test_every_preset_codes_any_size_from_the_smallest_up(preset, size):
     """Sizes that do not divide into the presets' grids (the paper preset once failed after

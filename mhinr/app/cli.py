@@ -32,7 +32,9 @@ def parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit a network to an image and write the .inr file")
     f.add_argument("image", type=Path)
     f.add_argument("-o", "--output", type=Path, required=True, help="the .inr file to write")
-    f.add_argument("--preset", default="compact", choices=["paper", "compact", "fast", "upscale"])
+    f.add_argument(
+        "--preset", default="compact", choices=["paper", "compact", "fast", "max", "upscale"]
+    )
     f.add_argument("--heads", type=heads_arg, help="heads grid: 64 or 48x64")
     f.add_argument("--alpha", type=int, help="body units wired to each head")
     f.add_argument("--width", type=int)

@@ -27,7 +27,7 @@ from mhinr.model.colour import colour_transform
 from mhinr.model.fit import FitConfig, Progress, fit_projection, prepare_target
 from mhinr.model.metrics import psnr
 from mhinr.model.network import MultiHeadINR, assemble, build_network, split_cells
-from mhinr.model.presets import Arch, Options, grid
+from mhinr.model.presets import MAX_BUDGET_S, MAX_STEPS, Arch, Options, grid
 from mhinr.model.ratecontrol import Compressed, better, finish, target_of
 
 DEFAULT_STEP = 0.1  # coefficient quantizer step without a target (≈ 35 dB on Kodak)
@@ -50,8 +50,8 @@ FAST_WIDE_PIXELS = 256 * 256
 
 
 def _candidates(opt: Options, search: bool, pixels: int) -> list[Arch]:
-    """The architectures to fit: `fast` one; `compact` three widths when there is a target
-    to meet (`search`), else the one that is best at the default quality."""
+    """The architectures to fit: `fast` one; `compact` and `max` three widths when there is
+    a target to meet (`search`), else the one that is best at the default quality."""
     if opt.preset == "fast":
         archs = [Arch(cell=8, width=32 if pixels >= FAST_WIDE_PIXELS else 24)]
     elif search:
@@ -90,9 +90,8 @@ def fit_coders(
     c, h, w = pixels.shape
     colour, mean = colour_transform(pixels)
     coded_pixels = torch.einsum("ji,jhw->ihw", colour, pixels - mean[:, None, None])
-    steps = (
-        options.steps if options.steps is not None else (60 if options.preset == "fast" else 300)
-    )
+    default_steps = {"fast": 60, "max": MAX_STEPS}.get(options.preset, 300)
+    steps = options.steps if options.steps is not None else default_steps
     archs = _candidates(options, search, h * w)
 
     def rgb_progress(p: Progress) -> None:  # previews back in the image's own colours
@@ -108,7 +107,10 @@ def fit_coders(
             )
         progress(p)
 
-    budget = None if options.time_budget_s is None else options.time_budget_s / len(archs)
+    total = options.time_budget_s
+    if total is None and options.preset == "max":
+        total = MAX_BUDGET_S
+    budget = None if total is None else total / len(archs)
     coders = []
     for arch in archs:
         if coders and should_stop is not None and should_stop():

@@ -83,7 +83,7 @@ class JobOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    preset: Literal["compact", "fast", "paper", "upscale"] = "compact"
+    preset: Literal["compact", "fast", "max", "paper", "upscale"] = "compact"
     model: Literal["multihead", "siren", "fourier", "relu"] = "multihead"
     heads: tuple[int, int] | None = None
     alpha: int | None = Field(None, ge=1)
