@@ -11,6 +11,7 @@ the numbers in results/codec_ablation.md's "tried" table can be rerun.
     python -m benchmarks.codec_experiments planes --images kodim23,kodim05
     python -m benchmarks.codec_experiments fast --threads 2 --images kodim23,kodim05,kodim19,kodim15
     python -m benchmarks.codec_experiments longer --threads 2 --images kodim23,kodim05,kodim19
+    python -m benchmarks.codec_experiments body --threads 2 --images kodim23,kodim05
 
 klt         the KLT order's image model: AR(1) ρ ∈ {0.9, 0.95, 0.98, 0.99, 0.995}, the grid
             Laplacian's smoothness order, and the image's own KLT (an oracle: it would cost
@@ -29,6 +30,8 @@ lzma        LZMA2 literal-context settings (lc, lp, pb) and the coefficient arra
 cell        12- and 16-pixel cells (width 48, 64) against 8-pixel cells (width 32)
 planes      the coefficients' bytes value by value (before flags bit 3) against byte planes
             (kept): file sizes at steps 0.3, 0.12, 0.05, 0.03
+body        the body's int8 matrices with fewer levels (±63, ±31, ±15 instead of ±127, still
+            stored as int8: LZMA2 then codes fewer bits a weight) at widths 24, 32, 48
 longer      what a longer fit buys (the `max` preset's question): `compact`'s architecture at
             1,000 and 2,500 steps, widths 48 and 64, against width 32 at 300 steps, with the
             seconds of each fit
@@ -335,6 +338,26 @@ def longer(name: str) -> dict:
     return out
 
 
+def body(name: str) -> dict:
+    img = load(name)
+    h, w = img.pixels.shape[1:]
+    out = {}
+    for width in (24, 32, 48):
+        opt = Options(preset="compact", width=width)
+        curves = {}
+        for levels in BODY_LEVELS:
+            codec.INT8_LEVELS = levels
+            try:
+                coder = co.fit_coders(img.pixels, img.mode, opt, False)[0]
+                curves[levels] = curve(coder, h, w)
+            finally:
+                codec.INT8_LEVELS = 127
+        for levels in BODY_LEVELS[1:]:
+            out[f"width {width}, ±{levels}"] = bd_rate(*curves[levels], *curves[127])
+    return out
+
+
+BODY_LEVELS = (127, 63, 31, 15)
 LONGER = ((32, 300), (32, 1000), (32, 2500), (48, 300), (48, 1000), (64, 1000))
 
 
@@ -350,6 +373,7 @@ def main() -> None:
         "fast": fast,
         "planes": planes,
         "longer": longer,
+        "body": body,
     }
     ap.add_argument("experiment", choices=list(runs))
     ap.add_argument("--images", default="kodim23,coffee")

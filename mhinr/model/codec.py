@@ -186,13 +186,17 @@ def _inflate(coder: str, payload: bytes) -> bytes:
 # --- quantization of weights ---------------------------------------------------------------
 
 
+# int8 matrices use the values −INT8_LEVELS … INT8_LEVELS (the decoder reads any int8)
+INT8_LEVELS = 127
+
+
 def quantize(name: str, t: torch.Tensor, q: Quantization) -> dict[str, np.ndarray]:
     a = t.detach().cpu().float().numpy()
     if q == "fp32":
         return {name: a}
     if q == "fp16" or a.ndim != 2:
         return {name: a.astype(np.float16)}
-    scale = np.abs(a).max(axis=1, keepdims=True) / 127.0  # one scale per output row
+    scale = np.abs(a).max(axis=1, keepdims=True) / INT8_LEVELS  # one scale per output row
     scale = (
         np.maximum(np.where(scale == 0, 1.0, scale), 2.0**-24).astype(np.float16).astype(np.float32)
     )
