@@ -711,3 +711,23 @@ def test_range_coded_file_with_median_dc_flag_alone_is_refused(photo_coder):
     whole = lzma.compress(bytes(raw), format=lzma.FORMAT_RAW, filters=LZMA_RAW)
     with pytest.raises(CodecError, match="median-edge DC flag without DC prediction"):
         decode(PREFIX.pack(b"MINR", 3, 3, zlib.crc32(whole)) + whole)
+
+
+def test_a_section_of_nothing_but_escapes_is_refused_quickly():
+    """A crafted section whose every value escapes its table would cost a Python loop a
+    value: the decoder stops at a bound far above any real file's count."""
+    import time
+
+    from mhinr.model import entropy
+
+    shape = (33, 3, 40, 40)
+    q = np.full(shape, 10**5, np.int64)  # every value beyond every table
+    q[:, :, ::2] = 0
+    data = entropy.encode(q)
+    t = time.perf_counter()
+    with pytest.raises(ValueError, match="too many escaped values"):
+        entropy.decode(data, shape)
+    assert time.perf_counter() - t < 5
+    ok = _laplace_rows(shape)
+    ok.flat[::50] = 10**5  # 2 % escaped: still decodes
+    assert np.array_equal(entropy.decode(entropy.encode(ok), shape), ok)

@@ -226,14 +226,20 @@ def _put(enc, uniform, z: np.ndarray, s: int) -> None:
         _encode_excess(enc, uniform, excess)
 
 
-def _get(dec, uniform, n: int, s: int) -> np.ndarray:
-    """The inverse of `_put`: n zigzag symbols."""
+def _get(dec, uniform, n: int, s: int, escapes: list[int]) -> np.ndarray:
+    """The inverse of `_put`: n zigzag symbols. `escapes` holds how many escaped values
+    the section may still have (each costs a Python loop: a crafted file must not make
+    every value one)."""
     esc = 2 * _span(s) + 1
     try:
         z = dec.decode(_model(s), n).astype(np.int64)
     except AssertionError:  # constriction's word for data that ran out
         raise ValueError("the coefficient section is truncated or corrupt") from None
-    for i in np.flatnonzero(z == esc).tolist():
+    where = np.flatnonzero(z == esc).tolist()
+    escapes[0] -= len(where)
+    if escapes[0] < 0:
+        raise ValueError("the coefficient section is corrupt: too many escaped values")
+    for i in where:
         z[i] += _decode_excess(dec, uniform)
     return z
 
@@ -283,7 +289,10 @@ def decode(data: bytes, shape: tuple[int, int, int, int]) -> np.ndarray:
     words = np.frombuffer(data, "<u4").astype(np.uint32)
     dec = constriction.stream.queue.RangeDecoder(words)
     uniform = constriction.stream.model.Uniform()
-    diffs = _unzigzag(_get(dec, uniform, k_rows * channels, ALPHA_SCALE))
+    # a real file escapes a value with probability ~e^-14 under its table (α is fitted to
+    # the values); 1 in 16 is far beyond any, and bounds a crafted file's work
+    escapes = [1024 + k_rows * channels * hy * hx // 16]
+    diffs = _unzigzag(_get(dec, uniform, k_rows * channels, ALPHA_SCALE, escapes))
     alpha = ALPHA_FIRST + np.cumsum(diffs.reshape(k_rows, channels), axis=0)
     if alpha.min() < 0 or alpha.max() >= SCALES:
         raise ValueError("the coefficient section is corrupt: a row scale out of range")
@@ -295,7 +304,7 @@ def decode(data: bytes, shape: tuple[int, int, int, int]) -> np.ndarray:
             zs = np.empty(hy * hx, np.int64)
             for v in np.unique(s):
                 where = np.flatnonzero(s == v)
-                zs[where] = _get(dec, uniform, len(where), int(v))
+                zs[where] = _get(dec, uniform, len(where), int(v), escapes)
             q[k, c] = _unzigzag(zs).reshape(hy, hx)
         ctx.update(k, q[k])
     return q
