@@ -306,36 +306,35 @@ def planes(name: str) -> dict:
     return out
 
 
-def fast(name: str) -> dict:
+def _architectures(name: str, preset: str, archs, base: tuple[int, int]) -> dict:
+    """Each (width, steps) of `archs` fitted with `preset`'s method: its fit seconds and
+    its BD-rate against the `base` (width, steps)."""
     img = load(name)
     h, w = img.pixels.shape[1:]
     curves, out = {}, {}
-    for width, steps in ((24, 60), (32, 60), (24, 120), (32, 120), (48, 60)):
+    for width, steps in archs:
         t = time.perf_counter()
-        opt = Options(preset="fast", width=width, steps=steps)
+        opt = Options(preset=preset, width=width, steps=steps)
         coder = co.fit_coders(img.pixels, img.mode, opt, False)[0]
         out[f"width {width}, {steps} steps: fit s"] = time.perf_counter() - t
         curves[f"width {width}, {steps} steps"] = curve(coder, h, w)
-    base = curves["width 24, 60 steps"]
+    ref = curves[f"width {base[0]}, {base[1]} steps"]
     for k, v in curves.items():
-        out[k] = bd_rate(*v, *base)
+        out[k] = bd_rate(*v, *ref)
     return out
+
+
+def fast(name: str) -> dict:
+    return _architectures(
+        name, "fast", ((24, 60), (32, 60), (24, 120), (32, 120), (48, 60)), (24, 60)
+    )
 
 
 def longer(name: str) -> dict:
-    img = load(name)
-    h, w = img.pixels.shape[1:]
-    curves, out = {}, {}
-    for width, steps in LONGER:
-        t = time.perf_counter()
-        opt = Options(preset="compact", width=width, steps=steps)
-        coder = co.fit_coders(img.pixels, img.mode, opt, False)[0]
-        out[f"width {width}, {steps} steps: fit s"] = time.perf_counter() - t
-        curves[f"width {width}, {steps} steps"] = curve(coder, h, w)
-    base = curves["width 32, 300 steps"]
-    for k, v in curves.items():
-        out[k] = bd_rate(*v, *base)
-    return out
+    return _architectures(name, "compact", LONGER, (32, 300))
+
+
+LONGER = ((32, 300), (32, 1000), (32, 2500), (48, 300), (48, 1000), (64, 1000))
 
 
 def body(name: str) -> dict:
@@ -358,7 +357,6 @@ def body(name: str) -> dict:
 
 
 BODY_LEVELS = (127, 63, 31, 15)
-LONGER = ((32, 300), (32, 1000), (32, 2500), (48, 300), (48, 1000), (64, 1000))
 
 
 def main() -> None:

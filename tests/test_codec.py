@@ -513,6 +513,17 @@ def test_klt_rotation_orders_the_basis_by_model_variance_and_needs_no_bytes(code
     assert torch.allclose(flipped @ klt_rotation(flipped, (n_y, n_x)), ordered, atol=1e-9)
 
 
+def _assert_decodes_to_reconstruction(data: bytes, c, step: float) -> torch.Tensor:
+    """The file's network alone (no restoration filter) renders what the encoder's
+    quantized coefficients reconstruct, up to float rounding; returns the render."""
+    net, coded = decode(data)
+    net.post_filter = None
+    rec = (c.reconstruction(step).clamp(0, 1) * 255).round().to(torch.uint8)
+    out = render(net, (coded.height, coded.width))
+    assert psnr(out, rec) > 50
+    return out
+
+
 def test_klt_ordered_file_decodes_to_the_encoders_reconstruction(coder):
     from mhinr.model.codec import COMPACT, FLAG_KLT, _open
 
@@ -524,10 +535,7 @@ def test_klt_ordered_file_decodes_to_the_encoders_reconstruction(coder):
         data = c.encode(step)
         flags = _open(data)[1][COMPACT.size - 1]
         assert bool(flags & FLAG_KLT) == klt
-        net, _ = decode(data)
-        net.post_filter = None  # the network alone against the coefficients' reconstruction
-        rec = (c.reconstruction(step).clamp(0, 1) * 255).round().to(torch.uint8)
-        assert psnr(render(net, (40, 56)), rec) > 50  # equal up to float rounding
+        _assert_decodes_to_reconstruction(data, c, step)
         files[klt] = (c.quantized(step), c.coef)
     c.klt = True
     # the energy is packed into the first rows: more zeros at the end than in Cholesky order
@@ -550,10 +558,7 @@ def test_coefficients_of_any_width_round_trip_in_byte_planes(coder, step):
     raw = _open(data)[1]
     assert raw[COMPACT.size - 1] & FLAG_PLANAR
     assert raw[COMPACT.size - 2] == (1 if zigzag(c.quantized(step).numpy()).max() < 256 else 2)
-    net, _ = decode(data)
-    net.post_filter = None
-    rec = (c.reconstruction(step).clamp(0, 1) * 255).round().to(torch.uint8)
-    assert psnr(render(net, (40, 56)), rec) > 50
+    _assert_decodes_to_reconstruction(data, c, step)
 
 
 # --- the context-modelled range coding of the coefficients (model/entropy.py) -----------------
@@ -637,13 +642,7 @@ def test_range_coded_file_is_smaller_and_decodes_to_the_encoders_reconstruction(
     flags = _open(files[True])[1][COMPACT.size - 1]
     assert flags & FLAG_RANGE_CODED and not flags & FLAG_PLANAR
     assert len(files[True]) < 0.93 * len(files[False])
-    rec = (c.reconstruction(step).clamp(0, 1) * 255).round().to(torch.uint8)
-    renders = []
-    for data in files.values():
-        net, _ = decode(data)
-        net.post_filter = None
-        renders.append(render(net, (96, 128)))
-        assert psnr(renders[-1], rec) > 50  # equal up to float rounding
+    renders = [_assert_decodes_to_reconstruction(data, c, step) for data in files.values()]
     assert torch.equal(renders[0], renders[1])  # the same integers either way
 
 
