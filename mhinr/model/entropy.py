@@ -1,7 +1,8 @@
 """Context-adaptive range coding of the quantized cell coefficients (format 3, flags bit 4).
 
 The coefficients are in Karhunen–Loève order (codec.klt_rotation): row 0 holds each cell's
-constant term (as differences from its neighbour's), and the rows after it fall in energy.
+constant term (as a residual from its neighbours', codec.dc_med_residuals), and the rows
+after it fall in energy.
 How large a coefficient is likely to be depends on where it is — its row and channel — and
 on what was already decoded around it: the earlier, coarser rows of its own cell (a textured
 cell stays textured), the same in its four neighbours, and, for the second and later colour
@@ -10,14 +11,17 @@ variable quantized with the encoder's deadzone, its scale
 
     b = 2 ** (s / 8 - 5),  s = α[row, channel] + round(8 · log2(1 + m))
 
-where m mixes those magnitudes with fixed weights, and α (one byte per row and channel,
-fitted per file to minimise the coded size) scales the row. The model reads only rows
-already decoded, so the decoder decodes a whole row of a channel at a time (vectorised);
-the symbols are range-coded with `constriction`, grouped by scale.
+where m mixes those magnitudes with fixed weights, and α (one number per row and channel,
+fitted per file to minimise the coded size, ~4 bits each) scales the row. The model reads
+only rows already decoded, so the decoder decodes a whole row of a channel at a time
+(vectorised); the symbols are range-coded with `constriction`, grouped by scale. The
+constant terms are coded last, in the context of their cell's and its neighbours' first
+AC rows (an edge between two cells shows in both).
 
 Everything the decoder computes to choose a probability table is integer arithmetic on
-decoded values (the tables themselves are computed once from exact scalar formulas), so an
-encoder and a decoder on different machines agree bit for bit.
+decoded values, and the tables are integer frequencies computed once with Python's scalar
+`math` (not vectorised code, whose last bits vary with the CPU), so an encoder and a
+decoder on different machines agree bit for bit.
 
 Measured (``python -m benchmarks.codec_ablation``): see results/codec_ablation.md.
 
@@ -127,7 +131,7 @@ class _Context:
 
     def terms(self, k: int, row: np.ndarray | None, c: int) -> np.ndarray:
         """Context indices [Hy, Hx] for channel c of row k; `row` is row k decoded so far
-        (channel 0 is used for c ≥ 1). Row 0 (the constant terms) comes last (`ORDER`)."""
+        (channel 0 is used for c ≥ 1). Row 0 (the constant terms) comes last (`order`)."""
         if k == 0:
             own, w_own, w_nb = self.low[c], W_DC_OWN, W_DC_NEIGHBOURS
             nb = _neighbour_sum(self.low[c : c + 1])[0]
