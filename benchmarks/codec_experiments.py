@@ -12,6 +12,7 @@ the numbers in results/codec_ablation.md's "tried" table can be rerun.
     python -m benchmarks.codec_experiments fast --threads 2 --images kodim23,kodim05,kodim19,kodim15
     python -m benchmarks.codec_experiments longer --threads 2 --images kodim23,kodim05,kodim19
     python -m benchmarks.codec_experiments body --threads 2 --images kodim23,kodim05
+    python -m benchmarks.codec_experiments narrow --images kodim23,kodim05,kodim19,kodim03
 
 klt         the KLT order's image model: AR(1) ρ ∈ {0.9, 0.95, 0.98, 0.99, 0.995}, the grid
             Laplacian's smoothness order, and the image's own KLT (an oracle: it would cost
@@ -30,6 +31,8 @@ lzma        LZMA2 literal-context settings (lc, lp, pb) and the coefficient arra
 cell        12- and 16-pixel cells (width 48, 64) against 8-pixel cells (width 32)
 planes      the coefficients' bytes value by value (before flags bit 3) against byte planes
             (kept): file sizes at steps 0.3, 0.12, 0.05, 0.03
+narrow      width 16 against 24 (`compact`'s narrowest candidate) at 0.1, 0.15 and 0.25 bpp:
+            the PSNR difference of the files that fit (dB, positive: width 16 better)
 body        the body's int8 matrices with fewer levels (±63, ±31, ±15 instead of ±127, still
             stored as int8: LZMA2 then codes fewer bits a weight) at widths 24, 32, 48
 longer      what a longer fit buys (the `max` preset's question): `compact`'s architecture at
@@ -337,6 +340,21 @@ def longer(name: str) -> dict:
 LONGER = ((32, 300), (32, 1000), (32, 2500), (48, 300), (48, 1000), (64, 1000))
 
 
+def narrow(name: str) -> dict:
+    img = load(name)
+    h, w = img.pixels.shape[1:]
+    psnrs = {}
+    for width in (16, 24):
+        opt = Options(preset="compact", width=width)
+        coder = co.fit_coders(img.pixels, img.mode, opt, True)[0]
+        for bpp in NARROW_BPPS:
+            psnrs[width, bpp] = coder.search({"max_bytes": int(bpp * h * w / 8)}, 0.1).psnr
+    return {f"{bpp} bpp: dB": psnrs[16, bpp] - psnrs[24, bpp] for bpp in NARROW_BPPS}
+
+
+NARROW_BPPS = (0.1, 0.15, 0.25)
+
+
 def body(name: str) -> dict:
     img = load(name)
     h, w = img.pixels.shape[1:]
@@ -372,6 +390,7 @@ def main() -> None:
         "planes": planes,
         "longer": longer,
         "body": body,
+        "narrow": narrow,
     }
     ap.add_argument("experiment", choices=list(runs))
     ap.add_argument("--images", default="kodim23,coffee")
@@ -379,6 +398,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     unit = "% size" if args.experiment in ("prediction", "lzma", "planes") else "% BD-rate"
+    unit = "dB" if args.experiment == "narrow" else unit
     means: dict[str, list[float]] = {}
     for name in args.images.split(","):
         res = runs[args.experiment](name)

@@ -730,3 +730,25 @@ def test_a_section_of_nothing_but_escapes_is_refused_quickly():
     ok = _laplace_rows(shape)
     ok.flat[::50] = 10**5  # 2 % escaped: still decodes
     assert np.array_equal(entropy.decode(entropy.encode(ok), shape), ok)
+
+
+def test_low_byte_targets_also_fit_the_narrowest_body(monkeypatch):
+    """At ≤ 0.2 bpp `compact` adds width 16 (its smaller body pays there); not above."""
+    import mhinr.model.coefficients as co
+
+    widths = []
+    real = co.fit_projection
+
+    def spy(net, *args, **kwargs):
+        widths.append(net.cfg.width)
+        return real(net, *args, **kwargs)
+
+    monkeypatch.setattr(co, "fit_projection", spy)
+    img = smooth_image(3, 64, 64)
+    for bpp, expected in ((0.15, [24, 32, 48, 16]), (0.5, [24, 32, 48])):
+        widths.clear()
+        out = compress(img, "RGB", Options(preset="compact", bpp=bpp, steps=2))
+        assert widths == expected and out.bytes > 0  # (76 bytes at 0.15 bpp: not reachable)
+    widths.clear()
+    compress(img, "RGB", Options(preset="max", bpp=0.15, steps=2))
+    assert widths == [24, 32, 48, 16]

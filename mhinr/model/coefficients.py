@@ -47,15 +47,22 @@ SOLVE_STRIDE = 2
 # benchmarks.codec_experiments fast`; 24 until 2026-11-30), but its int8 body is ~450 bytes
 # larger, which a small image's file cannot carry (a 64×64 image at 1,200 bytes)
 FAST_WIDE_PIXELS = 256 * 256
+# at byte targets of at most this many bits a pixel, `compact` and `max` also fit width 16:
+# its smaller body buys +0.25 dB at 0.15 bpp and +0.54 dB at 0.1 (4 Kodak images), and it
+# loses from 0.25 bpp on (`python -m benchmarks.codec_experiments narrow`)
+LOW_RATE_BPP = 0.2
 
 
-def _candidates(opt: Options, search: bool, pixels: int) -> list[Arch]:
+def _candidates(opt: Options, search: bool, pixels: int, low_rate: bool = False) -> list[Arch]:
     """The architectures to fit: `fast` one; `compact` and `max` three widths when there is
-    a target to meet (`search`), else the one that is best at the default quality."""
+    a target to meet (`search`; a fourth, width 16, when a byte target is at most
+    LOW_RATE_BPP), else the one that is best at the default quality."""
     if opt.preset == "fast":
         archs = [Arch(cell=8, width=32 if pixels >= FAST_WIDE_PIXELS else 24)]
     elif search:
         archs = [Arch(cell=8, width=24), Arch(cell=8, width=32), Arch(cell=8, width=48)]
+        if low_rate:
+            archs.append(Arch(cell=8, width=16))
     else:
         archs = [Arch(cell=8, width=32)]
     if opt.width or opt.depth or opt.body:
@@ -84,6 +91,7 @@ def fit_coders(
     search: bool,
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    low_rate: bool = False,
 ) -> list["CoefficientCoder"]:
     """Fit the candidate architectures (`_candidates`) in the image's colour space, each
     ready to quantize and code at any step."""
@@ -92,7 +100,7 @@ def fit_coders(
     coded_pixels = torch.einsum("ji,jhw->ihw", colour, pixels - mean[:, None, None])
     default_steps = {"fast": 60, "max": MAX_STEPS}.get(options.preset, 300)
     steps = options.steps if options.steps is not None else default_steps
-    archs = _candidates(options, search, h * w)
+    archs = _candidates(options, search, h * w, low_rate)
 
     def rgb_progress(p: Progress) -> None:  # previews back in the image's own colours
         if progress is None:
@@ -146,7 +154,9 @@ def compress_sweep(
     """Coefficient storage at several targets ({"psnr": dB} | {"max_bytes": n} | {}) with one
     fit per candidate architecture: the best candidate for each target."""
     start = time.perf_counter()
-    coders = fit_coders(pixels, mode, options, any(targets), progress, should_stop)
+    h, w = pixels.shape[1:]
+    low_rate = any(t.get("max_bytes", math.inf) * 8 <= LOW_RATE_BPP * h * w for t in targets)
+    coders = fit_coders(pixels, mode, options, any(targets), progress, should_stop, low_rate)
     fit_seconds = time.perf_counter() - start
     outs = []
     for target in targets:
