@@ -175,7 +175,7 @@ def rdo_quantize(x: np.ndarray, q: np.ndarray, lam: float, rounds: int = 2) -> n
     q = np.asarray(q, np.int64).copy()
     for _ in range(rounds):
         ctx = entropy._contexts(q)
-        alpha = entropy._fit_alpha(entropy._zigzag(q), ctx)
+        alpha = entropy._fit_alpha(entropy.zigzag(q), ctx)
         s = np.minimum(alpha[:, :, None, None].astype(np.int64) + ctx, entropy.SCALES - 1)
         bits = costs[s[None], np.minimum(zz, 127)]
         pick = (dist + lam * bits).argmin(0)
@@ -397,8 +397,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (fast: 2, alone)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    unit = "% size" if args.experiment in ("prediction", "lzma", "planes") else "% BD-rate"
-    unit = "dB" if args.experiment == "narrow" else unit
+    units = {"prediction": "% size", "lzma": "% size", "planes": "% size", "narrow": "dB"}
+    unit = units.get(args.experiment, "% BD-rate")
     means: dict[str, list[float]] = {}
     for name in args.images.split(","):
         res = runs[args.experiment](name)

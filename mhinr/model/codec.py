@@ -51,6 +51,7 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from mhinr.model import entropy
+from mhinr.model.entropy import unzigzag, zigzag
 from mhinr.model.network import INRConfig, MultiHeadINR, cell_feature_factor
 from mhinr.model.upscale import UpscaleConfig, UpscaleINR
 
@@ -335,10 +336,6 @@ def coefficients_to_heads(
         net.heads.weight.copy_(weights[1:].T.float())  # [O, width]
 
 
-def zigzag(q: np.ndarray) -> np.ndarray:
-    return np.where(q >= 0, 2 * q, -2 * q - 1)
-
-
 def dc_differences(dc: np.ndarray) -> np.ndarray:
     """[C, Hy, Hx] integers → each minus its left neighbour (first column: minus the one
     above; the first cell as it is)."""
@@ -387,11 +384,6 @@ def dc_med_sums(res: np.ndarray) -> np.ndarray:
     return out
 
 
-def unzigzag(z: np.ndarray) -> np.ndarray:
-    z = z.astype(np.int64)
-    return np.where(z % 2 == 0, z // 2, -(z + 1) // 2)
-
-
 # --- encode / decode -----------------------------------------------------------------------
 
 
@@ -434,30 +426,35 @@ def encode_coefficients(
             raise ValueError("only format 3 carries a restoration filter or the KLT order")
         tensors["coefficients"] = _zigzag_array(q)  # the JSON container: the values as they are
         return pack(_header(net, coded), tensors, coder)
+    if coder not in ("best", "lzma", "zstd"):
+        raise ValueError(f"unknown coder {coder!r}: best, lzma or zstd")
     dc_shape = (len(coded.mode), *net.cfg.heads)
-    ranged = q.copy()  # the range coder's: the constant terms as median-edge residuals
-    if dc_prediction:
-        q = q.copy()
-        q[0] = dc_differences(q[0].reshape(dc_shape)).reshape(-1)
-        ranged[0] = dc_med_residuals(ranged[0].reshape(dc_shape)).reshape(-1) if dc_median else q[0]
-    tensors["coefficients"] = _zigzag_array(q)
-    record = _compact_record(net, coded, tensors, dc_prediction, post_filter, klt, False)
-    candidates = []
+
+    def predicted(dc_predictor) -> np.ndarray:  # q with row 0 as residuals, if predicted
+        if not dc_prediction:
+            return q
+        out = q.copy()
+        out[0] = dc_predictor(q[0].reshape(dc_shape)).reshape(-1)
+        return out
+
     range_coded = coder in ("best", "lzma") and context_coding
-    if coder in ("best", "lzma") and (not range_coded or q.size <= PLANES_TRIED_UP_TO):
+    planar = coder in ("best", "lzma") and (not range_coded or q.size <= PLANES_TRIED_UP_TO)
+    candidates = []
+    record = None  # the byte-plane record: for LZMA2 (coder 3) and zstd (coder 2)
+    if planar or coder in ("best", "zstd"):
+        planes = dict(tensors, coefficients=_zigzag_array(predicted(dc_differences)))
+        record = _compact_record(net, coded, planes, dc_prediction, post_filter, klt)
+    if planar:
         candidates.append((3, lzma_raw(record)))
     if range_coded:
-        head = _compact_record(net, coded, tensors, dc_prediction, post_filter, klt, True)
-        if dc_prediction and dc_median:
-            head = bytearray(head)
-            head[COMPACT.size - 1] |= FLAG_DC_MEDIAN
-        head = lzma_raw(bytes(head))
+        median = dc_prediction and dc_median
+        head = _compact_record(net, coded, tensors, dc_prediction, post_filter, klt, median)
+        head = lzma_raw(head)
+        ranged = predicted(dc_med_residuals if median else dc_differences)
         section = entropy.encode(ranged.reshape(len(q), *dc_shape))
         candidates.append((4, struct.pack("<I", len(head)) + head + section))
     if coder in ("best", "zstd"):
         candidates.append((2, zstandard.ZstdCompressor(level=22).compress(record)))
-    if not candidates:
-        raise ValueError(f"unknown coder {coder!r}: best, lzma or zstd")
     code, payload = min(candidates, key=lambda c: len(c[1]))
     return PREFIX.pack(MAGIC, STORAGE_VERSION["coefficients"], code, zlib.crc32(payload)) + payload
 
@@ -561,10 +558,12 @@ def _compact_record(
     dc_prediction: bool,
     post_filter: torch.Tensor | None,
     klt: bool,
-    range_coded: bool,
+    dc_median: bool = False,
 ) -> bytes:
-    """The format 3 record; with `range_coded` it ends after the body (the coefficient
-    section follows outside the LZMA2 stream)."""
+    """The format 3 record: with the zigzag coefficients in `tensors`, as byte planes at
+    its end; without them, a range-coded file's record, which ends after the body (the
+    coefficient section follows outside the LZMA2 stream; `dc_median`: its row 0 holds
+    median-edge residuals)."""
     cfg = net.cfg
     kinds = {tensors[name].dtype for name in body_names(net)}
     body_q = (
@@ -574,7 +573,8 @@ def _compact_record(
         if np.dtype(np.float32) in kinds
         else "fp16"
     )
-    z = tensors["coefficients"]
+    z = tensors.get("coefficients")
+    range_coded = z is None
     head = COMPACT.pack(
         coded.height,
         coded.width,
@@ -590,7 +590,8 @@ def _compact_record(
         (FLAG_DC_PREDICTION if dc_prediction else 0)
         | (FLAG_POST_FILTER if post_filter is not None else 0)
         | (FLAG_KLT if klt else 0)
-        | (FLAG_RANGE_CODED if range_coded else FLAG_PLANAR),
+        | (FLAG_RANGE_CODED if range_coded else FLAG_PLANAR)
+        | (FLAG_DC_MEDIAN if dc_median else 0),
     )
     colour = (
         np.asarray(coded.colour, "<f4").tobytes() + np.asarray(coded.colour_mean, "<f4").tobytes()
@@ -676,13 +677,13 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
         else:
             tensors[name] = take("<f4" if quant == "fp32" else "<f2", shape)
     shape = (cfg.width + 1, c * cfg.num_heads)
+    q = None  # the signed integers, where the storage gives them (else the zigzag `z`)
     if flags & FLAG_RANGE_CODED:
         try:
             q = entropy.decode(raw[pos:], (cfg.width + 1, c, *cfg.heads)).reshape(shape)
         except (ValueError, RuntimeError, OverflowError) as exc:
             raise CodecError(f"the coefficients do not decode: {exc}") from None
         pos = len(raw)
-        z = zigzag(q).astype(np.uint64)
     elif flags & FLAG_PLANAR:  # byte planes, least significant first
         planes = take("u1", (zbytes, *shape)).astype(np.uint32)
         z = sum(planes[i] << (8 * i) for i in range(zbytes))
@@ -691,11 +692,10 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
     if flags & FLAG_DC_MEDIAN and not flags & FLAG_DC_PREDICTION:
         raise CodecError("the header is invalid: a median-edge DC flag without DC prediction")
     if flags & FLAG_DC_PREDICTION:
-        q = unzigzag(z)
+        q = unzigzag(z) if q is None else q
         sums = dc_med_sums if flags & FLAG_DC_MEDIAN else dc_sums
         q[0] = sums(q[0].reshape(c, *cfg.heads)).reshape(-1)
-        z = zigzag(q).astype(np.uint64)
-    tensors["coefficients"] = z
+    tensors["coefficients"] = z if q is None else zigzag(q).astype(np.uint64)
     if pos != len(raw):
         raise CodecError(f"the file has {len(raw) - pos} bytes more than its header describes")
     if not (math.isfinite(step) and step > 0):

@@ -108,11 +108,14 @@ def _shifted_costs() -> np.ndarray:
     return _costs()[s]
 
 
-def _zigzag(q: np.ndarray) -> np.ndarray:
+def zigzag(q: np.ndarray) -> np.ndarray:
+    """Signed integers → 0, 1, 2, 3, … for 0, −1, 1, −2, … (the .inr files' coding)."""
     return np.where(q >= 0, 2 * q, -2 * q - 1)
 
 
-def _unzigzag(z: np.ndarray) -> np.ndarray:
+def unzigzag(z: np.ndarray) -> np.ndarray:
+    """The inverse of `zigzag`, as int64."""
+    z = z.astype(np.int64)
     return np.where(z % 2 == 0, z // 2, -(z + 1) // 2)
 
 
@@ -200,12 +203,12 @@ def encode(q: np.ndarray) -> bytes:
 
 
 def _encode(q: np.ndarray) -> bytes:
-    z = _zigzag(q)
+    z = zigzag(q)
     ctx = _contexts(q)
     alpha = _fit_alpha(z, ctx)
     enc = constriction.stream.queue.RangeEncoder()
     uniform = constriction.stream.model.Uniform()
-    _put(enc, uniform, _zigzag(_alpha_differences(alpha)).ravel(), ALPHA_SCALE)
+    _put(enc, uniform, zigzag(_alpha_differences(alpha)).ravel(), ALPHA_SCALE)
     for k in order(q.shape[0]):
         for c in range(q.shape[1]):
             s = np.minimum(alpha[k, c] + ctx[k, c].ravel(), SCALES - 1)
@@ -296,7 +299,7 @@ def decode(data: bytes, shape: tuple[int, int, int, int]) -> np.ndarray:
     # a real file escapes a value with probability ~e^-14 under its table (α is fitted to
     # the values); 1 in 16 is far beyond any, and bounds a crafted file's work
     escapes = [1024 + k_rows * channels * hy * hx // 16]
-    diffs = _unzigzag(_get(dec, uniform, k_rows * channels, ALPHA_SCALE, escapes))
+    diffs = unzigzag(_get(dec, uniform, k_rows * channels, ALPHA_SCALE, escapes))
     alpha = ALPHA_FIRST + np.cumsum(diffs.reshape(k_rows, channels), axis=0)
     if alpha.min() < 0 or alpha.max() >= SCALES:
         raise ValueError("the coefficient section is corrupt: a row scale out of range")
@@ -309,6 +312,6 @@ def decode(data: bytes, shape: tuple[int, int, int, int]) -> np.ndarray:
             for v in np.unique(s):
                 where = np.flatnonzero(s == v)
                 zs[where] = _get(dec, uniform, len(where), int(v), escapes)
-            q[k, c] = _unzigzag(zs).reshape(hy, hx)
+            q[k, c] = unzigzag(zs).reshape(hy, hx)
         ctx.update(k, q[k])
     return q
