@@ -13,6 +13,7 @@ the numbers in results/codec_ablation.md's "tried" table can be rerun.
     python -m benchmarks.codec_experiments longer --threads 2 --images kodim23,kodim05,kodim19
     python -m benchmarks.codec_experiments body --threads 2 --images kodim23,kodim05
     python -m benchmarks.codec_experiments narrow --images kodim23,kodim05,kodim19,kodim03
+    python -m benchmarks.codec_experiments wide --images kodim16,kodim13,kodim06,kodim23
 
 klt         the KLT order's image model: AR(1) ρ ∈ {0.9, 0.95, 0.98, 0.99, 0.995}, the grid
             Laplacian's smoothness order, and the image's own KLT (an oracle: it would cost
@@ -33,6 +34,8 @@ planes      the coefficients' bytes value by value (before flags bit 3) against 
             (kept): file sizes at steps 0.3, 0.12, 0.05, 0.03
 narrow      width 16 against 24 (`compact`'s narrowest candidate) at 0.1, 0.15 and 0.25 bpp:
             the PSNR difference of the files that fit (dB, positive: width 16 better)
+wide        width 64 against 48 (`compact`'s widest default candidate) at 0.5, 0.75, 1, 1.5
+            and 2 bpp: the PSNR difference of the files that fit (dB, positive: 64 better)
 body        the body's int8 matrices with fewer levels (±63, ±31, ±15 instead of ±127, still
             stored as int8: LZMA2 then codes fewer bits a weight) at widths 24, 32, 48
 longer      what a longer fit buys (the `max` preset's question): `compact`'s architecture at
@@ -278,7 +281,7 @@ def cell(name: str) -> dict:
     curves = {}
     for arch in (Arch(cell=8, width=32), Arch(cell=12, width=48), Arch(cell=16, width=64)):
         old = co._candidates
-        co._candidates = lambda opt, search, pixels, a=arch: [a]
+        co._candidates = lambda opt, search, pixels, low_rate=False, a=arch: [a]
         try:
             coder = co.fit_coders(img.pixels, img.mode, Options(preset="compact"), False)[0]
         finally:
@@ -340,19 +343,30 @@ def longer(name: str) -> dict:
 LONGER = ((32, 300), (32, 1000), (32, 2500), (48, 300), (48, 1000), (64, 1000))
 
 
-def narrow(name: str) -> dict:
+def _widths(name: str, widths: tuple[int, int], bpps: tuple[float, ...]) -> dict:
+    """The PSNR of `compact` files at byte targets `bpps` fitted at widths[0] minus at
+    widths[1]."""
     img = load(name)
     h, w = img.pixels.shape[1:]
     psnrs = {}
-    for width in (16, 24):
+    for width in widths:
         opt = Options(preset="compact", width=width)
         coder = co.fit_coders(img.pixels, img.mode, opt, True)[0]
-        for bpp in NARROW_BPPS:
+        for bpp in bpps:
             psnrs[width, bpp] = coder.search({"max_bytes": int(bpp * h * w / 8)}, 0.1).psnr
-    return {f"{bpp} bpp: dB": psnrs[16, bpp] - psnrs[24, bpp] for bpp in NARROW_BPPS}
+    return {f"{bpp} bpp: dB": psnrs[widths[0], bpp] - psnrs[widths[1], bpp] for bpp in bpps}
+
+
+def narrow(name: str) -> dict:
+    return _widths(name, (16, 24), NARROW_BPPS)
+
+
+def wide(name: str) -> dict:
+    return _widths(name, (64, 48), WIDE_BPPS)
 
 
 NARROW_BPPS = (0.1, 0.15, 0.25)
+WIDE_BPPS = (0.5, 0.75, 1.0, 1.5, 2.0)
 
 
 def body(name: str) -> dict:
@@ -391,13 +405,14 @@ def main() -> None:
         "longer": longer,
         "body": body,
         "narrow": narrow,
+        "wide": wide,
     }
     ap.add_argument("experiment", choices=list(runs))
     ap.add_argument("--images", default="kodim23,coffee")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (fast: 2, alone)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    units = {"prediction": "% size", "lzma": "% size", "planes": "% size", "narrow": "dB"}
+    units = {"prediction": "% size", "lzma": "% size", "planes": "% size", "narrow": "dB", "wide": "dB"}
     unit = units.get(args.experiment, "% BD-rate")
     means: dict[str, list[float]] = {}
     for name in args.images.split(","):

@@ -51,6 +51,13 @@ FAST_WIDE_PIXELS = 256 * 256
 # its smaller body buys +0.25 dB at 0.15 bpp and +0.54 dB at 0.1 (4 Kodak images), and it
 # loses from 0.25 bpp on (`python -m benchmarks.codec_experiments narrow`)
 LOW_RATE_BPP = 0.2
+# where a `compact` or `max` file comes out at this many bits a pixel or more, width 64 is
+# fitted too and kept if better: its 65 functions span all 64 pixels of a cell, so the
+# reconstruction has no floor from the basis (width 48 spans 49), worth +1.1…1.7 dB at
+# 1.5 bpp and +0.2…0.3 dB at 1 bpp on kodim16, 13, 06, while its 4 kB body loses below
+# ~0.8 bpp (`python -m benchmarks.codec_experiments wide`)
+HIGH_RATE_BPP = 0.9
+WIDE = Arch(cell=8, width=64)
 
 
 def _candidates(opt: Options, search: bool, pixels: int, low_rate: bool = False) -> list[Arch]:
@@ -92,15 +99,18 @@ def fit_coders(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     low_rate: bool = False,
+    archs: list[Arch] | None = None,
 ) -> list["CoefficientCoder"]:
-    """Fit the candidate architectures (`_candidates`) in the image's colour space, each
-    ready to quantize and code at any step."""
+    """Fit the candidate architectures (`_candidates`, or `archs`) in the image's colour
+    space, each ready to quantize and code at any step; `options.time_budget_s` (`max`: its
+    default budget) is shared among them."""
     c, h, w = pixels.shape
     colour, mean = colour_transform(pixels)
     coded_pixels = torch.einsum("ji,jhw->ihw", colour, pixels - mean[:, None, None])
     default_steps = {"fast": 60, "max": MAX_STEPS}.get(options.preset, 300)
     steps = options.steps if options.steps is not None else default_steps
-    archs = _candidates(options, search, h * w, low_rate)
+    if archs is None:
+        archs = _candidates(options, search, h * w, low_rate)
 
     def rgb_progress(p: Progress) -> None:  # previews back in the image's own colours
         if progress is None:
@@ -115,9 +125,7 @@ def fit_coders(
             )
         progress(p)
 
-    total = options.time_budget_s
-    if total is None and options.preset == "max":
-        total = MAX_BUDGET_S
+    total = _budget(options)
     budget = None if total is None else total / len(archs)
     coders = []
     for arch in archs:
@@ -143,6 +151,24 @@ def fit_coders(
     return coders
 
 
+def _budget(options: Options) -> float | None:
+    """The seconds all of a compression's fits may take (None: no limit)."""
+    if options.time_budget_s is None and options.preset == "max":
+        return MAX_BUDGET_S
+    return options.time_budget_s
+
+
+def _widen(options: Options, search: bool, outs: list[Compressed]) -> bool:
+    """Whether `compact`/`max` should also fit WIDE: some target's file came out at
+    HIGH_RATE_BPP or more, and the architecture was not given."""
+    return (
+        search
+        and options.preset in ("compact", "max")
+        and not (options.width or options.depth or options.body)
+        and any(out.bpp >= HIGH_RATE_BPP for out in outs)
+    )
+
+
 def compress_sweep(
     pixels: Tensor,
     mode: str,
@@ -156,18 +182,31 @@ def compress_sweep(
     start = time.perf_counter()
     h, w = pixels.shape[1:]
     low_rate = any(t.get("max_bytes", math.inf) * 8 <= LOW_RATE_BPP * h * w for t in targets)
-    coders = fit_coders(pixels, mode, options, any(targets), progress, should_stop, low_rate)
-    fit_seconds = time.perf_counter() - start
-    outs = []
-    for target in targets:
-        best = None
-        for coder in coders:
-            out = coder.search(target, DEFAULT_STEP)
-            if best is None or better(out, best, target):
-                best = out
-        best.seconds = fit_seconds
-        outs.append(best)
+    search = any(targets)
+    coders = fit_coders(pixels, mode, options, search, progress, should_stop, low_rate)
+    outs = [_best(coders, target) for target in targets]
+    total = _budget(options)
+    left = None if total is None else total - (time.perf_counter() - start)
+    if _widen(options, search, outs) and (left is None or left > 0):
+        if should_stop is None or not should_stop():
+            wide = replace(options, time_budget_s=left)
+            more = fit_coders(pixels, mode, wide, True, progress, should_stop, archs=[WIDE])
+            outs = [
+                _best(more, t, out) if out.bpp >= HIGH_RATE_BPP else out
+                for t, out in zip(targets, outs, strict=True)
+            ]
+    for out in outs:
+        out.seconds = time.perf_counter() - start
     return outs
+
+
+def _best(coders: list["CoefficientCoder"], target: dict, best: Compressed | None = None):
+    """The best of `best` and each coder's file for `target`."""
+    for coder in coders:
+        out = coder.search(target, DEFAULT_STEP)
+        if best is None or better(out, best, target):
+            best = out
+    return best
 
 
 class CoefficientCoder:
