@@ -412,7 +412,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (fast: 2, alone)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    units = {"prediction": "% size", "lzma": "% size", "planes": "% size", "narrow": "dB", "wide": "dB"}
+    units = {
+        "prediction": "% size",
+        "lzma": "% size",
+        "planes": "% size",
+        "narrow": "dB",
+        "wide": "dB",
+    }
     unit = units.get(args.experiment, "% BD-rate")
     means: dict[str, list[float]] = {}
     for name in args.images.split(","):

@@ -187,14 +187,14 @@ def compress_sweep(
     outs = [_best(coders, target) for target in targets]
     total = _budget(options)
     left = None if total is None else total - (time.perf_counter() - start)
-    if _widen(options, search, outs) and (left is None or left > 0):
-        if should_stop is None or not should_stop():
-            wide = replace(options, time_budget_s=left)
-            more = fit_coders(pixels, mode, wide, True, progress, should_stop, archs=[WIDE])
-            outs = [
-                _best(more, t, out) if out.bpp >= HIGH_RATE_BPP else out
-                for t, out in zip(targets, outs, strict=True)
-            ]
+    stopped = should_stop is not None and should_stop()
+    if _widen(options, search, outs) and (left is None or left > 0) and not stopped:
+        wide = replace(options, time_budget_s=left)
+        more = fit_coders(pixels, mode, wide, True, progress, should_stop, archs=[WIDE])
+        outs = [
+            _best(more, t, out) if out.bpp >= HIGH_RATE_BPP else out
+            for t, out in zip(targets, outs, strict=True)
+        ]
     for out in outs:
         out.seconds = time.perf_counter() - start
     return outs
