@@ -14,6 +14,7 @@ the numbers in results/codec_ablation.md's "tried" table can be rerun.
     python -m benchmarks.codec_experiments body --threads 2 --images kodim23,kodim05
     python -m benchmarks.codec_experiments narrow --images kodim23,kodim05,kodim19,kodim03
     python -m benchmarks.codec_experiments wide --images kodim16,kodim13,kodim06,kodim23
+    python -m benchmarks.codec_experiments ridge --images kodim16,kodim06,kodim23,coffee,chelsea
 
 klt         the KLT order's image model: AR(1) ρ ∈ {0.9, 0.95, 0.98, 0.99, 0.995}, the grid
             Laplacian's smoothness order, and the image's own KLT (an oracle: it would cost
@@ -36,6 +37,8 @@ narrow      width 16 against 24 (`compact`'s narrowest candidate) at 0.1, 0.15 a
             the PSNR difference of the files that fit (dB, positive: width 16 better)
 wide        width 64 against 48 (`compact`'s widest default candidate) at 0.5, 0.75, 1, 1.5
             and 2 bpp: the PSNR difference of the files that fit (dB, positive: 64 better)
+ridge       the restoration filter's Tikhonov weight (postfilter.RIDGE) 1e-4 against 1e-9
+            (until 2026-11-30), and 1e-3, on `compact`'s width 32 (BD-rate, files as coded)
 body        the body's int8 matrices with fewer levels (±63, ±31, ±15 instead of ±127, still
             stored as int8: LZMA2 then codes fewer bits a weight) at widths 24, 32, 48
 longer      what a longer fit buys (the `max` preset's question): `compact`'s architecture at
@@ -56,7 +59,7 @@ import torch
 from benchmarks.bd_rate import load
 from benchmarks.codec_ablation import curve
 from benchmarks.common import bd_rate
-from mhinr.model import codec, entropy
+from mhinr.model import codec, entropy, postfilter
 from mhinr.model import coefficients as co
 from mhinr.model.compress import Options
 from mhinr.model.presets import Arch
@@ -369,6 +372,20 @@ NARROW_BPPS = (0.1, 0.15, 0.25)
 WIDE_BPPS = (0.5, 0.75, 1.0, 1.5, 2.0)
 
 
+def ridge(name: str) -> dict:
+    img, coder, h, w = _fit(name)
+    old = postfilter.RIDGE
+    curves = {}
+    try:
+        for value in (1e-9, 1e-4, 1e-3):
+            postfilter.RIDGE = value
+            coder._coded = None  # the filter is remembered per step
+            curves[value] = curve(coder, h, w)
+    finally:
+        postfilter.RIDGE = old
+    return {f"ridge {v:g}": bd_rate(*curves[v], *curves[1e-9]) for v in (1e-4, 1e-3)}
+
+
 def body(name: str) -> dict:
     img = load(name)
     h, w = img.pixels.shape[1:]
@@ -406,6 +423,7 @@ def main() -> None:
         "body": body,
         "narrow": narrow,
         "wide": wide,
+        "ridge": ridge,
     }
     ap.add_argument("experiment", choices=list(runs))
     ap.add_argument("--images", default="kodim23,coffee")
