@@ -15,6 +15,7 @@ the numbers in results/codec_ablation.md's "tried" table can be rerun.
     python -m benchmarks.codec_experiments narrow --images kodim23,kodim05,kodim19,kodim03
     python -m benchmarks.codec_experiments wide --images kodim16,kodim13,kodim06,kodim23
     python -m benchmarks.codec_experiments ridge --images kodim16,kodim06,kodim23,coffee,chelsea
+    python -m benchmarks.codec_experiments taps --images kodim16,kodim06,kodim23,coffee,chelsea
 
 klt         the KLT order's image model: AR(1) ρ ∈ {0.9, 0.95, 0.98, 0.99, 0.995}, the grid
             Laplacian's smoothness order, and the image's own KLT (an oracle: it would cost
@@ -39,6 +40,8 @@ wide        width 64 against 48 (`compact`'s widest default candidate) at 0.5, 0
             and 2 bpp: the PSNR difference of the files that fit (dB, positive: 64 better)
 ridge       the restoration filter's Tikhonov weight (postfilter.RIDGE) 1e-4 against 1e-9
             (until 2026-11-30), and 1e-3, on `compact`'s width 32 (BD-rate, files as coded)
+taps        the restoration filter's taps range-coded on the 2^-10 grid (flags bit 6) against
+            the same taps as fp16 (before): BD-rate, `compact` width 32
 body        the body's int8 matrices with fewer levels (±63, ±31, ±15 instead of ±127, still
             stored as int8: LZMA2 then codes fewer bits a weight) at widths 24, 32, 48
 longer      what a longer fit buys (the `max` preset's question): `compact`'s architecture at
@@ -386,6 +389,19 @@ def ridge(name: str) -> dict:
     return {f"ridge {v:g}": bd_rate(*curves[v], *curves[1e-9]) for v in (1e-4, 1e-3)}
 
 
+def taps(name: str) -> dict:
+    img, coder, h, w = _fit(name)
+    coded = curve(coder, h, w)
+    old = postfilter.to_integers
+    postfilter.to_integers = lambda filters: None  # the codec then stores fp16
+    try:
+        coder._coded = None
+        fp16 = curve(coder, h, w)
+    finally:
+        postfilter.to_integers = old
+    return {"range-coded taps": bd_rate(*coded, *fp16)}
+
+
 def body(name: str) -> dict:
     img = load(name)
     h, w = img.pixels.shape[1:]
@@ -424,6 +440,7 @@ def main() -> None:
         "narrow": narrow,
         "wide": wide,
         "ridge": ridge,
+        "taps": taps,
     }
     ap.add_argument("experiment", choices=list(runs))
     ap.add_argument("--images", default="kodim23,coffee")

@@ -437,24 +437,52 @@ def test_compact_file_carries_its_restoration_filter_and_the_render_uses_it(filt
 
 
 def test_compact_file_with_a_bad_restoration_filter_is_refused(filtered_file):
-    from mhinr.model.codec import COMPACT
+    from mhinr.model.codec import COMPACT, FLAG_FILTER_CODED, _open
 
     data = filtered_file[1].data
     at = COMPACT.size + 4 * (9 + 3)  # the filter's size byte follows the colour transform
+    flags_at = COMPACT.size - 1
 
-    def size(r):
-        r[at] = 4
-        return r
+    def edit(offset: int, value: bytes):
+        def apply(r):
+            r[offset : offset + len(value)] = value
+            return r
 
+        return apply
+
+    assert _open(data)[1][flags_at] & FLAG_FILTER_CODED  # the taps are range-coded
     with pytest.raises(CodecError, match="restoration filter of size"):
-        decode(_recode(data, size))
+        decode(_recode(data, edit(at, b"\x04")))
+    with pytest.raises(CodecError, match="fraction bits"):
+        decode(_recode(data, edit(at + 1, b"\x1e")))
+    with pytest.raises(CodecError, match="restoration filter does not decode"):
+        decode(_recode(data, edit(at + 4, b"\xf0")))  # a table index beyond the tables
+    with pytest.raises(CodecError):  # its length says more bytes than it has
+        decode(_recode(data, edit(at + 2, struct.pack("<H", 60000))))
 
-    def inf(r):
-        r[at + 1 : at + 3] = np.float16(np.inf).tobytes()
+    def no_filter_bit(r):
+        r[flags_at] &= ~2
+        r[at : at + 4 + struct.unpack_from("<H", r, at + 2)[0]] = b""
         return r
 
+    with pytest.raises(CodecError, match="coded-filter flag without a filter"):
+        decode(_recode(data, no_filter_bit))
+
+    def as_fp16(value: float):  # an older file's filter: fp16 taps, flags bit 6 clear
+        def apply(r):
+            n = struct.unpack_from("<H", r, at + 2)[0]
+            taps = np.full(3 * 76, value, np.float16)
+            taps[0] = 1.0
+            r[at : at + 4 + n] = bytes([5]) + taps.tobytes()
+            r[flags_at] &= ~FLAG_FILTER_CODED
+            return r
+
+        return apply
+
+    net, _ = decode(_recode(data, as_fp16(0.0)))  # still read
+    assert net.post_filter[0, 0] == 1 and net.post_filter.abs().sum() == 1
     with pytest.raises(CodecError, match="not finite"):
-        decode(_recode(data, inf))
+        decode(_recode(data, as_fp16(np.inf)))
 
 
 def test_the_restoration_filter_is_left_out_where_it_does_not_pay(monkeypatch):
@@ -486,7 +514,7 @@ def test_compact_file_with_unknown_flags_is_refused(compact_file):
     from mhinr.model.codec import COMPACT
 
     def flag(r):
-        r[COMPACT.size - 1] |= 64  # bit 6: not defined
+        r[COMPACT.size - 1] |= 128  # bit 7: not defined
         return r
 
     with pytest.raises(CodecError, match="unknown flags"):
@@ -767,3 +795,28 @@ def test_low_byte_targets_also_fit_the_narrowest_body(monkeypatch):
     widths.clear()
     compress(img, "RGB", Options(preset="max", bpp=0.15, steps=2))
     assert widths == [24, 32, 48, 16]
+
+
+def test_high_rate_files_also_fit_the_widest_body(monkeypatch):
+    """Where a `compact` file comes out at ≥ 0.9 bpp and its target allows that, width 64
+    is fitted too (its basis spans a whole cell) and kept if better; not for `fast`."""
+    import mhinr.model.coefficients as co
+
+    widths = []
+    real = co.fit_projection
+
+    def spy(net, *args, **kwargs):
+        widths.append(net.cfg.width)
+        return real(net, *args, **kwargs)
+
+    monkeypatch.setattr(co, "fit_projection", spy)
+    img = smooth_image(3, 64, 64)
+    out = compress(img, "RGB", Options(preset="compact", bpp=4.0, steps=2))
+    assert widths == [24, 32, 48, 64] and out.met
+    assert out.net.cfg.width in (24, 32, 48, 64)
+    widths.clear()
+    out = compress(img, "RGB", Options(preset="compact", target_psnr=60, steps=2))
+    assert widths == [24, 32, 48, 64] and out.bpp >= co.HIGH_RATE_BPP
+    widths.clear()
+    compress(img, "RGB", Options(preset="fast", bpp=4.0, steps=2))
+    assert widths == [24]

@@ -20,6 +20,7 @@ from mhinr.model.codec import (
     coding_basis,
     dequantize,
     encode_coefficients,
+    filter_bytes,
     fits_compact,
     quantize,
 )
@@ -158,14 +159,23 @@ def _budget(options: Options) -> float | None:
     return options.time_budget_s
 
 
-def _widen(options: Options, search: bool, outs: list[Compressed]) -> bool:
-    """Whether `compact`/`max` should also fit WIDE: some target's file came out at
-    HIGH_RATE_BPP or more, and the architecture was not given."""
+def _high_rate(target: dict, out: Compressed) -> bool:
+    """Whether `out`, the file for `target`, is a high-rate one (HIGH_RATE_BPP or more,
+    and so is its byte target if it has one: a small image's unreachable low target
+    gives a file of many bits a pixel, which no wider body would make smaller)."""
+    pixels = out.coded.height * out.coded.width
+    allowed = target.get("max_bytes", math.inf) * 8 / pixels
+    return min(out.bpp, allowed) >= HIGH_RATE_BPP
+
+
+def _widen(options: Options, targets: list[dict], outs: list[Compressed]) -> bool:
+    """Whether `compact`/`max` should also fit WIDE: some target is a high-rate one
+    (`_high_rate`), and the architecture was not given."""
     return (
-        search
+        any(targets)
         and options.preset in ("compact", "max")
         and not (options.width or options.depth or options.body)
-        and any(out.bpp >= HIGH_RATE_BPP for out in outs)
+        and any(_high_rate(t, out) for t, out in zip(targets, outs, strict=True))
     )
 
 
@@ -188,11 +198,11 @@ def compress_sweep(
     total = _budget(options)
     left = None if total is None else total - (time.perf_counter() - start)
     stopped = should_stop is not None and should_stop()
-    if _widen(options, search, outs) and (left is None or left > 0) and not stopped:
+    if _widen(options, targets, outs) and (left is None or left > 0) and not stopped:
         wide = replace(options, time_budget_s=left)
         more = fit_coders(pixels, mode, wide, True, progress, should_stop, archs=[WIDE])
         outs = [
-            _best(more, t, out) if out.bpp >= HIGH_RATE_BPP else out
+            _best(more, t, out) if _high_rate(t, out) else out
             for t, out in zip(targets, outs, strict=True)
         ]
     for out in outs:
@@ -331,7 +341,7 @@ class CoefficientCoder:
                 f = postfilter.solve(rec, self.pixels, stride=SOLVE_STRIDE)
                 gain = psnr(postfilter.apply(rec, f), self.pixels) - psnr(rec, self.pixels)
                 data = self._encode(step, f)
-                extra = 2 * f.numel() + 1  # stored raw: the file without it is this shorter
+                extra = len(filter_bytes(f, len(self.mode))[0])  # the file without it: shorter
                 if gain <= FILTER_DB_PER_OCTAVE * math.log2(1 + extra / (len(data) - extra)):
                     f, data = None, None
             self._coded = (key, f, data if data is not None else self._encode(step, None))

@@ -287,6 +287,31 @@ def _decode_excess(dec, uniform) -> int:
     return (1 << int(nb)) + rest - 1
 
 
+def encode_values(v: np.ndarray) -> bytes:
+    """A few signed integers (a restoration filter's taps) under one Laplace table, the
+    scale that codes them smallest: its index (a byte), then the range coder's words."""
+    z = zigzag(np.asarray(v, np.int64)).ravel()
+    uniform = constriction.stream.model.Uniform()
+    best = None
+    for s in range(SCALES):
+        enc = constriction.stream.queue.RangeEncoder()
+        _put(enc, uniform, z, s)
+        words = enc.get_compressed()
+        if best is None or len(words) < len(best[1]):
+            best = (s, words)
+    return bytes([best[0]]) + best[1].astype("<u4").tobytes()
+
+
+def decode_values(data: bytes, n: int) -> np.ndarray:
+    """The inverse of `encode_values`: n signed integers (ValueError if they do not
+    decode)."""
+    if not data or (len(data) - 1) % 4 or data[0] >= SCALES:
+        raise ValueError("the coded values are truncated or corrupt")
+    dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data[1:], "<u4").astype(np.uint32))
+    uniform = constriction.stream.model.Uniform()
+    return unzigzag(_get(dec, uniform, n, data[0], [n]))
+
+
 def decode(data: bytes, shape: tuple[int, int, int, int]) -> np.ndarray:
     """The coded section → [K, C, Hy, Hx] integers (row 0 as DC differences). Raises
     ValueError on a section that does not match the shape."""

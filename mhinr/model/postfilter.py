@@ -5,7 +5,8 @@ Quantizing the heads' coefficients leaves errors that look alike all over the im
 of them. The encoder solves, for each output channel, the filter that maps the k×k
 neighbourhoods of all channels of the decoded image (plus a bias) to that channel of the
 original in the least-squares sense (a Wiener filter, as the adaptive loop filters of video
-codecs do), stores it in the file (fp16: 456 bytes for RGB and k = 5), and the decoder
+codecs do), stores it in the file (its taps on a 2^-10 grid, range-coded: ~290 bytes for RGB and
+k = 5; fp16, 456 bytes, before 2026-11-30), and the decoder
 applies it to the network's native render before any resize. Measured on one `compact`
 fit of kodim23 at 7 quantizer steps, bytes counted (BD-rate against no filter): 3×3 per
 channel −8.4 %, 5×5 per channel −11.8 %, 7×7 per channel −12.0 %, 5×5 per channel with
@@ -18,6 +19,7 @@ C·k² shifted copies, whatever the image size; the inputs are the same for ever
 channel, so one Gram matrix serves all of them.
 """
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -31,6 +33,10 @@ BAND_ROWS = 64
 # out). 1e-4 keeps the taps small and gains +0.3 … +0.5 dB at every step of 3 Kodak images
 # (1e-9 until 2026-11-30; `python -m benchmarks.codec_experiments ridge`)
 RIDGE = 1e-4
+# the taps are rounded to multiples of 2^-FRACTION_BITS (format 3 files since 2026-11-30
+# store them so, range-coded, ~290 bytes for RGB where fp16 took 460; the rounding costs
+# < 0.005 dB on kodim06; 2^-8 cost up to 0.2 dB)
+FRACTION_BITS = 10
 
 
 def solve(decoded: Tensor, original: Tensor, k: int = KERNEL, stride: int = 1) -> Tensor:
@@ -39,7 +45,8 @@ def solve(decoded: Tensor, original: Tensor, k: int = KERNEL, stride: int = 1) -
     `original` (both [C, H, W] in [0, 1]) best, rounded to fp16. The normal equations are
     summed band by band: float32 products of one band, float64 totals. With `stride` s,
     only the pixels of every s-th row and column are fitted (their neighbourhoods are
-    still the full-resolution ones)."""
+    still the full-resolution ones). The taps are rounded to multiples of
+    2^-FRACTION_BITS (`to_integers` gives them as integers)."""
     c, h, w = decoded.shape
     p = k // 2
     taps = c * k * k
@@ -63,7 +70,18 @@ def solve(decoded: Tensor, original: Tensor, k: int = KERNEL, stride: int = 1) -
         gram += (a @ a.T).double()
         rhs += (a @ y[:, r0 * w : r1 * w].T).double()
     gram += RIDGE * gram.diagonal().mean() * torch.eye(taps + 1, dtype=torch.float64)
-    return torch.linalg.solve(gram, rhs).T.half().float()
+    f = torch.linalg.solve(gram, rhs).T
+    return torch.round(f * 2**FRACTION_BITS) / 2**FRACTION_BITS
+
+
+def to_integers(filters: Tensor) -> np.ndarray | None:
+    """The taps as integer multiples of 2^-FRACTION_BITS, or None if they are not such
+    multiples of at most 2^20 (a filter read from an older file, in fp16)."""
+    scaled = filters.double() * 2**FRACTION_BITS
+    ints = torch.round(scaled)
+    if not torch.equal(ints, scaled) or ints.abs().max() > 2**20:
+        return None
+    return ints.numpy().astype(np.int64)
 
 
 def apply(image: Tensor, filters: Tensor) -> Tensor:
