@@ -52,25 +52,31 @@ FAST_WIDE_PIXELS = 256 * 256
 # its smaller body buys +0.25 dB at 0.15 bpp and +0.54 dB at 0.1 (4 Kodak images), and it
 # loses from 0.25 bpp on (`python -m benchmarks.codec_experiments narrow`)
 LOW_RATE_BPP = 0.2
-# where a `compact` or `max` file comes out at this many bits a pixel or more, width 64 is
-# fitted too and kept if better: its 65 functions span all 64 pixels of a cell, so the
-# reconstruction has no floor from the basis (width 48 spans 49), worth +1.1…1.7 dB at
-# 1.5 bpp and +0.2…0.3 dB at 1 bpp on kodim16, 13, 06, while its 4 kB body loses below
-# ~0.8 bpp (`python -m benchmarks.codec_experiments wide`)
+# where a byte target allows this many bits a pixel or more (a PSNR target: where its file
+# comes out at that rate), `compact` and `max` also fit width 64 and keep it if better: its
+# 65 functions span all 64 pixels of a cell, so the reconstruction has no floor from the
+# basis (width 48 spans 49), worth +1.1…1.7 dB at 1.5 bpp and +0.2…0.3 dB at 1 bpp on
+# kodim16, 13, 06, 23, while its 4 kB body loses below ~0.8 bpp
+# (`python -m benchmarks.codec_experiments wide`)
 HIGH_RATE_BPP = 0.9
 WIDE = Arch(cell=8, width=64)
 
 
-def _candidates(opt: Options, search: bool, pixels: int, low_rate: bool = False) -> list[Arch]:
+def _candidates(
+    opt: Options, search: bool, pixels: int, low_rate: bool = False, high_rate: bool = False
+) -> list[Arch]:
     """The architectures to fit: `fast` one; `compact` and `max` three widths when there is
-    a target to meet (`search`; a fourth, width 16, when a byte target is at most
-    LOW_RATE_BPP), else the one that is best at the default quality."""
+    a target to meet (`search`; width 16 too when a byte target is at most LOW_RATE_BPP,
+    WIDE when one is at least HIGH_RATE_BPP), else the one that is best at the default
+    quality."""
     if opt.preset == "fast":
         archs = [Arch(cell=8, width=32 if pixels >= FAST_WIDE_PIXELS else 24)]
     elif search:
         archs = [Arch(cell=8, width=24), Arch(cell=8, width=32), Arch(cell=8, width=48)]
         if low_rate:
             archs.append(Arch(cell=8, width=16))
+        if high_rate:
+            archs.append(WIDE)
     else:
         archs = [Arch(cell=8, width=32)]
     if opt.width or opt.depth or opt.body:
@@ -101,6 +107,7 @@ def fit_coders(
     should_stop: Callable[[], bool] | None = None,
     low_rate: bool = False,
     archs: list[Arch] | None = None,
+    high_rate: bool = False,
 ) -> list["CoefficientCoder"]:
     """Fit the candidate architectures (`_candidates`, or `archs`) in the image's colour
     space, each ready to quantize and code at any step; `options.time_budget_s` (`max`: its
@@ -111,7 +118,7 @@ def fit_coders(
     default_steps = {"fast": 60, "max": MAX_STEPS}.get(options.preset, 300)
     steps = options.steps if options.steps is not None else default_steps
     if archs is None:
-        archs = _candidates(options, search, h * w, low_rate)
+        archs = _candidates(options, search, h * w, low_rate, high_rate)
 
     def rgb_progress(p: Progress) -> None:  # previews back in the image's own colours
         if progress is None:
@@ -192,13 +199,19 @@ def compress_sweep(
     start = time.perf_counter()
     h, w = pixels.shape[1:]
     low_rate = any(t.get("max_bytes", math.inf) * 8 <= LOW_RATE_BPP * h * w for t in targets)
+    # byte targets say beforehand whether WIDE may pay; PSNR targets only once coded
+    high_rate = any(t.get("max_bytes", 0) * 8 >= HIGH_RATE_BPP * h * w for t in targets)
     search = any(targets)
-    coders = fit_coders(pixels, mode, options, search, progress, should_stop, low_rate)
+    coders = fit_coders(
+        pixels, mode, options, search, progress, should_stop, low_rate, high_rate=high_rate
+    )
     outs = [_best(coders, target) for target in targets]
     total = _budget(options)
     left = None if total is None else total - (time.perf_counter() - start)
     stopped = should_stop is not None and should_stop()
-    if _widen(options, targets, outs) and (left is None or left > 0) and not stopped:
+    fitted = any(c.net.cfg.width == WIDE.width for c in coders)
+    widen = not fitted and _widen(options, targets, outs)
+    if widen and (left is None or left > 0) and not stopped:
         wide = replace(options, time_budget_s=left)
         more = fit_coders(pixels, mode, wide, True, progress, should_stop, archs=[WIDE])
         outs = [
