@@ -4,13 +4,14 @@
   Adam schedule, weights stored fp32. Large files: the paper is not a compressor.
 * ``compact``: transform-coded heads (model/codec.py) on 8×8-pixel cells, a depth-2 ReLU
   body trained by variable projection, int8 body, per-image colour transform; the
-  architecture is searched over a few widths and the quantizer step set to meet the target
-  (model/coefficients.py).
+  architecture is searched over a few widths (24, 32, 48; 16 at low and 64 at high rates)
+  and the quantizer step set to meet the target (model/coefficients.py).
 * ``fast``: the compact method with one architecture and a short fit (a few seconds).
 * ``max``: the compact method fitted as long as that still paid when measured: 2,500
-  steps instead of 300 (three widths with a target, as `compact`; about 3 % fewer bytes
-  than `compact`, `python -m benchmarks.codec_experiments longer`; about 1.5 minutes on 2
-  CPU cores for a Kodak image, far less on a GPU), within a time budget (default 10 min).
+  steps instead of 300 (the same candidate widths as `compact` with a target; about 3 %
+  fewer bytes than `compact`, `python -m benchmarks.codec_experiments longer`; a few
+  minutes on 2 CPU cores for a Kodak image, far less on a GPU), within a time budget
+  (default 10 min, shared by the widths).
 * ``upscale``: not a compressor but an enlarger: an arbitrary-scale INR trained on the
   image's own downscaled copies (model/upscale.py); the file holds the image and the network.
 
