@@ -16,6 +16,7 @@ the numbers in results/codec_ablation.md's "tried" table can be rerun.
     python -m benchmarks.codec_experiments wide --images kodim16,kodim13,kodim06,kodim23
     python -m benchmarks.codec_experiments ridge --images kodim16,kodim06,kodim23,coffee,chelsea
     python -m benchmarks.codec_experiments taps --images kodim16,kodim06,kodim23,coffee,chelsea
+    python -m benchmarks.codec_experiments blend --images kodim16,kodim23
 
 klt         the KLT order's image model: AR(1) ρ ∈ {0.9, 0.95, 0.98, 0.99, 0.995}, the grid
             Laplacian's smoothness order, and the image's own KLT (an oracle: it would cost
@@ -42,6 +43,12 @@ ridge       the restoration filter's Tikhonov weight (postfilter.RIDGE) 1e-4 aga
             (until 2026-11-30), and 1e-3, on `compact`'s width 32 (BD-rate, files as coded)
 taps        the restoration filter's taps range-coded on the 2^-10 grid (flags bit 6) against
             the same taps as fp16 (before): BD-rate, `compact` width 32
+blend       blended heads: each cell's head also evaluated on a margin of m pixels around
+            its cell (the body's features extrapolated there) and cross-faded with its
+            neighbours' by linear ramps (a partition of unity); the coefficients solved
+            jointly by least squares (30 CGLS iterations from the block solution), then
+            quantized and range-coded like the block ones: BD-rate against the block
+            heads of the same body at m = 1, 2 (without and with the restoration filter)
 body        the body's int8 matrices with fewer levels (±63, ±31, ±15 instead of ±127, still
             stored as int8: LZMA2 then codes fewer bits a weight) at widths 24, 32, 48
 longer      what a longer fit buys (the `max` preset's question): `compact`'s architecture at
@@ -59,12 +66,14 @@ import types
 import numpy as np
 import torch
 
+from benchmarks import codec_ablation as co_ablation
 from benchmarks.bd_rate import load
 from benchmarks.codec_ablation import curve
 from benchmarks.common import bd_rate
-from mhinr.model import codec, entropy, postfilter
+from mhinr.model import codec, entropy, network, postfilter
 from mhinr.model import coefficients as co
 from mhinr.model.compress import Options
+from mhinr.model.metrics import psnr
 from mhinr.model.presets import Arch
 
 
@@ -402,6 +411,92 @@ def taps(name: str) -> dict:
     return {"range-coded taps": bd_rate(*coded, *fp16)}
 
 
+def _blend_operators(coder, m: int):
+    """(A, Aᵀ): coefficients [k, C·Hy·Hx] → the blended image [C, Hy·8, Hx·8] with heads
+    spread over a margin of m pixels, and its adjoint."""
+    import torch.nn.functional as F
+
+    net = coder.net
+    n = net.cfg.cell[0]
+    c = len(coder.mode)
+    hy, hx = net.cfg.heads
+    side = n + 2 * m
+    t = torch.arange(-m, n + m, dtype=torch.float32)
+    axis = (t * 2 + 1) / n - 1  # local coordinates, beyond [-1, 1] on the margin
+    gy, gx = torch.meshgrid(axis, axis, indexing="ij")
+    with torch.no_grad():
+        feats = net.body(torch.stack([gy, gx], -1).reshape(-1, 2)).double()
+    phi = torch.cat([torch.ones(len(feats), 1, dtype=torch.float64), feats], 1)
+    basis = phi @ codec.cell_basis(net, coder.klt)  # [side², k]
+    td = t.double()
+    ramp = torch.minimum(((td + m + 0.5) / (2 * m)).clamp(0, 1), ((n + m - 0.5 - td) / (2 * m)))
+    window = (ramp.clamp(0, 1)[:, None] * ramp.clamp(0, 1)[None, :]).reshape(-1, 1)
+    size = (n * hy + 2 * m, n * hx + 2 * m)
+    crop = (slice(None), slice(m, m + n * hy), slice(m, m + n * hx))
+    norm = F.fold(window.expand(-1, hy * hx)[None], size, side, stride=n)[0][crop]
+
+    def forward(coef):
+        v = ((basis @ coef) * window).reshape(side * side, c, hy * hx).permute(1, 0, 2)
+        return F.fold(v, size, side, stride=n)[:, 0][crop] / norm
+
+    def adjoint(img):
+        v = F.unfold(F.pad(img / norm, (m, m, m, m))[:, None], side, stride=n)
+        return basis.T @ (v.permute(1, 0, 2).reshape(side * side, -1) * window)
+
+    return forward, adjoint
+
+
+def blend(name: str) -> dict:
+    img, coder, h, w = _fit(name)
+    c = len(coder.mode)
+    hy, hx = coder.net.cfg.heads
+    target = network.assemble(coder._cells, c, hy, hx, *coder.net.cfg.cell)
+    k = coder.coef.shape[0]
+
+    def rgb(coded):
+        out = torch.einsum("ij,jhw->ihw", coder.colour.double(), coded)
+        return (out + coder.mean.double()[:, None, None])[:, :h, :w].float()
+
+    def points(forward, coef, filtered):
+        pts = []
+        for step in co_ablation.STEPS:
+            q = coder.quantized(step) if coef is None else quantize(coef / step)
+            rec = rgb(forward(q * step))
+            z = q.numpy().astype(np.int64).reshape(k, c, hy, hx).copy()
+            z[0] = codec.dc_med_residuals(z[0])
+            size = len(entropy.encode(z))
+            if filtered:
+                f = postfilter.solve(rec, img.pixels, stride=2)
+                rec = postfilter.apply(rec, f)
+                size += len(codec.filter_bytes(f, c)[0])
+            pts.append((8 * size / (h * w), float(psnr(rec.clamp(0, 1), img.pixels))))
+        return [p[0] for p in pts], [p[1] for p in pts]
+
+    def quantize(x):
+        return torch.sign(x) * torch.floor(x.abs() + 0.5 - coder.deadzone).clamp_min(0)
+
+    out = {}
+    block = _blend_operators(coder, 0)[0]
+    for filtered in (False, True):
+        base = points(block, None, filtered)
+        for m in (1, 2):
+            forward, adjoint = _blend_operators(coder, m)
+            x = coder.coef.clone()  # CGLS from the block solution
+            r = target - forward(x)
+            s = adjoint(r)
+            p, gamma = s.clone(), (s * s).sum()
+            for _ in range(30):
+                q = forward(p)
+                a = gamma / (q * q).sum()
+                x, r = x + a * p, r - a * q
+                s = adjoint(r)
+                gamma, old = (s * s).sum(), gamma
+                p = s + gamma / old * p
+            label = f"margin {m}{', filtered' if filtered else ''}"
+            out[label] = bd_rate(*points(forward, x, filtered), *base)
+    return out
+
+
 def body(name: str) -> dict:
     img = load(name)
     h, w = img.pixels.shape[1:]
@@ -441,6 +536,7 @@ def main() -> None:
         "wide": wide,
         "ridge": ridge,
         "taps": taps,
+        "blend": blend,
     }
     ap.add_argument("experiment", choices=list(runs))
     ap.add_argument("--images", default="kodim23,coffee")
