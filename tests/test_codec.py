@@ -775,8 +775,9 @@ def test_a_section_of_nothing_but_escapes_is_refused_quickly():
     assert np.array_equal(entropy.decode(entropy.encode(ok), shape), ok)
 
 
-def test_low_byte_targets_also_fit_the_narrowest_body(monkeypatch):
-    """At ≤ 0.2 bpp `compact` adds width 16 (its smaller body pays there); not above."""
+@pytest.fixture
+def fitted_widths(monkeypatch) -> list[int]:
+    """The body widths the coefficient storage fits, in order, from here on."""
     import mhinr.model.coefficients as co
 
     widths = []
@@ -787,6 +788,12 @@ def test_low_byte_targets_also_fit_the_narrowest_body(monkeypatch):
         return real(net, *args, **kwargs)
 
     monkeypatch.setattr(co, "fit_projection", spy)
+    return widths
+
+
+def test_low_byte_targets_also_fit_the_narrowest_body(fitted_widths):
+    """At ≤ 0.2 bpp `compact` adds width 16 (its smaller body pays there); not above."""
+    widths = fitted_widths
     img = smooth_image(3, 64, 64)
     for bpp, expected in ((0.15, [24, 32, 48, 16]), (0.5, [24, 32, 48])):
         widths.clear()
@@ -797,19 +804,12 @@ def test_low_byte_targets_also_fit_the_narrowest_body(monkeypatch):
     assert widths == [24, 32, 48, 16]
 
 
-def test_high_rate_files_also_fit_the_widest_body(monkeypatch):
+def test_high_rate_files_also_fit_the_widest_body(fitted_widths):
     """Where a `compact` file comes out at ≥ 0.9 bpp and its target allows that, width 64
     is fitted too (its basis spans a whole cell) and kept if better; not for `fast`."""
     import mhinr.model.coefficients as co
 
-    widths = []
-    real = co.fit_projection
-
-    def spy(net, *args, **kwargs):
-        widths.append(net.cfg.width)
-        return real(net, *args, **kwargs)
-
-    monkeypatch.setattr(co, "fit_projection", spy)
+    widths = fitted_widths
     img = smooth_image(3, 64, 64)
     out = compress(img, "RGB", Options(preset="compact", bpp=4.0, steps=2))
     assert widths == [24, 32, 48, 64] and out.met
