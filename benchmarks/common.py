@@ -119,8 +119,9 @@ def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 def run_streamed(fn, tasks: list, task_key, row_key, stream: Path, jobs: int, reuse: Path | None):
     """`fn` over `tasks` in `jobs` processes, each row appended to `stream` (JSON lines) as
     it finishes, so a run that has to stop loses nothing; the rows of `reuse` (an earlier
-    stream) whose `row_key` matches a task's `task_key` are taken instead of running it.
-    Returns (the rows in task order, how many were reused)."""
+    stream, which may be `stream` itself) whose `row_key` matches a task's `task_key` are
+    taken instead of running it. The stream is started afresh with the reused rows, so it
+    holds this run's rows only. Returns (the rows in task order, how many were reused)."""
     done = {}
     if reuse:
         for line in reuse.read_text().splitlines():
@@ -130,7 +131,11 @@ def run_streamed(fn, tasks: list, task_key, row_key, stream: Path, jobs: int, re
     todo = [t for t in tasks if task_key(t) not in done]
     reused = len(tasks) - len(todo)
     stream.parent.mkdir(parents=True, exist_ok=True)
-    with stream.open("a") as log, ProcessPoolExecutor(jobs) as pool:
+    with stream.open("w") as log, ProcessPoolExecutor(jobs) as pool:
+        for t in tasks:
+            if task_key(t) in done:
+                log.write(json.dumps(done[task_key(t)], default=str) + "\n")
+        log.flush()
         for fut in as_completed([pool.submit(fn, t) for t in todo]):
             row = fut.result()
             done[row_key(row)] = row

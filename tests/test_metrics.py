@@ -95,3 +95,24 @@ def test_bd_rate_measures_the_rate_saved_at_equal_quality():
     shifted = bd_rate([r * 1.5 for r in rate], [p + 1 for p in psnr], rate, psnr)
     assert abs(shifted - (1.5 / 2 ** (1 / 3) - 1) * 100) < 0.5
     assert pareto([(1, 30), (2, 29), (2, 31), (3, 31), (0.5, 25)]) == [(0.5, 25), (1, 30), (2, 31)]
+
+
+def _square(task):  # module level: the process pool pickles it
+    return {"key": task, "value": task * task}
+
+
+def test_benchmark_stream_holds_this_runs_rows_and_reuses_an_earlier_one(tmp_path):
+    """run_streamed: each run's stream has its own rows only (it appended to the last
+    run's before), reused rows are taken as they are, and a stream can reuse itself."""
+    import json
+
+    from benchmarks.common import run_streamed
+
+    stream = tmp_path / "s.jsonl"
+    rows, reused = run_streamed(_square, [2, 3], lambda t: t, lambda r: r["key"], stream, 1, None)
+    assert [r["value"] for r in rows] == [4, 9] and reused == 0
+    stream.write_text(stream.read_text().replace('"value": 9', '"value": 90'))
+    rows, reused = run_streamed(_square, [3, 4], lambda t: t, lambda r: r["key"], stream, 1, stream)
+    assert [r["value"] for r in rows] == [90, 16] and reused == 1  # 3 reused, 4 computed
+    lines = [json.loads(x) for x in stream.read_text().splitlines()]
+    assert sorted(r["key"] for r in lines) == [3, 4]  # 2 belonged to the run before
