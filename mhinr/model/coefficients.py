@@ -105,9 +105,7 @@ def fit_coders(
     search: bool,
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    low_rate: bool = False,
     archs: list[Arch] | None = None,
-    high_rate: bool = False,
 ) -> list["CoefficientCoder"]:
     """Fit the candidate architectures (`_candidates`, or `archs`) in the image's colour
     space, each ready to quantize and code at any step; `options.time_budget_s` (`max`: its
@@ -118,7 +116,7 @@ def fit_coders(
     default_steps = {"fast": 60, "max": MAX_STEPS}.get(options.preset, 300)
     steps = options.steps if options.steps is not None else default_steps
     if archs is None:
-        archs = _candidates(options, search, h * w, low_rate, high_rate)
+        archs = _candidates(options, search, h * w)
 
     def rgb_progress(p: Progress) -> None:  # previews back in the image's own colours
         if progress is None:
@@ -166,26 +164,6 @@ def _budget(options: Options) -> float | None:
     return options.time_budget_s
 
 
-def _high_rate(target: dict, out: Compressed) -> bool:
-    """Whether `out`, the file for `target`, is a high-rate one (HIGH_RATE_BPP or more,
-    and so is its byte target if it has one: a small image's unreachable low target
-    gives a file of many bits a pixel, which no wider body would make smaller)."""
-    pixels = out.coded.height * out.coded.width
-    allowed = target.get("max_bytes", math.inf) * 8 / pixels
-    return min(out.bpp, allowed) >= HIGH_RATE_BPP
-
-
-def _widen(options: Options, targets: list[dict], outs: list[Compressed]) -> bool:
-    """Whether `compact`/`max` should also fit WIDE: some target is a high-rate one
-    (`_high_rate`), and the architecture was not given."""
-    return (
-        any(targets)
-        and options.preset in ("compact", "max")
-        and not (options.width or options.depth or options.body)
-        and any(_high_rate(t, out) for t, out in zip(targets, outs, strict=True))
-    )
-
-
 def compress_sweep(
     pixels: Tensor,
     mode: str,
@@ -199,25 +177,26 @@ def compress_sweep(
     start = time.perf_counter()
     h, w = pixels.shape[1:]
     low_rate = any(t.get("max_bytes", math.inf) * 8 <= LOW_RATE_BPP * h * w for t in targets)
-    # byte targets say beforehand whether WIDE may pay; PSNR targets only once coded
+    # byte targets say beforehand whether WIDE may pay; the others only once coded
     high_rate = any(t.get("max_bytes", 0) * 8 >= HIGH_RATE_BPP * h * w for t in targets)
     search = any(targets)
-    coders = fit_coders(
-        pixels, mode, options, search, progress, should_stop, low_rate, high_rate=high_rate
-    )
+    archs = _candidates(options, search, h * w, low_rate, high_rate)
+    coders = fit_coders(pixels, mode, options, search, progress, should_stop, archs)
     outs = [_best(coders, target) for target in targets]
+    late = [
+        i
+        for i, (t, out) in enumerate(zip(targets, outs, strict=True))
+        if "max_bytes" not in t and out.bpp >= HIGH_RATE_BPP
+    ]
+    more = [a for a in _candidates(options, search, h * w, low_rate, True) if a not in archs]
     total = _budget(options)
     left = None if total is None else total - (time.perf_counter() - start)
     stopped = should_stop is not None and should_stop()
-    fitted = any(c.net.cfg.width == WIDE.width for c in coders)
-    widen = not fitted and _widen(options, targets, outs)
-    if widen and (left is None or left > 0) and not stopped:
+    if late and more and (left is None or left > 0) and not stopped:
         wide = replace(options, time_budget_s=left)
-        more = fit_coders(pixels, mode, wide, True, progress, should_stop, archs=[WIDE])
-        outs = [
-            _best(more, t, out) if _high_rate(t, out) else out
-            for t, out in zip(targets, outs, strict=True)
-        ]
+        coders = fit_coders(pixels, mode, wide, True, progress, should_stop, more)
+        for i in late:
+            outs[i] = _best(coders, targets[i], outs[i])
     for out in outs:
         out.seconds = time.perf_counter() - start
     return outs

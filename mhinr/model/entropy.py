@@ -34,7 +34,7 @@ Symbols are zigzag integers (0, −1, 1, −2, … ↦ 0, 1, 2, 3, …); a table
 
 import hashlib
 import math
-from functools import cache
+from functools import cache, lru_cache
 
 import constriction
 import numpy as np
@@ -292,12 +292,13 @@ def encode_values(v: np.ndarray) -> bytes:
     scale that codes them smallest near the one their mean magnitude suggests: its index
     (a byte), then the range coder's words. The last call is remembered (the encoder
     prices a filter and then stores it)."""
-    v = np.ascontiguousarray(v, np.int64)
-    global _last_values
-    last = _last_values
-    if last[0] == v.tobytes():
-        return last[1]
-    z = zigzag(v).ravel()
+    return _encode_values(np.ascontiguousarray(v, np.int64).tobytes())
+
+
+@lru_cache(maxsize=1)
+def _encode_values(data: bytes) -> bytes:
+    v = np.frombuffer(data, np.int64)
+    z = zigzag(v)
     uniform = constriction.stream.model.Uniform()
     guess = round(8 * (math.log2(max(np.abs(v).mean(), 1 / 32)) + 5))
     best = None
@@ -307,12 +308,7 @@ def encode_values(v: np.ndarray) -> bytes:
         words = enc.get_compressed()
         if best is None or len(words) < len(best[1]):
             best = (s, words)
-    out = bytes([best[0]]) + best[1].astype("<u4").tobytes()
-    _last_values = (v.tobytes(), out)
-    return out
-
-
-_last_values: tuple = (None, b"")
+    return bytes([best[0]]) + best[1].astype("<u4").tobytes()
 
 
 def decode_values(data: bytes, n: int) -> np.ndarray:

@@ -42,7 +42,7 @@ FRACTION_BITS = 10
 def solve(decoded: Tensor, original: Tensor, k: int = KERNEL, stride: int = 1) -> Tensor:
     """The filters [C, C·k²+1] (for each output channel: the weights of input channel 0's
     k×k taps row-major, then channel 1's, …, then the bias) that map `decoded` to
-    `original` (both [C, H, W] in [0, 1]) best, rounded to fp16. The normal equations are
+    `original` (both [C, H, W] in [0, 1]) best. The normal equations are
     summed band by band: float32 products of one band, float64 totals. With `stride` s,
     only the pixels of every s-th row and column are fitted (their neighbourhoods are
     still the full-resolution ones). The taps are rounded to multiples of
