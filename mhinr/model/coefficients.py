@@ -14,6 +14,7 @@ from torch import Tensor
 
 from mhinr.model import postfilter
 from mhinr.model.codec import (
+    FIXED_MAX_CONDITION,
     STORAGE_VERSION,
     Coded,
     Quantization,
@@ -22,6 +23,7 @@ from mhinr.model.codec import (
     encode_coefficients,
     filter_bytes,
     fits_compact,
+    fixed_condition,
     quantize,
 )
 from mhinr.model.colour import colour_transform
@@ -60,28 +62,25 @@ LOW_RATE_BPP = 0.2
 # (`python -m benchmarks.codec_experiments wide`)
 HIGH_RATE_BPP = 0.9
 WIDE = Arch(cell=8, width=64)
+# the fixed body (network.hinge_body): its features span every function on a cell, its file
+# holds no body, and its coefficients are the cell's DCT. Against the trained envelope of
+# widths 16–64 (`compact`'s 300-step fits, real files): +0.06…+1.15 dB at 0.15–1.5 bpp on
+# kodim18 and kodim06 — the trained bodies' bytes (0.4–4.7 kB) cost more than their
+# adapted subspace saves (`python -m benchmarks.codec_experiments fixed`)
+FIXED = Arch(cell=8, fixed=True)
 
 
 def _candidates(
     opt: Options, search: bool, pixels: int, low_rate: bool = False, high_rate: bool = False
 ) -> list[Arch]:
-    """The architectures to fit: `fast` one; `compact` and `max` three widths when there is
-    a target to meet (`search`; width 16 too when a byte target is at most LOW_RATE_BPP,
-    WIDE when one is at least HIGH_RATE_BPP), else the one that is best at the default
-    quality."""
-    if opt.preset == "fast":
-        archs = [Arch(cell=8, width=32 if pixels >= FAST_WIDE_PIXELS else 24)]
-    elif search:
-        archs = [Arch(cell=8, width=24), Arch(cell=8, width=32), Arch(cell=8, width=48)]
-        if low_rate:
-            archs.append(Arch(cell=8, width=16))
-        if high_rate:
-            archs.append(WIDE)
-    else:
-        archs = [Arch(cell=8, width=32)]
-    if opt.width or opt.depth or opt.body:
-        base = archs[0]
-        archs = [
+    """The architectures to fit: the fixed body (FIXED) for `fast` and wherever there is no
+    target; with a target (`search`) `compact` and `max` also train three widths (width 16
+    too when a byte target is at most LOW_RATE_BPP, WIDE when one is at least
+    HIGH_RATE_BPP) and keep the best file. An explicit width, depth or body: that trained
+    body alone."""
+    if opt.width or opt.depth or opt.body:  # a trained body of the asked shape
+        base = Arch(cell=8, width=32 if pixels >= FAST_WIDE_PIXELS else 24)
+        return [
             replace(
                 base,
                 width=opt.width or base.width,
@@ -89,6 +88,13 @@ def _candidates(
                 body=opt.body or base.body,
             )
         ]
+    if opt.preset == "fast" or not search:
+        return [FIXED]
+    archs = [FIXED, Arch(cell=8, width=24), Arch(cell=8, width=32), Arch(cell=8, width=48)]
+    if low_rate:
+        archs.append(Arch(cell=8, width=16))
+    if high_rate:
+        archs.append(WIDE)
     return archs
 
 
@@ -132,27 +138,36 @@ def fit_coders(
         progress(p)
 
     total = _budget(options)
-    budget = None if total is None else total / len(archs)
     coders = []
+    trained = sum(not a.fixed for a in archs)
+    budget = None if total is None or not trained else total / trained
     for arch in archs:
         if coders and should_stop is not None and should_stop():
             break
+        heads = grid(h, w, arch.cell)
+        cell = (math.ceil(h / heads[0]), math.ceil(w / heads[1]))
+        if arch.fixed and fixed_condition(cell) > FIXED_MAX_CONDITION:
+            arch = Arch(cell=arch.cell, width=24)  # no such cells from 11 pixels a side up
+        width, depth = arch.width, arch.depth
+        if arch.fixed:  # one hinge fewer than the cell's pixels, as the network demands
+            width, depth = cell[0] * cell[1] - 1, 1
         net = build_network(
             "multihead",
             (h, w),
             c,
-            heads=grid(h, w, arch.cell),
-            width=arch.width,
-            depth=arch.depth,
-            alpha=arch.width,
+            heads=heads,
+            width=width,
+            depth=depth,
+            alpha=width,
             body=arch.body,
             seed=options.seed,
-            init="torch",
+            init="fixed" if arch.fixed else "torch",
         )  # random biases: a well-conditioned basis
-        cfg = FitConfig(steps=steps, lr=3e-3, time_budget_s=budget)
-        net.to(options.device)
-        fit_projection(net, coded_pixels.to(options.device), cfg, rgb_progress, should_stop)
-        net.cpu()
+        if not arch.fixed:
+            cfg = FitConfig(steps=steps, lr=3e-3, time_budget_s=budget)
+            net.to(options.device)
+            fit_projection(net, coded_pixels.to(options.device), cfg, rgb_progress, should_stop)
+            net.cpu()
         coders.append(CoefficientCoder(net, coded_pixels, pixels, mode, colour, mean))
     return coders
 
@@ -267,6 +282,8 @@ class CoefficientCoder:
         return self._basis()[1]
 
     def _quantize_body(self) -> None:
+        if self.net.cfg.init == "fixed":  # rebuilt exactly by the decoder, never stored
+            return
         with torch.no_grad():
             for name, p in self.net.named_parameters():
                 if name.startswith("body."):

@@ -37,7 +37,9 @@ class INRConfig:
     omega0: float = 30.0  # sine body: first-layer frequency (SIREN)
     fourier_features: int = 128  # fourier body: Gaussian frequencies
     fourier_scale: float = 10.0
-    init: Literal["paper", "torch"] = "paper"
+    # "fixed": a depth-1 ReLU body of `hinge_body`'s hinges, one fewer than a cell's pixels,
+    # never trained and never stored (its features span every function on the cell's pixels)
+    init: Literal["paper", "torch", "fixed"] = "paper"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -49,8 +51,16 @@ class INRConfig:
             raise ValueError(f"alpha={self.alpha} must be between 1 and width={self.width}")
         if self.body not in ("relu", "sine", "fourier"):
             raise ValueError(f"unknown body {self.body!r}: relu, sine or fourier")
-        if self.init not in ("paper", "torch"):
-            raise ValueError(f"unknown init {self.init!r}: paper or torch")
+        if self.init not in ("paper", "torch", "fixed"):
+            raise ValueError(f"unknown init {self.init!r}: paper, torch or fixed")
+        pixels = self.cell[0] * self.cell[1]
+        if self.init == "fixed" and (
+            self.body != "relu" or self.depth != 1 or self.width + 1 != pixels
+        ):
+            raise ValueError(
+                f"a fixed body is a depth-1 ReLU body of {pixels - 1} units (a cell's pixels "
+                f"less one), not depth {self.depth}, width {self.width}, {self.body}"
+            )
 
     @property
     def num_heads(self) -> int:
@@ -193,6 +203,11 @@ class MultiHeadINR(nn.Module):
         for layer in self.body.modules():
             if not isinstance(layer, nn.Linear):
                 continue
+            if cfg.init == "fixed":
+                weight, bias = hinge_body(cfg.width, cfg.cell)
+                layer.weight.copy_(weight)
+                layer.bias.copy_(bias)
+                continue
             fan_in, fan_out = layer.in_features, layer.out_features
             if id(layer) in sine_linears:
                 first = layer is self.body.net[0].linear
@@ -214,13 +229,14 @@ class MultiHeadINR(nn.Module):
 
     def forward(self, coords: Tensor) -> Tensor:
         """[P, 2] local coordinates → [P, C·Hy·Hx] (output o = (c, i, j) in row-major order)."""
-        return self.heads(self.body(coords))
+        return self.heads(self.body(coords).to(self.heads.weight.dtype))
 
     def grid(self, m_y: int, m_x: int, dense_weight: Tensor | None = None) -> Tensor:
         """The padded canvas sampled at m_y×m_x points per cell: [C, Hy·m_y, Hx·m_x]."""
         (hy, hx), c = self.cfg.heads, self.cfg.channels
         coords = cell_coordinates(m_y, m_x).to(self.heads.weight.device)
-        out = self.heads(self.body(coords), dense_weight)  # [m_y·m_x, C·Hy·Hx]
+        feats = self.body(coords).to(self.heads.weight.dtype)  # float64 heads: a fixed body's
+        out = self.heads(feats, dense_weight)  # [m_y·m_x, C·Hy·Hx]
         return assemble(out, c, hy, hx, m_y, m_x)
 
     def parameter_count(self) -> int:
@@ -241,6 +257,33 @@ def cell_feature_factor(
     gram = phi.T @ phi
     eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
     return phi, torch.linalg.cholesky(gram + 1e-10 * gram.diagonal().mean() * eye)
+
+
+# the hinges' weights and offsets are multiples of 2^-HINGE_BITS: with the pixel centres
+# (multiples of 1/n̂) their features are exact in float32 on every machine
+HINGE_BITS = 10
+_PLASTIC = 1.324717957244746  # the R2 low-discrepancy sequence's constant (Roberts 2018)
+
+
+def hinge_body(width: int, cell: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """The weights [width, 2] and biases [width] of the fixed body: `width` hinges
+    ReLU(w·u + b) whose lines cross the cell at directions and offsets spread by the R2
+    sequence (a 2-D low-discrepancy sequence), so that with the constant they are linearly
+    independent on the cell's pixels (a 64-pixel cell: 63 hinges, condition number ~1e4).
+    A formula, not a random draw: every decoder rebuilds the same body, and a file stores
+    none of it."""
+    weights, biases = [], []
+    for i in range(1, width + 1):  # Python's scalar math: the same on every machine
+        u, v = (0.5 + i / _PLASTIC) % 1, (0.5 + i / _PLASTIC**2) % 1
+        sign = 1.0 if v < 0.5 else -1.0
+        wy, wx = math.sin(math.pi * u) * sign, math.cos(math.pi * u) * sign
+        # the largest |w·u| over the cell's pixel centres
+        reach = abs(wy) * (1 - 1 / cell[0]) + abs(wx) * (1 - 1 / cell[1])
+        offset = (2 * ((2 * v) % 1) - 1) * 0.6 * reach
+        weights.append([round(wy * 2**HINGE_BITS), round(wx * 2**HINGE_BITS)])
+        biases.append(round(-offset * 2**HINGE_BITS))
+    scale = 2.0**-HINGE_BITS
+    return torch.tensor(weights).float() * scale, torch.tensor(biases).float() * scale
 
 
 def _uniform(t: Tensor, bound: float, gen: torch.Generator) -> None:
@@ -297,7 +340,7 @@ def build_network(
     body: BodyKind = "relu",
     head_bias: bool = True,
     seed: int = 0,
-    init: Literal["paper", "torch"] = "paper",
+    init: Literal["paper", "torch", "fixed"] = "paper",
 ) -> MultiHeadINR:
     """A network for an image of `image_size` (rows, cols): the multi-head model, or one of the
     paper's single-head baselines (heads and α are then ignored)."""
