@@ -17,6 +17,7 @@ the numbers in results/codec_ablation.md's "tried" table can be rerun.
     python -m benchmarks.codec_experiments ridge --images kodim16,kodim06,kodim23,coffee,chelsea
     python -m benchmarks.codec_experiments taps --images kodim16,kodim06,kodim23,coffee,chelsea
     python -m benchmarks.codec_experiments blend --images kodim16,kodim23
+    python -m benchmarks.codec_experiments fixed --images kodim18,kodim06,coffee,chelsea
 
 klt         the KLT order's image model: AR(1) ρ ∈ {0.9, 0.95, 0.98, 0.99, 0.995}, the grid
             Laplacian's smoothness order, and the image's own KLT (an oracle: it would cost
@@ -49,6 +50,9 @@ blend       blended heads: each cell's head also evaluated on a margin of m pixe
             jointly by least squares (30 CGLS iterations from the block solution), then
             quantized and range-coded like the block ones: BD-rate against the block
             heads of the same body at m = 1, 2 (without and with the restoration filter)
+fixed       the fixed body (the cells' cosines, never trained or stored: its files
+            code the cells' DCT) on 8-, 12- and 16-pixel cells against the best trained
+            width of 16…64 at 0.15 … 1.5 bpp
 body        the body's int8 matrices with fewer levels (±63, ±31, ±15 instead of ±127, still
             stored as int8: LZMA2 then codes fewer bits a weight) at widths 24, 32, 48
 longer      what a longer fit buys (the `max` preset's question): `compact`'s architecture at
@@ -380,6 +384,43 @@ def wide(name: str) -> dict:
     return _widths(name, (64, 48), WIDE_BPPS)
 
 
+FIXED_BPPS = (0.15, 0.25, 0.5, 1.0, 1.5)
+FIXED_CELLS = (8, 12, 16)
+
+
+def fixed(name: str) -> dict:
+    """The fixed (cosine) body — no fit, no body bytes, the cells' DCT — on 8-, 12- and
+    16-pixel cells against the best of the trained widths 16, 24, 32, 48 and 64
+    (`compact`'s 300-step fits) at each byte target: the PSNR of the best file that fits
+    (fixed cells 8 only, then the best of the three cells) minus the trained one's, each
+    larger cell's against 8, and the BD-rate of the best fixed against the best trained
+    over the five points."""
+    img = load(name)
+    h, w = img.pixels.shape[1:]
+    trained = [Arch(cell=8, width=x) for x in (16, 24, 32, 48, 64)]
+    cells = [Arch(cell=x, fixed=True) for x in FIXED_CELLS]
+    archs = trained + cells
+    coders = co.fit_coders(img.pixels, img.mode, Options(preset="compact"), True, archs=archs)
+    points = {}  # (arch, bpp) → (bpp, PSNR) of its file
+    for arch, coder in zip(archs, coders, strict=True):
+        for bpp in FIXED_BPPS:
+            out = coder.search({"max_bytes": int(bpp * h * w / 8)}, 0.1)
+            points[arch, bpp] = (out.bpp, out.psnr)
+
+    def best(group, bpp):
+        return max((points[a, bpp] for a in group), key=lambda p: p[1])
+
+    res = {}
+    for b in FIXED_BPPS:
+        res[f"{b} bpp: fixed 8 - trained, dB"] = best(cells[:1], b)[1] - best(trained, b)[1]
+        res[f"{b} bpp: best fixed - trained, dB"] = best(cells, b)[1] - best(trained, b)[1]
+        for arch in cells[1:]:
+            res[f"{b} bpp: cell {arch.cell} - cell 8, dB"] = points[arch, b][1] - points[cells[0], b][1]
+    curves = [np.array([best(g, b) for b in FIXED_BPPS]).T for g in (cells, trained)]
+    res["BD-rate %, best fixed against best trained"] = bd_rate(*curves[0], *curves[1])
+    return res
+
+
 NARROW_BPPS = (0.1, 0.15, 0.25)
 WIDE_BPPS = (0.5, 0.75, 1.0, 1.5, 2.0)
 
@@ -537,6 +578,7 @@ def main() -> None:
         "ridge": ridge,
         "taps": taps,
         "blend": blend,
+        "fixed": fixed,
     }
     ap.add_argument("experiment", choices=list(runs))
     ap.add_argument("--images", default="kodim23,coffee")
@@ -549,6 +591,7 @@ def main() -> None:
         "planes": "% size",
         "narrow": "dB",
         "wide": "dB",
+        "fixed": "dB; the last: % BD-rate",
     }
     unit = units.get(args.experiment, "% BD-rate")
     means: dict[str, list[float]] = {}

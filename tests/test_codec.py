@@ -1,5 +1,6 @@
 import contextlib
 import json
+import math
 import pathlib
 import struct
 import zlib
@@ -827,35 +828,35 @@ def test_high_rate_files_also_fit_the_widest_body(fitted_widths):
 # --- the fixed body ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cell", [(8, 8), (6, 8), (7, 7), (6, 6), (8, 7)])
-def test_the_fixed_body_spans_every_cell_an_image_can_have_exactly(cell):
-    """Images of 11 pixels a side and more get cells of 6 to 8 pixels a side: the hinges
-    and the constant are independent on each (the decoder inverts them), and their weights
-    are multiples of 2^-10, so every machine computes the same features."""
-    from mhinr.model.codec import FIXED_MAX_CONDITION, dct_basis, fixed_condition
-    from mhinr.model.network import HINGE_BITS, hinge_body
+@pytest.mark.parametrize("cell", [(8, 8), (6, 8), (7, 7), (16, 16), (12, 11)])
+def test_the_cosine_body_is_the_cells_dct_at_the_pixels_and_cosines_between(cell):
+    """Every cell shape: the fixed body's features and the constant are the cell's
+    orthonormal DCT at its pixel centres, in an order whose model variance falls; between
+    the pixels they are the continuous cosines (a half-pixel shift of the lowest one)."""
+    from mhinr.model.codec import ar1_covariance, dct_basis
+    from mhinr.model.network import INRConfig, MultiHeadINR, cell_coordinates
 
     n = cell[0] * cell[1]
-    weight, bias = hinge_body(n - 1, cell)
-    assert weight.shape == (n - 1, 2) and bias.shape == (n - 1,)
-    for t in (weight, bias):
-        scaled = t.double() * 2**HINGE_BITS
-        assert torch.equal(scaled, scaled.round())
-    assert fixed_condition(cell) < FIXED_MAX_CONDITION
+    cfg = INRConfig((2, 2), cell, 3, n - 1, 1, n - 1, body="cosine", init="fixed")
+    net = MultiHeadINR(cfg)
+    assert not list(net.body.parameters())  # nothing to store
     u = dct_basis(cell)
     assert torch.allclose(u.T @ u, torch.eye(n, dtype=torch.float64), atol=1e-12)
     assert torch.allclose(u[:, 0], torch.full((n,), n**-0.5, dtype=torch.float64))
-    # smooth images put their energy first: the AR(1) model's variance falls along the order
-    from mhinr.model.codec import ar1_covariance
-
+    feats = net.body(cell_coordinates(*cell)).double()
+    assert torch.allclose(feats, u[:, 1:], atol=1e-6)
     var = (u.T @ ar1_covariance(cell) @ u).diagonal()
     assert var[1] > var[n // 2] > var[-1]
+    if cell[1] > 1:  # the first cosine along x, between two pixel centres: cos(π(x + 1)/2)
+        mid = torch.tensor([[cell_coordinates(*cell)[0, 0], 0.0]])
+        first = [i for i, f in enumerate(net.body.freq.tolist()) if f[0] == 0][0]
+        expect = (2 / cell[1]) ** 0.5 * (1 / cell[0]) ** 0.5 * math.cos(math.pi / 2)
+        assert net.body(mid)[0, first].item() == pytest.approx(expect, abs=1e-6)
 
 
 def test_a_fixed_body_file_holds_no_body_and_decodes_exactly():
     from mhinr.model.codec import COMPACT, _open
     from mhinr.model.coefficients import FIXED, fit_coders
-    from mhinr.model.network import hinge_body
 
     img = smooth_image(3, 40, 56)
     (c,) = fit_coders(img, "RGB", Options(preset="fast"), True, archs=[FIXED])
@@ -864,13 +865,10 @@ def test_a_fixed_body_file_holds_no_body_and_decodes_exactly():
     for step in (0.3, 0.02):
         data = c.encode(step)
         assert COMPACT.unpack_from(_open(data)[1])[7] == 2  # init "fixed"
-        # the trained body of the same shape codes 63·2 int8 + 63·2 scales + 63·2 f16 biases
+        # a trained body of the same shape codes 63·2 int8, 63 f16 scales, 63 f16 biases
         assert len(data) < len(trained.encode(step)) - 200
         net, _ = decode(data)
-        weight, bias = hinge_body(63, (8, 8))
-        assert torch.equal(net.body.net[0].weight, weight)
-        assert torch.equal(net.body.net[0].bias, bias)
-        assert net.heads.weight.dtype == torch.float64  # exact despite the cancellations
+        assert net.cfg.body == "cosine" and not list(net.body.parameters())
         _assert_decodes_to_reconstruction(data, c, step)
         out = finish(data, img, {})
         assert out.psnr == pytest.approx(c.quality(step), abs=0.01)
@@ -889,5 +887,5 @@ def test_a_fixed_body_of_the_wrong_shape_is_refused():
         raw[: COMPACT.size] = COMPACT.pack(*fields)
         return raw
 
-    with pytest.raises(CodecError, match="fixed body"):
+    with pytest.raises(CodecError, match="cosine body"):
         decode(_recode(c.encode(0.1), deeper))

@@ -52,13 +52,7 @@ from safetensors.numpy import save as st_save
 
 from mhinr.model import entropy, postfilter
 from mhinr.model.entropy import unzigzag, zigzag
-from mhinr.model.network import (
-    INRConfig,
-    MultiHeadINR,
-    cell_coordinates,
-    cell_feature_factor,
-    hinge_body,
-)
+from mhinr.model.network import INRConfig, MultiHeadINR, cell_feature_factor, dct_order
 from mhinr.model.upscale import UpscaleConfig, UpscaleINR
 
 MAGIC = b"MINR"
@@ -248,12 +242,6 @@ def body_names(net: MultiHeadINR) -> list[str]:
     return [n for n, _ in net.named_parameters() if n.startswith("body.")]
 
 
-def stored_body_names(net: MultiHeadINR) -> list[str]:
-    """The body tensors a format 3 file holds: none for a fixed body (the decoder rebuilds
-    it, network.hinge_body)."""
-    return [] if net.cfg.init == "fixed" else body_names(net)
-
-
 # --- the transform-coded heads -------------------------------------------------------------
 
 
@@ -301,9 +289,8 @@ def klt_rotation(basis: torch.Tensor, cell: tuple[int, int]) -> torch.Tensor:
 
 def dct_basis(cell: tuple[int, int]) -> torch.Tensor:
     """[n, n] (float64) the orthonormal 2-D DCT-II of a cell's n pixels (row-major, as
-    network.cell_coordinates), function (a, b) cos(π(2y+1)a/2n̂y)·cos(π(2x+1)b/2n̂x) in
-    the order of rising a/n̂y + b/n̂x, then a (JPEG's diagonals, an exact integer order):
-    the constant first. The DCT is the Karhunen–Loève transform of the AR(1) image model
+    network.cell_coordinates), function (a, b) cos(π(2y+1)a/2n̂y)·cos(π(2x+1)b/2n̂x), in
+    network.dct_order: the constant first. The DCT is the Karhunen–Loève transform of the AR(1) image model
     with ρ → 1 (`klt_rotation`'s model), so the coefficients' energy falls along it."""
     n_y, n_x = cell
 
@@ -312,45 +299,20 @@ def dct_basis(cell: tuple[int, int]) -> torch.Tensor:
         c = torch.cos(math.pi * (2 * k[:, None] + 1) * k[None] / (2 * n))
         return c / c.norm(dim=0)
 
-    order = sorted(((a * n_x + b * n_y, a, b) for a in range(n_y) for b in range(n_x)))
     cy, cx = one_d(n_y), one_d(n_x)
-    cols = [torch.outer(cy[:, a], cx[:, b]).reshape(-1) for _, a, b in order]
+    cols = [torch.outer(cy[:, a], cx[:, b]).reshape(-1) for a, b in dct_order(cell)]
     return torch.stack(cols, 1)
-
-
-# the largest condition number of a fixed body's features on its cell that the codec uses
-# (8×8 cells: 1.2e4; a few small cell shapes no image of 11 pixels a side or more gets are
-# singular, `network.hinge_body`)
-FIXED_MAX_CONDITION = 1e6
-
-
-def fixed_condition(cell: tuple[int, int]) -> float:
-    """The condition number of a fixed body's features [1, hinges] on a cell's pixels."""
-    n_y, n_x = cell
-    weight, bias = hinge_body(n_y * n_x - 1, cell)
-    feats = torch.relu(cell_coordinates(n_y, n_x).double() @ weight.double().T + bias.double())
-    phi = torch.cat([torch.ones(n_y * n_x, 1, dtype=torch.float64), feats], 1)
-    sv = torch.linalg.svdvals(phi)
-    return float(sv[0] / sv[-1]) if sv[-1] > 0 else math.inf
-
-
-def fixed_transform(phi: torch.Tensor, cell: tuple[int, int]) -> torch.Tensor:
-    """T = Φ⁻¹ U for a fixed body's features Φ [n, n] and the cell's DCT U."""
-    if fixed_condition(cell) > FIXED_MAX_CONDITION:
-        raise CodecError(f"a fixed body has no usable basis on {cell[0]}×{cell[1]} cells")
-    return torch.linalg.solve(phi, dct_basis(cell))
 
 
 def _cell_transform(net: MultiHeadINR, klt: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(Φ [n, k], T [k, k]) for the native cell features Φ (network.cell_feature_factor):
     U = Φ T is orthonormal over a cell's n pixels, constant first. T = Lᵀ⁻¹, or with `klt`
-    Lᵀ⁻¹ R, R the rotation of Φ Lᵀ⁻¹ into Karhunen–Loève order (`klt_rotation`). A fixed
-    body (network.hinge_body) spans every function on the cell (k = n): U is then the
-    cell's DCT (`dct_basis`), T = Φ⁻¹ U, whatever `klt` says."""
+    Lᵀ⁻¹ R, R the rotation of Φ Lᵀ⁻¹ into Karhunen–Loève order (`klt_rotation`). The fixed
+    (cosine) body is the cell's DCT: U is then `dct_basis` itself, whatever `klt` says."""
     with torch.no_grad():
         phi, chol = cell_feature_factor(net)
-    if net.cfg.init == "fixed":
-        return phi, fixed_transform(phi, net.cfg.cell)
+    if net.cfg.init == "fixed":  # the cosine body: Φ is the DCT up to float32 rounding
+        return phi, torch.linalg.solve(phi, dct_basis(net.cfg.cell))
     eye = torch.eye(chol.shape[0], dtype=torch.float64)
     linv_t = torch.linalg.solve_triangular(chol.T, eye, upper=True)
     if klt:
@@ -390,9 +352,8 @@ def coefficients_to_heads(
             w[0] += mean.double()[:, None]
         weights = w.reshape(-1, c * m)
     with torch.no_grad():
-        dtype = net.heads.weight.dtype  # float64 for a fixed body (`_decode_coefficients`)
-        net.heads.bias.copy_(weights[0].to(dtype))
-        net.heads.weight.copy_(weights[1:].T.to(dtype))  # [O, width]
+        net.heads.bias.copy_(weights[0].float())
+        net.heads.weight.copy_(weights[1:].T.float())  # [O, width]
 
 
 def dc_differences(dc: np.ndarray) -> np.ndarray:
@@ -547,8 +508,8 @@ PLANES_TRIED_UP_TO = 40_000
 #            the taps ×2^b as integers coded by entropy.encode_values
 #   body     each body parameter in order: int8 matrices as int8 values then one f16 scale
 #            per row; everything else f16 (fp32 quantization: f32). None with init 2
-#            ("fixed", files since 2026-12-01): the body is network.hinge_body's, and the
-#            coefficients are in the cell's DCT (dct_basis) whatever bit 2 says
+#            ("fixed", files since 2026-11-30): the cosine body (network.Body), whose
+#            coefficients are the cell's DCT (dct_basis) whatever bit 2 says
 #   coefficients  zigzag integers [width + 1, C·Hy·Hx] (bit 3: as byte planes, low first;
 #            else each value's bytes together); with DC prediction, row 0 (each
 #            cell's constant coefficient) as differences from the cell to its left (the
@@ -590,7 +551,7 @@ def fits_compact(cfg: INRConfig, mode: str) -> bool:
     """Whether format 3 can hold a network of this configuration (the presets' kind:
     a ReLU body, dense heads with a bias, the grid its cell size gives)."""
     return (
-        cfg.body == "relu"
+        cfg.body in ("relu", "cosine")
         and cfg.alpha == cfg.width
         and cfg.head_bias
         and cfg.omega0 == INRConfig.omega0
@@ -636,7 +597,7 @@ def _compact_record(
     kinds = {tensors[name].dtype for name in body_names(net)}
     body_q = (
         "int8"
-        if np.dtype(np.int8) in kinds
+        if np.dtype(np.int8) in kinds or not kinds
         else "fp32"
         if np.dtype(np.float32) in kinds
         else "fp16"
@@ -671,7 +632,7 @@ def _compact_record(
         1 if range_coded else z.dtype.itemsize,
         flags,
     )
-    body = b"".join(_body_bytes(name, tensors) for name in stored_body_names(net))
+    body = b"".join(_body_bytes(name, tensors) for name in body_names(net))
     if range_coded:
         return head + colour + body
     planes = b"".join(
@@ -722,6 +683,7 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
             alpha=width,
             init=INITS[init],
             seed=seed,
+            body="cosine" if INITS[init] == "fixed" else "relu",
         )
     except ValueError as exc:  # a fixed body of the wrong shape
         raise CodecError(f"the header is invalid: {exc}") from None
@@ -766,7 +728,7 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
     net = MultiHeadINR(cfg)
     state = net.state_dict()
     tensors: dict[str, np.ndarray] = {}
-    for name in stored_body_names(net):
+    for name in body_names(net):
         shape = tuple(state[name].shape)
         if quant == "int8" and len(shape) == 2:
             tensors[name] = take("i1", shape)
@@ -884,7 +846,7 @@ def _decode_coefficients(
         raise CodecError("coefficient storage needs dense heads with a bias")
     if coded.step is None or not coded.step > 0:
         raise CodecError("coefficient storage needs a positive quantizer step")
-    load_params(net, stored_body_names(net), tensors)
+    load_params(net, body_names(net), tensors)
     if "coefficients" not in tensors:
         raise CodecError("the file lacks its coefficients")
     z = tensors["coefficients"]
@@ -898,10 +860,6 @@ def _decode_coefficients(
         mean = torch.tensor(coded.colour_mean, dtype=torch.float64)
         if colour.shape != (cfg.channels, cfg.channels) or mean.shape != (cfg.channels,):
             raise CodecError("the colour transform does not match the channels")
-    if cfg.init == "fixed":
-        # its hinges' features are exact but ill-conditioned (~1e4): float32 heads would
-        # cost ~0.08 dB at 43 dB in their cancellations, float64 ones nothing
-        net.heads.double()
     coefficients_to_heads(net, coef, colour, mean, klt)
 
 

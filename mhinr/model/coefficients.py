@@ -14,7 +14,6 @@ from torch import Tensor
 
 from mhinr.model import postfilter
 from mhinr.model.codec import (
-    FIXED_MAX_CONDITION,
     STORAGE_VERSION,
     Coded,
     Quantization,
@@ -23,7 +22,6 @@ from mhinr.model.codec import (
     encode_coefficients,
     filter_bytes,
     fits_compact,
-    fixed_condition,
     quantize,
 )
 from mhinr.model.colour import colour_transform
@@ -62,8 +60,8 @@ LOW_RATE_BPP = 0.2
 # (`python -m benchmarks.codec_experiments wide`)
 HIGH_RATE_BPP = 0.9
 WIDE = Arch(cell=8, width=64)
-# the fixed body (network.hinge_body): its features span every function on a cell, its file
-# holds no body, and its coefficients are the cell's DCT. Against the trained envelope of
+# the fixed body (network.Body's cosine body): no fit, no body bytes, its coefficients are
+# the cell's DCT. Against the trained envelope of
 # widths 16–64 (`compact`'s 300-step fits, real files): +0.06…+1.15 dB at 0.15–1.5 bpp on
 # kodim18 and kodim06 — the trained bodies' bytes (0.4–4.7 kB) cost more than their
 # adapted subspace saves (`python -m benchmarks.codec_experiments fixed`)
@@ -145,12 +143,10 @@ def fit_coders(
         if coders and should_stop is not None and should_stop():
             break
         heads = grid(h, w, arch.cell)
-        cell = (math.ceil(h / heads[0]), math.ceil(w / heads[1]))
-        if arch.fixed and fixed_condition(cell) > FIXED_MAX_CONDITION:
-            arch = Arch(cell=arch.cell, width=24)  # no such cells from 11 pixels a side up
-        width, depth = arch.width, arch.depth
-        if arch.fixed:  # one hinge fewer than the cell's pixels, as the network demands
-            width, depth = cell[0] * cell[1] - 1, 1
+        width, depth, body = arch.width, arch.depth, arch.body
+        if arch.fixed:  # the cosine body: a cosine for each pixel of a cell but the constant
+            width = math.ceil(h / heads[0]) * math.ceil(w / heads[1]) - 1
+            depth, body = 1, "cosine"
         net = build_network(
             "multihead",
             (h, w),
@@ -159,7 +155,7 @@ def fit_coders(
             width=width,
             depth=depth,
             alpha=width,
-            body=arch.body,
+            body=body,
             seed=options.seed,
             init="fixed" if arch.fixed else "torch",
         )  # random biases: a well-conditioned basis
@@ -282,8 +278,6 @@ class CoefficientCoder:
         return self._basis()[1]
 
     def _quantize_body(self) -> None:
-        if self.net.cfg.init == "fixed":  # rebuilt exactly by the decoder, never stored
-            return
         with torch.no_grad():
             for name, p in self.net.named_parameters():
                 if name.startswith("body."):

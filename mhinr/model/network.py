@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from mhinr.model import prng
 
-BodyKind = Literal["relu", "sine", "fourier"]
+BodyKind = Literal["relu", "sine", "fourier", "cosine"]
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,7 @@ class INRConfig:
     omega0: float = 30.0  # sine body: first-layer frequency (SIREN)
     fourier_features: int = 128  # fourier body: Gaussian frequencies
     fourier_scale: float = 10.0
-    # "fixed": a depth-1 ReLU body of `hinge_body`'s hinges, one fewer than a cell's pixels,
-    # never trained and never stored (its features span every function on the cell's pixels)
+    # "fixed": the cosine body (`Body`), never trained and never stored
     init: Literal["paper", "torch", "fixed"] = "paper"
     seed: int = 0
 
@@ -49,17 +48,18 @@ class INRConfig:
             raise ValueError("width, depth and channels must be at least 1")
         if not 1 <= self.alpha <= self.width:
             raise ValueError(f"alpha={self.alpha} must be between 1 and width={self.width}")
-        if self.body not in ("relu", "sine", "fourier"):
-            raise ValueError(f"unknown body {self.body!r}: relu, sine or fourier")
+        if self.body not in ("relu", "sine", "fourier", "cosine"):
+            raise ValueError(f"unknown body {self.body!r}: relu, sine, fourier or cosine")
         if self.init not in ("paper", "torch", "fixed"):
             raise ValueError(f"unknown init {self.init!r}: paper, torch or fixed")
-        pixels = self.cell[0] * self.cell[1]
-        if self.init == "fixed" and (
-            self.body != "relu" or self.depth != 1 or self.width + 1 != pixels
+        n = self.cell[0] * self.cell[1]
+        if (self.body == "cosine") != (self.init == "fixed") or (
+            self.body == "cosine" and (self.width != n - 1 or self.depth != 1)
         ):
             raise ValueError(
-                f"a fixed body is a depth-1 ReLU body of {pixels - 1} units (a cell's pixels "
-                f"less one), not depth {self.depth}, width {self.width}, {self.body}"
+                f"a cosine body is the fixed one (init 'fixed'), of depth 1 and {n - 1} "
+                f"units on {self.cell[0]}×{self.cell[1]} cells: not {self.body}, init "
+                f"{self.init}, depth {self.depth}, width {self.width}"
             )
 
     @property
@@ -95,13 +95,34 @@ class SineLayer(nn.Module):
         return torch.sin(self.omega0 * self.linear(x))
 
 
+def dct_order(cell: tuple[int, int]) -> list[tuple[int, int]]:
+    """The (a, b) frequencies of a cell's 2-D cosines, constant first, in the order of
+    rising a/n̂y + b/n̂x, then a (JPEG's diagonals; an exact integer order)."""
+    n_y, n_x = cell
+    keys = sorted((a * n_x + b * n_y, a, b) for a in range(n_y) for b in range(n_x))
+    return [(a, b) for _, a, b in keys]
+
+
 class Body(nn.Module):
-    """Local coordinate [P, 2] → features [P, width]: ReLU (paper), sine or Fourier-fed MLP."""
+    """Local coordinate [P, 2] → features [P, width]: ReLU (paper), sine or Fourier-fed MLP,
+    or the cosine body: no weights, the cell's 2-D cosines
+    √(c_a/n̂y)·√(c_b/n̂x)·cos(π a (y + 1)/2)·cos(π b (x + 1)/2) (c = 1 for the constant,
+    else 2) but the constant, in `dct_order`. At the pixel centres they are the cell's
+    orthonormal DCT-II; between them, its continuous cosines (a render at any size
+    interpolates each cell as the DCT does)."""
 
     def __init__(self, cfg: INRConfig):
         super().__init__()
         self.kind = cfg.body
         fan_in = 2
+        if cfg.body == "cosine":
+            n_y, n_x = cfg.cell
+            freq = torch.tensor(dct_order(cfg.cell)[1:], dtype=torch.float64)  # [width, 2]
+            norm = torch.where(freq > 0, 2.0, 1.0) / torch.tensor([n_y, n_x]).double()
+            self.register_buffer("freq", (math.pi / 2 * freq).float())
+            self.register_buffer("norm", norm.prod(1).sqrt().float())
+            self.net = nn.Sequential()
+            return
         if cfg.body == "fourier":
             # B ~ N(0, scale²), regenerated from the seed: it costs no bytes in a .inr file.
             b = prng.normal(cfg.seed, 2 * cfg.fourier_features, stream=2) * cfg.fourier_scale
@@ -117,6 +138,9 @@ class Body(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, coords: Tensor) -> Tensor:
+        if self.kind == "cosine":
+            c = torch.cos((coords[:, :, None] + 1) * self.freq.T[None])  # [P, 2, width]
+            return c[:, 0] * c[:, 1] * self.norm
         if self.kind == "fourier":
             proj = 2 * math.pi * coords @ self.B  # [P, F]
             coords = torch.cat([torch.sin(proj), torch.cos(proj)], dim=-1)  # [P, 2F]
@@ -203,11 +227,6 @@ class MultiHeadINR(nn.Module):
         for layer in self.body.modules():
             if not isinstance(layer, nn.Linear):
                 continue
-            if cfg.init == "fixed":
-                weight, bias = hinge_body(cfg.width, cfg.cell)
-                layer.weight.copy_(weight)
-                layer.bias.copy_(bias)
-                continue
             fan_in, fan_out = layer.in_features, layer.out_features
             if id(layer) in sine_linears:
                 first = layer is self.body.net[0].linear
@@ -229,14 +248,13 @@ class MultiHeadINR(nn.Module):
 
     def forward(self, coords: Tensor) -> Tensor:
         """[P, 2] local coordinates → [P, C·Hy·Hx] (output o = (c, i, j) in row-major order)."""
-        return self.heads(self.body(coords).to(self.heads.weight.dtype))
+        return self.heads(self.body(coords))
 
     def grid(self, m_y: int, m_x: int, dense_weight: Tensor | None = None) -> Tensor:
         """The padded canvas sampled at m_y×m_x points per cell: [C, Hy·m_y, Hx·m_x]."""
         (hy, hx), c = self.cfg.heads, self.cfg.channels
         coords = cell_coordinates(m_y, m_x).to(self.heads.weight.device)
-        feats = self.body(coords).to(self.heads.weight.dtype)  # float64 heads: a fixed body's
-        out = self.heads(feats, dense_weight)  # [m_y·m_x, C·Hy·Hx]
+        out = self.heads(self.body(coords), dense_weight)  # [m_y·m_x, C·Hy·Hx]
         return assemble(out, c, hy, hx, m_y, m_x)
 
     def parameter_count(self) -> int:
@@ -257,33 +275,6 @@ def cell_feature_factor(
     gram = phi.T @ phi
     eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
     return phi, torch.linalg.cholesky(gram + 1e-10 * gram.diagonal().mean() * eye)
-
-
-# the hinges' weights and offsets are multiples of 2^-HINGE_BITS: with the pixel centres
-# (multiples of 1/n̂) their features are exact in float32 on every machine
-HINGE_BITS = 10
-_PLASTIC = 1.324717957244746  # the R2 low-discrepancy sequence's constant (Roberts 2018)
-
-
-def hinge_body(width: int, cell: tuple[int, int]) -> tuple[Tensor, Tensor]:
-    """The weights [width, 2] and biases [width] of the fixed body: `width` hinges
-    ReLU(w·u + b) whose lines cross the cell at directions and offsets spread by the R2
-    sequence (a 2-D low-discrepancy sequence), so that with the constant they are linearly
-    independent on the cell's pixels (a 64-pixel cell: 63 hinges, condition number ~1e4).
-    A formula, not a random draw: every decoder rebuilds the same body, and a file stores
-    none of it."""
-    weights, biases = [], []
-    for i in range(1, width + 1):  # Python's scalar math: the same on every machine
-        u, v = (0.5 + i / _PLASTIC) % 1, (0.5 + i / _PLASTIC**2) % 1
-        sign = 1.0 if v < 0.5 else -1.0
-        wy, wx = math.sin(math.pi * u) * sign, math.cos(math.pi * u) * sign
-        # the largest |w·u| over the cell's pixel centres
-        reach = abs(wy) * (1 - 1 / cell[0]) + abs(wx) * (1 - 1 / cell[1])
-        offset = (2 * ((2 * v) % 1) - 1) * 0.6 * reach
-        weights.append([round(wy * 2**HINGE_BITS), round(wx * 2**HINGE_BITS)])
-        biases.append(round(-offset * 2**HINGE_BITS))
-    scale = 2.0**-HINGE_BITS
-    return torch.tensor(weights).float() * scale, torch.tensor(biases).float() * scale
 
 
 def _uniform(t: Tensor, bound: float, gen: torch.Generator) -> None:

@@ -39,7 +39,7 @@ class Arch:
     depth: int = 2
     alpha: int | None = None  # None: α = width
     body: BodyKind = "relu"
-    # the fixed body (network.hinge_body): no fit, no body bytes; width and depth follow
+    # the fixed body (network.Body's cosine body): no fit, no body bytes; width and depth follow
     # from the cell (a depth-1 body of one unit fewer than a cell's pixels)
     fixed: bool = False
 

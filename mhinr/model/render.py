@@ -80,7 +80,7 @@ def render_grid_u8(
     for r0 in range(0, m_y, rows):
         r1 = min(m_y, r0 + rows)
         pts = coords[r0 * m_x : r1 * m_x].to(device)
-        vals = net.heads(net.body(pts).to(dense.dtype), dense)  # [k·m_x, C·Hy·Hx]
+        vals = net.heads(net.body(pts), dense)  # [k·m_x, C·Hy·Hx]
         block = vals.reshape(r1 - r0, m_x, c, hy, hx).permute(2, 3, 0, 4, 1)  # [C,Hy,k,Hx,m_x]
         out[:, :, r0:r1] = block.clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
     return out.reshape(c, hy * m_y, hx * m_x)
