@@ -794,35 +794,38 @@ def fitted_widths(monkeypatch) -> list[int]:
     return widths
 
 
-def test_low_byte_targets_also_fit_the_narrowest_body(fitted_widths):
-    """At ≤ 0.2 bpp `compact` adds width 16 (its smaller body pays there); not above."""
-    widths = fitted_widths
-    img = smooth_image(3, 64, 64)
-    for bpp, expected in ((0.15, [24, 32, 48, 16]), (0.5, [24, 32, 48])):
-        widths.clear()
-        out = compress(img, "RGB", Options(preset="compact", bpp=bpp, steps=2))
-        assert widths == expected and out.bytes > 0  # (76 bytes at 0.15 bpp: not reachable)
-    widths.clear()
-    compress(img, "RGB", Options(preset="max", bpp=0.15, steps=2))
-    assert widths == [24, 32, 48, 16]
-
-
-def test_high_rate_files_also_fit_the_widest_body(fitted_widths):
-    """Where a `compact` file comes out at ≥ 0.9 bpp and its target allows that, width 64
-    is fitted too (its basis spans a whole cell) and kept if better; not for `fast`."""
+def test_presets_code_the_fixed_body_and_train_only_an_asked_for_width(fitted_widths):
+    """`compact` and `max` with a target code the fixed body on 8-, 12- and 16-pixel cells
+    and keep the best file, `fast` and every preset without a target on 16-pixel cells;
+    none of them trains a body unless a width is asked for."""
     import mhinr.model.coefficients as co
 
     widths = fitted_widths
     img = smooth_image(3, 64, 64)
-    out = compress(img, "RGB", Options(preset="compact", bpp=4.0, steps=2))
-    assert widths == [24, 32, 48, 64] and out.met
-    assert out.net.cfg.width in (24, 32, 48, 63, 64)  # 63: the fixed body (not fitted)
-    widths.clear()
-    out = compress(img, "RGB", Options(preset="compact", target_psnr=60, steps=2))
-    assert widths == [24, 32, 48, 64] and out.bpp >= co.HIGH_RATE_BPP
-    widths.clear()
-    out = compress(img, "RGB", Options(preset="fast", bpp=4.0, steps=2))
-    assert widths == [] and out.net.cfg.init == "fixed"  # `fast` fits nothing
+    tried = []
+    real = co._best
+
+    def spy(coders, target, best=None):
+        tried.append(sorted((c.net.cfg.cell[0], c.kernel) for c in coders))
+        return real(coders, target, best)
+
+    co._best = spy
+    try:
+        for preset, bpp, cells in (
+            ("compact", 0.5, [(8, 5), (11, 5), (16, 5)]),  # 12: 64 rows make cells of 11
+            ("max", 1.0, sorted((c, k) for c in (8, 11, 16) for k in (3, 5, 7))),
+            ("fast", 0.5, [(16, 5)]),
+            ("compact", None, [(16, 5)]),
+        ):
+            tried.clear()
+            out = compress(img, "RGB", Options(preset=preset, bpp=bpp))
+            assert tried == [cells] and widths == []
+            assert out.net.cfg.init == "fixed" and out.net.cfg.cell[0] in (8, 11, 16)
+            assert bpp is None or out.met
+    finally:
+        co._best = real
+    out = compress(img, "RGB", Options(preset="compact", width=24, steps=2, bpp=0.5))
+    assert widths == [24] and out.net.cfg.width == 24 and out.net.cfg.init == "torch"
 
 
 # --- the fixed body ------------------------------------------------------------------------
@@ -856,10 +859,11 @@ def test_the_cosine_body_is_the_cells_dct_at_the_pixels_and_cosines_between(cell
 
 def test_a_fixed_body_file_holds_no_body_and_decodes_exactly():
     from mhinr.model.codec import COMPACT, _open
-    from mhinr.model.coefficients import FIXED, fit_coders
+    from mhinr.model.coefficients import fit_coders
+    from mhinr.model.presets import Arch
 
     img = smooth_image(3, 40, 56)
-    (c,) = fit_coders(img, "RGB", Options(preset="fast"), True, archs=[FIXED])
+    (c,) = fit_coders(img, "RGB", Options(preset="fast"), True, archs=[Arch(8, fixed=True)])
     assert c.net.cfg.init == "fixed" and c.net.cfg.width == 63 and c.net.cfg.depth == 1
     trained = fit_coders(img, "RGB", Options(preset="fast", width=63, depth=1), False)[0]
     for step in (0.3, 0.02):

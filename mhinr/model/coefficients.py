@@ -3,6 +3,7 @@ variable projection on 8×8-pixel cells, each cell's head coded as quantized coe
 the orthonormal basis of the body's features (model/codec.py), in a per-image colour space
 (model/colour.py); the quantizer step is searched to meet the target."""
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -43,41 +44,31 @@ FILTER_DB_PER_OCTAVE = 6.0
 SOLVE_STRIDE = 2
 
 
-# `fast` fits width 32 on images of at least this many pixels, 24 on smaller ones: with the
-# KLT order the wider basis saves 12 % of the bytes on Kodak for +0.1 s of fit (`python -m
-# benchmarks.codec_experiments fast`; 24 until 2026-11-30), but its int8 body is ~450 bytes
-# larger, which a small image's file cannot carry (a 64×64 image at 1,200 bytes)
+# the fixed body (network.Body's cosine body): no fit and no body bytes; its coefficients are
+# the cells' DCT. Against the best of the trained ReLU bodies of widths 16–64 (`compact`'s
+# 300-step fits until 2026-11-30), real files at 0.15–1.5 bpp: −14 … −24 % BD-rate on
+# kodim18, kodim06, coffee and chelsea — a trained body's bytes (0.4–4.7 kB) cost more than
+# its adapted basis saves (`python -m benchmarks.codec_experiments fixed`). Larger cells pay
+# at low rates (fewer constant terms and headers of cells): 16 pixels against 8, +0.54 dB
+# at 0.15 bpp, +0.35 at 0.5, +0.37 at 1.5 on average (8 wins at ≥ 1 bpp on coffee and
+# kodim18 by up to 0.26 dB); 24 and 32 lose to 16 on kodim16 at every rate
+FIXED_CELLS = (8, 12, 16)
+FIXED = Arch(cell=16, fixed=True)  # `fast`, and every preset without a target
+# `max` also tries these restoration-filter sizes (the file keeps the one that is best)
+MAX_KERNELS = (3, 7)
+# a trained body (an explicit width, depth or body kind) of this width by default; 24 below
+# FAST_WIDE_PIXELS pixels, where a wider int8 body's ~450 bytes weigh
+TRAINED_WIDTH = 32
 FAST_WIDE_PIXELS = 256 * 256
-# at byte targets of at most this many bits a pixel, `compact` and `max` also fit width 16:
-# its smaller body buys +0.25 dB at 0.15 bpp and +0.54 dB at 0.1 (4 Kodak images), and it
-# loses from 0.25 bpp on (`python -m benchmarks.codec_experiments narrow`)
-LOW_RATE_BPP = 0.2
-# where a byte target allows this many bits a pixel or more (a PSNR target: where its file
-# comes out at that rate), `compact` and `max` also fit width 64 and keep it if better: its
-# 65 functions span all 64 pixels of a cell, so the reconstruction has no floor from the
-# basis (width 48 spans 49), worth +1.1…1.7 dB at 1.5 bpp and +0.2…0.3 dB at 1 bpp on
-# kodim16, 13, 06, 23, while its 4 kB body loses below ~0.8 bpp
-# (`python -m benchmarks.codec_experiments wide`)
-HIGH_RATE_BPP = 0.9
-WIDE = Arch(cell=8, width=64)
-# the fixed body (network.Body's cosine body): no fit, no body bytes, its coefficients are
-# the cell's DCT. Against the trained envelope of
-# widths 16–64 (`compact`'s 300-step fits, real files): +0.06…+1.15 dB at 0.15–1.5 bpp on
-# kodim18 and kodim06 — the trained bodies' bytes (0.4–4.7 kB) cost more than their
-# adapted subspace saves (`python -m benchmarks.codec_experiments fixed`)
-FIXED = Arch(cell=8, fixed=True)
 
 
-def _candidates(
-    opt: Options, search: bool, pixels: int, low_rate: bool = False, high_rate: bool = False
-) -> list[Arch]:
-    """The architectures to fit: the fixed body (FIXED) for `fast` and wherever there is no
-    target; with a target (`search`) `compact` and `max` also train three widths (width 16
-    too when a byte target is at most LOW_RATE_BPP, WIDE when one is at least
-    HIGH_RATE_BPP) and keep the best file. An explicit width, depth or body: that trained
-    body alone."""
-    if opt.width or opt.depth or opt.body:  # a trained body of the asked shape
-        base = Arch(cell=8, width=32 if pixels >= FAST_WIDE_PIXELS else 24)
+def _candidates(opt: Options, search: bool, pixels: int) -> list[Arch]:
+    """The architectures to code: with an explicit width, depth or body kind, that trained
+    body alone; else the fixed body on 16-pixel cells (FIXED) for `fast` and wherever there
+    is no target, and on each of FIXED_CELLS for `compact` and `max` with a target (the
+    best file wins)."""
+    if opt.width or opt.depth or opt.body:
+        base = Arch(cell=8, width=TRAINED_WIDTH if pixels >= FAST_WIDE_PIXELS else 24)
         return [
             replace(
                 base,
@@ -88,12 +79,7 @@ def _candidates(
         ]
     if opt.preset == "fast" or not search:
         return [FIXED]
-    archs = [FIXED, Arch(cell=8, width=24), Arch(cell=8, width=32), Arch(cell=8, width=48)]
-    if low_rate:
-        archs.append(Arch(cell=8, width=16))
-    if high_rate:
-        archs.append(WIDE)
-    return archs
+    return [Arch(cell=c, fixed=True) for c in FIXED_CELLS]
 
 
 def compress_coefficients(pixels, mode, opt, progress, should_stop) -> Compressed:
@@ -187,27 +173,12 @@ def compress_sweep(
     fit per candidate architecture: the best candidate for each target."""
     start = time.perf_counter()
     h, w = pixels.shape[1:]
-    low_rate = any(t.get("max_bytes", math.inf) * 8 <= LOW_RATE_BPP * h * w for t in targets)
-    # byte targets say beforehand whether WIDE may pay; the others only once coded
-    high_rate = any(t.get("max_bytes", 0) * 8 >= HIGH_RATE_BPP * h * w for t in targets)
     search = any(targets)
-    archs = _candidates(options, search, h * w, low_rate, high_rate)
+    archs = _candidates(options, search, h * w)
     coders = fit_coders(pixels, mode, options, search, progress, should_stop, archs)
+    if options.preset == "max" and search:
+        coders += [coder.with_kernel(k) for coder in coders for k in MAX_KERNELS]
     outs = [_best(coders, target) for target in targets]
-    late = [
-        i
-        for i, (t, out) in enumerate(zip(targets, outs, strict=True))
-        if "max_bytes" not in t and out.bpp >= HIGH_RATE_BPP
-    ]
-    more = [a for a in _candidates(options, search, h * w, low_rate, True) if a not in archs]
-    total = _budget(options)
-    left = None if total is None else total - (time.perf_counter() - start)
-    stopped = should_stop is not None and should_stop()
-    if late and more and (left is None or left > 0) and not stopped:
-        wide = replace(options, time_budget_s=left)
-        coders = fit_coders(pixels, mode, wide, True, progress, should_stop, more)
-        for i in late:
-            outs[i] = _best(coders, targets[i], outs[i])
     for out in outs:
         out.seconds = time.perf_counter() - start
     return outs
@@ -238,6 +209,7 @@ class CoefficientCoder:
         self.net, self.pixels, self.mode = net, pixels, mode
         self.colour, self.mean, self.bq = colour, mean, body_quantization
         self.deadzone = DEADZONE
+        self.kernel = postfilter.KERNEL  # the restoration filter's size
         self.version = STORAGE_VERSION["coefficients"]  # 1: the JSON container (ablation)
         self.dc_prediction = True  # format 3: DC terms as neighbour differences
         # format 3: a restoration filter learnt per file (model/postfilter.py)
@@ -256,6 +228,12 @@ class CoefficientCoder:
         self._quantize_body()
         self._cells = split_cells(prepare_target(net, coded_pixels).double(), *net.cfg.heads)
         self._bases: dict[bool, tuple[Tensor, Tensor]] = {}
+
+    def with_kernel(self, kernel: int) -> "CoefficientCoder":
+        """The same coder (network, basis) with a restoration filter of another size."""
+        other = copy.copy(self)
+        other.kernel, other._coded = kernel, None
+        return other
 
     @property
     def _klt_on(self) -> bool:
@@ -336,12 +314,13 @@ class CoefficientCoder:
             self.klt,
             self.context_coding,
             self.dc_median,
+            self.kernel,
         )
         if self._coded is None or self._coded[0] != key:
             f, data = None, None
             if self.post_filter and self.version >= 3:
                 rec = self.reconstruction(step)
-                f = postfilter.solve(rec, self.pixels, stride=SOLVE_STRIDE)
+                f = postfilter.solve(rec, self.pixels, self.kernel, SOLVE_STRIDE)
                 gain = psnr(postfilter.apply(rec, f), self.pixels) - psnr(rec, self.pixels)
                 data = self._encode(step, f)
                 extra = len(filter_bytes(f, len(self.mode))[0])  # the file without it: shorter
