@@ -1,7 +1,8 @@
 """The codec's ablation: one mechanism at a time, as a Bjøntegaard-delta rate against the
 coding before it, on the same fitted network.
 
-Each image is fitted once (`compact`'s default architecture: 8×8-pixel cells, width 32).
+Each image is fitted once with the trained body `compact` used until 2026-11-30 (8×8-pixel
+cells, width 32, 300 steps), and coded with the fixed cosine body the presets use now.
 Every variant then codes that network at the same seven quantizer steps (0.04 … 0.5), each
 point a real file (`CoefficientCoder.encode`) with its PSNR, and the variant's curve is
 compared with the reference's (`bd_rate`, PSNR-based, over the range both cover; negative:
@@ -20,7 +21,11 @@ Rows (each against the one before it unless it says otherwise):
               instead of LZMA2 on their byte planes, with all three (DC from the left)
   median DC   the constant terms predicted by the median edge detector (left, above,
               above-left) instead of from the left, range-coded
-  deadzone X  rounding offset X towards zero instead of the current default, with all
+  fixed body  the fixed cosine body (network.Body: no fit, no body bytes, the cells' DCT)
+              on 8-pixel cells against the trained body with all six; then 16-pixel cells
+              against 8, and against format 1
+  deadzone X  rounding offset X towards zero instead of the current default, with all six
+              (trained body)
 """
 
 import argparse
@@ -33,6 +38,7 @@ from benchmarks.bd_rate import load
 from benchmarks.common import bd_rate, machine, md_table, write_result
 from mhinr.model.coefficients import DEADZONE, CoefficientCoder, fit_coders
 from mhinr.model.compress import Options
+from mhinr.model.presets import Arch
 
 STEPS = np.exp(np.linspace(np.log(0.04), np.log(0.5), 7))
 IMAGES = "kodim05,kodim23,kodim19,astronaut,coffee,chelsea"
@@ -55,7 +61,12 @@ def main() -> None:
     for name in args.images.split(","):
         img = load(name)
         _, h, w = img.pixels.shape
-        coder = fit_coders(img.pixels, img.mode, Options(preset="compact"), False)[0]
+        # the trained body the presets used until 2026-11-30 (an explicit width trains it)
+        coder = fit_coders(img.pixels, img.mode, Options(preset="compact", width=32), False)[0]
+        fixed = [
+            fit_coders(img.pixels, img.mode, Options(preset="compact"), True, archs=[a])[0]
+            for a in (Arch(cell=8, fixed=True), Arch(cell=16, fixed=True))
+        ]
         filtered, klt = coder.post_filter, coder.klt
         coder.version, coder.deadzone, coder.dc_prediction = 1, DEADZONE, False
         coder.context_coding, coder.dc_median = False, False
@@ -81,6 +92,10 @@ def main() -> None:
             "median DC": bd_rate(*new, *ranged),
             "all six vs format 1": bd_rate(*new, *old),
         }
+        cosine8, cosine16 = (curve(c, h, w) for c in fixed)
+        result["fixed cosine body (8-px cells) vs the trained"] = bd_rate(*cosine8, *new)
+        result["16-px cells vs 8-px (fixed body)"] = bd_rate(*cosine16, *cosine8)
+        result["fixed body, 16-px cells, vs format 1 (trained)"] = bd_rate(*cosine16, *old)
         for dz in DEADZONES:
             coder.deadzone = dz
             result[f"deadzone {dz} vs {DEADZONE}"] = bd_rate(*curve(coder, h, w), *new)
@@ -94,7 +109,8 @@ def main() -> None:
         "# Codec ablation (BD-rate, %, negative = fewer bytes at equal PSNR)\n\n"
         f"`python -m benchmarks.codec_ablation --images {args.images}`; {machine()}; "
         f"{(time.perf_counter() - t0) / 60:.1f} min. One `compact` fit per image; every "
-        "variant codes that network at the same 7 quantizer steps.\n\n"
+        "variant codes that network at the same 7 quantizer steps; the fixed body's rows code "
+        "that body at the same steps.\n\n"
         + md_table(["image", "bpp range"] + list(per_variant), rows)
     )
     print(text)

@@ -290,8 +290,8 @@ def klt_rotation(basis: torch.Tensor, cell: tuple[int, int]) -> torch.Tensor:
 def dct_basis(cell: tuple[int, int]) -> torch.Tensor:
     """[n, n] (float64) the orthonormal 2-D DCT-II of a cell's n pixels (row-major, as
     network.cell_coordinates), function (a, b) cos(π(2y+1)a/2n̂y)·cos(π(2x+1)b/2n̂x), in
-    network.dct_order: the constant first. The DCT is the Karhunen–Loève transform of the AR(1) image model
-    with ρ → 1 (`klt_rotation`'s model), so the coefficients' energy falls along it."""
+    network.dct_order: the constant first. The DCT is the Karhunen–Loève transform of the
+    AR(1) image model as ρ → 1 (`klt_rotation`'s model), so the energy falls along it."""
     n_y, n_x = cell
 
     def one_d(n: int) -> torch.Tensor:  # [n, n]: column a the a-th cosine

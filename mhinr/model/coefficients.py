@@ -1,7 +1,10 @@
-"""`coefficients` storage, the `compact` and `fast` presets: a depth-2 body trained by
-variable projection on 8×8-pixel cells, each cell's head coded as quantized coefficients in
-the orthonormal basis of the body's features (model/codec.py), in a per-image colour space
-(model/colour.py); the quantizer step is searched to meet the target."""
+"""`coefficients` storage, the `compact`, `fast` and `max` presets: each cell's head coded
+as quantized coefficients in an orthonormal basis of the body's features on the cell
+(model/codec.py), in a per-image colour space (model/colour.py); the quantizer step is
+searched to meet the target. The body is the fixed cosine body (network.Body: no fit, no
+bytes, the cells' DCT) on cells of 8, 12 or 16 pixels; a trained ReLU body (depth 2,
+trained by variable projection on 8×8-pixel cells, stored int8) only where a width, depth
+or body kind is asked for."""
 
 import copy
 import math
@@ -32,7 +35,9 @@ from mhinr.model.network import MultiHeadINR, assemble, build_network, split_cel
 from mhinr.model.presets import MAX_BUDGET_S, MAX_STEPS, Arch, Options, grid
 from mhinr.model.ratecontrol import Compressed, better, finish, target_of
 
-DEFAULT_STEP = 0.1  # coefficient quantizer step without a target (≈ 35 dB on Kodak)
+# coefficient quantizer step without a target (kodim23: 38.5 dB in 30.4 kB with `fast`'s
+# fixed body; ~35 dB with the trained width-32 body before 2026-11-30)
+DEFAULT_STEP = 0.1
 DEADZONE = 0.1  # rounding offset towards zero: cheaper zeros for a little more error (0.2 until
 # 2026-11-30: benchmarks/results/codec_ablation.md measured 0.1 better by 1.25 % BD-rate)
 # the slope that prices a restoration filter's bytes (`CoefficientCoder.filters`): ~6 dB per

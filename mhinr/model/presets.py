@@ -2,16 +2,17 @@
 
 * ``paper``: the paper's network (64² heads, α=64, body 4×256), the paper's 2000-step
   Adam schedule, weights stored fp32. Large files: the paper is not a compressor.
-* ``compact``: transform-coded heads (model/codec.py) on 8×8-pixel cells, a depth-2 ReLU
-  body trained by variable projection, int8 body, per-image colour transform; the
-  architecture is searched over a few widths (24, 32, 48; 16 at low and 64 at high rates)
-  and the quantizer step set to meet the target (model/coefficients.py).
-* ``fast``: the compact method with one architecture and a short fit (a few seconds).
-* ``max``: the compact method fitted as long as that still paid when measured: 2,500
-  steps instead of 300 (the same candidate widths as `compact` with a target; about 3 %
-  fewer bytes than `compact`, `python -m benchmarks.codec_experiments longer`; a few
-  minutes on 2 CPU cores for a Kodak image, far less on a GPU), within a time budget
-  (default 10 min, shared by the widths).
+* ``compact``: transform-coded heads (model/codec.py): per-image colour transform, each
+  cell's head stored as quantized, range-coded coefficients in the basis of the body's
+  features on the cell. The body is the fixed cosine body (no fit, no bytes: the cells'
+  DCT); with a target, cells of 8, 12 and 16 pixels are each coded and the best file kept,
+  the quantizer step set to meet the target (model/coefficients.py). A few seconds.
+* ``fast``: the same on 16-pixel cells only (the best single cell size measured).
+* ``max``: `compact` that also tries 3×3 and 7×7 restoration filters (the file keeps the
+  best). Until 2026-11-30 `max` trained ReLU bodies for 2,500 steps; the fixed body beats
+  the best of them by 14–24 % (`python -m benchmarks.codec_experiments fixed`), so no
+  preset trains a body unless a width, depth or body kind is asked for (then `max` trains
+  it for MAX_STEPS within its time budget, default 10 min).
 * ``upscale``: not a compressor but an enlarger: an arbitrary-scale INR trained on the
   image's own downscaled copies (model/upscale.py); the file holds the image and the network.
 
@@ -84,6 +85,8 @@ class Options:
             and self.target_psnr <= 0
         ):
             raise ValueError("targets must be positive")
+        if self.body == "cosine":
+            raise ValueError("the cosine body is the codec presets' own: leave body unset")
         if self.quantization not in (None, "fp32", "fp16", "int8"):
             raise ValueError(f"unknown quantization {self.quantization!r}: fp32, fp16 or int8")
         if self.preset == "upscale":

@@ -103,8 +103,9 @@ async def create_fit(
     preset: Annotated[
         Literal["compact", "fast", "max", "paper", "upscale"],
         Form(
-            description="compact: smallest file for the quality; fast: seconds; max: "
-            "compact fitted longer, about 3 % smaller files (minutes on CPU); paper: the "
+            description="compact: smallest file for the quality (three cell sizes tried, "
+            "seconds); fast: one cell size, a few seconds; max: compact with more "
+            "restoration filters tried (a little smaller, slower); paper: the "
             "paper's network; upscale: an enlarger trained on the image's own scales (about "
             "a minute on 2 CPU cores; renders sharper than Lanczos; keeps the image exactly)"
         ),
@@ -113,8 +114,8 @@ async def create_fit(
         str | None,
         Form(
             description='the grid of heads, "64" (64x64) or "48x64" (rows x columns), each '
-            "1-9999 and at most the image's size; default: the preset's (paper 64x64; compact "
-            "and fast: one head per 8x8-pixel cell)",
+            "1-9999 and at most the image's size; default: the preset's (paper 64x64; compact, "
+            "fast and max: one head per 8-, 12- or 16-pixel cell)",
             examples=["64"],
         ),
     ] = None,
@@ -135,7 +136,8 @@ async def create_fit(
         Form(
             ge=0,
             description="training steps, at most INR_MAX_STEPS; default: the preset's "
-            "(paper 2000, upscale 2400; compact and fast choose their own)",
+            "(paper 2000, upscale 2400; compact, fast and max train no body unless a width, "
+            "depth or body is given: then 300, 60 and 2500)",
         ),
     ] = None,
     target_psnr: Annotated[

@@ -248,9 +248,9 @@ const TARGETS = {
   bpp: ["e.g. 0.5", "the best quality at most this many bits per pixel (24 = raw colour)"],
 };
 const PRESETS = {
-  fast: "fast: a few seconds; a larger file than compact for the same quality",
-  compact: "compact: a small file for the quality, under a minute",
-  max: "max: compact fitted longer, about 3 % smaller; minutes on a CPU, less on a GPU",
+  fast: "fast: a few seconds; a slightly larger file than compact for the same quality",
+  compact: "compact: the smallest file for the quality, seconds",
+  max: "max: compact trying more restoration filters; a little smaller, slower",
   paper: "paper: the paper's network, weights stored as they are (a large file)",
   upscale: "upscale: keeps the image exactly and learns to enlarge it (about a minute)",
 };
