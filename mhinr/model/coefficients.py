@@ -51,12 +51,12 @@ SOLVE_STRIDE = 2
 
 # the fixed body (network.Body's cosine body): no fit and no body bytes; its coefficients are
 # the cells' DCT. Against the best of the trained ReLU bodies of widths 16–64 (`compact`'s
-# 300-step fits until 2026-11-30), real files at 0.15–1.5 bpp: −14 … −24 % BD-rate on
+# 300-step fits until 2026-11-30), real files at 0.15–1.5 bpp: −13.7 … −23.6 % BD-rate on
 # kodim18, kodim06, coffee and chelsea — a trained body's bytes (0.4–4.7 kB) cost more than
 # its adapted basis saves (`python -m benchmarks.codec_experiments fixed`). Larger cells pay
-# at low rates (fewer constant terms and headers of cells): 16 pixels against 8, +0.54 dB
-# at 0.15 bpp, +0.35 at 0.5, +0.37 at 1.5 on average (8 wins at ≥ 1 bpp on coffee and
-# kodim18 by up to 0.26 dB); 24 and 32 lose to 16 on kodim16 at every rate
+# at low rates (fewer constant terms): 16 pixels against 8, +0.51 dB at 0.15 bpp, +0.24 at
+# 0.5, +0.10 at 1.5 on average (8 wins at ≥ 1 bpp on coffee and kodim18, by up to 0.26 dB);
+# 24 and 32 lose to 16 on average at every target
 FIXED_CELLS = (8, 12, 16)
 FIXED = Arch(cell=16, fixed=True)  # `fast`, and every preset without a target
 # `max` also tries these restoration-filter sizes (the file keeps the one that is best)
@@ -102,9 +102,10 @@ def fit_coders(
     should_stop: Callable[[], bool] | None = None,
     archs: list[Arch] | None = None,
 ) -> list["CoefficientCoder"]:
-    """Fit the candidate architectures (`_candidates`, or `archs`) in the image's colour
-    space, each ready to quantize and code at any step; `options.time_budget_s` (`max`: its
-    default budget) is shared among them."""
+    """A coder for each candidate architecture (`_candidates`, or `archs`) in the image's
+    colour space, ready to quantize and code at any step: a fixed body as it is, a trained
+    one fitted first (`options.time_budget_s`, `max`: its default budget, shared among the
+    trained ones)."""
     c, h, w = pixels.shape
     colour, mean = colour_transform(pixels)
     coded_pixels = torch.einsum("ji,jhw->ihw", colour, pixels - mean[:, None, None])
@@ -175,7 +176,8 @@ def compress_sweep(
     should_stop: Callable[[], bool] | None = None,
 ) -> list[Compressed]:
     """Coefficient storage at several targets ({"psnr": dB} | {"max_bytes": n} | {}) with one
-    fit per candidate architecture: the best candidate for each target."""
+    coder per candidate architecture (and, for `max`, per restoration-filter size): the
+    best file for each target."""
     start = time.perf_counter()
     h, w = pixels.shape[1:]
     search = any(targets)

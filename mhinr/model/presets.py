@@ -10,7 +10,7 @@
 * ``fast``: the same on 16-pixel cells only (the best single cell size measured).
 * ``max``: `compact` that also tries 3×3 and 7×7 restoration filters (the file keeps the
   best). Until 2026-11-30 `max` trained ReLU bodies for 2,500 steps; the fixed body beats
-  the best of them by 14–24 % (`python -m benchmarks.codec_experiments fixed`), so no
+  the best of them by 14–24 % BD-rate (`python -m benchmarks.codec_experiments fixed`), so no
   preset trains a body unless a width, depth or body kind is asked for (then `max` trains
   it for MAX_STEPS within its time budget, default 10 min).
 * ``upscale``: not a compressor but an enlarger: an arbitrary-scale INR trained on the
