@@ -805,9 +805,9 @@ def test_presets_code_the_fixed_body_and_train_only_an_asked_for_width(fitted_wi
     tried = []
     real = co._best
 
-    def spy(coders, target, best=None):
+    def spy(coders, *args, **kwargs):
         tried.append(sorted((c.net.cfg.cell[0], c.kernel) for c in coders))
-        return real(coders, target, best)
+        return real(coders, *args, **kwargs)
 
     co._best = spy
     try:
@@ -826,6 +826,20 @@ def test_presets_code_the_fixed_body_and_train_only_an_asked_for_width(fitted_wi
         co._best = real
     out = compress(img, "RGB", Options(preset="compact", width=24, steps=2, bpp=0.5))
     assert widths == [24] and out.net.cfg.width == 24 and out.net.cfg.init == "torch"
+
+
+def test_coding_reports_progress_a_file_and_stops_when_cancelled():
+    """Nothing is trained, so a job's progress is the files coded: one report each (with
+    a preview), and a cancel stops between files with the best so far."""
+    img = smooth_image(3, 64, 64)
+    reports = []
+    out = compress(img, "RGB", Options(preset="compact", bpp=0.5), reports.append)
+    assert [(p.step, p.total) for p in reports] == [(1, 3), (2, 3), (3, 3)]
+    assert max(p.psnr for p in reports) == pytest.approx(out.psnr)
+    assert reports[-1].image().shape == (3, 64, 64)
+    reports.clear()
+    stopped = compress(img, "RGB", Options(preset="max", bpp=0.5), reports.append, lambda: True)
+    assert len(reports) == 1 and stopped.bytes > 0  # the first file, then the cancel
 
 
 # --- the fixed body ------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from mhinr.model.metrics import psnr
 from mhinr.model.network import MultiHeadINR, assemble, build_network, split_cells
 from mhinr.model.presets import MAX_BUDGET_S, MAX_STEPS, Arch, Options, grid
 from mhinr.model.ratecontrol import Compressed, better, finish, target_of
+from mhinr.model.render import render
 
 # coefficient quantizer step without a target (kodim23: 38.5 dB in 30.4 kB with `fast`'s
 # fixed body; ~35 dB with the trained width-32 body before 2026-11-30)
@@ -185,16 +186,43 @@ def compress_sweep(
     coders = fit_coders(pixels, mode, options, search, progress, should_stop, archs)
     if options.preset == "max" and search:
         coders += [coder.with_kernel(k) for coder in coders for k in MAX_KERNELS]
-    outs = [_best(coders, target) for target in targets]
+    files = [0, len(coders) * len(targets)]  # coded so far, in all
+
+    def coded(out: Compressed) -> None:  # a progress report a file (the fixed body has no fit)
+        files[0] += 1
+        if progress is not None:
+            progress(
+                Progress(
+                    files[0],
+                    files[1],
+                    10 ** (-out.psnr / 10),
+                    out.psnr,
+                    time.perf_counter() - start,
+                    lambda: render(out.net, (h, w)).float() / 255,
+                )
+            )
+
+    outs = [_best(coders, target, should_stop, coded) for target in targets]
     for out in outs:
         out.seconds = time.perf_counter() - start
     return outs
 
 
-def _best(coders: list["CoefficientCoder"], target: dict, best: Compressed | None = None):
-    """The best of `best` and each coder's file for `target`."""
+def _best(
+    coders: list["CoefficientCoder"],
+    target: dict,
+    should_stop: Callable[[], bool] | None = None,
+    coded: Callable[[Compressed], None] | None = None,
+) -> Compressed:
+    """The best of each coder's file for `target` (`coded` is told of each file); once
+    `should_stop` says so, the best so far."""
+    best = None
     for coder in coders:
+        if best is not None and should_stop is not None and should_stop():
+            break
         out = coder.search(target, DEFAULT_STEP)
+        if coded is not None:
+            coded(out)
         if best is None or better(out, best, target):
             best = out
     return best
