@@ -86,8 +86,10 @@ from mhinr.model.presets import Arch
 
 
 def _fit(name: str):
+    """The trained width-32 body the experiments before the fixed body were measured on
+    (`compact`'s default until 2026-11-30: 8×8 cells, 300 steps)."""
     img = load(name)
-    coder = co.fit_coders(img.pixels, img.mode, Options(preset="compact"), False)[0]
+    coder = co.fit_coders(img.pixels, img.mode, Options(preset="compact", width=32), False)[0]
     return img, coder, *img.pixels.shape[1:]
 
 
@@ -303,12 +305,8 @@ def cell(name: str) -> dict:
     h, w = img.pixels.shape[1:]
     curves = {}
     for arch in (Arch(cell=8, width=32), Arch(cell=12, width=48), Arch(cell=16, width=64)):
-        old = co._candidates
-        co._candidates = lambda *args, a=arch: [a]
-        try:
-            coder = co.fit_coders(img.pixels, img.mode, Options(preset="compact"), False)[0]
-        finally:
-            co._candidates = old
+        opt = Options(preset="compact")
+        coder = co.fit_coders(img.pixels, img.mode, opt, False, archs=[arch])[0]
         curves[f"{arch.cell}-pixel cells, width {arch.width}"] = curve(coder, h, w)
     base = next(iter(curves.values()))
     return {k: bd_rate(*v, *base) for k, v in list(curves.items())[1:]}
