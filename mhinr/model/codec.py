@@ -549,7 +549,7 @@ QUANTS = ("fp32", "fp16", "int8")
 
 def fits_compact(cfg: INRConfig, mode: str) -> bool:
     """Whether format 3 can hold a network of this configuration (the presets' kind:
-    a ReLU body, dense heads with a bias, the grid its cell size gives)."""
+    a ReLU or the cosine body, dense heads with a bias, the grid its cell size gives)."""
     return (
         cfg.body in ("relu", "cosine")
         and cfg.alpha == cfg.width

@@ -150,8 +150,8 @@ def fit_coders(
             alpha=width,
             body=body,
             seed=options.seed,
-            init="fixed" if arch.fixed else "torch",
-        )  # random biases: a well-conditioned basis
+            init="fixed" if arch.fixed else "torch",  # torch's random biases: a
+        )  # well-conditioned basis for a trained body
         if not arch.fixed:
             cfg = FitConfig(steps=steps, lr=3e-3, time_budget_s=budget)
             net.to(options.device)
