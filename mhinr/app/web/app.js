@@ -113,7 +113,8 @@ function watch(job) {
     const p = JSON.parse(e.data);
     $("progress").max = Math.max(p.total, 1);
     $("progress").value = p.step;
-    $("status").textContent = `running — step ${p.step} of ${p.total}, training PSNR ${p.psnr.toFixed(2)} dB (before quantization), ${p.elapsed_s.toFixed(1)} s`;
+    // a training step (the PSNR before quantization) or, for the codec presets, a file coded
+    $("status").textContent = `running — ${p.step} of ${p.total}, PSNR ${p.psnr.toFixed(2)} dB, ${p.elapsed_s.toFixed(1)} s`;
     state.history.push([p.step, p.psnr]);
     drawChart();
   });
