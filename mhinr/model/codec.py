@@ -52,7 +52,7 @@ from safetensors.numpy import save as st_save
 
 from mhinr.model import entropy, postfilter
 from mhinr.model.entropy import unzigzag, zigzag
-from mhinr.model.network import INRConfig, MultiHeadINR, cell_feature_factor, dct_order
+from mhinr.model.network import INRConfig, MultiHeadINR, cell_feature_factor, dct_basis
 from mhinr.model.upscale import UpscaleConfig, UpscaleINR
 
 MAGIC = b"MINR"
@@ -285,23 +285,6 @@ def klt_rotation(basis: torch.Tensor, cell: tuple[int, int]) -> torch.Tensor:
     rot = torch.eye(basis.shape[1], dtype=torch.float64)
     rot[1:, 1:] = vecs * signs
     return rot
-
-
-def dct_basis(cell: tuple[int, int]) -> torch.Tensor:
-    """[n, n] (float64) the orthonormal 2-D DCT-II of a cell's n pixels (row-major, as
-    network.cell_coordinates), function (a, b) cos(π(2y+1)a/2n̂y)·cos(π(2x+1)b/2n̂x), in
-    network.dct_order: the constant first. The DCT is the Karhunen–Loève transform of the
-    AR(1) image model as ρ → 1 (`klt_rotation`'s model), so the energy falls along it."""
-    n_y, n_x = cell
-
-    def one_d(n: int) -> torch.Tensor:  # [n, n]: column a the a-th cosine
-        k = torch.arange(n, dtype=torch.float64)
-        c = torch.cos(math.pi * (2 * k[:, None] + 1) * k[None] / (2 * n))
-        return c / c.norm(dim=0)
-
-    cy, cx = one_d(n_y), one_d(n_x)
-    cols = [torch.outer(cy[:, a], cx[:, b]).reshape(-1) for a, b in dct_order(cell)]
-    return torch.stack(cols, 1)
 
 
 def _cell_transform(net: MultiHeadINR, klt: bool) -> tuple[torch.Tensor, torch.Tensor]:

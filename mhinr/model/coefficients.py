@@ -186,15 +186,16 @@ def compress_sweep(
     coders = fit_coders(pixels, mode, options, search, progress, should_stop, archs)
     if options.preset == "max" and search:
         coders += [coder.with_kernel(k) for coder in coders for k in MAX_KERNELS]
-    files = [0, len(coders) * len(targets)]  # coded so far, in all
+    files, total = 0, len(coders) * len(targets)
 
     def coded(out: Compressed) -> None:  # a progress report a file (the fixed body has no fit)
-        files[0] += 1
+        nonlocal files
+        files += 1
         if progress is not None:
             progress(
                 Progress(
-                    files[0],
-                    files[1],
+                    files,
+                    total,
                     10 ** (-out.psnr / 10),
                     out.psnr,
                     time.perf_counter() - start,

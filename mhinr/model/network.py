@@ -75,10 +75,10 @@ class INRConfig:
         return asdict(self)
 
 
-def cell_coordinates(m_y: int, m_x: int) -> Tensor:
+def cell_coordinates(m_y: int, m_x: int, dtype: torch.dtype = torch.float32) -> Tensor:
     """[m_y·m_x, 2] local (y, x) pixel centres of an m_y×m_x sampling of one cell."""
-    ys = (torch.arange(m_y, dtype=torch.float32) * 2 + 1) / m_y - 1
-    xs = (torch.arange(m_x, dtype=torch.float32) * 2 + 1) / m_x - 1
+    ys = (torch.arange(m_y, dtype=dtype) * 2 + 1) / m_y - 1
+    xs = (torch.arange(m_x, dtype=dtype) * 2 + 1) / m_x - 1
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([gy, gx], dim=-1).reshape(-1, 2)
 
@@ -103,6 +103,29 @@ def dct_order(cell: tuple[int, int]) -> list[tuple[int, int]]:
     return [(a, b) for _, a, b in keys]
 
 
+def _cosine_table(cell: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """(π/2 · the frequencies [n, 2], the scales √(c_a/n̂y · c_b/n̂x) [n]) of a cell's
+    cosines in `dct_order`, float64 (c = 1 for frequency 0, else 2)."""
+    freq = torch.tensor(dct_order(cell), dtype=torch.float64)
+    norm = torch.where(freq > 0, 2.0, 1.0) / torch.tensor(cell, dtype=torch.float64)
+    return math.pi / 2 * freq, norm.prod(1).sqrt()
+
+
+def _cosines(coords: Tensor, freq: Tensor, norm: Tensor) -> Tensor:
+    """[P, n] the cosines of `_cosine_table` at local coordinates [P, 2]."""
+    c = torch.cos((coords[:, :, None] + 1) * freq.T[None])  # [P, 2, n]
+    return c[:, 0] * c[:, 1] * norm
+
+
+def dct_basis(cell: tuple[int, int]) -> Tensor:
+    """[n, n] (float64) the orthonormal 2-D DCT-II of a cell's n pixels (row-major, as
+    `cell_coordinates`), function (a, b) cos(π(2y+1)a/2n̂y)·cos(π(2x+1)b/2n̂x), in
+    `dct_order`: the constant first — the cosine body with its constant, at the pixel
+    centres. The DCT is the Karhunen–Loève transform of the AR(1) image model as ρ → 1
+    (codec.klt_rotation's model), so the energy falls along it."""
+    return _cosines(cell_coordinates(*cell, dtype=torch.float64), *_cosine_table(cell))
+
+
 class Body(nn.Module):
     """Local coordinate [P, 2] → features [P, width]: ReLU (paper), sine or Fourier-fed MLP,
     or the cosine body: no weights, the cell's 2-D cosines
@@ -116,11 +139,9 @@ class Body(nn.Module):
         self.kind = cfg.body
         fan_in = 2
         if cfg.body == "cosine":
-            n_y, n_x = cfg.cell
-            freq = torch.tensor(dct_order(cfg.cell)[1:], dtype=torch.float64)  # [width, 2]
-            norm = torch.where(freq > 0, 2.0, 1.0) / torch.tensor([n_y, n_x]).double()
-            self.register_buffer("freq", (math.pi / 2 * freq).float())
-            self.register_buffer("norm", norm.prod(1).sqrt().float())
+            freq, norm = _cosine_table(cfg.cell)  # the constant is the heads' bias
+            self.register_buffer("freq", freq[1:].float())
+            self.register_buffer("norm", norm[1:].float())
             self.net = nn.Sequential()
             return
         if cfg.body == "fourier":
@@ -139,8 +160,7 @@ class Body(nn.Module):
 
     def forward(self, coords: Tensor) -> Tensor:
         if self.kind == "cosine":
-            c = torch.cos((coords[:, :, None] + 1) * self.freq.T[None])  # [P, 2, width]
-            return c[:, 0] * c[:, 1] * self.norm
+            return _cosines(coords, self.freq, self.norm)
         if self.kind == "fourier":
             proj = 2 * math.pi * coords @ self.B  # [P, F]
             coords = torch.cat([torch.sin(proj), torch.cos(proj)], dim=-1)  # [P, 2F]
