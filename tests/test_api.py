@@ -370,7 +370,7 @@ def test_readyz_is_503_when_the_store_is_gone(env, tmp_path):
 
 def test_a_job_whose_worker_died_is_retried_then_failed_with_a_reason(env):
     client, app, settings = env
-    job = post(client, png_bytes(), preset="fast", steps=3).json()["job_id"]
+    job = post(client, png_bytes(), preset="fast").json()["job_id"]
     st = app.state.store
     record = st.get(job)
     record.update(status="running", attempts=1)  # as a worker that died left it
@@ -378,7 +378,7 @@ def test_a_job_whose_worker_died_is_retried_then_failed_with_a_reason(env):
     run_fit(job, settings, st)  # the message delivered again
     assert client.get(f"/jobs/{job}").json()["status"] == "succeeded"
 
-    job = post(client, png_bytes(), preset="fast", steps=3).json()["job_id"]
+    job = post(client, png_bytes(), preset="fast").json()["job_id"]
     record = st.get(job)
     record.update(status="running", attempts=3)
     st.write(record)
@@ -390,7 +390,7 @@ def test_a_job_whose_worker_died_is_retried_then_failed_with_a_reason(env):
 
 def test_a_cuda_worker_without_a_gpu_fails_the_job_with_the_reason(env):
     client, app, settings = env
-    job = post(client, png_bytes(), preset="fast", steps=3).json()["job_id"]
+    job = post(client, png_bytes(), preset="fast").json()["job_id"]
     cuda = settings.model_copy(update={"device": "cuda"})
     if __import__("torch").cuda.is_available():
         pytest.skip("this machine has a GPU")
@@ -531,7 +531,7 @@ def test_jobs_are_listed_newest_first_a_page_at_a_time(env):
 def test_failed_jobs_keep_no_upload_and_finished_jobs_are_swept_after_retention(env):
     client, app, settings = env
     st = app.state.store
-    failed = post(client, png_bytes(), preset="fast", steps=3).json()["job_id"]
+    failed = post(client, png_bytes(), preset="fast").json()["job_id"]
     run_fit(failed, settings.model_copy(update={"device": "cuda"}), st)  # fails (no GPU)
     if st.get(failed)["status"] != "failed":
         pytest.skip("this machine has a GPU")
@@ -726,7 +726,7 @@ def test_webhooks_deliver_the_events_asked_for_signed_and_retried(tmp_path):
     receiver = _Receiver(fail_first=1)  # the first delivery is retried
     try:
         with TestClient(app) as client:
-            r = post(client, png_bytes(), preset="fast", steps=40, webhook=receiver.url,
+            r = post(client, png_bytes(), preset="fast", webhook=receiver.url,
                      webhook_events="start,completed")  # fmt: skip
             assert r.status_code == 202, r.text
             job = r.json()["job_id"]

@@ -163,7 +163,7 @@ def test_garbage_payload_with_a_valid_checksum_is_refused():
 @pytest.mark.parametrize(("channels", "mode"), [(3, "RGB"), (1, "L"), (4, "RGBA")])
 def test_coefficient_storage_reports_the_real_files_numbers(channels, mode):
     img = smooth_image(channels, 48, 64, seed=channels)
-    out = compress(img, mode, Options(preset="fast", steps=20))
+    out = compress(img, mode, Options(preset="fast"))
     assert out.coded.storage == "coefficients"
     net, coded = decode(out.data)
     rendered = render(net, (48, 64))
@@ -176,17 +176,17 @@ def test_coefficient_storage_reports_the_real_files_numbers(channels, mode):
 
 def test_rate_control_meets_a_byte_budget_and_a_psnr_target():
     img = smooth_image(3, 64, 64, seed=7)
-    small = compress(img, "RGB", Options(preset="fast", steps=20, max_bytes=1200))
+    small = compress(img, "RGB", Options(preset="fast", max_bytes=1200))
     assert small.met and small.bytes <= 1200
     aim = small.psnr + 2  # above what the byte budget allows
-    good = compress(img, "RGB", Options(preset="fast", steps=20, target_psnr=aim))
+    good = compress(img, "RGB", Options(preset="fast", target_psnr=aim))
     assert good.met and good.psnr >= aim
     assert good.bytes > small.bytes and good.psnr > small.psnr
 
 
 def test_an_unreachable_target_is_reported_as_not_met():
     img = smooth_image(3, 32, 32, seed=1)
-    out = compress(img, "RGB", Options(preset="fast", steps=5, max_bytes=50))
+    out = compress(img, "RGB", Options(preset="fast", max_bytes=50))
     assert out.met is False and out.bytes > 50
 
 
@@ -221,7 +221,7 @@ def test_cli_round_trip(tmp_path, capsys):
     Image.fromarray(a).save(src)
     out = tmp_path / "x.inr"
     assert (
-        main(["fit", str(src), "-o", str(out), "--preset", "fast", "--steps", "10", "--json"]) == 0
+        main(["fit", str(src), "-o", str(out), "--preset", "fast", "--json"]) == 0
     )
     summary = json.loads(capsys.readouterr().out)
     assert summary["bytes"] == out.stat().st_size
@@ -286,7 +286,7 @@ def test_every_preset_codes_any_size_from_the_smallest_up(preset, size):
 
     h, w = size
     image = to_uint8(smooth_image(3, h, w, seed=h)).float() / 255
-    opt = Options(preset=preset, steps=2)
+    opt = Options(preset=preset, steps=None if preset == "fast" else 2)
     check_options(opt, (h, w), 3)
     out = compress(image, "RGB", opt)
     net, coded = decode(out.data)
@@ -818,7 +818,8 @@ def test_presets_code_the_fixed_body_and_train_only_an_asked_for_width(fitted_wi
             ("compact", None, [(16, 5)]),
         ):
             tried.clear()
-            out = compress(img, "RGB", Options(preset=preset, bpp=bpp))
+            steps = None if preset == "fast" else 20  # a short trained stage
+            out = compress(img, "RGB", Options(preset=preset, bpp=bpp, steps=steps))
             assert tried == [cells] and widths == []
             assert out.net.cfg.init == "fixed" and out.net.cfg.cell[0] in (8, 11, 16)
             assert bpp is None or out.met
@@ -829,11 +830,11 @@ def test_presets_code_the_fixed_body_and_train_only_an_asked_for_width(fitted_wi
 
 
 def test_coding_reports_progress_a_file_and_stops_when_cancelled():
-    """Nothing is trained, so a job's progress is the files coded: one report each (with
-    a preview), and a cancel stops between files with the best so far."""
+    """Without the trained stage (steps=0) a job's progress is the files coded: one report
+    each (with a preview), and a cancel stops between files with the best so far."""
     img = smooth_image(3, 64, 64)
     reports = []
-    out = compress(img, "RGB", Options(preset="compact", bpp=0.5), reports.append)
+    out = compress(img, "RGB", Options(preset="compact", bpp=0.5, steps=0), reports.append)
     assert [(p.step, p.total) for p in reports] == [(1, 3), (2, 3), (3, 3)]
     assert max(p.psnr for p in reports) == pytest.approx(out.psnr)
     assert reports[-1].image().shape == (3, 64, 64)

@@ -100,7 +100,7 @@ def wait(client: httpx.Client, job: str, timeout: float = 120) -> dict:
 
 
 def fit_render_and_crowd(client: httpx.Client) -> None:
-    job = submit(client, png_bytes(64, 48), steps=30)
+    job = submit(client, png_bytes(64, 48))
     rec = wait(client, job)
     assert rec["status"] == "succeeded", rec
     metrics = client.get(f"/jobs/{job}/metrics").json()
@@ -112,7 +112,7 @@ def fit_render_and_crowd(client: httpx.Client) -> None:
     from PIL import Image
 
     assert Image.open(io.BytesIO(r.content)).size == (128, 96)
-    jobs = [submit(client, png_bytes(40, 32, seed=i), steps=10) for i in range(8)]
+    jobs = [submit(client, png_bytes(40, 32, seed=i)) for i in range(8)]
     assert all(wait(client, j)["status"] == "succeeded" for j in jobs)
 
 
@@ -132,7 +132,7 @@ def cancel_a_running_job(client: httpx.Client) -> None:
     r = client.post(f"/jobs/{job}/cancel")
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     # the worker notices within a few seconds and is free for the next job
-    nxt = submit(client, png_bytes(32, 32), steps=5)
+    nxt = submit(client, png_bytes(32, 32))
     assert wait(client, nxt, timeout=60)["status"] == "succeeded"
     assert time.monotonic() - t < 30
     assert client.get(f"/jobs/{job}").json()["status"] == "cancelled"
@@ -141,7 +141,7 @@ def cancel_a_running_job(client: httpx.Client) -> None:
     t = time.monotonic()
     assert client.delete(f"/jobs/{job}").status_code == 204
     assert client.get(f"/jobs/{job}").status_code == 404
-    nxt = submit(client, png_bytes(32, 32), steps=5)
+    nxt = submit(client, png_bytes(32, 32))
     assert wait(client, nxt, timeout=60)["status"] == "succeeded"
     assert time.monotonic() - t < 30
     assert client.get(f"/jobs/{job}").status_code == 404
@@ -149,7 +149,7 @@ def cancel_a_running_job(client: httpx.Client) -> None:
 
 
 def events_end_with_the_final_status(client: httpx.Client) -> None:
-    job = submit(client, png_bytes(48, 48), steps=40)
+    job = submit(client, png_bytes(48, 48))
     seen = []
     with client.stream("GET", f"/jobs/{job}/events", timeout=120) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
@@ -173,10 +173,10 @@ def test_embedded_default_end_to_end(tmp_path):
 
 def test_embedded_jobs_survive_a_restart(tmp_path):
     with service(tmp_path) as client:
-        done = submit(client, png_bytes(40, 40), steps=5)
+        done = submit(client, png_bytes(40, 40))
         assert wait(client, done)["status"] == "succeeded"
         slow = submit(client, png_bytes(64, 64), preset="paper", steps=3000, time_budget_s=20)
-        queued = submit(client, png_bytes(40, 40, seed=3), steps=5)
+        queued = submit(client, png_bytes(40, 40, seed=3))
         while client.get(f"/jobs/{slow}").json()["status"] != "running":
             time.sleep(0.2)
     # stopped while `slow` ran and `queued` waited; both finish after the restart

@@ -169,7 +169,7 @@ def test_redis_mode_survives_a_killed_worker_and_a_redis_restart(tmp_path, durab
     ) as client:
         jobs = []
         for i in range(20):  # every fourth a 3-second fit, the rest short ones
-            form = _long(i) if i % 4 == 0 else {"preset": "fast", "steps": 10, "seed": i}
+            form = _long(i) if i % 4 == 0 else {"preset": "fast", "seed": i}
             jobs.append(submit(client, png_bytes(48, 40, seed=i), **form))
         victim = _running_job(client, jobs)
         pid = int(victim["worker"].rsplit(":", 1)[1])

@@ -59,7 +59,7 @@ def test_fit_render_and_info_run_without_the_services_packages(tmp_path):
             timeout=300,
         )
 
-    fit = mhinr("fit", str(src), "-o", str(tmp_path / "x.inr"), "--preset", "fast", "--steps", "3")
+    fit = mhinr("fit", str(src), "-o", str(tmp_path / "x.inr"), "--preset", "fast")
     assert fit.returncode == 0, fit.stderr
     out = mhinr("render", str(tmp_path / "x.inr"), "--size", "80", "-o", str(tmp_path / "x.png"))
     assert out.returncode == 0, out.stderr
@@ -78,7 +78,7 @@ def test_a_fresh_virtualenv_with_pip_install_decodes_and_renders(tmp_path):
 
     image = load_image(png_bytes(40, 32))
     model = tmp_path / "x.inr"
-    model.write_bytes(compress(image.pixels, image.mode, Options(preset="fast", steps=3)).data)
+    model.write_bytes(compress(image.pixels, image.mode, Options(preset="fast")).data)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     pip = [str(venv / "bin" / "pip"), "install", "-q", "-c", str(ROOT / "constraints.txt")]

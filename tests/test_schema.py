@@ -19,7 +19,7 @@ def test_the_server_answers_as_its_openapi_document_says(tmp_path):
     st = shutil.which("st", path=str(Path(sys.executable).parent))
     assert st, "schemathesis is a dev dependency: make install"
     with service(tmp_path) as client:
-        job = submit(client, png_bytes(48, 40), steps=5)
+        job = submit(client, png_bytes(48, 40))
         assert wait(client, job)["status"] == "succeeded"
         # the real job's id for every job parameter, so the checks reach past 404
         config = tmp_path / "schemathesis.toml"

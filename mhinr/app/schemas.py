@@ -74,6 +74,11 @@ class MetricsOut(BaseModel):
     target: dict | None = Field(None, description="the target asked for, if any")
     met: bool | None = Field(None, description="whether the target was met")
     train_steps: int | None = None
+    stage: dict | None = Field(
+        None,
+        description="compact and max: the trained stage — steps, seconds, bytes, "
+        "multiplications a pixel, whether the file kept it, and the file with and without it",
+    )
     psnr_history: list[list[float]] = Field(description="[step, training PSNR] pairs")
     model_bytes: int
     input_bytes: int = Field(description="the uploaded file")

@@ -50,7 +50,7 @@ import zstandard
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from mhinr.model import entropy, postfilter
+from mhinr.model import entropy, postfilter, synthesis
 from mhinr.model.entropy import unzigzag, zigzag
 from mhinr.model.network import INRConfig, MultiHeadINR, cell_feature_factor, dct_basis
 from mhinr.model.upscale import UpscaleConfig, UpscaleINR
@@ -408,6 +408,7 @@ def encode_coefficients(
     klt: bool = False,
     context_coding: bool = True,
     dc_median: bool = True,
+    stage: synthesis.Stage | None = None,
 ) -> bytes:
     """`q`: integer coefficients [k, C·Hy·Hx]; the body must already hold its quantized
     values (the encoder computes coefficients against exactly the decoder's basis; with
@@ -420,13 +421,13 @@ def encode_coefficients(
     With `context_coding` (and coder "best" or "lzma") the coefficients are also range-coded
     under the context model of model/entropy.py, and the smaller file is kept; that file
     predicts the constant terms by the median edge detector (`dc_median`) rather than
-    from the left."""
+    from the left. A trained `stage` (model/synthesis.py) needs format 3."""
     q = q.astype(np.int64)
     tensors = quantize_module(net, body_quantization, body_names(net))
     compact = version >= 3 and _fits_compact_file(net.cfg, coded)
     if not compact:
-        if post_filter is not None or klt:
-            raise ValueError("only format 3 carries a restoration filter or the KLT order")
+        if post_filter is not None or klt or stage is not None:
+            raise ValueError("only format 3 carries a restoration filter, a stage or the KLT order")
         tensors["coefficients"] = _zigzag_array(q)  # the JSON container: the values as they are
         return pack(_header(net, coded), tensors, coder)
     if coder not in ("best", "lzma", "zstd"):
@@ -446,12 +447,14 @@ def encode_coefficients(
     record = None  # the byte-plane record: for LZMA2 (coder 3) and zstd (coder 2)
     if planar or coder in ("best", "zstd"):
         planes = dict(tensors, coefficients=_zigzag_array(predicted(dc_differences)))
-        record = _compact_record(net, coded, planes, dc_prediction, post_filter, klt)
+        record = _compact_record(net, coded, planes, dc_prediction, post_filter, klt, stage=stage)
     if planar:
         candidates.append((3, lzma_raw(record)))
     if range_coded:
         median = dc_prediction and dc_median
-        head = _compact_record(net, coded, tensors, dc_prediction, post_filter, klt, median)
+        head = _compact_record(
+            net, coded, tensors, dc_prediction, post_filter, klt, median, stage
+        )
         head = lzma_raw(head)
         ranged = predicted(dc_med_residuals if median else dc_differences)
         section = entropy.encode(ranged.reshape(len(q), *dc_shape))
@@ -489,6 +492,9 @@ PLANES_TRIED_UP_TO = 40_000
 #   filter   (flags bit 1) its size k u8, then C×(C·k²+1) f16: the restoration filter;
 #            with bit 6 instead: k u8, the fraction bits b u8, the coded length u16, then
 #            the taps ×2^b as integers coded by entropy.encode_values
+#   stage    (flags bit 7) the trained stage (model/synthesis.py): its hidden channels u8,
+#            the coded length u16, its integers coded by entropy.encode_values, then one
+#            f16 scale per output row of each layer (synthesis.quantize_)
 #   body     each body parameter in order: int8 matrices as int8 values then one f16 scale
 #            per row; everything else f16 (fp32 quantization: f32). None with init 2
 #            ("fixed", files since 2026-11-30): the cosine body (network.Body), whose
@@ -525,6 +531,9 @@ FLAG_DC_MEDIAN = 32
 # 2^-bits, range-coded under one Laplace table (entropy.encode_values), instead of fp16:
 # ~290 bytes for RGB where fp16 took 460 (4 % of a 0.15-bpp Kodak file)
 FLAG_FILTER_CODED = 64
+# flags bit 7: the trained stage (model/synthesis.py) follows the restoration filter (files
+# since 2026-12-04; a decoder before then refuses them as "unknown flags")
+FLAG_STAGE = 128
 MODES = ("L", "LA", "RGB", "RGBA")
 INITS = ("paper", "torch", "fixed")
 QUANTS = ("fp32", "fp16", "int8")
@@ -571,6 +580,7 @@ def _compact_record(
     post_filter: torch.Tensor | None,
     klt: bool,
     dc_median: bool = False,
+    stage: synthesis.Stage | None = None,
 ) -> bytes:
     """The format 3 record: with the zigzag coefficients in `tensors`, as byte planes at
     its end; without them, a range-coded file's record, which ends after the body (the
@@ -601,6 +611,9 @@ def _compact_record(
         stored, coded_taps = filter_bytes(post_filter, len(coded.mode))
         colour += stored
         flags |= FLAG_FILTER_CODED if coded_taps else 0
+    if stage is not None:
+        colour += stage_bytes(stage)
+        flags |= FLAG_STAGE
     head = COMPACT.pack(
         coded.height,
         coded.width,
@@ -638,6 +651,17 @@ def filter_bytes(post_filter: torch.Tensor, channels: int) -> tuple[bytes, bool]
     return struct.pack("<BBH", k, postfilter.FRACTION_BITS, len(taps)) + taps, True
 
 
+def stage_bytes(stage: synthesis.Stage) -> bytes:
+    """A trained stage's bytes in a format 3 record (flags bit 7)."""
+    if stage.quantized is None:
+        raise ValueError("the stage is not quantized (synthesis.quantize_)")
+    ints, scales = stage.quantized
+    coded = entropy.encode_values(ints)
+    if not 0 < stage.hidden <= synthesis.MAX_HIDDEN or len(coded) > 65535:
+        raise ValueError(f"a stage of {stage.hidden} channels, {len(coded)} coded bytes")
+    return struct.pack("<BH", stage.hidden, len(coded)) + coded + scales.astype("<f2").tobytes()
+
+
 def _body_bytes(name: str, tensors: dict[str, np.ndarray]) -> bytes:
     a = tensors[name]
     if a.dtype == np.int8:
@@ -650,7 +674,7 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
         raise CodecError("the header is truncated")
     h, w, mode, cy, cx, depth, width, init, seed, step, bq, zbytes, flags = COMPACT.unpack_from(raw)
     known = FLAG_DC_PREDICTION | FLAG_POST_FILTER | FLAG_KLT | FLAG_PLANAR | FLAG_RANGE_CODED
-    if flags & ~(known | FLAG_DC_MEDIAN | FLAG_FILTER_CODED):
+    if flags & ~(known | FLAG_DC_MEDIAN | FLAG_FILTER_CODED | FLAG_STAGE):
         raise CodecError(f"unknown flags {flags:#x}: a newer mhinr wrote this file")
     if mode >= len(MODES) or init >= len(INITS) or bq >= len(QUANTS) or zbytes not in (1, 2, 4):
         raise CodecError("the header is invalid: an unknown mode, init, quantization or width")
@@ -708,6 +732,20 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
             filters = torch.from_numpy(take("<f2", shape).astype(np.float32))
         if not torch.isfinite(filters).all():
             raise CodecError("the restoration filter is not finite")
+    stage = None
+    if flags & FLAG_STAGE:
+        hidden, n = int(take("u1", (1,))[0]), int(take("<u2", (1,))[0])
+        if not 0 < hidden <= synthesis.MAX_HIDDEN:
+            raise CodecError(f"the header is invalid: a stage of {hidden} channels")
+        count, rows = synthesis.parameter_counts(c, hidden)
+        try:
+            ints = entropy.decode_values(take("u1", (n,)).tobytes(), count)
+        except ValueError as exc:
+            raise CodecError(f"the trained stage does not decode: {exc}") from None
+        scales = take("<f2", (rows,))
+        if not np.isfinite(scales).all() or np.abs(ints).max(initial=0) > 2**20:
+            raise CodecError("the trained stage is not finite")
+        stage = synthesis.from_quantized(c, hidden, ints, scales)
     net = MultiHeadINR(cfg)
     state = net.state_dict()
     tensors: dict[str, np.ndarray] = {}
@@ -746,6 +784,7 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
         raise CodecError("coefficient storage needs a positive quantizer step")
     _decode_coefficients(net, coded, tensors, bool(flags & FLAG_KLT))
     net.post_filter = filters
+    net.stage = stage
     return net.eval(), coded
 
 

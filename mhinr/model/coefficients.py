@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mhinr.model import postfilter
+from mhinr.model import postfilter, synthesis
 from mhinr.model.codec import (
     STORAGE_VERSION,
     Coded,
@@ -27,6 +27,7 @@ from mhinr.model.codec import (
     filter_bytes,
     fits_compact,
     quantize,
+    stage_bytes,
 )
 from mhinr.model.colour import colour_transform
 from mhinr.model.fit import FitConfig, Progress, fit_projection, prepare_target
@@ -203,10 +204,101 @@ def compress_sweep(
                 )
             )
 
-    outs = [_best(coders, target, should_stop, coded) for target in targets]
+    outs = []
+    for target in targets:
+        coder, out = _best(coders, target, should_stop, coded)
+        if stage_seconds(options) and not (should_stop is not None and should_stop()):
+            out = _staged(coder, out, target, options, progress, should_stop)
+        outs.append(out)
     for out in outs:
         out.seconds = time.perf_counter() - start
     return outs
+
+
+# The trained stage's training budget (model/synthesis.py), seconds a target: `compact` and
+# `max` train it unless a trained body was asked for, `fast` never. The gain grows with the
+# steps and flattens (benchmarks/results/codec_stage.md); `time_budget_s` and `steps` set it.
+STAGE_SECONDS = {"compact": 45.0, "max": 240.0}
+# … and its steps (whichever ends first): about what 2 CPU cores train in that time, so a GPU
+# does the same work in seconds
+STAGE_STEPS = {"compact": 8000, "max": 40000}
+# bytes a stage is assumed to take before it is trained (a byte target's first step)
+STAGE_BYTES_GUESS = 400
+
+
+def stage_seconds(options: Options) -> float | None:
+    """The seconds the trained stage may train for a target (None: no stage)."""
+    if options.preset not in STAGE_SECONDS or options.width or options.depth or options.body:
+        return None
+    if options.steps == 0:
+        return None
+    return options.time_budget_s or STAGE_SECONDS[options.preset]
+
+
+def _staged(
+    coder: "CoefficientCoder",
+    plain: Compressed,
+    target: dict,
+    options: Options,
+    progress: Callable[[Progress], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> Compressed:
+    """`plain` (the best untrained file for `target`, from `coder`) against the same coder
+    with a trained stage: trained on the decode at the step the target is expected to need
+    with it, then the step searched again with the stage in the loop. Without a target the
+    stage must reach `plain`'s PSNR in fewer bytes. The better file is returned; its
+    `stage` records what was trained and whether it was kept."""
+    seconds = stage_seconds(options)
+    assert seconds is not None
+    search = target or {"psnr": plain.psnr}
+    step = plain.coded.step
+    if "max_bytes" in target:  # room for the stage's bytes: a coarser step
+        guess = dict(target, max_bytes=max(1, target["max_bytes"] - STAGE_BYTES_GUESS))
+        step = coder.search(guess, DEFAULT_STEP).coded.step
+    decoded = coder.decoded(step)
+    h, w = coder.pixels.shape[1:]
+
+    def report(steps: int, elapsed: float, net: synthesis.Stage) -> None:
+        if progress is None:
+            return
+        with torch.no_grad():
+            out = net(decoded[None].to(options.device))[0].clamp(0, 1).cpu()
+        q = psnr(out, coder.pixels)
+        total = max(steps + 1, round(steps * seconds / max(elapsed, 1e-3)))
+        progress(Progress(steps, total, 10 ** (-q / 10), q, elapsed, lambda: out))
+
+    started = time.perf_counter()
+    stage, steps = synthesis.train(
+        decoded,
+        coder.pixels,
+        seconds,
+        options.steps or STAGE_STEPS[options.preset],
+        seed=options.seed,
+        device=options.device,
+        progress=report,
+        should_stop=should_stop,
+    )
+    trained = copy.copy(coder)
+    trained.stage, trained._coded = stage, None
+    out = trained.search(search, DEFAULT_STEP)
+    if target:
+        keep = out.met is not False and better(out, plain, target)
+    else:  # the default quality in fewer bytes; the file reports no target
+        keep = bool(out.met) and out.bytes < plain.bytes
+        out.target, out.met = {}, None
+    info = {
+        "steps": steps,
+        "seconds": round(time.perf_counter() - started, 2),
+        "bytes": len(stage_bytes(stage)),
+        "kept": bool(keep),
+        "multiplications": stage.multiplications(),
+        "with": {"bytes": out.bytes, "psnr": round(out.psnr, 3)},
+        "without": {"bytes": plain.bytes, "psnr": round(plain.psnr, 3)},
+    }
+    result = out if keep else plain
+    result.stage = info
+    result.train_steps = steps
+    return result
 
 
 def _best(
@@ -214,18 +306,19 @@ def _best(
     target: dict,
     should_stop: Callable[[], bool] | None = None,
     coded: Callable[[Compressed], None] | None = None,
-) -> Compressed:
-    """The best of each coder's file for `target` (`coded` is told of each file); once
-    `should_stop` says so, the best so far."""
-    best = None
+) -> tuple["CoefficientCoder", Compressed]:
+    """The best of each coder's file for `target` (`coded` is told of each file), and its
+    coder; once `should_stop` says so, the best so far."""
+    best: tuple[CoefficientCoder, Compressed] | None = None
     for coder in coders:
         if best is not None and should_stop is not None and should_stop():
             break
         out = coder.search(target, DEFAULT_STEP)
         if coded is not None:
             coded(out)
-        if best is None or better(out, best, target):
-            best = out
+        if best is None or better(out, best[1], target):
+            best = (coder, out)
+    assert best is not None
     return best
 
 
@@ -259,6 +352,8 @@ class CoefficientCoder:
         self.context_coding = True
         # format 3, range-coded: the constant terms predicted by the median edge detector
         self.dc_median = True
+        # the trained stage after the filter (model/synthesis.py; `_staged`), if any
+        self.stage: synthesis.Stage | None = None
         # the last (step, settings)'s filter and file
         self._coded: tuple[tuple, Tensor | None, bytes] | None = None
         self._quantize_body()
@@ -330,6 +425,7 @@ class CoefficientCoder:
             self._klt_on,
             self.context_coding,
             self.dc_median,
+            self.stage,
         )
 
     def filters(self, step: float) -> Tensor | None:
@@ -351,6 +447,7 @@ class CoefficientCoder:
             self.context_coding,
             self.dc_median,
             self.kernel,
+            id(self.stage),
         )
         if self._coded is None or self._coded[0] != key:
             f, data = None, None
@@ -359,21 +456,35 @@ class CoefficientCoder:
                 f = postfilter.solve(rec, self.pixels, self.kernel, SOLVE_STRIDE)
                 gain = psnr(postfilter.apply(rec, f), self.pixels) - psnr(rec, self.pixels)
                 data = self._encode(step, f)
-                extra = len(filter_bytes(f, len(self.mode))[0])  # the file without it: shorter
+                # the file without it is shorter by this much
+                extra = len(filter_bytes(f, len(self.mode))[0])
                 if gain <= FILTER_DB_PER_OCTAVE * math.log2(1 + extra / (len(data) - extra)):
                     f, data = None, None
             self._coded = (key, f, data if data is not None else self._encode(step, None))
         return self._coded
 
     def quality(self, step: float) -> float:
-        """PSNR of the reconstruction at `step` (with its restoration filter, if it has one),
-        computed from the coefficients directly (the decoder's float32 render may differ in
-        the last rounding of a few pixels)."""
+        """PSNR of the reconstruction at `step` (with its restoration filter and trained
+        stage, if it has them), computed from the coefficients directly (the decoder's
+        float32 render may differ in the last rounding of a few pixels)."""
+        if self.stage is None:
+            rgb = self.reconstruction(step)
+            filters = self.filters(step)
+            if filters is not None:
+                rgb = postfilter.apply(rgb, filters)
+            return psnr(rgb, self.pixels)
+        with torch.no_grad():
+            out = self.stage(self.decoded(step)[None])[0]
+        return psnr(out.clamp(0, 1), self.pixels)
+
+    def decoded(self, step: float) -> Tensor:
+        """What the decoder feeds the trained stage at `step`: the reconstruction with its
+        restoration filter, rounded to 8 bits (float32 [C, H, W] in [0, 1])."""
         rgb = self.reconstruction(step)
         filters = self.filters(step)
         if filters is not None:
             rgb = postfilter.apply(rgb, filters)
-        return psnr(rgb, self.pixels)
+        return rgb.float().clamp(0, 1).mul(255).round().div(255)
 
     def reconstruction(self, step: float) -> Tensor:
         """The image [C, H, W] the quantized coefficients at `step` decode to (float64)."""

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from mhinr.model import prng
+from mhinr.model.synthesis import Stage
 
 BodyKind = Literal["relu", "sine", "fourier", "cosine"]
 
@@ -227,6 +228,8 @@ class MultiHeadINR(nn.Module):
         # a restoration filter [C, C·k²+1] applied to the native render (model/postfilter.py),
         # set by the decoder of the coefficient storage; None for every other network
         self.post_filter: Tensor | None = None
+        # the trained stage after it (model/synthesis.py), where the file has one
+        self.stage: Stage | None = None
         self.reset_parameters()
 
     @torch.no_grad()

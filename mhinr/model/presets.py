@@ -6,10 +6,13 @@
   cell's head stored as quantized, range-coded coefficients in the basis of the body's
   features on the cell. The body is the fixed cosine body (no fit, no bytes: the cells'
   DCT); with a target, cells of 8, 12 and 16 pixels are each coded and the best file kept,
-  the quantizer step set to meet the target (model/coefficients.py). A few seconds.
-* ``fast``: the same on 16-pixel cells only (the best single cell size measured).
+  the quantizer step set to meet the target (model/coefficients.py). Then a small ReLU
+  network, the trained stage (model/synthesis.py), is trained on the decoded image for
+  about 45 s on a CPU (`time_budget_s`, `steps`) and kept where it pays for its bytes.
+* ``fast``: the cosine codec alone on 16-pixel cells (the best single cell size measured):
+  nothing trained, a few seconds.
 * ``max``: `compact` that also tries 3×3 and 7×7 restoration filters (the file keeps the
-  best). Until 2026-11-30 `max` trained ReLU bodies for 2,500 steps; the fixed body beats
+  best) and trains the stage for up to 4 minutes. Until 2026-11-30 `max` trained ReLU bodies for 2,500 steps; the fixed body beats
   the best of them by 14–24 % BD-rate (`python -m benchmarks.codec_experiments fixed`), so no
   preset trains a body unless a width, depth or body kind is asked for (then `max` trains
   it for MAX_STEPS within its time budget, default 10 min).
@@ -89,6 +92,13 @@ class Options:
             raise ValueError("the cosine body is the codec presets' own: leave body unset")
         if self.quantization not in (None, "fp32", "fp16", "int8"):
             raise ValueError(f"unknown quantization {self.quantization!r}: fp32, fp16 or int8")
+        unused = self.unused()
+        if unused:
+            raise ValueError(
+                f"the {self.preset} preset does not use {', '.join(unused)}: it trains nothing "
+                "(the cosine codec alone, seconds); compact and max train a stage and take "
+                "steps and time_budget_s"
+            )
         if self.preset == "upscale":
             if self.target_psnr is not None or self.max_bytes is not None or self.bpp is not None:
                 raise ValueError("the upscale preset stores the image exactly: it takes no target")
@@ -102,6 +112,15 @@ class Options:
                     f"the upscale preset takes steps, width (head size), depth (encoder "
                     f"layers), time_budget_s and seed, not {', '.join(given)}"
                 )
+
+    def unused(self) -> list[str]:
+        """The options given that this preset would ignore: `fast` trains nothing unless a
+        trained body (width, depth, body) or a weights file is asked for, so it takes no
+        steps or time budget."""
+        trains = self.storage != "coefficients" or self.width or self.depth or self.body
+        if self.preset != "fast" or trains:
+            return []
+        return [n for n in ("steps", "time_budget_s") if getattr(self, n) is not None]
 
     @property
     def storage(self) -> str:

@@ -28,6 +28,9 @@ class Compressed:
     met: bool | None  # None: no target was given
     target: dict = field(default_factory=dict)
     train_steps: int | None = None
+    # the coefficient codec's trained stage (model/coefficients.py `_staged`): its steps,
+    # seconds, bytes, multiplications a pixel and whether the file kept it; None: not tried
+    stage: dict | None = None
 
     @property
     def bytes(self) -> int:
@@ -72,6 +75,7 @@ class Compressed:
             **arch,
             "target": self.target or None,
             "met": self.met,
+            "stage": self.stage,
         }
 
 

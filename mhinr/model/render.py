@@ -14,7 +14,8 @@ Two methods:
   (benchmarks/paper_generalization.py) the plain render shows the cell grid (border jumps
   ~2.6× the in-cell ones) and loses to bicubic; this method is seam-free and beats bicubic.
   A decoded `compact`/`fast` file's restoration filter (model/postfilter.py) is applied
-  to the native samples here, before any resize; `plain` is the network alone.
+  to the native samples here, before any resize, and then its trained stage
+  (model/synthesis.py), where it has one; `plain` is the network alone.
 
 Both work in chunks of local rows so the largest temporary stays under ``max_chunk_bytes``;
 the output itself is uint8.
@@ -28,7 +29,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from mhinr.model import postfilter
+from mhinr.model import postfilter, synthesis
 from mhinr.model.images import to_pil
 from mhinr.model.network import MultiHeadINR, cell_coordinates
 from mhinr.model.upscale import UpscaleINR
@@ -125,6 +126,8 @@ def render(
         native = render_grid_u8(net, n_y, n_x, max_chunk_bytes)[:, :h, :w]
         if net.post_filter is not None:  # the codec's restoration filter, at the native size
             native = postfilter.apply_u8(native, net.post_filter)
+        if net.stage is not None:  # the trained stage, after the filter
+            native = synthesis.apply_u8(native, net.stage)
         return resize_u8(native, out_h, out_w, (0, 0, w, h))
     if method != "plain":
         raise ValueError(f"unknown render method {method!r}: plain or resample")

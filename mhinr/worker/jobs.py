@@ -105,7 +105,11 @@ class JobOptions(BaseModel):
 
     def to_options(self, device: str = "cpu", default_budget_s: float | None = None) -> Options:
         given = self.model_dump()
-        if given["time_budget_s"] is None and default_budget_s is not None:
+        # the service's default budget for the fits that have no budget of their own: the
+        # codec presets' trained stage has its preset's (model/coefficients.STAGE_SECONDS)
+        # and `fast` trains nothing
+        codec = self.preset in ("compact", "fast", "max")
+        if given["time_budget_s"] is None and default_budget_s is not None and not codec:
             given["time_budget_s"] = default_budget_s
         return Options(**given, device=device)
 

@@ -103,9 +103,11 @@ async def create_fit(
     preset: Annotated[
         Literal["compact", "fast", "max", "paper", "upscale"],
         Form(
-            description="compact: smallest file for the quality (three cell sizes tried, "
-            "seconds); fast: one cell size, a few seconds; max: compact with more "
-            "restoration filters tried (a little smaller, slower); paper: the "
+            description="compact: smallest file for the quality — the cosine codec (three "
+            "cell sizes tried with a target), then a small ReLU stage trained on the decoded "
+            "image (about 45 s a target on a CPU, kept where it pays for its bytes); fast: "
+            "the cosine codec alone, nothing trained, a few seconds; max: compact with more "
+            "restoration filters tried and the stage trained up to 4 minutes; paper: the "
             "paper's network; upscale: an enlarger trained on the image's own scales (about "
             "a minute on 2 CPU cores; renders sharper than Lanczos; keeps the image exactly)"
         ),
@@ -136,8 +138,9 @@ async def create_fit(
         Form(
             ge=0,
             description="training steps, at most INR_MAX_STEPS; default: the preset's "
-            "(paper 2000, upscale 2400; compact, fast and max train no body unless a width, "
-            "depth or body is given: then 300, 60 and 2500)",
+            "(paper 2000, upscale 2400; compact and max: the trained stage's, as many as its "
+            "time budget allows, 0 turns it off; fast trains nothing and refuses steps unless "
+            "a width, depth or body is given: then 60)",
         ),
     ] = None,
     target_psnr: Annotated[
@@ -156,7 +159,8 @@ async def create_fit(
         Form(
             gt=0,
             description="longest training, seconds, at most INR_MAX_TIME_BUDGET_S; default: "
-            "INR_DEFAULT_TIME_BUDGET_S (upscale: 60)",
+            "INR_DEFAULT_TIME_BUDGET_S (upscale: 60; compact: 45 a target for its trained "
+            "stage, max: 240; fast trains nothing and refuses it)",
         ),
     ] = None,
     quantization: Annotated[

@@ -249,9 +249,9 @@ const TARGETS = {
   bpp: ["e.g. 0.5", "the best quality at most this many bits per pixel (24 = raw colour)"],
 };
 const PRESETS = {
-  fast: "fast: a few seconds; a slightly larger file than compact for the same quality",
-  compact: "compact: the smallest file for the quality, seconds",
-  max: "max: compact trying more restoration filters; a little smaller, slower",
+  fast: "fast: the cosine codec alone, nothing trained: a few seconds",
+  compact: "compact: the cosine codec, then a small ReLU network trained on the decoded image (about a minute on a CPU), kept where it makes the file smaller",
+  max: "max: compact trying more restoration filters and training longer (minutes)",
   paper: "paper: the paper's network, weights stored as they are (a large file)",
   upscale: "upscale: keeps the image exactly and learns to enlarge it (about a minute)",
 };

@@ -1,0 +1,124 @@
+"""The trained stage of the coefficient codec (model/synthesis.py): its file section, its
+decoding, the presets that train it and the options that turn it off."""
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mhinr.model import synthesis
+from mhinr.model.codec import CodecError, decode
+from mhinr.model.compress import Options, compress
+from mhinr.model.metrics import psnr
+from mhinr.model.render import render
+
+DATA = Path(__file__).parent / "data"
+
+
+def astronaut_crop() -> torch.Tensor:
+    import skimage.data
+
+    crop = skimage.data.astronaut()[0:192, 100:356]
+    return torch.from_numpy(crop).permute(2, 0, 1).float() / 255
+
+
+def _coder_with_stage(img: torch.Tensor, steps: int = 300):
+    from mhinr.model.coefficients import CoefficientCoder, fit_coders
+
+    (coder,) = fit_coders(img, "RGB", Options(preset="fast"), search=False)
+    decoded = coder.decoded(0.1)
+    stage, taken = synthesis.train(decoded, img, seconds=600, max_steps=steps)
+    trained: CoefficientCoder = copy.copy(coder)
+    trained.stage, trained._coded = stage, None
+    return coder, trained, taken
+
+
+def test_a_stage_starts_as_the_identity_and_quantizes_to_what_the_file_holds():
+    net = synthesis.Stage(3)
+    x = torch.rand(1, 3, 20, 24)
+    assert torch.equal(net(x), x)  # the output layer starts at zero
+    torch.nn.init.normal_(net.out.weight, std=0.1)
+    ints, scales = synthesis.quantize_(net)
+    assert np.abs(ints).max() <= synthesis.LEVELS + 1
+    again = synthesis.from_quantized(3, synthesis.HIDDEN, ints, scales)
+    assert torch.allclose(again(x), net(x), atol=1e-6)
+    assert net.multiplications() < 2000  # the issue's decoder budget a pixel
+
+
+def test_a_file_with_a_stage_decodes_to_the_encoders_quality_and_renders_in_bands():
+    img = astronaut_crop()
+    plain, trained, taken = _coder_with_stage(img)
+    assert taken == 300
+    assert trained.quality(0.1) > plain.quality(0.1)  # it learnt something
+    data = trained.encode(0.1)
+    assert len(data) > len(plain.encode(0.1))  # it costs bytes
+    net, coded = decode(data)
+    assert net.stage is not None
+    assert np.array_equal(net.stage.quantized[0], trained.stage.quantized[0])
+    assert psnr(render(net, (192, 256)), img) == pytest.approx(trained.quality(0.1), abs=0.02)
+    u8 = render(net, (192, 256))
+    # the banded decoder equals one pass over the whole image
+    from mhinr.model.render import render_grid_u8
+
+    native = render_grid_u8(net, *net.cfg.cell)[:, :192, :256]
+    from mhinr.model import postfilter
+
+    if net.post_filter is not None:
+        native = postfilter.apply_u8(native, net.post_filter)
+    whole = synthesis.apply_u8(native, net.stage, band_rows=1000)
+    assert torch.equal(synthesis.apply_u8(native, net.stage, band_rows=7), whole)
+    assert torch.equal(u8, whole)
+
+
+def test_a_corrupt_stage_section_is_refused():
+    from mhinr.model.codec import FLAG_STAGE
+
+    img = astronaut_crop()[:, :64, :64]
+    _, trained, _ = _coder_with_stage(img, steps=20)
+    data = trained.encode(0.1)
+    net, _ = decode(data)
+    assert net.stage is not None and FLAG_STAGE == 128
+    for cut in (len(data) // 3, len(data) - 2):
+        with pytest.raises(CodecError):
+            decode(data[:cut])
+
+
+def test_fast_refuses_the_options_it_would_ignore_and_compact_takes_them():
+    with pytest.raises(ValueError, match="does not use steps"):
+        Options(preset="fast", steps=100)
+    with pytest.raises(ValueError, match="time_budget_s"):
+        Options(preset="fast", time_budget_s=10)
+    Options(preset="fast", steps=100, width=24)  # a trained body: the steps are its own
+    Options(preset="compact", steps=100, time_budget_s=10)
+
+
+def test_compact_trains_the_stage_and_keeps_it_only_where_it_pays():
+    """A photo at 0.5 bpp: the stage is trained (its steps reported), and the file the
+    preset returns is never worse for the target than the file without the stage."""
+    img = astronaut_crop()
+    reports = []
+    out = compress(img, "RGB", Options(preset="compact", bpp=0.5, steps=400), reports.append)
+    stage = out.stage
+    assert stage is not None and stage["steps"] == 400 and out.train_steps == 400
+    assert out.met and out.bytes <= 0.5 * 192 * 256 / 8
+    assert out.psnr >= stage["without"]["psnr"] - 1e-9
+    assert (out.stage["kept"]) == (decode(out.data)[0].stage is not None)
+    off = compress(img, "RGB", Options(preset="compact", bpp=0.5, steps=0))
+    assert off.stage is None and decode(off.data)[0].stage is None
+    assert off.bytes == stage["without"]["bytes"]  # steps=0: today's compact, unchanged
+    assert compress(img, "RGB", Options(preset="fast", bpp=0.5)).stage is None
+
+
+def test_committed_file_with_a_stage_still_decodes_to_its_psnr():
+    """tests/data/compact_v3_stage.inr: the astronaut crop of `astronaut_crop`, `compact` at
+    step 0.1 with a stage of 300 steps (flags bit 7), written 2026-12-04 by
+    `python -m tests.data.make_stage_file`: a change to the stage's layout, its quantization
+    or its decoder that alters the decoded pixels by more than float rounding fails here."""
+    expected = float((DATA / "compact_v3_stage.psnr").read_text())
+    net, coded = decode((DATA / "compact_v3_stage.inr").read_bytes())
+    assert net.stage is not None
+    assert psnr(render(net, (coded.height, coded.width)), astronaut_crop()) == pytest.approx(
+        expected, abs=0.01
+    )
