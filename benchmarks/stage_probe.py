@@ -42,7 +42,7 @@ def pos_maps(h, w, cell):
 def quantized_bytes(net, levels=127):
     ints, total = [], 0
     with torch.no_grad():
-        for name, p in net.named_parameters():
+        for p in net.parameters():
             a = p.detach()
             if a.ndim == 4:
                 scale = a.abs().amax(dim=(1, 2, 3), keepdim=True) / levels
@@ -71,11 +71,17 @@ def train(dec, pix, hidden, pos, cell, seconds, crop=128, batch=4, lr=3e-3):
             g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * frac))
         ys = torch.randint(0, h - crop + 1, (batch,))
         xs = torch.randint(0, w - crop + 1, (batch,))
-        x = torch.stack([dec[:, y : y + crop, x0 : x0 + crop] for y, x0 in zip(ys, xs)])
-        t = torch.stack([pix[:, y : y + crop, x0 : x0 + crop] for y, x0 in zip(ys, xs)])
+        x = torch.stack(
+            [dec[:, y : y + crop, x0 : x0 + crop] for y, x0 in zip(ys, xs, strict=True)]
+        )
+        t = torch.stack(
+            [pix[:, y : y + crop, x0 : x0 + crop] for y, x0 in zip(ys, xs, strict=True)]
+        )
         p = None
         if pos:
-            p = torch.cat([pm[:, :, y : y + crop, x0 : x0 + crop] for y, x0 in zip(ys, xs)])
+            p = torch.cat(
+                [pm[:, :, y : y + crop, x0 : x0 + crop] for y, x0 in zip(ys, xs, strict=True)]
+            )
         loss = F.mse_loss(net(x, p), t)
         opt.zero_grad()
         loss.backward()
@@ -102,7 +108,10 @@ def main():
         pixels, mode = img.pixels, img.mode
         h, w = pixels.shape[1:]
         outs = compress_sweep(
-            pixels, mode, Options(preset="compact"), [{"max_bytes": int(b * h * w / 8)} for b in bpps]
+            pixels,
+            mode,
+            Options(preset="compact"),
+            [{"max_bytes": int(b * h * w / 8)} for b in bpps],
         )
         curve = [(o.bytes, o.psnr) for o in outs]
         for o in outs:
@@ -111,7 +120,9 @@ def main():
             base = psnr(dec, pixels)
             for v in a.variants.split(","):
                 hid, pos = (int(x) for x in v.split(":"))
-                net, steps, pm = train(dec, pixels, hid, pos, cell, a.seconds, a.crop, a.batch, a.lr)
+                net, steps, pm = train(
+                    dec, pixels, hid, pos, cell, a.seconds, a.crop, a.batch, a.lr
+                )
                 with torch.no_grad():
                     fl = psnr(net(dec[None], pm)[0].clamp(0, 1), pixels)
                     nb = quantized_bytes(net, a.levels)

@@ -220,9 +220,7 @@ def test_cli_round_trip(tmp_path, capsys):
     a = (smooth_image(3, 40, 48) * 255).round().byte().permute(1, 2, 0).numpy()
     Image.fromarray(a).save(src)
     out = tmp_path / "x.inr"
-    assert (
-        main(["fit", str(src), "-o", str(out), "--preset", "fast", "--json"]) == 0
-    )
+    assert main(["fit", str(src), "-o", str(out), "--preset", "fast", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["bytes"] == out.stat().st_size
     assert set(summary) >= {"psnr", "ssim", "bytes", "bpp", "params", "seconds"}

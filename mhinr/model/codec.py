@@ -452,9 +452,7 @@ def encode_coefficients(
         candidates.append((3, lzma_raw(record)))
     if range_coded:
         median = dc_prediction and dc_median
-        head = _compact_record(
-            net, coded, tensors, dc_prediction, post_filter, klt, median, stage
-        )
+        head = _compact_record(net, coded, tensors, dc_prediction, post_filter, klt, median, stage)
         head = lzma_raw(head)
         ranged = predicted(dc_med_residuals if median else dc_differences)
         section = entropy.encode(ranged.reshape(len(q), *dc_shape))

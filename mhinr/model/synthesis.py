@@ -115,8 +115,12 @@ def _steps(net, opt, x_all, y_all, gen, seconds, max_steps, progress, should_sto
             group["lr"] = LR * 0.5 * (1 + math.cos(math.pi * frac))
         ys = torch.randint(0, h - crop_y + 1, (BATCH,), generator=gen).tolist()
         xs = torch.randint(0, w - crop_x + 1, (BATCH,), generator=gen).tolist()
-        x = torch.stack([x_all[:, a : a + crop_y, b : b + crop_x] for a, b in zip(ys, xs)])
-        y = torch.stack([y_all[:, a : a + crop_y, b : b + crop_x] for a, b in zip(ys, xs)])
+        x = torch.stack(
+            [x_all[:, a : a + crop_y, b : b + crop_x] for a, b in zip(ys, xs, strict=True)]
+        )
+        y = torch.stack(
+            [y_all[:, a : a + crop_y, b : b + crop_x] for a, b in zip(ys, xs, strict=True)]
+        )
         loss = F.mse_loss(net(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
