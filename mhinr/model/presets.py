@@ -14,8 +14,9 @@
 * ``max``: `compact` that also tries 3×3 and 7×7 restoration filters (the file keeps the
   best) and trains the stage for up to 4 minutes. Until 2026-11-30 `max` trained ReLU
   bodies for 2,500 steps; the fixed body beats the best of them by 14–24 % BD-rate
-  (`python -m benchmarks.codec_experiments fixed`), so no preset trains a body unless a width, depth or body kind is asked for (then `max` trains
-  it for MAX_STEPS within its time budget, default 10 min).
+  (`python -m benchmarks.codec_experiments fixed`), so no preset trains a body unless a
+  width, depth or body kind is asked for (then `max` trains it for MAX_STEPS within its
+  time budget, default 10 min).
 * ``upscale``: not a compressor but an enlarger: an arbitrary-scale INR trained on the
   image's own downscaled copies (model/upscale.py); the file holds the image and the network.
 
