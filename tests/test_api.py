@@ -747,6 +747,35 @@ def test_webhooks_deliver_the_events_asked_for_signed_and_retried(tmp_path):
         receiver.server.shutdown()
 
 
+def test_no_completed_webhook_for_a_job_that_was_requeued(tmp_path, monkeypatch):
+    """A fit that ends with its job back in the queue (its worker gave it up) is not
+    complete: only "start" is delivered (worker/fit.py once tested `is_terminal` without
+    calling it, which is always true)."""
+    import mhinr.worker.fit as fit_module
+
+    settings = settings_for(tmp_path, webhook_secret="s3cret", webhook_private=True)
+    app = create_app(settings)
+    receiver = _Receiver()
+
+    def requeued(job_id, record, settings, store, notifier):
+        notifier.send("start", record)
+        record.update(status="queued")  # what a requeue leaves behind
+        store.write(record)
+
+    monkeypatch.setattr(fit_module, "_run_claimed", requeued)
+    try:
+        with TestClient(app) as client:
+            r = post(client, png_bytes(), preset="fast", webhook=receiver.url,
+                     webhook_events="start,completed")  # fmt: skip
+            job = r.json()["job_id"]
+            run_fit(job, settings, app.state.store)
+            got = receiver.wait(1)
+            time.sleep(0.5)  # a "completed" would have been sent by now
+        assert [h["X-Mhinr-Event"] for h, _ in receiver.got] == ["start"], got
+    finally:
+        receiver.server.shutdown()
+
+
 def test_webhook_urls_are_checked_at_submission(env, tmp_path):
     client, app, _ = env  # INR_WEBHOOK_PRIVATE is off
     for hook, events, words in (

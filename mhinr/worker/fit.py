@@ -74,7 +74,7 @@ def run_fit(job_id: str, settings: Settings, store: JobStore | None = None) -> N
         finally:
             if notifier is not None:
                 final = quietly(lambda: store.get(job_id))
-                if final is not None and status_of(final).is_terminal:
+                if final is not None and status_of(final).is_terminal():
                     notifier.send("completed", final)
                 notifier.close(timeout=5)  # the rest are delivered in the background
 
