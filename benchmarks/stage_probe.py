@@ -1,139 +1,98 @@
-"""Probe: a trained ReLU stage on top of a compact decode (development only)."""
+"""Probe: variants of the trained stage (model/synthesis.py) on `compact` files, priced.
+
+For each image and bpp target, the best untrained `compact` file; then stages trained on
+its decode, each variant one at a time:
+
+* ``after``: on the decode after the restoration filter (what `compact` does);
+* ``instead``: on the decode without the filter, whose bytes the file then saves;
+* ``hN``: N hidden channels; ``sN``: N seconds of training; ``lN``: integer weights within
+  ±N; ``qF``: the last fraction F of the steps straight-through at the quantized weights;
+  ``dN``: the middle layer depthwise 3×3 with dilation N.
+
+Each stage is priced at the file's own R–D slope (dB per doubling of the bytes, between
+neighbouring targets): rate saved = 1 − 2^(−gain/slope) − Δbytes/bytes.
+
+    python -m benchmarks.stage_probe --images kodim23,coffee --variants after,instead
+"""
 
 import argparse
 import math
-import time
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from benchmarks.bd_rate import load
-from mhinr.model import entropy
+from mhinr.model import synthesis
+from mhinr.model.codec import filter_bytes, stage_bytes
 from mhinr.model.compress import Options, compress_sweep
 from mhinr.model.metrics import psnr
 from mhinr.model.render import render
 
 
-class Stage(torch.nn.Module):
-    def __init__(self, c, hidden, pos, cell):
-        super().__init__()
-        self.pos, self.cell = pos, cell
-        cin = c + (2 if pos else 0)
-        self.a = torch.nn.Conv2d(cin, hidden, 3)
-        self.b = torch.nn.Conv2d(hidden, hidden, 1)
-        self.c = torch.nn.Conv2d(hidden, c, 3)
-        torch.nn.init.zeros_(self.c.weight)
-        torch.nn.init.zeros_(self.c.bias)
-
-    def forward(self, x, p=None):
-        inp = x if p is None else torch.cat([x, p], 1)
-        h = F.relu(self.a(F.pad(inp, (1, 1, 1, 1), mode="replicate")))
-        h = F.relu(self.b(h))
-        return x + self.c(F.pad(h, (1, 1, 1, 1), mode="replicate"))
+def slope_at(curve: list[tuple[int, float]], i: int) -> float:
+    """dB per doubling of the bytes around point i of a (bytes, PSNR) curve."""
+    a, b = (i - 1, i) if i == len(curve) - 1 else (i, i + 1)
+    return (curve[b][1] - curve[a][1]) / math.log2(curve[b][0] / curve[a][0])
 
 
-def pos_maps(h, w, cell):
-    ys = ((torch.arange(h) % cell) + 0.5) / cell * 2 - 1
-    xs = ((torch.arange(w) % cell) + 0.5) / cell * 2 - 1
-    return torch.stack([ys[:, None].expand(h, w), xs[None, :].expand(h, w)])[None]
-
-
-def quantized_bytes(net, levels=127):
-    ints, total = [], 0
-    with torch.no_grad():
-        for p in net.parameters():
-            a = p.detach()
-            if a.ndim == 4:
-                scale = a.abs().amax(dim=(1, 2, 3), keepdim=True) / levels
-                scale = torch.where(scale == 0, torch.ones_like(scale), scale).half().float()
-                q = torch.round(a / scale)
-                p.copy_(q * scale)
-                ints.append(q.flatten().numpy().astype(np.int64))
-                total += 2 * scale.numel()
-            else:
-                q = torch.round(a * 1024)
-                p.copy_(q / 1024)
-                ints.append(q.numpy().astype(np.int64))
-    return total + len(entropy.encode_values(np.concatenate(ints)))
-
-
-def train(dec, pix, hidden, pos, cell, seconds, crop=128, batch=4, lr=3e-3):
-    torch.manual_seed(0)
-    c, h, w = dec.shape
-    net = Stage(c, hidden, pos, cell)
-    pm = pos_maps(h, w, cell) if pos else None
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    t0, step = time.perf_counter(), 0
-    while time.perf_counter() - t0 < seconds:
-        frac = (time.perf_counter() - t0) / seconds
-        for g in opt.param_groups:
-            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * frac))
-        ys = torch.randint(0, h - crop + 1, (batch,))
-        xs = torch.randint(0, w - crop + 1, (batch,))
-        x = torch.stack(
-            [dec[:, y : y + crop, x0 : x0 + crop] for y, x0 in zip(ys, xs, strict=True)]
-        )
-        t = torch.stack(
-            [pix[:, y : y + crop, x0 : x0 + crop] for y, x0 in zip(ys, xs, strict=True)]
-        )
-        p = None
-        if pos:
-            p = torch.cat(
-                [pm[:, :, y : y + crop, x0 : x0 + crop] for y, x0 in zip(ys, xs, strict=True)]
-            )
-        loss = F.mse_loss(net(x, p), t)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        step += 1
-    return net, step, pm
-
-
-def main():
+def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--images", default="kodim23,kodim05,coffee")
-    ap.add_argument("--bpps", default="0.25,0.5,1.0")
+    ap.add_argument("--images", default="kodim23,coffee")
+    ap.add_argument("--bpps", default="0.15,0.25,0.5,1.0")
     ap.add_argument("--seconds", type=float, default=30)
-    ap.add_argument("--variants", default="8:0,16:0,16:1")
-    ap.add_argument("--levels", type=int, default=127)
-    ap.add_argument("--crop", type=int, default=128)
-    ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--variants", default="after,instead")
     a = ap.parse_args()
     torch.set_num_threads(2)
     bpps = [float(b) for b in a.bpps.split(",")]
     for name in a.images.split(","):
         img = load(name)
-        pixels, mode = img.pixels, img.mode
+        pixels = img.pixels
         h, w = pixels.shape[1:]
         outs = compress_sweep(
             pixels,
-            mode,
-            Options(preset="compact"),
+            img.mode,
+            Options(preset="compact", steps=0),
             [{"max_bytes": int(b * h * w / 8)} for b in bpps],
         )
         curve = [(o.bytes, o.psnr) for o in outs]
-        for o in outs:
-            dec = render(o.net, (h, w)).float() / 255
-            cell = o.net.cfg.cell[0]
-            base = psnr(dec, pixels)
+        for i, o in enumerate(outs):
+            slope = slope_at(curve, i)
+            filt = o.net.post_filter
+            filt_bytes = 0 if filt is None else len(filter_bytes(filt, 3)[0])
+            after = render(o.net, (h, w)).float() / 255
+            o.net.post_filter = None
+            before = render(o.net, (h, w)).float() / 255
+            o.net.post_filter = filt
             for v in a.variants.split(","):
-                hid, pos = (int(x) for x in v.split(":"))
-                net, steps, pm = train(
-                    dec, pixels, hid, pos, cell, a.seconds, a.crop, a.batch, a.lr
+                hidden, seconds, levels = synthesis.HIDDEN, a.seconds, synthesis.LEVELS
+                dilation = synthesis.DILATION
+                synthesis.QAT_FRACTION = 0.1
+                parts = v.split(":")
+                for p in parts[1:]:
+                    value = float(p[1:])
+                    if p[0] == "h":
+                        hidden = int(value)
+                    elif p[0] == "s":
+                        seconds = value
+                    elif p[0] == "l":
+                        levels = int(value)
+                    elif p[0] == "q":
+                        synthesis.QAT_FRACTION = value
+                    elif p[0] == "d":
+                        dilation = int(value)
+                instead = parts[0] == "instead"
+                x = before if instead else after
+                net, steps = synthesis.train(
+                    x, pixels, seconds, hidden=hidden, dilation=dilation, levels=levels
                 )
                 with torch.no_grad():
-                    fl = psnr(net(dec[None], pm)[0].clamp(0, 1), pixels)
-                    nb = quantized_bytes(net, a.levels)
-                    ql = psnr(net(dec[None], pm)[0].clamp(0, 1), pixels)
-                # rate the untrained curve needs for ql (log-linear interpolation)
-                r = np.interp(ql, [p for _, p in curve], [math.log(b) for b, _ in curve])
-                saving = 100 * ((o.bytes + nb) / math.exp(r) - 1)
+                    q = psnr(net(x[None])[0].clamp(0, 1), pixels)
+                gain = q - o.psnr
+                extra = len(stage_bytes(net)) - (filt_bytes if instead else 0)
+                saved = 100 * (1 - 2 ** (-gain / slope)) - 100 * extra / o.bytes
                 print(
-                    f"{name} {o.bpp:.3f}bpp cell{cell} base {base:.2f} h{hid} pos{pos} "
-                    f"steps {steps} float +{fl - base:.3f} int8 +{ql - base:.3f} "
-                    f"bytes {nb} ({100 * nb / o.bytes:.1f}%) rate {saving:+.1f}%",
+                    f"{name} {o.bpp:.3f} bpp cell {o.net.cfg.cell[0]} {o.psnr:.2f} dB "
+                    f"(filter {filt_bytes} B, {slope:.2f} dB/oct) {v}: {steps} steps, "
+                    f"{gain:+.3f} dB, {extra:+d} B, rate saved {saved:+.1f} %",
                     flush=True,
                 )
 

@@ -413,6 +413,13 @@ def test_torch_threads_come_from_the_setting(monkeypatch):
         env = {**__import__("os").environ, "INR_TORCH_THREADS": n}
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
         assert out.stdout.strip() == n, out.stderr
+    env = {k: v for k, v in __import__("os").environ.items() if k != "INR_TORCH_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    cores = len(__import__("os").sched_getaffinity(0))
+    assert out.stdout.strip() == str(cores), out.stderr  # unset: every core this process has
+    from mhinr.worker.settings import torch_threads_for
+
+    assert torch_threads_for(Settings(), fits=2) == max(1, cores // 2)
     monkeypatch.setenv("INR_TORCH_THREADS", "0")
     with pytest.raises(ValidationError):
         Settings()

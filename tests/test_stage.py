@@ -42,7 +42,7 @@ def test_a_stage_starts_as_the_identity_and_quantizes_to_what_the_file_holds():
     torch.nn.init.normal_(net.out.weight, std=0.1)
     ints, scales = synthesis.quantize_(net)
     assert np.abs(ints).max() <= synthesis.LEVELS + 1
-    again = synthesis.from_quantized(3, synthesis.HIDDEN, ints, scales)
+    again = synthesis.from_quantized(3, synthesis.HIDDEN, 0, ints, scales)
     assert torch.allclose(again(x), net(x), atol=1e-6)
     assert net.multiplications() < 2000  # the decoder budget a pixel
 

@@ -88,10 +88,10 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _torch_threads() -> None:
+def _torch_threads(fits: int = 1) -> None:
     from mhinr.worker.settings import apply_torch_threads, get_settings
 
-    apply_torch_threads(get_settings())
+    apply_torch_threads(get_settings(), fits)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -252,8 +252,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    _torch_threads()
     n = args.concurrency or settings.worker_concurrency
+    _torch_threads(n)  # the cores shared by the fits it runs at once
     app = create_celery(settings)
     argv = [
         "worker",

@@ -491,8 +491,9 @@ PLANES_TRIED_UP_TO = 40_000
 #            with bit 6 instead: k u8, the fraction bits b u8, the coded length u16, then
 #            the taps ×2^b as integers coded by entropy.encode_values
 #   stage    (flags bit 7) the trained stage (model/synthesis.py): its hidden channels u8,
-#            the coded length u16, its integers coded by entropy.encode_values, then one
-#            f16 scale per output row of each layer (synthesis.quantize_)
+#            its middle layer's dilation u8 (0: 1×1), the coded length u16, its integers
+#            coded by entropy.encode_values, then one f16 scale per output row of each
+#            layer (synthesis.quantize_)
 #   body     each body parameter in order: int8 matrices as int8 values then one f16 scale
 #            per row; everything else f16 (fp32 quantization: f32). None with init 2
 #            ("fixed", files since 2026-11-30): the cosine body (network.Body), whose
@@ -657,7 +658,8 @@ def stage_bytes(stage: synthesis.Stage) -> bytes:
     coded = entropy.encode_values(ints)
     if not 0 < stage.hidden <= synthesis.MAX_HIDDEN or len(coded) > 65535:
         raise ValueError(f"a stage of {stage.hidden} channels, {len(coded)} coded bytes")
-    return struct.pack("<BH", stage.hidden, len(coded)) + coded + scales.astype("<f2").tobytes()
+    head = struct.pack("<BBH", stage.hidden, stage.dilation, len(coded))
+    return head + coded + scales.astype("<f2").tobytes()
 
 
 def _body_bytes(name: str, tensors: dict[str, np.ndarray]) -> bytes:
@@ -732,10 +734,11 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
             raise CodecError("the restoration filter is not finite")
     stage = None
     if flags & FLAG_STAGE:
-        hidden, n = int(take("u1", (1,))[0]), int(take("<u2", (1,))[0])
-        if not 0 < hidden <= synthesis.MAX_HIDDEN:
-            raise CodecError(f"the header is invalid: a stage of {hidden} channels")
-        count, rows = synthesis.parameter_counts(c, hidden)
+        hidden, dilation = (int(v) for v in take("u1", (2,)))
+        n = int(take("<u2", (1,))[0])
+        if not 0 < hidden <= synthesis.MAX_HIDDEN or dilation > synthesis.MAX_DILATION:
+            raise CodecError(f"the header is invalid: a stage of {hidden} channels, {dilation}")
+        count, rows = synthesis.parameter_counts(c, hidden, dilation)
         try:
             ints = entropy.decode_values(take("u1", (n,)).tobytes(), count)
         except ValueError as exc:
@@ -743,7 +746,7 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
         scales = take("<f2", (rows,))
         if not np.isfinite(scales).all() or np.abs(ints).max(initial=0) > 2**20:
             raise CodecError("the trained stage is not finite")
-        stage = synthesis.from_quantized(c, hidden, ints, scales)
+        stage = synthesis.from_quantized(c, hidden, dilation, ints, scales)
     net = MultiHeadINR(cfg)
     state = net.state_dict()
     tensors: dict[str, np.ndarray] = {}

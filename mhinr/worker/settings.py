@@ -4,6 +4,7 @@ It lives below the API so that the worker, which must not import the API, reads 
 settings.
 """
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -69,11 +70,17 @@ class Settings(BaseSettings):
         le=3600,
         description="a running job whose worker is silent this long is requeued",
     )
-    # one thread: on a busy 2-core machine more threads than free cores make torch ~10x
-    # slower (a `fast` fit: 44 s with torch's default, 4.9 s with one thread, issue 8); a
-    # machine of its own may set the core count
-    torch_threads: int = Field(
-        1, ge=1, le=256, description="torch threads per process (worker, API renders, CLI)"
+    # unset: the cores this process may use divided by the fits it runs at once
+    # (`torch_threads_for`). More threads than free cores make torch ~10x slower (a `fast`
+    # fit: 44 s with torch's default of 2 threads beside another busy process, issue 8), and
+    # one thread leaves half of a 2-core machine idle (the trained stage: ~95 steps a second
+    # on one thread, ~160 on two)
+    torch_threads: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="torch threads per process (worker, API renders, CLI); default: the "
+        "cores the process may use divided by the fits it runs at once",
     )
 
     @property
@@ -81,11 +88,19 @@ class Settings(BaseSettings):
         return not self.redis_url
 
 
-def apply_torch_threads(settings: Settings) -> None:
-    """Set torch's intra-op thread count for this process, as the settings say."""
+def torch_threads_for(settings: Settings, fits: int = 1) -> int:
+    """The torch threads for a process that runs `fits` fits at once: the setting, else
+    the cores this process may use (its CPU affinity) divided by `fits`."""
+    if settings.torch_threads:
+        return settings.torch_threads
+    return max(1, len(os.sched_getaffinity(0)) // max(1, fits))
+
+
+def apply_torch_threads(settings: Settings, fits: int = 1) -> None:
+    """Set torch's intra-op thread count for this process (`torch_threads_for`)."""
     import torch
 
-    torch.set_num_threads(settings.torch_threads)
+    torch.set_num_threads(torch_threads_for(settings, fits))
 
 
 @lru_cache
