@@ -514,8 +514,9 @@ def test_banded_filter_application_equals_the_whole_image():
 def test_compact_file_with_unknown_flags_is_refused(compact_file):
     from mhinr.model.codec import COMPACT
 
-    def flag(r):
-        r[COMPACT.size - 1] |= 128  # bit 7: not defined
+    def flag(r):  # bit 7: a second flags byte, whose bit 3 is not defined
+        r[COMPACT.size - 1] |= 128
+        r[COMPACT.size : COMPACT.size] = b"\x08"
         return r
 
     with pytest.raises(CodecError, match="unknown flags"):

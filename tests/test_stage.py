@@ -73,13 +73,13 @@ def test_a_file_with_a_stage_decodes_to_the_encoders_quality_and_renders_in_band
 
 
 def test_a_corrupt_stage_section_is_refused():
-    from mhinr.model.codec import FLAG_STAGE
+    from mhinr.model.codec import FLAG2_STAGE
 
     img = astronaut_crop()[:, :64, :64]
     _, trained, _ = _coder_with_stage(img, steps=20)
     data = trained.encode(0.1)
     net, _ = decode(data)
-    assert net.stage is not None and FLAG_STAGE == 128
+    assert net.stage is not None and FLAG2_STAGE == 1
     for cut in (len(data) // 3, len(data) - 2):
         with pytest.raises(CodecError):
             decode(data[:cut])
@@ -113,7 +113,7 @@ def test_compact_trains_the_stage_and_keeps_it_only_where_it_pays():
 
 def test_committed_file_with_a_stage_still_decodes_to_its_psnr():
     """tests/data/compact_v3_stage.inr: the astronaut crop of `astronaut_crop`, `compact` at
-    step 0.1 with a stage of 300 steps (flags bit 7), written 2026-12-04 by
+    step 0.1 with a stage of 300 steps (flags bit 7, second flags byte bit 0), written 2026-12-04 by
     `python -m tests.data.make_stage_file`: a change to the stage's layout, its quantization
     or its decoder that alters the decoded pixels by more than float rounding fails here."""
     expected = float((DATA / "compact_v3_stage.psnr").read_text())

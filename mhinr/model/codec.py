@@ -490,7 +490,8 @@ PLANES_TRIED_UP_TO = 40_000
 #   filter   (flags bit 1) its size k u8, then C×(C·k²+1) f16: the restoration filter;
 #            with bit 6 instead: k u8, the fraction bits b u8, the coded length u16, then
 #            the taps ×2^b as integers coded by entropy.encode_values
-#   stage    (flags bit 7) the trained stage (model/synthesis.py): its hidden channels u8,
+#   flags2   (flags bit 7) a second flags byte, right after the header: bit 0 the stage
+#   stage    (flags2 bit 0) the trained stage (model/synthesis.py): its hidden channels u8,
 #            its middle layer's dilation u8 (0: 1×1), the coded length u16, its integers
 #            coded by entropy.encode_values, then one f16 scale per output row of each
 #            layer (synthesis.quantize_)
@@ -530,9 +531,13 @@ FLAG_DC_MEDIAN = 32
 # 2^-bits, range-coded under one Laplace table (entropy.encode_values), instead of fp16:
 # ~290 bytes for RGB where fp16 took 460 (4 % of a 0.15-bpp Kodak file)
 FLAG_FILTER_CODED = 64
-# flags bit 7: the trained stage (model/synthesis.py) follows the restoration filter (files
-# since 2026-12-04; a decoder before then refuses them as "unknown flags")
-FLAG_STAGE = 128
+# flags bit 7: a second flags byte follows the header (files since 2026-12-04; a decoder
+# before then refuses them as "unknown flags"), so that the first byte's bits run out
+# without a new format version
+FLAG_MORE = 128
+# second flags byte, bit 0: the trained stage (model/synthesis.py) follows the restoration
+# filter
+FLAG2_STAGE = 1
 MODES = ("L", "LA", "RGB", "RGBA")
 INITS = ("paper", "torch", "fixed")
 QUANTS = ("fp32", "fp16", "int8")
@@ -610,9 +615,11 @@ def _compact_record(
         stored, coded_taps = filter_bytes(post_filter, len(coded.mode))
         colour += stored
         flags |= FLAG_FILTER_CODED if coded_taps else 0
+    more = b""
     if stage is not None:
         colour += stage_bytes(stage)
-        flags |= FLAG_STAGE
+        flags |= FLAG_MORE
+        more = bytes([FLAG2_STAGE])
     head = COMPACT.pack(
         coded.height,
         coded.width,
@@ -627,6 +634,7 @@ def _compact_record(
         1 if range_coded else z.dtype.itemsize,
         flags,
     )
+    head += more
     body = b"".join(_body_bytes(name, tensors) for name in body_names(net))
     if range_coded:
         return head + colour + body
@@ -674,7 +682,7 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
         raise CodecError("the header is truncated")
     h, w, mode, cy, cx, depth, width, init, seed, step, bq, zbytes, flags = COMPACT.unpack_from(raw)
     known = FLAG_DC_PREDICTION | FLAG_POST_FILTER | FLAG_KLT | FLAG_PLANAR | FLAG_RANGE_CODED
-    if flags & ~(known | FLAG_DC_MEDIAN | FLAG_FILTER_CODED | FLAG_STAGE):
+    if flags & ~(known | FLAG_DC_MEDIAN | FLAG_FILTER_CODED | FLAG_MORE):
         raise CodecError(f"unknown flags {flags:#x}: a newer mhinr wrote this file")
     if mode >= len(MODES) or init >= len(INITS) or bq >= len(QUANTS) or zbytes not in (1, 2, 4):
         raise CodecError("the header is invalid: an unknown mode, init, quantization or width")
@@ -711,6 +719,10 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
         pos += n
         return out
 
+    flags2 = int(take("u1", (1,))[0]) if flags & FLAG_MORE else 0
+    if flags2 & ~FLAG2_STAGE:
+        raise CodecError(f"unknown flags {flags2:#x} (second byte): a newer mhinr wrote this file")
+
     coded.colour = take("<f4", (c, c)).astype(np.float64).tolist()
     coded.colour_mean = take("<f4", (c,)).astype(np.float64).tolist()
     filters = None
@@ -732,21 +744,7 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
             filters = torch.from_numpy(take("<f2", shape).astype(np.float32))
         if not torch.isfinite(filters).all():
             raise CodecError("the restoration filter is not finite")
-    stage = None
-    if flags & FLAG_STAGE:
-        hidden, dilation = (int(v) for v in take("u1", (2,)))
-        n = int(take("<u2", (1,))[0])
-        if not 0 < hidden <= synthesis.MAX_HIDDEN or dilation > synthesis.MAX_DILATION:
-            raise CodecError(f"the header is invalid: a stage of {hidden} channels, {dilation}")
-        count, rows = synthesis.parameter_counts(c, hidden, dilation)
-        try:
-            ints = entropy.decode_values(take("u1", (n,)).tobytes(), count)
-        except ValueError as exc:
-            raise CodecError(f"the trained stage does not decode: {exc}") from None
-        scales = take("<f2", (rows,))
-        if not np.isfinite(scales).all() or np.abs(ints).max(initial=0) > 2**20:
-            raise CodecError("the trained stage is not finite")
-        stage = synthesis.from_quantized(c, hidden, dilation, ints, scales)
+    stage = _read_stage(take, c) if flags2 & FLAG2_STAGE else None
     net = MultiHeadINR(cfg)
     state = net.state_dict()
     tensors: dict[str, np.ndarray] = {}
@@ -787,6 +785,23 @@ def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
     net.post_filter = filters
     net.stage = stage
     return net.eval(), coded
+
+
+def _read_stage(take, channels: int) -> synthesis.Stage:
+    """The trained stage of a format 3 record (`stage_bytes`), read with `take`."""
+    hidden, dilation = (int(v) for v in take("u1", (2,)))
+    n = int(take("<u2", (1,))[0])
+    if not 0 < hidden <= synthesis.MAX_HIDDEN or dilation > synthesis.MAX_DILATION:
+        raise CodecError(f"the header is invalid: a stage of {hidden} channels, {dilation}")
+    count, rows = synthesis.parameter_counts(channels, hidden, dilation)
+    try:
+        ints = entropy.decode_values(take("u1", (n,)).tobytes(), count)
+    except ValueError as exc:
+        raise CodecError(f"the trained stage does not decode: {exc}") from None
+    scales = take("<f2", (rows,))
+    if not np.isfinite(scales).all() or np.abs(ints).max(initial=0) > 2**20:
+        raise CodecError("the trained stage is not finite")
+    return synthesis.from_quantized(channels, hidden, dilation, ints, scales)
 
 
 def _header(net: MultiHeadINR, coded: Coded) -> dict:

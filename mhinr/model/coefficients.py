@@ -254,8 +254,6 @@ def _staged(
     what the filter did (kodim23 and coffee at 0.2 bpp, 45 s: +0.45 and +0.59 dB over the
     filtered file for 122 and 114 bytes more, against +0.51 and +0.53 dB for 347 and 343
     bytes after the filter; `python -m benchmarks.stage_probe`)."""
-    seconds = stage_seconds(options)
-    assert seconds is not None
     search = target or {"psnr": plain.psnr}
     trained = copy.copy(coder)  # the stage replaces the linear restoration filter
     trained.post_filter, trained._coded = False, None
@@ -263,28 +261,8 @@ def _staged(
     if "max_bytes" in target:  # room for the stage's bytes: a coarser step
         guess = dict(target, max_bytes=max(1, target["max_bytes"] - STAGE_BYTES_GUESS))
         step = trained.search(guess, DEFAULT_STEP).coded.step
-    decoded = trained.decoded(step)
-
-    def report(steps: int, elapsed: float, net: synthesis.Stage) -> None:
-        if progress is None:
-            return
-        with torch.no_grad():
-            out = net(decoded[None].to(options.device))[0].clamp(0, 1).cpu()
-        q = psnr(out, coder.pixels)
-        total = max(steps + 1, round(steps * seconds / max(elapsed, 1e-3)))
-        progress(Progress(steps, total, 10 ** (-q / 10), q, elapsed, lambda: out))
-
     started = time.perf_counter()
-    stage, steps = synthesis.train(
-        decoded,
-        coder.pixels,
-        seconds,
-        options.steps or STAGE_STEPS[options.preset],
-        seed=options.seed,
-        device=options.device,
-        progress=report,
-        should_stop=should_stop,
-    )
+    stage, steps = _train_stage(trained.decoded(step), coder.pixels, options, progress, should_stop)
     trained.stage, trained._coded = stage, None
     out = trained.search(search, DEFAULT_STEP)
     if target:
@@ -305,6 +283,40 @@ def _staged(
     result.stage = info
     result.train_steps = steps
     return result
+
+
+def _train_stage(
+    decoded: Tensor,
+    pixels: Tensor,
+    options: Options,
+    progress: Callable[[Progress], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> tuple[synthesis.Stage, int]:
+    """A stage trained on `decoded` for the preset's budget (`stage_seconds`, STAGE_STEPS or
+    `options.steps`), its progress reported about once a second with the PSNR and a preview
+    of its output. (the stage, its steps)"""
+    seconds = stage_seconds(options)
+    assert seconds is not None
+
+    def report(steps: int, elapsed: float, net: synthesis.Stage) -> None:
+        if progress is None:
+            return
+        with torch.no_grad():
+            out = net(decoded[None].to(options.device))[0].clamp(0, 1).cpu()
+        q = psnr(out, pixels)
+        total = max(steps + 1, round(steps * seconds / max(elapsed, 1e-3)))
+        progress(Progress(steps, total, 10 ** (-q / 10), q, elapsed, lambda: out))
+
+    return synthesis.train(
+        decoded,
+        pixels,
+        seconds,
+        options.steps or STAGE_STEPS[options.preset],
+        seed=options.seed,
+        device=options.device,
+        progress=report,
+        should_stop=should_stop,
+    )
 
 
 def _best(
