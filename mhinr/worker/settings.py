@@ -73,8 +73,10 @@ class Settings(BaseSettings):
     # unset: the cores this process may use divided by the fits it runs at once
     # (`torch_threads_for`). More threads than free cores make torch ~10x slower (a `fast`
     # fit: 44 s with torch's default of 2 threads beside another busy process, issue 8), and
-    # one thread leaves half of a 2-core machine idle (the trained stage: ~95 steps a second
-    # on one thread, ~160 on two)
+    # one thread leaves half of a 2-core machine idle (issue 24: the upscaler's 60-s fit
+    # stopped at ~1,300 of its 2,400 steps on one thread). The codec's trained stage gains
+    # nothing from a second thread (159 and 163 steps a second: its convolutions are too
+    # small to split; `python -m benchmarks.codec_stage --speed`)
     torch_threads: int | None = Field(
         None,
         ge=1,
