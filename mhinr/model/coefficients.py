@@ -486,11 +486,7 @@ class CoefficientCoder:
         stage, if it has them), computed from the coefficients directly (the decoder's
         float32 render may differ in the last rounding of a few pixels)."""
         if self.stage is None:
-            rgb = self.reconstruction(step)
-            filters = self.filters(step)
-            if filters is not None:
-                rgb = postfilter.apply(rgb, filters)
-            return psnr(rgb, self.pixels)
+            return psnr(self._filtered(step), self.pixels)
         with torch.no_grad():
             out = self.stage(self.decoded(step)[None])[0]
         return psnr(out.clamp(0, 1), self.pixels)
@@ -498,11 +494,13 @@ class CoefficientCoder:
     def decoded(self, step: float) -> Tensor:
         """What the decoder feeds the trained stage at `step`: the reconstruction with its
         restoration filter, rounded to 8 bits (float32 [C, H, W] in [0, 1])."""
+        return self._filtered(step).float().clamp(0, 1).mul(255).round().div(255)
+
+    def _filtered(self, step: float) -> Tensor:
+        """The reconstruction at `step` with its restoration filter, if it has one."""
         rgb = self.reconstruction(step)
         filters = self.filters(step)
-        if filters is not None:
-            rgb = postfilter.apply(rgb, filters)
-        return rgb.float().clamp(0, 1).mul(255).round().div(255)
+        return rgb if filters is None else postfilter.apply(rgb, filters)
 
     def reconstruction(self, step: float) -> Tensor:
         """The image [C, H, W] the quantized coefficients at `step` decode to (float64)."""
