@@ -32,11 +32,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Debian's Chromium and ChromeDriver for the web page's test (nothing downloads a browser).
+# Debian's Chromium and ChromeDriver for the web page's test (nothing downloads a browser),
+# and axe-core (the accessibility checker the test runs in that Chromium) from npm.
+AXE_VERSION := 4.14.1
+AXE := tests/.axe/node_modules/axe-core/axe.min.js
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver) || \
 	  echo "could not install chromium: the browser test is skipped here and fails under CI"
+	@grep -qs '"version": "$(AXE_VERSION)"' tests/.axe/node_modules/axe-core/package.json || \
+	  npm install --silent --no-audit --no-fund --no-save --prefix tests/.axe axe-core@$(AXE_VERSION) || \
+	  echo "could not install axe-core: the accessibility check is skipped here and fails under CI"
 
 # Debian's Docker engine, docker-compose 1.29 and debootstrap for the compose test, which starts
 # its own dockerd and builds its base images from Debian packages (no registry is needed).

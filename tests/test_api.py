@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from mhinr.app.main import create_app
+from mhinr.model.presets import PRESETS
 from mhinr.worker.fit import run_fit
 from tests.service_helpers import awkward_inputs, bomb_png, png_bytes, settings_for
 
@@ -253,6 +254,7 @@ def test_metrics_model_and_delete(env):
         "jpeg_psnr_same_bytes",
         "webp_psnr_same_bytes",
         "avif_psnr_same_bytes",
+        "jxl_psnr_same_bytes",
         "fit_seconds",
         "device",
         "render_flops",
@@ -263,6 +265,8 @@ def test_metrics_model_and_delete(env):
             r = client.get(f"/jobs/{job}/classic?format={fmt}")
             assert r.headers["content-type"] == f"image/{fmt}"
             assert len(r.content) == m[f"{fmt}_bytes"] <= m["model_bytes"]
+    if m["jxl_quality"] is not None:  # JPEG XL: its numbers (browsers cannot show it)
+        assert m["jxl_bytes"] <= m["model_bytes"] and m["jxl_psnr_same_bytes"] > 10
     model = client.get(f"/jobs/{job}/model")
     assert model.status_code == 200 and model.content[:4] == b"MINR"
     assert len(model.content) == m["model_bytes"]
@@ -806,9 +810,77 @@ def test_events_have_ids_and_resume_after_last_event_id(env):
     client, app, settings = env
     job = finished_job(client, app, settings)
     text = client.get(f"/jobs/{job}/events").text
-    step = app.state.store.get(job)["progress"]["step"]
+    step = app.state.store.get(job)["progress"]["seq"]
     assert "event: progress\ndata: " in text and f"id: {step}\n" in text
     assert text.rstrip().endswith("id: end") and '"status": "succeeded"' in text
     resumed = client.get(f"/jobs/{job}/events", headers={"Last-Event-ID": str(step)}).text
     assert "event: progress" not in resumed and "event: status" in resumed
     assert client.get("/jobs/AAAAAAAAAAAAAAAAAAAAAA/events").status_code == 404
+
+
+def test_render_says_how_its_pixels_are_made(env):
+    client, app, settings = env
+    job = finished_job(client, app, settings)
+    how = {
+        "": "decode",
+        "&size=120": "lanczos-of-decode",
+        "&size=120&method=plain": "network",
+    }
+    for query, kind in how.items():
+        r = client.get(f"/render?job={job}&format=png{query}")
+        assert r.status_code == 200 and r.headers["x-mhinr-render"] == kind, (query, r.headers)
+
+
+def test_a_target_says_whether_it_was_met_and_what_was_reached(env):
+    client, app, settings = env
+    missed = finished_job(client, app, settings, max_bytes=50)
+    m = client.get(f"/jobs/{missed}/metrics").json()
+    assert m["met"] is False and m["bytes"] > 50
+    assert m["target_outcome"] == (
+        f"not met: the smallest file this preset makes of this image is {m['bytes']:,} bytes "
+        f"({m['psnr']:.2f} dB), over the 50 bytes asked"
+    )
+    met = client.get(f"/jobs/{finished_job(client, app, settings, target_psnr=20)}/metrics")
+    assert met.json()["met"] is True and met.json()["target_outcome"].startswith("met: ")
+    plain = client.get(f"/jobs/{finished_job(client, app, settings)}/metrics").json()
+    assert plain["target_outcome"] is None
+
+
+def test_a_model_download_is_named_after_the_upload_and_never_a_path(env):
+    client, app, settings = env
+    for name, expect in (
+        ("kodim23.png", "kodim23.inr"),
+        ("../../etc/my photo (1).png", "my_photo_1.inr"),
+        ("a<b>;c.png", "a_b_c.inr"),
+    ):
+        r = post(client, png_bytes(), name=name, preset="fast")
+        job = r.json()["job_id"]
+        run_fit(job, settings, app.state.store)
+        disposition = client.get(f"/jobs/{job}/model").headers["content-disposition"]
+        assert disposition == f'attachment; filename="{expect}"', (name, disposition)
+    stemless = post(client, png_bytes(), name=".png", preset="fast").json()["job_id"]
+    run_fit(stemless, settings, app.state.store)  # no usable name: the job's id
+    disposition = client.get(f"/jobs/{stemless}/model").headers["content-disposition"]
+    assert disposition == f'attachment; filename="{stemless}.inr"'
+
+
+def test_presets_say_what_each_trains_and_the_options_it_takes(env):
+    """GET /presets is what the page builds its form from: a preset that does not take steps
+    refuses them, one that takes them accepts them."""
+    client, app, _ = env
+    body = client.get("/presets").json()
+    assert body["default"] == "compact" and set(body["presets"]) == set(PRESETS)
+    assert body["presets"]["fast"]["trains"] is None
+    for name, info in body["presets"].items():
+        r = post(client, png_bytes(), preset=name, steps=5)
+        assert (r.status_code == 202) == ("steps" in info["takes"]), (name, r.text)
+
+
+def test_progress_says_what_it_measures_and_when_a_preview_exists(env):
+    client, app, settings = env
+    job = finished_job(client, app, settings, max_bytes=600)
+    progress = client.get(f"/jobs/{job}").json()["progress"]
+    assert progress["phase"] == "coding" and progress["detail"] == "cell 16 px"
+    assert progress["seq"] >= 1 and progress["previews"] >= 1
+    assert client.get(f"/jobs/{job}/preview").status_code == 200
+    assert client.get(f"/jobs/{job}/metrics").json()["psnr_history"] == []  # nothing trained

@@ -27,6 +27,7 @@ from mhinr.model.upscale import (
     area_matrix,
     cells,
     fit_upscaler,
+    lanczos_held_out,
     turn,
     turn_coords,
 )
@@ -290,7 +291,15 @@ def test_upscale_preset_through_http(tmp_path):
         assert rec["status"] == "succeeded", rec
         metrics = client.get(f"/jobs/{job}/metrics").json()
         assert metrics["storage"] == "upscale" and metrics["psnr"] is None
-        assert metrics["train_steps"] == 40
+        assert metrics["train_steps"] == 40 and metrics["upscale"]["steps"] == 40
+        assert rec["progress"]["phase"] == "upscaler" and rec["progress"]["previews"] >= 1
+        preview = client.get(f"/jobs/{job}/preview")  # its ×2 enlargement of the centre
+        assert preview.status_code == 200
+        assert Image.open(io.BytesIO(preview.content)).size == (120, 88)  # all of it
+        assert client.get(f"/render?job={job}&size=150").headers["x-mhinr-render"] == "upscaler"
+        assert client.get(f"/render?job={job}&size=30").headers["x-mhinr-render"] == (
+            "lanczos-of-image"
+        )
         big = client.get(f"/render?job={job}&size=150&format=png")
         assert big.status_code == 200
         assert Image.open(io.BytesIO(big.content)).size == (150, 110)
@@ -358,3 +367,14 @@ def test_early_stopping_keeps_the_weights_that_validated_best():
             not torch.equal(a, b) for a, b in zip(net.parameters(), last.parameters(), strict=True)
         )
     assert _validation_pair(textured(40, 40)) is None  # too small to hold an octave out
+    assert info["held_out_psnr"] == best  # the job's metrics report it beside Lanczos's
+
+
+def test_the_held_out_check_compares_with_lanczos_on_the_same_pair():
+    """Lanczos's score on the held-out pair: exact on a flat image (its weights sum to one),
+    finite and below that on a textured one, and nothing where no pair can be held out."""
+    flat = torch.full((3, 64, 64), 0.4)
+    assert lanczos_held_out(flat) > 90
+    textured_score = lanczos_held_out(textured(64, 64))
+    assert textured_score is not None and 10 < textured_score < 60
+    assert lanczos_held_out(textured(40, 40)) is None

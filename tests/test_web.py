@@ -12,6 +12,7 @@ from tests.test_e2e import service
 
 KODAK = Path(__file__).resolve().parents[2] / "shared" / "data" / "kodak"
 SHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+AXE = Path(__file__).resolve().parent / ".axe" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def browser_or_skip():
@@ -69,9 +70,50 @@ def make_browser(tmp_path, *extra_flags: str):
         "prefs",
         {"download.default_directory": str(downloads), "download.prompt_for_download": False},
     )
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, for 404s
     drv = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
     drv.downloads = downloads
+    drv.console = []
     return drv
+
+
+def console(drv) -> list[str]:
+    """Everything the page's console said so far (kept across calls: reading empties it)."""
+    drv.console += [e["message"] for e in drv.get_log("browser")]
+    return drv.console
+
+
+def not_found(drv) -> list[str]:
+    return [m for m in console(drv) if "404" in m]
+
+
+def axe_violations(drv) -> list:
+    """axe-core's serious and critical violations on the page as it is now."""
+    if not AXE.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("axe-core is required under CI (make browser installs it)")
+        pytest.skip("no axe-core (make browser installs it)")
+    drv.execute_script(AXE.read_text())
+    drv.set_script_timeout(60)
+    found = drv.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations.map("
+        "v => [v.id, v.impact, v.nodes.slice(0, 3).map(n => n.target.join(' '))])));"
+    )
+    return [v for v in found if v[1] in ("serious", "critical")]
+
+
+def tab_to(drv, element_id: str, presses: int = 12) -> int:
+    """Press Tab from the top of the page until `element_id` has the focus; the presses."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    drv.execute_script("document.activeElement && document.activeElement.blur()")
+    for n in range(1, presses + 1):
+        ActionChains(drv).send_keys(Keys.TAB).perform()
+        if drv.execute_script("return document.activeElement.id") == element_id:
+            return n
+    raise AssertionError(f"{presses} presses of Tab never reached #{element_id}")
 
 
 def shot(drv, tmp_path: Path, name: str) -> Path:
@@ -94,13 +136,47 @@ def wait_for(cond, timeout: float, what: str):
 
 
 def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
     drv = browser
     with service(tmp_path) as client:
         drv.get(str(client.base_url))
         wait_for(lambda: "megapixels" in drv.find_element(By.ID, "limits").text, 20, "the limits")
+        wait_for(lambda: drv.find_element(By.ID, "preset-note").text, 20, "the presets")
+        assert client.get("/favicon.ico").status_code == 200
+
+        # the keyboard: Tab reaches the file chooser's button, Enter opens the chooser
+        drv.execute_script(
+            "document.getElementById('file').addEventListener('click', e => {"
+            " window.picked = (window.picked || 0) + 1; e.preventDefault(); })"
+        )
+        tab_to(drv, "pick")
+        ActionChains(drv).send_keys(Keys.ENTER).perform()
+        assert drv.execute_script("return window.picked") == 1
+        outline = drv.find_element(By.ID, "pick").value_of_css_property("outline-style")
+        assert outline != "none", outline  # the focus is visible
+        assert axe_violations(drv) == []
+
+        # the fields follow the preset (GET /presets): fast trains nothing, takes no steps
+        presets = client.get("/presets").json()["presets"]
+        Select(drv.find_element(By.ID, "preset")).select_by_value("fast")
+        assert not drv.find_element(By.ID, "steps-field").is_displayed()
+        assert presets["fast"]["summary"] in drv.find_element(By.ID, "preset-note").text
+        Select(drv.find_element(By.ID, "preset")).select_by_value("compact")
+        assert drv.find_element(By.ID, "steps-field").is_displayed()
+        assert not drv.find_element(By.ID, "heads-field").is_displayed()
+        cut = drv.execute_script(  # a select whose chosen text is wider than the box
+            "return [...document.querySelectorAll('select')]"
+            ".filter(s => s.offsetParent).filter(s => {"
+            " const c = document.createElement('canvas').getContext('2d');"
+            " c.font = getComputedStyle(s).font;"
+            " return c.measureText(s.options[s.selectedIndex].text).width + 24 > s.clientWidth;"
+            "}).map(s => s.id)"
+        )
+        assert cut == [], cut
 
         # a refused upload shows the server's message
         junk = tmp_path / "notes.png"
@@ -113,6 +189,7 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
         drv.find_element(By.ID, "file").send_keys(str(KODAK / "kodim23.png"))
         Select(drv.find_element(By.ID, "preset")).select_by_value("fast")
         assert "seconds" in drv.find_element(By.ID, "preset-note").text
+        assert "nothing" in drv.find_element(By.ID, "preset-note").text
         Select(drv.find_element(By.ID, "target-kind")).select_by_value("max_bytes")
         drv.find_element(By.ID, "target").send_keys("12")  # kB: sent as max_bytes=12000
         drv.find_element(By.ID, "submit").click()
@@ -149,12 +226,24 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
         status = drv.find_element(By.ID, "status").text
         assert f"final PSNR {metrics['psnr']:.2f} dB" in status, status
         verdict = drv.find_element(By.ID, "verdict").text
-        for name in ("jpeg", "webp", "avif"):
+        assert drv.find_element(By.ID, "m-jxl").text == f"{metrics['jxl_psnr_same_bytes']:.2f}"
+        for name in ("jpeg", "webp", "avif", "jxl"):
             d = metrics[f"{name}_psnr_same_bytes"] - metrics["psnr"]
             word = "better" if d > 0 else "worse"
-            label = {"jpeg": "JPEG", "webp": "WebP", "avif": "AVIF"}[name]
+            label = {"jpeg": "JPEG", "webp": "WebP", "avif": "AVIF", "jxl": "JPEG XL"}[name]
             expect = f"{label} is {abs(d):.1f} dB {word}"
             assert expect in verdict, verdict
+            # and at how many bytes: the rival's file is the largest not over mhinr's
+            fewer = 100 * (metrics["bytes"] - metrics[f"{name}_bytes"]) / metrics["bytes"]
+            if fewer >= 0.05:
+                assert f"{fewer:.1f} % fewer bytes ({metrics[f'{name}_bytes']:,})" in verdict
+        outcome = drv.find_element(By.ID, "outcome").text
+        assert outcome.startswith("Target met") and "12,000 bytes" in outcome, outcome
+        assert metrics["target_outcome"].startswith("met")
+        # a job that trains nothing shows no training chart; the coding line says what was kept
+        assert not drv.find_element(By.ID, "chart-figure").is_displayed()
+        coding = drv.find_element(By.ID, "coding").text
+        assert f"Kept: {metrics['cell'][0]} px cells" in coding, coding
         assert "PSNR" in drv.find_element(By.CSS_SELECTOR, ".explain").text
 
         loaded = (
@@ -174,6 +263,12 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
             60,
             "the first zoom render",
         )
+        # the codec's enlargement says how it is made (the render's X-Mhinr-Render header)
+        assert drv.find_element(By.ID, "zoom-inr").get_attribute("data-render") == (
+            "lanczos-of-decode"
+        )
+        assert "Lanczos" in drv.find_element(By.ID, "zoom-caption").text
+        assert axe_violations(drv) == []
         shot(drv, tmp_path, "result")
 
         # move the zoom slider: a new render at the new size loads
@@ -188,6 +283,25 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
         )
         assert first != "2400"
         assert drv.execute_script("return document.getElementById('zoom-inr').naturalWidth") == 2400
+        # or type the size: any number of pixels, not the slider's steps
+        box = drv.find_element(By.ID, "zoom-size")
+        box.clear()
+        box.send_keys("2000", Keys.ENTER)
+        wait_for(
+            lambda: drv.find_element(By.ID, "zoom-inr").get_attribute("data-size") == "2000",
+            60,
+            "the typed size",
+        )
+        assert drv.execute_script("return document.getElementById('zoom-inr').naturalWidth") == 2000
+        drv.execute_script(
+            "const z = document.getElementById('zoom-size'); z.value = 2400;"
+            "z.dispatchEvent(new Event('change'));"
+        )
+        wait_for(
+            lambda: drv.find_element(By.ID, "zoom-inr").get_attribute("data-size") == "2400",
+            60,
+            "the zoomed render again",
+        )
         lanczos = "return document.getElementById('zoom-lanczos').naturalWidth"
         wait_for(lambda: drv.execute_script(lanczos) == 2400, 30, "the Lanczos enlargement")
         drv.execute_script("document.getElementById('crop-inr').scrollTo(900, 500)")
@@ -196,6 +310,7 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
         # download the .inr
         drv.find_element(By.ID, "dl-model").click()
         inr = wait_for(lambda: next(iter(drv.downloads.glob("*.inr")), None), 30, "the download")
+        assert inr.name == "kodim23.inr"  # named after the upload
         wait_for(lambda: inr.stat().st_size == metrics["bytes"], 10, "the whole download")
         assert inr.read_bytes()[:4] == b"MINR"
         assert inr.read_bytes() == client.get(f"/jobs/{job}/model").content
@@ -220,6 +335,11 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
         )
         assert inner == 390 and width <= inner, f"{width}px wide in a {inner}px window: {wide}"
         shot(drv, tmp_path, "narrow")
+        drv.execute_script("document.getElementById('zoom').scrollIntoView()")
+        shot(drv, tmp_path, "narrow_zoom")
+        drv.execute_script("window.scrollTo(0, 0)")
+        a, b = (drv.find_element(By.ID, i).rect for i in ("crop-inr", "crop-lanczos"))
+        assert abs(a["y"] - b["y"]) < 2 and b["x"] > a["x"] + a["width"] - 2  # side by side
         broken = drv.execute_script(  # a number on more than one line ("37,83 / 4")
             "return [...document.querySelectorAll('#numbers td:not(:first-child)')]"
             ".filter(td => { const r = document.createRange(); r.selectNodeContents(td);"
@@ -228,8 +348,28 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
         )
         assert not broken, broken
 
-        # cancel a running job: it ends cancelled, the bar empty; #job= navigates back
         drv.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        drv.refresh()
+        wait_for(lambda: drv.find_element(By.ID, "result").is_displayed(), 60, "the result")
+
+        # a target that cannot be met says so, with what was reached instead
+        wait_for(lambda: drv.find_element(By.ID, "preset-note").text, 20, "the presets")
+        drv.find_element(By.ID, "file").send_keys(str(KODAK / "kodim05.png"))
+        Select(drv.find_element(By.ID, "preset")).select_by_value("fast")
+        Select(drv.find_element(By.ID, "target-kind")).select_by_value("max_bytes")
+        drv.find_element(By.ID, "target").send_keys("1")
+        drv.find_element(By.ID, "submit").click()
+        wait_for(
+            lambda: drv.find_element(By.ID, "outcome").text.startswith("Target not met"),
+            120,
+            "the missed target",
+        )
+        outcome = drv.find_element(By.ID, "outcome").text
+        assert "smallest file" in outcome and "over the 1,000 bytes asked" in outcome, outcome
+        assert "target not met" in drv.find_element(By.ID, "status").text
+        shot(drv, tmp_path, "not_met")
+
+        # cancel a running job: it ends cancelled, the bar empty; #job= navigates back
         drv.find_element(By.ID, "file").send_keys(str(KODAK / "kodim05.png"))
         Select(drv.find_element(By.ID, "preset")).select_by_value("paper")
         drv.find_element(By.ID, "steps").send_keys("20000")
@@ -250,6 +390,8 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
         drv.execute_script(f"location.hash = 'job={job}'")
         wait_for(lambda: drv.find_element(By.ID, "result").is_displayed(), 30, "the first job")
         wait_for(lambda: "final PSNR" in drv.find_element(By.ID, "status").text, 30, "its numbers")
+        time.sleep(1.0)
+        assert not_found(drv) == [], not_found(drv)  # nothing the page asked for was missing
 
 
 def test_page_upscale_job_zooms_with_the_upscaler_beside_lanczos(browser, tmp_path):
@@ -264,20 +406,39 @@ def test_page_upscale_job_zooms_with_the_upscaler_beside_lanczos(browser, tmp_pa
     with service(tmp_path) as client:
         drv.get(str(client.base_url))
         wait_for(lambda: "megapixels" in drv.find_element(By.ID, "limits").text, 20, "the limits")
+        wait_for(lambda: drv.find_element(By.ID, "preset-note").text, 20, "the presets")
         drv.find_element(By.ID, "file").send_keys(str(small))
         Select(drv.find_element(By.ID, "preset")).select_by_value("upscale")
-        drv.find_element(By.ID, "steps").send_keys("150")
+        drv.find_element(By.ID, "steps").send_keys("400")
         drv.find_element(By.ID, "submit").click()
+        # while it trains: a preview of its current enlargement, and a chart that says what
+        # it measures
+        wait_for(
+            lambda: (
+                drv.find_element(By.ID, "preview-figure").is_displayed()
+                and drv.find_element(By.ID, "status").text.startswith("running")
+            ),
+            120,
+            "a preview during training",
+        )
+        assert "enlargement" in drv.find_element(By.ID, "preview-caption").text
+        assert drv.execute_script("return document.getElementById('preview').naturalWidth") > 0
+        assert "training crops" in drv.find_element(By.ID, "chart-caption").text
+        shot(drv, tmp_path, "upscale_training")
         wait_for(lambda: drv.find_element(By.ID, "result").is_displayed(), 240, "the result")
         job = drv.execute_script("return location.hash").split("=", 1)[1]
         metrics = client.get(f"/jobs/{job}/metrics").json()
-        assert metrics["storage"] == "upscale" and metrics["train_steps"] == 150
-        wait_for(lambda: drv.find_element(By.ID, "m-psnr").text, 10, "the numbers")
-        assert drv.find_element(By.ID, "m-psnr").text == "exact (∞)"
-        assert drv.find_element(By.ID, "m-jpeg").text == "—"
-        assert "no size to compare" in drv.find_element(By.ID, "verdict").text
+        assert metrics["storage"] == "upscale" and metrics["train_steps"] == 400
+        check = metrics["upscale"]
+        # what matters for an upscaler: its size, its steps, its held-out check against Lanczos
+        wait_for(lambda: drv.find_element(By.ID, "u-check").text, 10, "the numbers")
+        text = drv.find_element(By.ID, "upscale-numbers").text
+        assert f"{metrics['params']:,} weights" in text and "400 steps" in text, text
+        assert f"the network {check['held_out_psnr']:.2f} dB" in text, text
+        assert f"Lanczos {check['held_out_lanczos_psnr']:.2f} dB" in text, text
+        for codec_only in ("codec-numbers", "ratio-line", "classic-pair", "verdict"):
+            assert not drv.find_element(By.ID, codec_only).is_displayed(), codec_only
         assert drv.find_element(By.ID, "upscale-note").is_displayed()
-        assert not drv.find_element(By.ID, "classic-pair").is_displayed()
         drv.execute_script(
             "const z = document.getElementById('zoom'); z.value = 1024;"
             "z.dispatchEvent(new Event('change'));"
@@ -291,6 +452,11 @@ def test_page_upscale_job_zooms_with_the_upscaler_beside_lanczos(browser, tmp_pa
         wait_for(lambda: drv.execute_script(lanczos) == 1024, 30, "the Lanczos enlargement")
         rendered = client.get(f"/render?job={job}&size=1024&format=png")
         assert rendered.status_code == 200
+        assert rendered.headers["x-mhinr-render"] == "upscaler"
+        assert drv.find_element(By.ID, "zoom-inr").get_attribute("data-render") == "upscaler"
+        assert "upscaler network" in drv.find_element(By.ID, "zoom-caption").text
+        assert axe_violations(drv) == []
+        assert not_found(drv) == [], not_found(drv)
         drv.execute_script("document.getElementById('crop-inr').scrollTo(300, 200)")
         drv.execute_script("document.getElementById('upscale-note').scrollIntoView()")
         shot(drv, tmp_path, "upscale")

@@ -131,6 +131,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     def progress(p) -> None:
         if bar is not None:
+            bar.set_description(p.phase, refresh=False)  # coding, stage, upscaler, training
             bar.total = p.total
             bar.n = p.step
             bar.set_postfix(psnr=f"{p.psnr:.2f}")
@@ -146,7 +147,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        met = "" if result.met is None else (" (target met)" if result.met else " (target NOT met)")
         quality = (
             "exact at the native size"
             if summary["psnr"] is None
@@ -154,8 +154,17 @@ def cmd_fit(args: argparse.Namespace) -> int:
         )
         print(
             f"{args.output}: {summary['bytes']:,} bytes, {summary['bpp']:.3f} bpp, {quality}, "
-            f"{summary['params']:,} parameters, {summary['seconds']:.1f} s{met}"
+            f"{summary['params']:,} parameters, {summary['seconds']:.1f} s"
         )
+        if summary["target_outcome"]:
+            print(f"target {summary['target_outcome']}")
+        check = summary.get("upscale") or {}
+        if check.get("held_out_psnr") is not None and check.get("held_out_lanczos_psnr"):
+            print(
+                f"upscaler: {check['steps']:,} steps in {check['seconds']:.0f} s; held out (the "
+                f"quarter-size copy ×2 against the half-size copy): {check['held_out_psnr']:.2f}"
+                f" dB, Lanczos {check['held_out_lanczos_psnr']:.2f} dB"
+            )
         stage = summary.get("stage")
         if stage:
             print(

@@ -47,7 +47,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # FastAPIOffline: /docs and /redoc with Swagger UI and ReDoc served from the package itself
     # (FastAPI's own pages load them from a CDN: a blank page on a network without one)
-    app = FastAPIOffline(title="mhinr", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # (/redoc is page.py's: its bundle fetches a logo from a CDN, page.redoc_js serves it without)
+    app = FastAPIOffline(
+        title="mhinr",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redoc_url=None,
+        favicon_url="/favicon.ico",
+    )
     app.state.on_shutdown = []
     app.state.settings = settings
     app.state.store = make_store(settings)

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mhinr.model.fit import PHASES
 from mhinr.worker.jobs import JobStatus
 
 Status = JobStatus
@@ -24,6 +25,16 @@ class ProgressOut(BaseModel):
     loss: float | None = None
     psnr: float | None = None
     elapsed_s: float = 0.0
+    phase: str = Field(
+        "training",
+        description="what the step and the PSNR measure: "
+        + "; ".join(f"{k}: {v}" for k, v in PHASES.items()),
+    )
+    detail: str = Field("", description="a word on the step (coding: the cell size)")
+    previews: int = Field(
+        0, description="previews written so far: GET /jobs/{id}/preview has one when > 0"
+    )
+    seq: int = Field(0, description="the report's number, rising through every phase")
 
 
 class JobCreated(BaseModel):
@@ -69,17 +80,30 @@ class MetricsOut(BaseModel):
     storage: str = Field(description="how the file stores the network")
     quantization: str | None = None
     heads: list[int] = Field(description="rows, columns of heads")
+    cell: list[int] | None = Field(None, description="pixels a head covers: rows, columns")
     alpha: int | None = None
     body: str
     target: dict | None = Field(None, description="the target asked for, if any")
     met: bool | None = Field(None, description="whether the target was met")
+    target_outcome: str | None = Field(
+        None, description="the target's outcome in words: met, or what was reached and why"
+    )
     train_steps: int | None = None
     stage: dict | None = Field(
         None,
         description="compact and max: the trained stage — steps, seconds, bytes, "
         "multiplications a pixel, whether the file kept it, and the file with and without it",
     )
-    psnr_history: list[list[float]] = Field(description="[step, training PSNR] pairs")
+    upscale: dict | None = Field(
+        None,
+        description="upscale: its training steps and seconds, and the held-out check — PSNR "
+        "of its ×2 enlargement of the image's quarter-size copy against the half-size copy, "
+        "and Lanczos's on the same pair",
+    )
+    psnr_history: list[list[float]] = Field(
+        description="[step, PSNR] pairs of what trained (the stage, the upscaler, a network: "
+        "see ProgressOut.phase); empty for a job that trained nothing"
+    )
     model_bytes: int
     input_bytes: int = Field(description="the uploaded file")
     raw_bytes: int = Field(description="width × height × channels")
@@ -95,6 +119,11 @@ class MetricsOut(BaseModel):
     avif_psnr_same_bytes: float | None = None
     avif_bytes: int | None = None
     avif_quality: int | None = None
+    jxl_psnr_same_bytes: float | None = Field(
+        None, description="JPEG XL (libjxl effort 7), where the server can encode it"
+    )
+    jxl_bytes: int | None = None
+    jxl_quality: int | None = None
     fit_seconds: float
     device: str = Field(description="where the fit ran: cpu or cuda")
     render_flops: int | None = Field(None, description="FLOPs of a native-size render")

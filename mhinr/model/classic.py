@@ -1,5 +1,6 @@
 """The classic codecs a user would otherwise use, for comparison: JPEG, WebP and AVIF
-(Pillow), each at its best setting that a per-job comparison can afford."""
+(Pillow), and JPEG XL where pillow-jxl-plugin is installed (the server extra), each at its
+best setting that a per-job comparison can afford."""
 
 import io
 from dataclasses import dataclass
@@ -11,6 +12,13 @@ from torch import Tensor
 
 from mhinr.model.images import to_pil
 from mhinr.model.metrics import psnr, ssim
+
+try:  # registers "JXL" with Pillow
+    import pillow_jxl  # noqa: F401
+
+    HAS_JXL = True
+except ImportError:  # the decoder-only install: no JPEG XL comparison
+    HAS_JXL = False
 
 
 @dataclass(frozen=True)
@@ -29,7 +37,7 @@ SUBSAMPLING = {"4:4:4": 0, "4:2:0": 2}  # Pillow's codes
 def encode_classic(
     image_u8: Tensor, fmt: str, quality: int, subsampling: str | None = None
 ) -> bytes:
-    """`fmt` JPEG, WEBP or AVIF at a Pillow quality 1–100 (alpha dropped for JPEG); JPEG's
+    """`fmt` JPEG, WEBP, AVIF or JXL at a Pillow quality 1–100 (alpha dropped for JPEG); JPEG's
     chroma `subsampling` "4:2:0" (Pillow's default) or "4:4:4"."""
     img = to_pil(image_u8)
     if fmt == "JPEG" and img.mode in ("LA", "RGBA"):
@@ -38,7 +46,13 @@ def encode_classic(
     # each at its best: JPEG with optimized Huffman tables, WebP's slowest, best method;
     # AVIF at libavif's speed 6 (Pillow's default): speed 4 saves ~5 % of the bytes on
     # kodim23 for 7x the time (1 s an encode, ~7 encodes a search), too slow for every job
-    best = {"JPEG": {"optimize": True}, "WEBP": {"method": 6}, "AVIF": {"speed": 6}}[fmt]
+    # JPEG XL at libjxl's default effort 7 (0.15 s an encode of a Kodak image)
+    best = {
+        "JPEG": {"optimize": True},
+        "WEBP": {"method": 6},
+        "AVIF": {"speed": 6},
+        "JXL": {"effort": 7},
+    }[fmt]
     best = dict(best)
     if fmt == "JPEG" and subsampling is not None:
         best["subsampling"] = SUBSAMPLING[subsampling]

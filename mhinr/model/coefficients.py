@@ -201,6 +201,8 @@ def compress_sweep(
                     out.psnr,
                     time.perf_counter() - start,
                     lambda: render(out.net, (h, w)).float() / 255,
+                    phase="coding",
+                    detail=f"cell {out.net.cfg.cell[0]} px",
                 )
             )
 
@@ -305,7 +307,7 @@ def _train_stage(
             out = net(decoded[None].to(options.device))[0].clamp(0, 1).cpu()
         q = psnr(out, pixels)
         total = max(steps + 1, round(steps * seconds / max(elapsed, 1e-3)))
-        progress(Progress(steps, total, 10 ** (-q / 10), q, elapsed, lambda: out))
+        progress(Progress(steps, total, 10 ** (-q / 10), q, elapsed, lambda: out, "stage"))
 
     return synthesis.train(
         decoded,

@@ -28,7 +28,7 @@ from mhinr.model.presets import (
     estimate_fit_bytes,
 )
 from mhinr.model.ratecontrol import Compressed, finish
-from mhinr.model.upscale import UpscaleConfig, UpscaleFit, fit_upscaler
+from mhinr.model.upscale import UpscaleConfig, UpscaleFit, fit_upscaler, lanczos_held_out
 from mhinr.model.weights import compress_weights
 
 __all__ = [  # what callers import from here
@@ -82,4 +82,11 @@ def _compress_upscale(pixels, mode, opt, progress, should_stop) -> Compressed:
     net, info = fit_upscaler(exact, cfg, fit, progress, should_stop, device=opt.device)
     h, w = pixels.shape[1:]
     data = encode_upscale(net, Coded(h, w, mode, "upscale", "fp16"))
-    return finish(data, pixels, {}, train_steps=info["steps"])
+    held_out, lanczos = info.get("held_out_psnr"), lanczos_held_out(exact)
+    check = {  # the ×2 enlargement of the quarter-size copy against the half-size copy
+        "steps": info["steps"],
+        "seconds": round(info["seconds"], 2),
+        "held_out_psnr": None if held_out is None else round(held_out, 3),
+        "held_out_lanczos_psnr": None if lanczos is None else round(lanczos, 3),
+    }
+    return finish(data, pixels, {}, train_steps=info["steps"], upscale=check)

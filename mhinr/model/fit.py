@@ -73,6 +73,21 @@ class Progress:
     # renders the current reconstruction at the training size, [C, H, W] in [0, 1] (one
     # forward pass: call it only when a preview is wanted)
     image: Callable[[], Tensor] | None = field(default=None, compare=False, repr=False)
+    # what the step and the PSNR are (PHASES); `detail`: a word on the step (a cell size)
+    phase: str = "training"
+    detail: str = ""
+
+
+# What a progress report's step and PSNR measure, by phase (the API's event stream, the page's
+# chart and the CLI say it the same way)
+PHASES = {
+    "training": "training step; PSNR of the network on the image, before its weights are rounded",
+    "coding": "file coded; PSNR of that file, decoded",
+    "stage": "step of the trained stage; PSNR of the decode through it, before its weights "
+    "are rounded to 4 bits",
+    "upscaler": "training step; PSNR of its enlargements of the image's own smaller copies "
+    "(training crops)",
+}
 
 
 @dataclass

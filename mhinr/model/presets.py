@@ -33,6 +33,55 @@ from mhinr.model.upscale import MAX_PIXELS as UPSCALE_MAX_PIXELS
 from mhinr.model.upscale import MIN_SIDE as UPSCALE_MIN_SIDE
 
 PRESETS = ("paper", "compact", "fast", "max", "upscale")
+TARGETS = ("target_psnr", "max_bytes", "bpp")
+
+# What each preset does, once, for the API's GET /presets, the web page and the CLI: a line,
+# what it trains, how long it takes (2 CPU cores), and the options it takes (others: 422 or
+# a weights file, see `Options.unused` and `storage`)
+PRESET_INFO: dict[str, dict] = {
+    "fast": {
+        "summary": "the cosine codec alone",
+        "trains": None,
+        "time": "a few seconds",
+        "takes": [*TARGETS, "seed"],
+    },
+    "compact": {
+        "summary": "the cosine codec, then a small ReLU network (the trained stage) trained on "
+        "the decoded image and kept where it makes the file smaller",
+        "trains": "the stage: 515 weights, up to 45 s or 8,000 steps",
+        "time": "about a minute",
+        "takes": [*TARGETS, "steps", "time_budget_s", "seed"],
+    },
+    "max": {
+        "summary": "compact, also trying larger restoration filters and training the stage longer",
+        "trains": "the stage: up to 4 minutes or 40,000 steps",
+        "time": "several minutes",
+        "takes": [*TARGETS, "steps", "time_budget_s", "seed"],
+    },
+    "paper": {
+        "summary": "the paper's multi-head ReLU network, its weights stored as they are (a "
+        "large file)",
+        "trains": "the whole network: 2,000 steps",
+        "time": "minutes",
+        "takes": [
+            *TARGETS,
+            "steps",
+            "time_budget_s",
+            "heads",
+            "alpha",
+            "width",
+            "depth",
+            "quantization",
+            "seed",
+        ],  # fmt: skip
+    },
+    "upscale": {
+        "summary": "keeps the image exactly and learns to enlarge it",
+        "trains": "the enlarger: 2,400 steps or 60 s",
+        "time": "about a minute",
+        "takes": ["steps", "time_budget_s", "width", "depth", "seed"],
+    },
+}
 MIN_SIDE = 11  # smallest side of the codec presets: the SSIM window (model.metrics.ssim)
 
 

@@ -31,6 +31,8 @@ class Compressed:
     # the coefficient codec's trained stage (model/coefficients.py `_staged`): its steps,
     # seconds, bytes, multiplications a pixel and whether the file kept it; None: not tried
     stage: dict | None = None
+    # the upscaler's training and held-out check (model/upscale.py); None: not an upscaler
+    upscale: dict | None = None
 
     @property
     def bytes(self) -> int:
@@ -58,6 +60,7 @@ class Compressed:
         else:
             arch = {
                 "heads": list(cfg.heads),
+                "cell": list(cfg.cell),  # pixels a head covers (rows, columns)
                 "alpha": cfg.alpha,
                 "body": f"{cfg.body} {cfg.depth}x{cfg.width}",
             }
@@ -75,8 +78,32 @@ class Compressed:
             **arch,
             "target": self.target or None,
             "met": self.met,
+            "target_outcome": self.outcome(),
             "stage": self.stage,
+            "upscale": self.upscale,
         }
+
+    def outcome(self) -> str | None:
+        """The target's outcome in words (None without a target): met, or what the file
+        reached instead and why."""
+        t = self.target
+        if not t:
+            return None
+        reached = f"{self.bytes:,} bytes at {self.psnr:.2f} dB"
+        if "psnr" in t:
+            if self.met:
+                return f"met: {self.psnr:.2f} dB (target {t['psnr']:g} dB) in {self.bytes:,} bytes"
+            return (
+                f"not met: {self.psnr:.2f} dB, below the {t['psnr']:g} dB asked; the best "
+                f"quality this preset reaches on this image ({reached})"
+            )
+        limit = f"{t['max_bytes']:,} bytes" + (f" ({t['bpp']:g} bpp)" if "bpp" in t else "")
+        if self.met:
+            return f"met: {reached}, within {limit}"
+        return (
+            f"not met: the smallest file this preset makes of this image is "
+            f"{self.bytes:,} bytes ({self.psnr:.2f} dB), over the {limit} asked"
+        )
 
 
 def _finite(db: float) -> float | None:
@@ -116,4 +143,6 @@ def better(a: Compressed, b: Compressed, target: dict) -> bool:
         return bool(a.met)
     if "psnr" in target:  # both met or both missed: fewer bytes if met, else higher quality
         return a.bytes < b.bytes if a.met else a.psnr > b.psnr
+    if "max_bytes" in target and not a.met:  # both over the limit: the closer to it
+        return a.bytes < b.bytes
     return a.psnr > b.psnr

@@ -98,6 +98,27 @@ def resize_u8(
     return torch.from_numpy(np.stack([np.asarray(r) for r in resized]))
 
 
+def render_kind(
+    net: MultiHeadINR | UpscaleINR,
+    image_size: tuple[int, int],
+    out_size: tuple[int, int],
+    method: Method = "resample",
+) -> str:
+    """How `render` makes this size, in a word (the X-Mhinr-Render header): ``decode`` (the
+    file decoded at its own size), ``lanczos-of-decode`` (that decode resized with Lanczos),
+    ``network`` (the network evaluated on the output's grid: method plain), ``upscaler``
+    (the upscale preset's network enlarging) or ``lanczos-of-image`` (an upscale file's
+    image reduced)."""
+    if isinstance(net, UpscaleINR):
+        if out_size == image_size:
+            return "decode"
+        bigger = out_size[0] > image_size[0] or out_size[1] > image_size[1]
+        return "upscaler" if bigger else "lanczos-of-image"
+    if method == "plain":
+        return "network"
+    return "decode" if out_size == image_size else "lanczos-of-decode"
+
+
 def render(
     net: MultiHeadINR | UpscaleINR,
     image_size: tuple[int, int],

@@ -446,8 +446,19 @@ def fit_upscaler(
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         cancelled = should_stop is not None and should_stop()
         if progress is not None and (step % 50 == 0 or done or cancelled):
-            # the PSNR of the enlargements of its own copies it is learning (recent steps)
-            progress(Progress(step, fit.steps, ema, mse_to_psnr(ema), elapsed))
+            # the PSNR of the enlargements of its own copies it is learning (recent steps);
+            # the preview: its current ×2 enlargement of the image's centre
+            progress(
+                Progress(
+                    step,
+                    fit.steps,
+                    ema,
+                    mse_to_psnr(ema),
+                    elapsed,
+                    lambda: _enlarge2(net, _centre(image), device),
+                    "upscaler",
+                )
+            )
         if cancelled:
             stopped = "cancelled"
             break
@@ -465,6 +476,7 @@ def fit_upscaler(
     info = {"steps": step, "seconds": time.perf_counter() - start, "stopped": stopped}
     if val_history:
         info["validation"] = val_history
+        info["held_out_psnr"] = best_val
     return net, info
 
 
@@ -479,17 +491,50 @@ def _validation_pair(image: Tensor) -> tuple[Tensor, Tensor] | None:
     return F.avg_pool2d(half[None], 2)[0], half
 
 
+PREVIEW_CROP = 128  # the training preview: the ×2 enlargement of the image's centre crop
+
+
+def _centre(image: Tensor, side: int = PREVIEW_CROP) -> Tensor:
+    _, h, w = image.shape
+    y, x = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return image[:, y : y + side, x : x + side]
+
+
 @torch.no_grad()
-def _validate(net: "UpscaleINR", small: Tensor, big: Tensor, device: str) -> float:
-    """PSNR of the network's ×2 enlargement of `small` (one view, no back-projection)
-    against `big`."""
+def _enlarge2(net: "UpscaleINR", small: Tensor, device: str) -> Tensor:
+    """The network's ×2 enlargement of `small` ([C, h, w]; one view, no back-projection):
+    [C, 2h, 2w] in [0, 1], on the CPU."""
     small = small.to(device)
     heads = cells(net.encoder(small[None])[0])
-    _, bh, bw = big.shape
-    ys = (torch.arange(bh, dtype=torch.float32) + 0.5) / 2 - 0.5
-    xs = (torch.arange(bw, dtype=torch.float32) + 0.5) / 2 - 0.5
+    c, h, w = small.shape
+    ys = (torch.arange(2 * h, dtype=torch.float32) + 0.5) / 2 - 0.5
+    xs = (torch.arange(2 * w, dtype=torch.float32) + 0.5) / 2 - 0.5
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     coords = torch.stack([gy.reshape(-1), gx.reshape(-1)], 1).to(device)
-    out = torch.cat([net.query(heads, small, c, 2.0) for c in coords.split(16384)])
-    mse = (out.clamp(0, 1).cpu() - big.reshape(big.shape[0], -1).T).pow(2).mean()
-    return mse_to_psnr(float(mse))
+    out = torch.cat([net.query(heads, small, q, 2.0) for q in coords.split(16384)])
+    return out.clamp(0, 1).cpu().T.reshape(c, 2 * h, 2 * w)
+
+
+def _validate(net: "UpscaleINR", small: Tensor, big: Tensor, device: str) -> float:
+    """PSNR of the network's ×2 enlargement of `small` against `big`."""
+    return mse_to_psnr(float((_enlarge2(net, small, device) - big).pow(2).mean()))
+
+
+def lanczos_held_out(image: Tensor) -> float | None:
+    """PSNR of Lanczos's ×2 enlargement of the image's quarter-size copy against its
+    half-size copy: the held-out check's baseline (`info["held_out_psnr"]` is the network's
+    on the same pair); None where the image is too small to hold a pair out."""
+    import numpy as np
+    from PIL import Image
+
+    pair = _validation_pair(image)
+    if pair is None:
+        return None
+    small, big = pair
+    size = (big.shape[2], big.shape[1])  # float channels (mode F): no rounding on either side
+    up = [
+        np.asarray(Image.fromarray(ch).resize(size, Image.Resampling.LANCZOS))
+        for ch in small.float().numpy()
+    ]
+    out = torch.from_numpy(np.stack(up)).clamp(0, 1)
+    return mse_to_psnr(float((out - big).pow(2).mean()))

@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from mhinr.model.classic import at_bytes
+from mhinr.model.classic import HAS_JXL, at_bytes
 from mhinr.model.compress import compress
 from mhinr.model.images import load_image, to_pil, to_uint8
 from mhinr.worker.jobs import RUNNABLE, JobOptions, JobStatus, status_of, transition
@@ -136,14 +136,23 @@ def _fit(
     cancelled = [False]
 
     last_preview = [0.0]  # the first report writes a preview at once
+    previews = [0]  # written so far: the page asks for one only once it exists
+
+    reports = [0]
 
     def progress(p) -> None:
-        history.append([p.step, round(p.psnr, 3)])
+        reports[0] += 1
+        if p.phase != "coding":  # the training chart: steps of what trains, not files coded
+            history.append([p.step, round(p.psnr, 3)])
         t = time.monotonic()
+        wrote = False
         if p.image is not None and t - last_preview[0] >= PREVIEW_INTERVAL_S:
             last_preview[0] = t
-            quietly(lambda: store.save_preview(job_id, preview_png(p.image(), image.mode)))
-        if t - last_write[0] >= settings.progress_interval_s:
+            png = preview_png(p.image(), image.mode)
+            if quietly(lambda: store.save_preview(job_id, png) or True, False):
+                previews[0] += 1
+                wrote = True
+        if wrote or t - last_write[0] >= settings.progress_interval_s:
             last_write[0] = t
             record["progress"] = {
                 "step": p.step,
@@ -151,6 +160,10 @@ def _fit(
                 "loss": p.loss,
                 "psnr": round(p.psnr, 3),
                 "elapsed_s": round(p.elapsed_s, 2),
+                "phase": p.phase,
+                "detail": p.detail,
+                "previews": previews[0],
+                "seq": reports[0],  # rises through every phase: the event stream's id
             }
             record["history"] = history[-HISTORY_LIMIT:]
             quietly(lambda: store.write(record))  # progress: the next report writes it
@@ -170,10 +183,11 @@ def _fit(
         return
     u8 = to_uint8(image.pixels)
     if result.coded.storage == "upscale":  # holds the image exactly: no codec comparison
-        jpeg = webp = avif = None
+        jpeg = webp = avif = jxl = None
     else:
         jpeg, webp = at_bytes(u8, "JPEG", result.bytes), at_bytes(u8, "WEBP", result.bytes)
         avif = at_bytes(u8, "AVIF", result.bytes)
+        jxl = at_bytes(u8, "JXL", result.bytes) if HAS_JXL else None
     h, w = image.size
     raw = h * w * image.channels
     metrics = {
@@ -194,6 +208,9 @@ def _fit(
         "avif_psnr_same_bytes": None if avif is None else round(avif.psnr, 3),
         "avif_bytes": None if avif is None else avif.bytes,
         "avif_quality": None if avif is None else avif.quality,
+        "jxl_psnr_same_bytes": None if jxl is None else round(jxl.psnr, 3),
+        "jxl_bytes": None if jxl is None else jxl.bytes,
+        "jxl_quality": None if jxl is None else jxl.quality,
         "fit_seconds": round(result.seconds, 3),
         "device": device,
         "render_flops": result.render_flops(),

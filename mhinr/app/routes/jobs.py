@@ -246,6 +246,7 @@ async def create_fit(
         )
     h, w = image.size
     info = {
+        "name": download_stem(file.filename),
         "bytes": len(data),
         "format": image.source_format,
         "mode": image.source_mode,
@@ -416,14 +417,24 @@ async def get_model(request: Request, job_id: str) -> Response:
     if data is None:
         raise APIError(404, f"job {job_id} has no model (deleted)")
     etag = hashlib.blake2b(data, digest_size=12).hexdigest()  # the file never changes
+    name = record["input"].get("name") or job_id  # the upload's, cleaned (download_stem)
     headers = {
         "ETag": f'"{etag}"',
         "Cache-Control": "private, max-age=86400",
-        "Content-Disposition": f'attachment; filename="{job_id}.inr"',
+        "Content-Disposition": f'attachment; filename="{name}.inr"',
     }
     if deps.not_modified(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(data, media_type="application/octet-stream", headers=headers)
+
+
+def download_stem(filename: str | None) -> str | None:
+    """The upload's name without its extension, for naming downloads (`kodim23.inr`): letters,
+    digits, `-`, `_` and `.` only, at most 80 characters; None when nothing is left. It names a
+    download, never a path on the server."""
+    stem = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:80]
+    return clean or None
 
 
 @router.post(
@@ -471,7 +482,8 @@ def existing_job(request: Request, job_id: str) -> dict:
     response_class=EventSourceResponse,
     summary="Server-sent events of progress",
     responses=errors(404),
-    description="`progress` events (data: step, total, loss, psnr, elapsed_s; id: the step) "
+    description="`progress` events (data: step, total, loss, psnr, elapsed_s, phase, detail, "
+    "previews, seq; id: seq, the report's number, rising through every phase) "
     "while the job runs, then one `status` event (data: status, error; id: `end`) with the "
     "final status, and the stream ends. A comment line keeps an idle connection open every "
     "15 s. A client that reconnects with `Last-Event-ID` gets only later steps.",
@@ -489,8 +501,9 @@ async def job_events(
             yield ServerSentEvent(event="status", data={"status": "deleted"}, id="end")
             return
         prog = record.get("progress")
-        if prog and prog.get("step", 0) > last_step:
-            last_step = prog.get("step", 0)
+        seq = prog and prog.get("seq", prog.get("step", 0))  # older records: the step
+        if prog and seq > last_step:
+            last_step = seq
             yield ServerSentEvent(event="progress", data=prog, id=str(last_step))
         if record["status"] in TERMINAL:
             final = {"status": record["status"], "error": record.get("error")}

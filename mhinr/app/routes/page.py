@@ -1,12 +1,14 @@
 """The web page (static files in app/web) and the few endpoints it needs besides the API:
 limits, the training preview, the original image and the JPEG / WebP of the same bytes."""
 
+import functools
 import io
 from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_redoc_html
+from fastapi.responses import FileResponse, HTMLResponse
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
@@ -16,6 +18,7 @@ from mhinr.app.routes.jobs import succeeded_or_409
 from mhinr.app.schemas import errors
 from mhinr.model.classic import encode_classic
 from mhinr.model.images import load_image, to_pil, to_uint8
+from mhinr.model.presets import PRESET_INFO, Options
 from mhinr.model.render import output_size
 
 WEB = Path(__file__).resolve().parents[1] / "web"
@@ -25,6 +28,47 @@ router = APIRouter()
 @router.get("/", include_in_schema=False)
 async def index() -> FileResponse:
     return FileResponse(WEB / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> FileResponse:
+    return FileResponse(
+        WEB / "favicon.svg",
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"  # in the bundle's side-menu footer
+
+
+@functools.cache
+def redoc_bundle() -> bytes:
+    """fastapi-offline's ReDoc bundle with its one outside fetch (a logo) pointed at ours."""
+    import fastapi_offline
+
+    path = Path(fastapi_offline.__file__).parent / "static" / "redoc.standalone.js"
+    return path.read_bytes().replace(REDOC_LOGO.encode(), b"/favicon.ico")
+
+
+@router.get("/redoc", include_in_schema=False)
+async def redoc() -> HTMLResponse:
+    return get_redoc_html(
+        openapi_url="/openapi.json",
+        title="mhinr - ReDoc",
+        redoc_js_url="/redoc.standalone.js",
+        redoc_favicon_url="/favicon.ico",
+        with_google_fonts=False,
+    )
+
+
+@router.get("/redoc.standalone.js", include_in_schema=False)
+async def redoc_js() -> Response:
+    return Response(
+        redoc_bundle(),
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 @router.get("/limits", summary="The server's limits (for clients and the web page)")
@@ -39,6 +83,11 @@ async def limits(request: Request) -> dict:
         "max_time_budget_s": s.max_time_budget_s,
         "api_key_required": bool(s.api_key),
     }
+
+
+@router.get("/presets", summary="What each preset does, how long it takes, what it takes")
+async def presets() -> dict:
+    return {"default": Options().preset, "presets": PRESET_INFO}
 
 
 @router.get(

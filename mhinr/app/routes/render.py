@@ -15,7 +15,7 @@ from mhinr.app.errors import APIError
 from mhinr.app.routes.jobs import refuse_unknown_fields, succeeded_or_409
 from mhinr.app.schemas import errors
 from mhinr.model.images import to_pil
-from mhinr.model.render import output_size, render
+from mhinr.model.render import output_size, render, render_kind
 
 router = APIRouter()
 # server's order of preference where the client's Accept ranks formats equally: PNG (lossless)
@@ -100,7 +100,13 @@ async def render_response(
     if quality is not None and fmt == "png":
         raise APIError(422, "quality applies to jpeg, webp and avif; png is lossless")
     etag = f"{digest}-{out_w}x{out_h}-{method}-{fmt}-q{quality or QUALITY.get(fmt, 0)}"
-    headers = {"ETag": f'"{etag}"', "Cache-Control": "public, max-age=86400", "Vary": "Accept"}
+    headers = {
+        "ETag": f'"{etag}"',
+        "Cache-Control": "public, max-age=86400",
+        "Vary": "Accept",
+        # how these pixels are made (model/render.py render_kind)
+        "X-Mhinr-Render": render_kind(net, (coded.height, coded.width), (out_h, out_w), method),
+    }
     if deps.not_modified(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     start = time.perf_counter()

@@ -2,7 +2,26 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { file: null, job: null, events: null, previewTimer: null, history: [], limits: null };
+const state = {
+  file: null, job: null, name: null, events: null, history: [], limits: null, presets: {},
+  phase: null, previews: 0, coded: [],
+};
+
+// what a progress report's step and PSNR are, by phase (the API's ProgressOut.phase)
+const PHASES = {
+  training: { doing: "training the network", chart: "PSNR of the network on your image while it trains, before its weights are rounded for the file", preview: "the network's current reconstruction" },
+  stage: { doing: "training the ReLU stage", chart: "PSNR of the decoded image through the ReLU stage while it trains (whole image), before its 515 weights are rounded to 4 bits for the file", preview: "the decoded image through the stage, as it trains" },
+  upscaler: { doing: "training the upscaler", chart: "PSNR of the upscaler's enlargements of your image's own smaller copies (random training crops): how well it learns to enlarge, not a measure of the file", preview: "its current ×2 enlargement of the image's centre" },
+  coding: { doing: "coding", chart: "", preview: "the file just coded, decoded" },
+};
+// how a render was made (the X-Mhinr-Render header of GET /render)
+const RENDERS = {
+  "decode": "mhinr: the file decoded at its own size",
+  "lanczos-of-decode": "mhinr: the file decoded at its own size, then resized with Lanczos (a codec file holds no finer detail)",
+  "network": "mhinr: the network evaluated at this size",
+  "upscaler": "mhinr: enlarged by the upscaler network trained on this image",
+  "lanczos-of-image": "mhinr: the image the file holds, reduced with Lanczos",
+};
 
 function authHeaders() {
   const key = $("apikey").value.trim();
@@ -25,7 +44,40 @@ async function loadLimits() {
   $("limits").textContent =
     `Limits: ${fmtBytes(l.max_upload_bytes)} per file, ${(l.max_pixels / 1e6).toFixed(0)} megapixels; ` +
     `renders up to ${l.max_render_side} px a side.` + (l.api_key_required ? " This server needs an API key." : "");
-  $("zoom").max = String(l.max_render_side);
+  $("zoom").max = $("zoom-size").max = String(l.max_render_side);
+}
+
+async function loadPresets() {
+  const r = await fetch("/presets");
+  const p = await r.json();
+  state.presets = p.presets;
+  const select = $("preset");
+  select.replaceChildren();
+  for (const [name, info] of Object.entries(p.presets)) {
+    const o = document.createElement("option");
+    o.value = name;
+    o.textContent = `${name} — ${info.time}`;
+    o.selected = name === p.default;
+    select.append(o);
+  }
+  presetChanged();
+}
+
+function presetChanged() {
+  const info = state.presets[$("preset").value];
+  if (!info) return;
+  $("preset-note").textContent =
+    `${info.summary}. Trains: ${info.trains || "nothing"}. Takes ${info.time} on 2 CPU cores.`;
+  // only the fields this preset uses (GET /presets: "takes")
+  for (const [field, id] of [["steps", "steps"], ["heads", "heads"], ["quantization", "quantization"]]) {
+    const used = info.takes.includes(field);
+    $(`${field}-field`).hidden = !used;
+    if (!used) $(id).value = "";
+  }
+  if (info.trains) $("steps-note").textContent = `training steps of ${info.trains.split(":")[0]} (empty: the preset's default)`;
+  const targets = info.takes.includes("max_bytes");
+  $("target-kind").disabled = !targets;
+  if (!targets) { $("target-kind").value = ""; $("target-kind").dispatchEvent(new Event("change")); }
 }
 
 function chooseFile(file) {
@@ -44,7 +96,7 @@ async function submit(ev) {
   form.append("file", state.file);
   for (const id of ["preset", "steps", "heads", "quantization"]) {
     const el = $(id);
-    if (el.value !== "") form.append(el.name, el.value);
+    if (el.value !== "" && !el.closest("[hidden]")) form.append(el.name, el.value);
   }
   const kind = $("target-kind").value, value = $("target").value;
   if (kind && value !== "") {  // the size in kB is sent as bytes
@@ -95,10 +147,13 @@ function renderRecent() {
 
 function watch(job) {
   state.job = job;
+  state.name = null;
   state.history = [];
+  state.phase = null;
+  state.previews = 0;
+  state.coded = [];
   if (location.hash !== `#job=${job}`) location.hash = `job=${job}`;
   if (state.events) state.events.close();
-  clearInterval(state.previewTimer);
   $("watch").hidden = false;
   $("watch").classList.remove("failed", "cancelled");
   $("result").hidden = true;
@@ -106,27 +161,20 @@ function watch(job) {
   $("cancel").hidden = false;
   $("cancel").disabled = false;
   $("progress").value = 0;
+  $("coding").hidden = true;
+  $("chart-figure").hidden = true;
+  $("preview-figure").hidden = true;  // until the first preview exists
   $("preview").removeAttribute("src");
   drawChart();
   const es = (state.events = new EventSource(`/jobs/${job}/events`));
-  es.addEventListener("progress", (e) => {
-    const p = JSON.parse(e.data);
-    $("progress").max = Math.max(p.total, 1);
-    $("progress").value = p.step;
-    // a training step (the PSNR before quantization) or, for the codec presets, a file coded
-    $("status").textContent = `running — ${p.step} of ${p.total}, PSNR ${p.psnr.toFixed(2)} dB, ${p.elapsed_s.toFixed(1)} s`;
-    state.history.push([p.step, p.psnr]);
-    drawChart();
-  });
+  es.addEventListener("progress", (e) => progress(job, JSON.parse(e.data)));
   es.addEventListener("status", (e) => {
     const s = JSON.parse(e.data);
     es.close();
-    clearInterval(state.previewTimer);
     $("status").textContent = s.status + (s.error ? `: ${s.error}` : "");
     $("cancel").hidden = true;
     if (s.status === "succeeded") {
       $("progress").value = $("progress").max;
-      $("preview").src = `/render?job=${job}&format=png`; // the finished reconstruction
       showResult(job);
     } else {  // failed or cancelled: not a full bar
       $("progress").value = 0;
@@ -136,15 +184,52 @@ function watch(job) {
     }
   });
   es.onerror = () => { /* the browser reconnects by itself; the status event ends it */ };
-  state.previewTimer = setInterval(() => {
-    const img = new Image();
-    img.onload = () => { $("preview").src = img.src; };
-    img.src = `/jobs/${job}/preview?t=${Date.now()}`;
-  }, 2500);
   fetch(`/jobs/${job}`).then((r) => r.json()).then((j) => {
-    if (j.metrics && j.metrics.psnr_history) state.history = j.metrics.psnr_history;
-    drawChart();
+    state.name = (j.input && j.input.name) || null;
+    if (j.metrics && j.metrics.psnr_history && j.metrics.psnr_history.length) {
+      state.history = j.metrics.psnr_history;
+      showChart(j.progress && j.progress.phase !== "coding" ? j.progress.phase : "training");
+    }
   });
+}
+
+function progress(job, p) {
+  const phase = PHASES[p.phase] ? p.phase : "training";
+  $("progress").max = Math.max(p.total, 1);
+  $("progress").value = p.step;
+  const took = `${p.elapsed_s.toFixed(1)} s`;
+  if (phase === "coding") {
+    state.coded.push(p.detail);
+    const sizes = [...new Set(state.coded.filter(Boolean))];
+    $("status").textContent = `running — coding: file ${p.step} of ${p.total}${p.detail ? ` (${p.detail})` : ""}, PSNR ${p.psnr.toFixed(2)} dB, ${took}`;
+    $("coding").hidden = false;
+    $("coding").textContent = `Coding: ${state.coded.length} file${state.coded.length > 1 ? "s" : ""} coded` +
+      (sizes.length ? ` (${sizes.map((d) => d.replace("cell ", "")).join(", ")} cells)` : "") + ".";
+  } else {
+    $("status").textContent = `running — ${PHASES[phase].doing}: step ${p.step} of about ${p.total}, PSNR ${p.psnr.toFixed(2)} dB, ${took}`;
+    if (state.phase !== phase) state.history = [];
+    state.history.push([p.step, p.psnr]);
+    showChart(phase);
+  }
+  state.phase = phase;
+  if (p.previews > state.previews) {  // a new preview exists: only then is it fetched
+    state.previews = p.previews;
+    const img = new Image();
+    img.onload = () => {
+      $("preview").src = img.src;
+      $("preview-caption").textContent = PHASES[phase].preview;
+      $("preview-figure").hidden = false;
+    };
+    img.src = `/jobs/${job}/preview?n=${p.previews}`;
+  }
+}
+
+function showChart(phase) {
+  $("chart-figure").hidden = false;
+  $("chart-caption").textContent = PHASES[phase].chart;
+  $("chart").setAttribute("aria-label", PHASES[phase].chart);
+  state.chartPhase = phase;
+  drawChart();
 }
 
 function drawChart() {
@@ -154,7 +239,7 @@ function drawChart() {
   g.strokeStyle = "#9aa4ae";
   g.strokeRect(pad, 8, w - pad - 8, h - pad - 8);
   const pts = state.history.filter((p) => isFinite(p[1]));
-  g.fillStyle = "#5b6570";
+  g.fillStyle = "#4a535c";
   g.font = "12px system-ui";
   if (!pts.length) {
     g.fillText("waiting for the first step…", pad + 10, h / 2);
@@ -167,68 +252,124 @@ function drawChart() {
   const Y = (v) => h - pad - ((v - y0) / (y1 - y0)) * (h - pad - 16);
   g.fillText(`${y1} dB`, 2, 18);
   g.fillText(`${y0} dB`, 2, h - pad);
-  g.fillText(`step ${x1}`, w - 70, h - 12);
+  g.fillText(`step ${x0}`, pad, h - 12);
+  g.fillText(`step ${x1}`, w - 80, h - 12);
   g.strokeStyle = "#2e6cdf";
   g.lineWidth = 2;
   g.beginPath();
   pts.forEach((p, i) => (i ? g.lineTo(X(p[0]), Y(p[1])) : g.moveTo(X(p[0]), Y(p[1]))));
   g.stroke();
+  if (pts.length === 1) {  // one report so far: a dot
+    g.beginPath();
+    g.arc(X(pts[0][0]), Y(pts[0][1]), 3, 0, 2 * Math.PI);
+    g.fillStyle = "#2e6cdf";
+    g.fill();
+  }
 }
+
+const num = (v, d) => (v == null ? "—" : v.toFixed(d));
+const fmtInt = (v) => (v == null ? "" : v.toLocaleString("en"));
 
 async function showResult(job) {
   const r = await fetch(`/jobs/${job}/metrics`);
   if (!r.ok) return;
   const m = await r.json();
-  $("result").hidden = false;
-  $("status").textContent = m.psnr == null
-    ? `succeeded — the file keeps the image exactly (${fmtBytes(m.bytes)})`
-    : `succeeded — final PSNR ${m.psnr.toFixed(2)} dB, the file ${fmtBytes(m.bytes)}`;
-  $("verdict").textContent = verdict(m);
-  $("m-psnr").textContent = m.psnr == null ? "exact (∞)" : m.psnr.toFixed(2);
-  $("m-ssim").textContent = m.ssim.toFixed(4);
-  $("m-bytes").textContent = m.bytes.toLocaleString("en");
-  $("m-bpp").textContent = m.bpp.toFixed(3);
   const upscaler = m.storage === "upscale";
-  const none = "—";  // the verdict sentence says why (none that small, or an upscaler)
-  $("m-jpeg").textContent = m.jpeg_psnr_same_bytes == null ? none : m.jpeg_psnr_same_bytes.toFixed(2);
-  $("m-webp").textContent = m.webp_psnr_same_bytes == null ? none : m.webp_psnr_same_bytes.toFixed(2);
-  $("m-avif").textContent = m.avif_psnr_same_bytes == null ? none : m.avif_psnr_same_bytes.toFixed(2);
-  $("m-avif-bytes").textContent = m.avif_bytes == null ? "" : m.avif_bytes.toLocaleString("en");
+  $("result").hidden = false;
+  $("preview").src = `/render?job=${job}&format=png`;  // the finished file
+  $("preview-caption").textContent = "the finished file, decoded";
+  $("preview-figure").hidden = false;
+  if (upscaler) {
+    $("status").textContent = `succeeded — an upscaler of ${fmtInt(m.params)} weights; the file ${fmtBytes(m.bytes)}`;
+  } else {
+    $("status").textContent = `succeeded — final PSNR ${m.psnr.toFixed(2)} dB, the file ${fmtBytes(m.bytes)}` +
+      (m.met === false ? " (target not met)" : "");
+  }
+  if (state.history.length) {  // connect the chart to the file's own number
+    const phase = state.chartPhase || "training";
+    const last = state.history[state.history.length - 1][1];
+    $("chart-caption").textContent = PHASES[phase].chart + (upscaler
+      ? `. Its held-out check is below.`
+      : `. Last point ${last.toFixed(2)} dB; the file, its weights rounded and coded, measures ${m.psnr.toFixed(2)} dB` +
+        (m.stage ? (m.stage.kept ? " (the stage was kept: it made the file better)." : " (the stage was not kept: it did not pay for its bytes).") : "."));
+  }
+  if (state.coded.length && m.cell) {  // the coding sweep: which of the files was kept
+    $("coding").hidden = false;
+    $("coding").textContent = $("coding").textContent.replace(/ Kept.*$/, "") + ` Kept: ${m.cell[0]} px cells.`;
+  }
+  const outcome = $("outcome");
+  outcome.className = m.met === false ? "not-met" : m.met ? "met" : "";
+  outcome.textContent = m.target_outcome
+    ? `Target ${m.target_outcome}.`
+    : upscaler ? "" : "No target: the preset's default quality.";
+  for (const id of ["codec-numbers", "verdict", "codec-explain", "ratio-line", "classic-pair"]) $(id).hidden = upscaler;
+  $("upscale-numbers").hidden = !upscaler;
   $("upscale-note").hidden = !upscaler;
-  $("classic-pair").style.display = upscaler ? "none" : "";
-  $("m-jpeg-bytes").textContent = m.jpeg_bytes == null ? "" : m.jpeg_bytes.toLocaleString("en");
-  $("m-webp-bytes").textContent = m.webp_bytes == null ? "" : m.webp_bytes.toLocaleString("en");
-  $("m-ratio").textContent = `${m.compression_ratio_raw.toFixed(1)}×`;
-  $("m-ratio-input").textContent = `${m.compression_ratio_input.toFixed(1)}×`;
+  $("split-note").textContent = upscaler
+    ? "left of the line: original · right: the file (it holds the image exactly)"
+    : "left of the line: original · right: the decoded file";
+  if (upscaler) {
+    showUpscaler(m);
+  } else {
+    $("verdict").textContent = verdict(m);
+    $("m-psnr").textContent = num(m.psnr, 2);
+    $("m-ssim").textContent = m.ssim.toFixed(4);
+    $("m-bytes").textContent = fmtInt(m.bytes);
+    $("m-bpp").textContent = m.bpp.toFixed(3);
+    for (const c of ["jpeg", "webp", "avif", "jxl"]) {
+      $(`m-${c}`).textContent = num(m[`${c}_psnr_same_bytes`], 2);  // "—": none that small
+      $(`m-${c}-bytes`).textContent = fmtInt(m[`${c}_bytes`]);
+      const img = $(`${c}-img`);  // browsers show no JPEG XL: its numbers only
+      if (!img) continue;
+      if (m[`${c}_quality`] == null) img.removeAttribute("src");
+      else img.src = `/jobs/${job}/classic?format=${c}`;
+    }
+    $("jxl-row").hidden = m.jxl_psnr_same_bytes == null;  // a server without JPEG XL
+    $("m-ratio").textContent = `${m.compression_ratio_raw.toFixed(1)}×`;
+    $("m-ratio-input").textContent = `${m.compression_ratio_input.toFixed(1)}×`;
+  }
   $("orig").src = `/jobs/${job}/original`;
   $("recon").src = `/render?job=${job}&format=png`;
-  $("jpeg-img").src = m.jpeg_quality == null ? "" : `/jobs/${job}/classic?format=jpeg`;
-  $("webp-img").src = m.webp_quality == null ? "" : `/jobs/${job}/classic?format=webp`;
-  $("avif-img").src = m.avif_quality == null ? "" : `/jobs/${job}/classic?format=avif`;
   $("dl-model").href = `/jobs/${job}/model`;
-  $("dl-model").setAttribute("download", `${job}.inr`);
+  $("dl-model").setAttribute("download", `${state.name || job}.inr`);
   const longer = Math.max(m.width, m.height);
-  $("zoom").value = String(Math.min(2 * longer, Number($("zoom").max)));
+  setZoom(Math.min(2 * longer, Number($("zoom").max)));
   zoom();
 }
 
-function verdict(m) {
-  if (m.storage === "upscale") {
-    return "This job keeps the image exactly and enlarges it (an upscaler): there is no size to compare.";
+function showUpscaler(m) {
+  const u = m.upscale || {};
+  $("u-file").textContent = `${fmtBytes(m.bytes)}: your image, kept exactly, and the network`;
+  $("u-network").textContent = `${fmtInt(m.params)} weights (${m.body})`;
+  $("u-training").textContent = u.steps == null ? `${m.train_steps} steps`
+    : `${u.steps.toLocaleString("en")} steps in ${u.seconds.toFixed(0)} s`;
+  if (u.held_out_psnr == null || u.held_out_lanczos_psnr == null) {
+    $("u-check").textContent = "the image is too small to hold a copy out";
+  } else {
+    const d = u.held_out_psnr - u.held_out_lanczos_psnr;
+    $("u-check").textContent =
+      `enlarging the image's quarter-size copy ×2 and comparing with its half-size copy: the network ${u.held_out_psnr.toFixed(2)} dB, ` +
+      `Lanczos ${u.held_out_lanczos_psnr.toFixed(2)} dB (${d >= 0 ? "+" : "−"}${Math.abs(d).toFixed(2)} dB)`;
   }
+}
+
+function verdict(m) {
   const parts = [];
-  const rivals = [["JPEG", m.jpeg_psnr_same_bytes], ["WebP", m.webp_psnr_same_bytes]];
-  if ("avif_psnr_same_bytes" in m) rivals.push(["AVIF", m.avif_psnr_same_bytes]);  // newer jobs
-  for (const [name, p] of rivals) {
+  for (const [name, key] of [["JPEG", "jpeg"], ["WebP", "webp"], ["AVIF", "avif"], ["JPEG XL", "jxl"]]) {
+    if (!(`${key}_psnr_same_bytes` in m)) continue;  // older jobs have no AVIF or JPEG XL
+    if (key === "jxl" && m.jxl_psnr_same_bytes == null) continue;  // none, or no encoder
+    const p = m[`${key}_psnr_same_bytes`], b = m[`${key}_bytes`];
     if (p == null) {
       parts.push(`${name} cannot make a file this small`);
       continue;
     }
     const d = p - m.psnr;
-    parts.push(Math.abs(d) < 0.05 ? `${name} is as good as mhinr`
-      : `${name} is ${Math.abs(d).toFixed(1)} dB ${d > 0 ? "better" : "worse"} than mhinr`);
+    const fewer = 100 * (m.bytes - b) / m.bytes;  // its file is the largest not over ours
+    const bytes = fewer >= 0.05 ? `with ${fewer.toFixed(1)} % fewer bytes (${fmtInt(b)})` : "with the same bytes";
+    parts.push(Math.abs(d) < 0.05 ? `${name} is as good as mhinr ${bytes}`
+      : `${name} is ${Math.abs(d).toFixed(1)} dB ${d > 0 ? "better" : "worse"} than mhinr, ${bytes}`);
   }
-  return `At the same size (${fmtBytes(m.bytes)}): ${parts.join("; ")}.`;
+  return `Each codec at its largest file not over mhinr's ${fmtInt(m.bytes)} bytes: ${parts.join("; ")}.`;
 }
 
 async function cancelJob() {
@@ -248,25 +389,34 @@ const TARGETS = {
   max_bytes: ["e.g. 20", "the best quality whose file is at most this many kilobytes"],
   bpp: ["e.g. 0.5", "the best quality at most this many bits per pixel (24 = raw colour)"],
 };
-const PRESETS = {
-  fast: "fast: the cosine codec alone, nothing trained: a few seconds",
-  compact: "compact: the cosine codec, then a small ReLU network trained on the decoded image (about a minute on a CPU), kept where it makes the file smaller",
-  max: "max: compact trying more restoration filters and training longer (minutes)",
-  paper: "paper: the paper's network, weights stored as they are (a large file)",
-  upscale: "upscale: keeps the image exactly and learns to enlarge it (about a minute)",
-};
+function setZoom(size) {
+  const max = Number($("zoom").max), min = Number($("zoom").min);
+  const v = Math.max(min, Math.min(max, Math.round(Number(size) || min)));
+  $("zoom").value = $("zoom-size").value = String(v);
+  return v;
+}
 
-function zoom() {
+async function zoom() {
   if (!state.job) return;
-  const size = Number($("zoom").value);
-  $("zoom-value").textContent = String(size);
+  const size = setZoom($("zoom-size").value);
+  const job = state.job, url = `/render?job=${job}&size=${size}&format=png`;
   const inr = $("zoom-inr");
   inr.dataset.loading = "1";
-  inr.onload = () => { inr.dataset.loading = ""; inr.dataset.size = String(size); };
-  inr.src = `/render?job=${state.job}&size=${size}&format=png`;
-  $("zoom-lanczos").src = `/jobs/${state.job}/original?size=${size}`;
-  $("dl-render").href = inr.src;
-  $("dl-render").setAttribute("download", `${state.job}-${size}.png`);
+  $("zoom-lanczos").src = `/jobs/${job}/original?size=${size}`;
+  $("dl-render").href = url;
+  $("dl-render").setAttribute("download", `${state.name || job}-${size}.png`);
+  const r = await fetch(url, { headers: authHeaders() });
+  if (!r.ok || state.job !== job || Number($("zoom-size").value) !== size) return;
+  const kind = r.headers.get("X-Mhinr-Render") || "";
+  const blob = URL.createObjectURL(await r.blob());
+  inr.onload = () => {
+    inr.dataset.loading = "";
+    inr.dataset.size = String(size);
+    inr.dataset.render = kind;
+  };
+  if (inr.src.startsWith("blob:")) URL.revokeObjectURL(inr.src);
+  inr.src = blob;
+  $("zoom-caption").textContent = RENDERS[kind] || "mhinr's render";
 }
 
 function syncScroll(a, b) {
@@ -277,6 +427,7 @@ function init() {
   $("apikey").value = localStorage.getItem("mhinr.key") || "";
   $("apikey").addEventListener("change", () => localStorage.setItem("mhinr.key", $("apikey").value));
   $("file").addEventListener("change", (e) => chooseFile(e.target.files[0]));
+  $("pick").addEventListener("click", () => $("file").click());  // a button: Tab, Enter, Space
   const drop = $("drop");
   drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
@@ -298,16 +449,19 @@ function init() {
     $("target").placeholder = TARGETS[kind][0];
     $("target-note").textContent = TARGETS[kind][1];
   });
-  $("preset").addEventListener("change", () => { $("preset-note").textContent = PRESETS[$("preset").value]; });
+  $("preset").addEventListener("change", presetChanged);
   window.addEventListener("hashchange", () => {
     const h = location.hash.match(/job=([A-Za-z0-9_-]{22})/);
     if (h && h[1] !== state.job) watch(h[1]);
   });
-  $("zoom").addEventListener("input", () => { $("zoom-value").textContent = $("zoom").value; });
-  $("zoom").addEventListener("change", zoom);
+  $("zoom").addEventListener("input", () => { $("zoom-size").value = $("zoom").value; });
+  $("zoom").addEventListener("change", () => { $("zoom-size").value = $("zoom").value; zoom(); });
+  $("zoom-size").addEventListener("change", () => { if ($("zoom-size").value !== "") zoom(); });
+  $("zoom-size").addEventListener("keydown", (e) => { if (e.key === "Enter" && $("zoom-size").value !== "") zoom(); });
   syncScroll($("crop-inr"), $("crop-lanczos"));
   syncScroll($("crop-lanczos"), $("crop-inr"));
   loadLimits();
+  loadPresets();
   renderRecent();
   drawChart();
   const m = location.hash.match(/job=([A-Za-z0-9_-]{22})/);
