@@ -288,10 +288,16 @@ async function showResult(job) {
   if (state.history.length) {  // connect the chart to the file's own number
     const phase = state.chartPhase || "training";
     const last = state.history[state.history.length - 1][1];
-    $("chart-caption").textContent = PHASES[phase].chart + (upscaler
-      ? `. Its held-out check is below.`
-      : `. Last point ${last.toFixed(2)} dB; the file, its weights rounded and coded, measures ${m.psnr.toFixed(2)} dB` +
-        (m.stage ? (m.stage.kept ? " (the stage was kept: it made the file better)." : " (the stage was not kept: it did not pay for its bytes).") : "."));
+    let end = `. Last point ${last.toFixed(2)} dB; the file, its weights rounded and coded, measures ${m.psnr.toFixed(2)} dB.`;
+    if (upscaler) end = ". Its held-out check is below.";
+    else if (m.stage && m.stage.without) {  // the stage's file was coded again around it
+      const w = m.stage.without;
+      end = `. Last point ${last.toFixed(2)} dB on the decode it trained on; the file ` +
+        (m.stage.kept
+          ? `keeps the stage with its coefficients coded again around it: ${m.psnr.toFixed(2)} dB in ${fmtInt(m.bytes)} bytes, where without the stage it was ${w.psnr.toFixed(2)} dB in ${fmtInt(w.bytes)} bytes.`
+          : `does without the stage, which did not pay for its bytes: ${m.psnr.toFixed(2)} dB in ${fmtInt(m.bytes)} bytes.`);
+    }
+    $("chart-caption").textContent = PHASES[phase].chart + end;
   }
   if (state.coded.length && m.cell) {  // the coding sweep: which of the files was kept
     $("coding").hidden = false;
