@@ -5,6 +5,7 @@ its decode, each variant one at a time:
 
 * ``after``: on the decode after the restoration filter (what `compact` does);
 * ``instead``: on the decode without the filter, whose bytes the file then saves;
+* ``nN``: N steps of training (a run that a busy machine does not change);
 * ``hN``: N hidden channels; ``sN``: N seconds of training; ``lN``: integer weights within
   ±N; ``qF``: the last fraction F of the steps straight-through at the quantized weights;
   ``dN``: the middle layer depthwise 3×3 with dilation N.
@@ -24,6 +25,7 @@ from benchmarks.bd_rate import load
 from mhinr.model import synthesis
 from mhinr.model.codec import filter_bytes, stage_bytes
 from mhinr.model.compress import Options, compress_sweep
+from mhinr.model.images import to_uint8
 from mhinr.model.metrics import psnr
 from mhinr.model.render import render
 
@@ -39,6 +41,7 @@ def main() -> None:
     ap.add_argument("--images", default="kodim23,coffee")
     ap.add_argument("--bpps", default="0.15,0.25,0.5,1.0")
     ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--steps", type=int, default=0, help="steps instead of seconds (0: seconds)")
     ap.add_argument("--variants", default="after,instead")
     a = ap.parse_args()
     torch.set_num_threads(2)
@@ -64,15 +67,20 @@ def main() -> None:
             o.net.post_filter = filt
             for v in a.variants.split(","):
                 hidden, seconds, levels = synthesis.HIDDEN, a.seconds, synthesis.LEVELS
+                max_steps = a.steps or None
+                if max_steps:
+                    seconds = 1e9
                 dilation = synthesis.DILATION
                 synthesis.QAT_FRACTION = 0.1
                 parts = v.split(":")
                 for p in parts[1:]:
-                    value = float(p[1:])
+                    value = float(p[1:] or 0)
                     if p[0] == "h":
                         hidden = int(value)
                     elif p[0] == "s":
                         seconds = value
+                    elif p[0] == "n":  # a step count: the run is the same on a busy machine
+                        max_steps, seconds = int(value), 1e9
                     elif p[0] == "l":
                         levels = int(value)
                     elif p[0] == "q":
@@ -82,10 +90,16 @@ def main() -> None:
                 instead = parts[0] == "instead"
                 x = before if instead else after
                 net, steps = synthesis.train(
-                    x, pixels, seconds, hidden=hidden, dilation=dilation, levels=levels
+                    x,
+                    pixels,
+                    seconds,
+                    max_steps,
+                    hidden=hidden,
+                    dilation=dilation,
+                    levels=levels,
                 )
                 with torch.no_grad():
-                    q = psnr(net(x[None])[0].clamp(0, 1), pixels)
+                    q = psnr(synthesis.apply_u8(to_uint8(x), net).float() / 255, pixels)
                 gain = q - o.psnr
                 extra = len(stage_bytes(net)) - (filt_bytes if instead else 0)
                 saved = 100 * (1 - 2 ** (-gain / slope)) - 100 * extra / o.bytes

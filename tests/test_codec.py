@@ -237,6 +237,12 @@ def test_cli_round_trip(tmp_path, capsys):
         == 0
     )
     assert Image.open(tmp_path / "s.webp").size == (30, 10)
+    # a target the file cannot meet: said, with what it reached
+    argv = ["fit", str(src), "-o", str(out), "--preset", "fast", "--max-bytes", "40"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "target not met: the smallest file this preset makes of this image is" in printed
+    assert f"{out.stat().st_size:,} bytes" in printed
 
 
 def test_cli_bad_input_is_one_line_and_non_zero(tmp_path, capsys):

@@ -491,7 +491,9 @@ def _validation_pair(image: Tensor) -> tuple[Tensor, Tensor] | None:
     return F.avg_pool2d(half[None], 2)[0], half
 
 
-PREVIEW_CROP = 128  # the training preview: the ×2 enlargement of the image's centre crop
+# the training preview: the ×2 enlargement of the image's centre crop of this side (~0.06 s
+# on 1 thread, every 2 s of a fit: ~3 % of its steps)
+PREVIEW_CROP = 96
 
 
 def _centre(image: Tensor, side: int = PREVIEW_CROP) -> Tensor:
