@@ -278,6 +278,9 @@ def test_classic_at_bytes_finds_the_largest_quality_that_fits():
     avif = at_bytes(u8, "AVIF", budget)  # the AVIF of the same size: fits, and decodes
     assert avif.format == "AVIF" and avif.bytes <= budget and avif.psnr > 20
     assert len(encode_classic(u8, "AVIF", avif.quality + 1)) > budget or avif.quality == 100
+    jxl = at_bytes(u8, "JXL", budget)  # JPEG XL (pillow-jxl-plugin, the server extra)
+    assert jxl.format == "JXL" and jxl.bytes <= budget and jxl.psnr > 20
+    assert at_bytes(u8, "JXL", 10**6).quality == 99  # its highest lossy quality
 
 
 @pytest.mark.parametrize("preset", ["paper", "compact", "fast", "max", "upscale"])

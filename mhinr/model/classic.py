@@ -32,6 +32,7 @@ class ClassicResult:
 
 
 SUBSAMPLING = {"4:4:4": 0, "4:2:0": 2}  # Pillow's codes
+MAX_QUALITY = {"JXL": 99}  # pillow-jxl-plugin 1.3.8 refuses quality 100 (lossless is a flag)
 
 
 def encode_classic(
@@ -88,7 +89,7 @@ def at_bytes(image_u8: Tensor, fmt: str, max_bytes: int) -> ClassicResult | None
 def _at_bytes(
     image_u8: Tensor, fmt: str, max_bytes: int, subsampling: str | None
 ) -> ClassicResult | None:
-    lo, hi, best = 1, 100, None
+    lo, hi, best = 1, MAX_QUALITY.get(fmt, 100), None
     while lo <= hi:
         q = (lo + hi) // 2
         size = len(encode_classic(image_u8, fmt, q, subsampling))

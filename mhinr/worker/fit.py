@@ -53,6 +53,16 @@ def quietly(call, default=None):
         return default
 
 
+def quietly_compare(call):
+    """A comparison codec's result, or None if its encoder fails: a third-party plugin's
+    error costs the job that one row of its comparison, never the job (logged)."""
+    try:
+        return call()
+    except Exception:
+        log.exception("a comparison codec failed; its row is left empty")
+        return None
+
+
 def run_fit(job_id: str, settings: Settings, store: JobStore | None = None) -> None:
     """Fit one job, under its lease (worker.lifecycle): a message for a job that another
     worker is fitting, or that has finished, does nothing."""
@@ -187,7 +197,7 @@ def _fit(
     else:
         jpeg, webp = at_bytes(u8, "JPEG", result.bytes), at_bytes(u8, "WEBP", result.bytes)
         avif = at_bytes(u8, "AVIF", result.bytes)
-        jxl = at_bytes(u8, "JXL", result.bytes) if HAS_JXL else None
+        jxl = quietly_compare(lambda: at_bytes(u8, "JXL", result.bytes)) if HAS_JXL else None
     h, w = image.size
     raw = h * w * image.channels
     metrics = {

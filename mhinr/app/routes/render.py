@@ -165,7 +165,19 @@ Expires = Annotated[
 ]
 RESPONSES = {
     **errors(403, 404, 406, 409, 422),
-    200: {"content": {m: {} for m in MEDIA.values()}, "description": "the image"},
+    200: {
+        "content": {m: {} for m in MEDIA.values()},
+        "description": "the image",
+        "headers": {
+            "X-Mhinr-Render": {
+                "description": "how the pixels are made: decode (the file at its own size), "
+                "lanczos-of-decode (that decode resized with Lanczos), network (the network "
+                "evaluated on the output grid: method=plain), upscaler (the upscale preset's "
+                "network enlarging), lanczos-of-image (an upscale file's image reduced)",
+                "schema": {"type": "string"},
+            }
+        },
+    },
     304: {"description": "If-None-Match names this render's ETag"},
 }
 
