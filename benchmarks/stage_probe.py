@@ -70,7 +70,7 @@ def main() -> None:
                 max_steps = a.steps or None
                 if max_steps:
                     seconds = 1e9
-                dilation = synthesis.DILATION
+                dilation, coarse = synthesis.DILATION, 0
                 synthesis.QAT_FRACTION = 0.1
                 parts = v.split(":")
                 for p in parts[1:]:
@@ -87,6 +87,8 @@ def main() -> None:
                         synthesis.QAT_FRACTION = value
                     elif p[0] == "d":
                         dilation = int(value)
+                    elif p[0] == "c":  # a branch at 1/N of the resolution
+                        coarse = int(value)
                 instead = parts[0] == "instead"
                 x = before if instead else after
                 net, steps = synthesis.train(
@@ -97,9 +99,11 @@ def main() -> None:
                     hidden=hidden,
                     dilation=dilation,
                     levels=levels,
+                    coarse=coarse,
                 )
                 with torch.no_grad():
-                    q = psnr(synthesis.apply_u8(to_uint8(x), net).float() / 255, pixels)
+                    whole = synthesis.apply_u8(to_uint8(x), net, band_rows=h)  # one band
+                    q = psnr(whole.float() / 255, pixels)
                 gain = q - o.psnr
                 extra = len(stage_bytes(net)) - (filt_bytes if instead else 0)
                 saved = 100 * (1 - 2 ** (-gain / slope)) - 100 * extra / o.bytes

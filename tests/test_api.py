@@ -471,7 +471,7 @@ def test_the_original_resized_respects_the_render_pixel_limit(tmp_path):
 
 
 def test_renders_take_a_share_of_the_memory_budget_and_wait_or_get_503(tmp_path):
-    settings = settings_for(tmp_path, render_memory_mb=64, render_wait_s=0.3)
+    settings = settings_for(tmp_path, render_memory_mb=64, render_wait_s=0.3, render_cache_mb=0)
     with TestClient(create_app(settings)) as client:
         app = client.app
         job = finished_job(client, app, settings)
@@ -886,3 +886,30 @@ def test_progress_says_what_it_measures_and_when_a_preview_exists(env):
     assert progress["seq"] >= 1 and progress["previews"] >= 1
     assert client.get(f"/jobs/{job}/preview").status_code == 200
     assert client.get(f"/jobs/{job}/metrics").json()["psnr_history"] == []  # nothing trained
+
+
+def test_a_repeated_render_is_answered_from_the_cache_until_its_job_is_deleted(tmp_path):
+    settings = settings_for(tmp_path, render_memory_mb=64, render_cache_mb=8)
+    with TestClient(create_app(settings)) as client:
+        app = client.app
+        cache = app.state.render_cache
+        # the cache's share comes out of the render memory budget
+        assert cache.max_bytes == 8 * 2**20 and app.state.render_budget.budget == 56 * 2**20
+        job = finished_job(client, app, settings)
+        first = client.get(f"/render?job={job}&size=200&format=png")
+        assert (cache.hits, cache.misses) == (0, 1) and cache.bytes == len(first.content)
+        again = client.get(f"/render?job={job}&size=200&format=png")
+        assert (cache.hits, cache.misses) == (1, 1)
+        assert again.content == first.content
+        for name in ("etag", "x-mhinr-render", "content-type", "vary"):
+            assert again.headers[name] == first.headers[name], name
+        head = client.head(f"/render?job={job}&size=200&format=png")
+        assert head.status_code == 200 and head.content == b"" and cache.hits == 2
+        webp = client.get(f"/render?job={job}&size=200&format=webp")  # another render
+        assert webp.headers["content-type"] == "image/webp" and cache.misses == 2
+        other = finished_job(client, app, settings)
+        client.get(f"/render?job={other}&size=200&format=png")
+        kept = cache.bytes
+        assert client.delete(f"/jobs/{job}").status_code == 204
+        assert 0 < cache.bytes < kept  # the deleted job's renders went, the other's stayed
+        assert client.get(f"/render?job={job}&size=200&format=png").status_code == 404

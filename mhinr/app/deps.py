@@ -114,6 +114,45 @@ class MemoryBudget:
                 self.cond.notify_all()
 
 
+class RenderCache:
+    """Encoded renders (LRU, bounded in bytes) shared by the API process's requests: a
+    repeated render (the same job, file, size, method, format and quality: its ETag) is
+    answered from memory. The bytes are the render memory budget's (Settings.
+    render_cache_bytes); a deleted job's renders go with it (`drop`), and a render is only
+    looked up after the job's record says it exists."""
+
+    def __init__(self, max_bytes: int):
+        self.items: LRUCache = LRUCache(maxsize=max(1, max_bytes), getsizeof=lambda v: len(v[0]))
+        self.max_bytes = max_bytes
+        self.lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple) -> tuple[bytes, str] | None:
+        with self.lock:
+            entry = self.items.get(key)
+            if entry is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+            return entry
+
+    def put(self, key: tuple, body: bytes, kind: str) -> None:
+        if len(body) > self.max_bytes // 4:  # one huge render would empty the cache
+            return
+        with self.lock:
+            self.items[key] = (body, kind)
+
+    def drop(self, job_id: str) -> None:
+        with self.lock:
+            for key in [k for k in self.items if k[0] == job_id]:
+                del self.items[key]
+
+    @property
+    def bytes(self) -> int:
+        with self.lock:
+            return int(self.items.currsize)
+
+
 class ModelCache:
     """The last few decoded models (LRU), keyed by job id and the time the job finished
     (a job's model never changes after that): a cached render reads nothing from the store."""

@@ -11,7 +11,7 @@ from fastapi_offline import FastAPIOffline
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from mhinr.app import errors, openapi
-from mhinr.app.deps import MemoryBudget, ModelCache
+from mhinr.app.deps import MemoryBudget, ModelCache, RenderCache
 from mhinr.app.methods import Methods
 from mhinr.app.observability import Metrics
 from mhinr.app.routes import health, jobs, page, render
@@ -60,9 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = make_store(settings)
     app.state.models = ModelCache(settings.model_cache_size)
-    app.state.render_budget = MemoryBudget(
-        settings.render_memory_mb * 2**20, settings.render_wait_s
-    )
+    # the render memory budget: the render cache's share, and the rest for render work
+    app.state.render_cache = RenderCache(settings.render_cache_bytes)
+    app.state.render_budget = MemoryBudget(settings.render_work_bytes, settings.render_wait_s)
     app.state.metrics = Metrics(app.state.store)
     celery = create_celery(settings)
     app.state.celery = celery

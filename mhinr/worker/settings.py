@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     render_memory_mb: int = Field(
         1536, ge=16, description="memory the API's renders may hold at once (admission control)"
     )
+    render_cache_mb: int = Field(
+        128,
+        ge=0,
+        description="encoded renders the API keeps to answer a repeated render (LRU by "
+        "bytes), taken from render_memory_mb (at most a quarter of it); 0: none",
+    )
     render_wait_s: float = Field(
         10.0, ge=0, le=300, description="how long a render waits for memory, then 503"
     )
@@ -84,6 +90,16 @@ class Settings(BaseSettings):
         description="torch threads per process (worker, API renders, CLI); default: the "
         "cores the process may use divided by the fits it runs at once",
     )
+
+    @property
+    def render_cache_bytes(self) -> int:
+        """The render cache's share of the render memory budget: at most a quarter of it."""
+        return min(self.render_cache_mb, self.render_memory_mb // 4) * 2**20
+
+    @property
+    def render_work_bytes(self) -> int:
+        """The render memory budget left to render work once the render cache has its share."""
+        return self.render_memory_mb * 2**20 - self.render_cache_bytes
 
     @property
     def embedded(self) -> bool:

@@ -469,6 +469,7 @@ async def delete_job(request: Request, job_id: str) -> Response:
     await run_in_threadpool(deps.job_or_404, request, job_id)
     if not await run_in_threadpool(request.app.state.jobs.delete, job_id):
         raise APIError(404, f"no job {job_id!r}")
+    request.app.state.render_cache.drop(job_id)  # its renders' memory, at once
     return Response(status_code=204)
 
 

@@ -109,6 +109,10 @@ async def render_response(
     }
     if deps.not_modified(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
+    cache, key = request.app.state.render_cache, (job_id, etag)
+    hit = cache.get(key)  # the same render asked again: its bytes, not the work
+    if hit is not None:
+        return Response(hit[0], media_type=MEDIA[fmt], headers=headers)
     start = time.perf_counter()
 
     def work() -> bytes:  # in a worker thread: waiting for the memory budget blocks no one
@@ -117,6 +121,7 @@ async def render_response(
             return encode(pixels, coded.mode, fmt, quality)
 
     body = await run_in_threadpool(work)
+    cache.put(key, body, headers["X-Mhinr-Render"])
     request.app.state.metrics.render_seconds.observe(time.perf_counter() - start)
     return Response(body, media_type=MEDIA[fmt], headers=headers)
 
