@@ -70,7 +70,7 @@ def main() -> None:
                 max_steps = a.steps or None
                 if max_steps:
                     seconds = 1e9
-                dilation, coarse = synthesis.DILATION, 0
+                dilation = synthesis.DILATION
                 synthesis.QAT_FRACTION = 0.1
                 parts = v.split(":")
                 for p in parts[1:]:
@@ -87,8 +87,6 @@ def main() -> None:
                         synthesis.QAT_FRACTION = value
                     elif p[0] == "d":
                         dilation = int(value)
-                    elif p[0] == "c":  # a branch at 1/N of the resolution
-                        coarse = int(value)
                 instead = parts[0] == "instead"
                 x = before if instead else after
                 net, steps = synthesis.train(
@@ -99,7 +97,6 @@ def main() -> None:
                     hidden=hidden,
                     dilation=dilation,
                     levels=levels,
-                    coarse=coarse,
                 )
                 with torch.no_grad():
                     whole = synthesis.apply_u8(to_uint8(x), net, band_rows=h)  # one band

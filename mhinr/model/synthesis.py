@@ -51,18 +51,9 @@ QAT_FRACTION = 0.1
 class Stage(torch.nn.Module):
     """The stage's network (the shapes in the module docstring)."""
 
-    def __init__(
-        self, channels: int, hidden: int = HIDDEN, dilation: int = DILATION, coarse: int = 0
-    ):
+    def __init__(self, channels: int, hidden: int = HIDDEN, dilation: int = DILATION):
         super().__init__()
         self.channels, self.hidden, self.dilation = channels, hidden, dilation
-        self.coarse = coarse
-        if coarse:  # a branch at 1/coarse of the resolution: context across cells
-            self.c_in = torch.nn.Conv2d(channels, hidden, 3)
-            self.c_out = torch.nn.Conv2d(hidden, channels, 3)
-            with torch.no_grad():
-                self.c_out.weight.zero_()
-                self.c_out.bias.zero_()
         # what a file stores (`quantize_`, `from_quantized`): (integers, fp16 scales)
         self.quantized: tuple[np.ndarray, np.ndarray] | None = None
         self.inner = torch.nn.Conv2d(channels, hidden, 3)
@@ -87,15 +78,7 @@ class Stage(torch.nn.Module):
         h = F.relu(self.inner(F.pad(x - 0.5, (1, 1, 1, 1), mode="replicate")))
         d = self.dilation
         h = F.relu(self.mix(F.pad(h, (d, d, d, d), mode="replicate") if d else h))
-        y = x + self.out(F.pad(h, (1, 1, 1, 1), mode="replicate"))
-        if self.coarse:
-            k = self.coarse
-            c = F.avg_pool2d(x - 0.5, k, ceil_mode=True)
-            c = F.relu(self.c_in(F.pad(c, (1, 1, 1, 1), mode="replicate")))
-            c = self.c_out(F.pad(c, (1, 1, 1, 1), mode="replicate"))
-            c = F.interpolate(c, scale_factor=k, mode="bilinear", align_corners=False)
-            y = y + c[:, :, : x.shape[2], : x.shape[3]]
-        return y
+        return x + self.out(F.pad(h, (1, 1, 1, 1), mode="replicate"))
 
     @property
     def reach(self) -> int:
@@ -103,8 +86,7 @@ class Stage(torch.nn.Module):
         return 2 + self.dilation
 
     def layers(self) -> list[torch.nn.Conv2d]:
-        coarse = [self.c_in, self.c_out] if self.coarse else []
-        return [self.inner, self.mix, self.out, *coarse]
+        return [self.inner, self.mix, self.out]
 
     def multiplications(self) -> int:
         """Multiplications a decoded pixel."""
@@ -126,7 +108,6 @@ def train(
     progress: Callable[[int, float, "Stage"], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     levels: int = LEVELS,
-    coarse: int = 0,
 ) -> tuple[Stage, int]:
     """A stage trained to map `decoded` to `original` (both [C, H, W] in [0, 1]) on random
     CROP² crops, Adam with a cosine schedule over `seconds` (or `max_steps`, whichever ends
@@ -134,7 +115,7 @@ def train(
     net)` is called about once a second."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    net = Stage(decoded.shape[0], hidden, dilation, coarse).to(device)
+    net = Stage(decoded.shape[0], hidden, dilation).to(device)
     x_all, y_all = decoded.float().to(device), original.float().to(device)
     opt = torch.optim.Adam(net.parameters(), lr=LR)
     torch.set_flush_denormal(True)  # tiny gradients: ~10 % more steps a second
