@@ -913,3 +913,21 @@ def test_a_repeated_render_is_answered_from_the_cache_until_its_job_is_deleted(t
         assert client.delete(f"/jobs/{job}").status_code == 204
         assert 0 < cache.bytes < kept  # the deleted job's renders went, the other's stayed
         assert client.get(f"/render?job={job}&size=200&format=png").status_code == 404
+
+
+def test_a_large_png_render_holds_exactly_the_rendered_pixels(env):
+    """Above a megapixel the PNG comes from the parallel writer (model/png.py): the same
+    pixels as the renderer's."""
+    import numpy as np
+
+    from mhinr.model.codec import decode
+    from mhinr.model.render import render
+
+    client, app, settings = env
+    job = finished_job(client, app, settings)
+    r = client.get(f"/render?job={job}&size=1300&format=png")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    got = np.asarray(Image.open(io.BytesIO(r.content)))
+    net, coded = decode(client.get(f"/jobs/{job}/model").content)
+    want = render(net, (coded.height, coded.width), (1040, 1300)).permute(1, 2, 0).numpy()
+    assert got.shape == (1040, 1300, 3) and np.array_equal(got, want)

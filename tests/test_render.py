@@ -103,3 +103,41 @@ def test_large_render_memory_stays_bounded(method):
     res = json.loads(proc.stdout)
     assert res["shape"] == [3, 4096, 4096]
     assert res["peak_mb"] < 200, res
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 5), (300, 211)])
+def test_the_parallel_png_writer_writes_the_pixels_exactly(channels, shape):
+    """model/png.py: what Pillow reads back is the array; the same pixels give the same
+    bytes (the ETag's promise)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from mhinr.model.png import encode_png
+
+    rng = np.random.default_rng(channels)
+    smooth = np.linspace(0, 255, shape[0] * shape[1] * channels) % 256
+    a = (smooth.reshape(*shape, channels) + rng.integers(0, 9, (*shape, channels))) % 256
+    a = a.astype(np.uint8)
+    data = encode_png(a)
+    back = np.asarray(Image.open(io.BytesIO(data)))
+    assert np.array_equal(back.reshape(a.shape), a)
+    assert encode_png(a.copy()) == data
+    with pytest.raises(ValueError):
+        encode_png(a.astype(np.uint16))
+
+
+def test_resizing_rgb_at_once_equals_channel_by_channel():
+    import numpy as np
+    from PIL import Image
+
+    from mhinr.model.images import to_pil
+    from mhinr.model.render import resize_u8
+
+    img = (smooth_image(3, 37, 53) * 255).round().to(torch.uint8)
+    whole = resize_u8(img, 91, 130, (0, 0, 53, 37))
+    for i in range(3):
+        ch = to_pil(img[i : i + 1]).resize((130, 91), Image.Resampling.LANCZOS, box=(0, 0, 53, 37))
+        assert torch.equal(whole[i], torch.from_numpy(np.asarray(ch)))

@@ -15,6 +15,7 @@ from mhinr.app.errors import APIError
 from mhinr.app.routes.jobs import refuse_unknown_fields, succeeded_or_409
 from mhinr.app.schemas import errors
 from mhinr.model.images import to_pil
+from mhinr.model.png import encode_png
 from mhinr.model.render import output_size, render, render_kind
 
 router = APIRouter()
@@ -38,12 +39,16 @@ def choose_format(fmt: str | None, accept: str) -> str:
 
 
 def encode(pixels, mode: str, fmt: str, quality: int | None = None) -> bytes:
+    """uint8 [C, H, W] pixels as an image file of `fmt`."""
+    if fmt == "png" and pixels.shape[1] * pixels.shape[2] > 1_000_000:
+        # above a megapixel encoding, not the network, dominates: the parallel writer
+        return encode_png(pixels.permute(1, 2, 0).contiguous().numpy())
     img = to_pil(pixels, mode)
     if fmt == "jpeg" and img.mode in ("LA", "RGBA"):
         img = img.convert(img.mode[:-1])
     buf = io.BytesIO()
-    if fmt == "png":  # level 1 above a megapixel: encoding, not the network, dominates there
-        img.save(buf, "PNG", compress_level=6 if img.width * img.height <= 1_000_000 else 1)
+    if fmt == "png":
+        img.save(buf, "PNG", compress_level=6)
     else:
         # JPEG with optimized Huffman tables: the same pixels in fewer bytes
         extra = {"optimize": True} if fmt == "jpeg" else {}
