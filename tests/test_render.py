@@ -140,4 +140,4 @@ def test_resizing_rgb_at_once_equals_channel_by_channel():
     whole = resize_u8(img, 91, 130, (0, 0, 53, 37))
     for i in range(3):
         ch = to_pil(img[i : i + 1]).resize((130, 91), Image.Resampling.LANCZOS, box=(0, 0, 53, 37))
-        assert torch.equal(whole[i], torch.from_numpy(np.asarray(ch)))
+        assert torch.equal(whole[i], torch.from_numpy(np.array(ch)))

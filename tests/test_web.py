@@ -84,7 +84,8 @@ def console(drv) -> list[str]:
 
 
 def not_found(drv) -> list[str]:
-    return [m for m in console(drv) if "404" in m]
+    """What the console said of a missing resource (a 404) or a script that threw."""
+    return [m for m in console(drv) if "404" in m or "Uncaught" in m]
 
 
 def axe_violations(drv) -> list:

@@ -10,7 +10,7 @@ const state = {
 // what a progress report's step and PSNR are, by phase (the API's ProgressOut.phase)
 const PHASES = {
   training: { doing: "training the network", chart: "PSNR of the network on your image while it trains, before its weights are rounded for the file", preview: "the network's current reconstruction" },
-  stage: { doing: "training the ReLU stage", chart: "PSNR of the decoded image through the ReLU stage while it trains (whole image), before its 515 weights are rounded to 4 bits for the file", preview: "the decoded image through the stage, as it trains" },
+  stage: { doing: "training the ReLU stage", chart: "PSNR of the decoded image through the ReLU stage while it trains (whole image), before its 515 weights are rounded to 4 bits for the file (its last tenth of steps trains through the rounded weights, where this curve can dip)", preview: "the decoded image through the stage, as it trains" },
   upscaler: { doing: "training the upscaler", chart: "PSNR of the upscaler's enlargements of your image's own smaller copies (random training crops): how well it learns to enlarge, not a measure of the file", preview: "its current ×2 enlargement of the image's centre" },
   coding: { doing: "coding", chart: "", preview: "the file just coded, decoded" },
 };
@@ -288,9 +288,10 @@ async function showResult(job) {
   if (state.history.length) {  // connect the chart to the file's own number
     const phase = state.chartPhase || "training";
     const last = state.history[state.history.length - 1][1];
-    let end = `. Last point ${last.toFixed(2)} dB; the file, its weights rounded and coded, measures ${m.psnr.toFixed(2)} dB.`;
-    if (upscaler) end = ". Its held-out check is below.";
-    else if (m.stage && m.stage.without) {  // the stage's file was coded again around it
+    let end = ". Its held-out check is below.";  // an upscaler's file holds the image exactly
+    if (!upscaler && !(m.stage && m.stage.without)) {
+      end = `. Last point ${last.toFixed(2)} dB; the file, its weights rounded and coded, measures ${m.psnr.toFixed(2)} dB.`;
+    } else if (!upscaler) {  // the stage's file was coded again around it
       const w = m.stage.without;
       end = `. Last point ${last.toFixed(2)} dB on the decode it trained on; the file ` +
         (m.stage.kept
