@@ -18,6 +18,7 @@ from mhinr.model.codec import (
     encode_weights,
     pack,
 )
+from mhinr.model.coefficients import RDOQ_LAMBDA
 from mhinr.model.compress import Options, compress
 from mhinr.model.fit import FitConfig, fit
 from mhinr.model.metrics import psnr
@@ -604,15 +605,16 @@ def test_coefficients_of_any_width_round_trip_in_byte_planes(coder, step):
     from mhinr.model.codec import COMPACT, FLAG_PLANAR, _open, zigzag
 
     _, c = coder
-    c.context_coding = False  # the LZMA2 record (smaller files may choose it anyway)
-    try:
+    c.context_coding = False  # the LZMA2 record (smaller files may choose it anyway), and
+    try:  # so no RDOQ (its rates are the range coder's): the coder as the file was made
         data = c.encode(step)
+        raw = _open(data)[1]
+        assert raw[COMPACT.size - 1] & FLAG_PLANAR
+        width = 1 if zigzag(c.quantized(step).numpy()).max() < 256 else 2
+        assert raw[COMPACT.size - 2] == width
+        _assert_decodes_to_reconstruction(data, c, step)
     finally:
         c.context_coding = True
-    raw = _open(data)[1]
-    assert raw[COMPACT.size - 1] & FLAG_PLANAR
-    assert raw[COMPACT.size - 2] == (1 if zigzag(c.quantized(step).numpy()).max() < 256 else 2)
-    _assert_decodes_to_reconstruction(data, c, step)
 
 
 # --- the context-modelled range coding of the coefficients (model/entropy.py) -----------------
@@ -688,16 +690,40 @@ def test_range_coded_file_is_smaller_and_decodes_to_the_encoders_reconstruction(
     img, c = photo_coder
     step = 0.05
     files = {}
-    for on in (False, True):
-        c.context_coding = on
-        files[on] = c.encode(step)
-    c.context_coding = True
+    c.rdoq = 0.0  # the same integers either way (RDOQ prices with the range coder's rates)
+    try:
+        for on in (False, True):
+            c.context_coding = on
+            files[on] = c.encode(step)
+        c.context_coding = True
+        renders = [_assert_decodes_to_reconstruction(data, c, step) for data in files.values()]
+    finally:
+        c.context_coding, c.rdoq = True, RDOQ_LAMBDA
     assert files[True][5] == 4 and files[False][5] == 3  # the coder byte
     flags = _open(files[True])[1][COMPACT.size - 1]
     assert flags & FLAG_RANGE_CODED and not flags & FLAG_PLANAR
     assert len(files[True]) < 0.93 * len(files[False])
-    renders = [_assert_decodes_to_reconstruction(data, c, step) for data in files.values()]
     assert torch.equal(renders[0], renders[1])  # the same integers either way
+
+
+def test_rdoq_moves_ac_integers_one_step_towards_zero_for_a_smaller_file(photo_coder):
+    """entropy.rd_quantize: where a coefficient's saved bits are worth more than its added
+    error; the constant terms untouched; the file smaller, decoding to what the encoder
+    reconstructs."""
+    img, c = photo_coder
+    step = 0.05
+    rdoq = c.quantized(step)
+    c.rdoq = 0.0
+    try:
+        plain, plain_file = c.quantized(step), c.encode(step)
+    finally:
+        c.rdoq = RDOQ_LAMBDA
+    moved = rdoq != plain
+    assert moved.any() and not moved[0].any()  # AC rows only
+    assert torch.equal((plain - rdoq)[moved], torch.sign(plain)[moved])  # one step to zero
+    data = c.encode(step)
+    assert len(data) < len(plain_file)
+    _assert_decodes_to_reconstruction(data, c, step)
 
 
 def test_range_coded_file_corrupt_or_truncated_is_refused(photo_coder):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mhinr.model import postfilter, synthesis
+from mhinr.model import entropy, postfilter, synthesis
 from mhinr.model.codec import (
     STORAGE_VERSION,
     Coded,
@@ -40,6 +40,15 @@ from mhinr.model.render import render
 # coefficient quantizer step without a target (kodim23: 38.5 dB in 30.4 kB with `fast`'s
 # fixed body; ~35 dB with the trained width-32 body before 2026-11-30)
 DEFAULT_STEP = 0.1
+# entropy.rd_quantize: steps² of squared error a saved bit is worth. λ = 0.1 with one pass:
+# −2.5 % BD-rate on kodim05 and kodim23 and −2.2 % on kodim13, kodim18, astronaut, coffee,
+# chelsea and rocket (every one −1.8 … −2.9 %) against the deadzone quantizer alone, for
+# ~0.15 s more an encode; a second pass gained nothing (`python -m benchmarks.rdoq`)
+RDOQ_LAMBDA = 0.1
+RDOQ_PASSES = 1
+# a target's step is searched without RDOQ, then with it between this fraction of that step
+# and the step (three halvings)
+RDOQ_BRACKET = 0.85
 DEADZONE = 0.1  # rounding offset towards zero: cheaper zeros for a little more error (0.2 until
 # 2026-11-30: benchmarks/results/codec_ablation.md measured 0.1 better by 1.25 % BD-rate)
 # the slope that prices a restoration filter's bytes (`CoefficientCoder.filters`): ~6 dB per
@@ -358,6 +367,9 @@ class CoefficientCoder:
         self.net, self.pixels, self.mode = net, pixels, mode
         self.colour, self.mean, self.bq = colour, mean, body_quantization
         self.deadzone = DEADZONE
+        self.rdoq = RDOQ_LAMBDA  # rate–distortion-optimised quantization's λ (0: off)
+        self.rdoq_passes = RDOQ_PASSES
+        self._rdoq_last: tuple = (None, None)
         self.kernel = postfilter.KERNEL  # the restoration filter's size
         self.version = STORAGE_VERSION["coefficients"]  # 1: the JSON container (ablation)
         self.dc_prediction = True  # format 3: DC terms as neighbour differences
@@ -414,7 +426,17 @@ class CoefficientCoder:
 
     def quantized(self, step: float) -> Tensor:
         c = self.coef / step
-        return torch.sign(c) * torch.floor(c.abs() + 0.5 - self.deadzone).clamp_min(0)
+        q = torch.sign(c) * torch.floor(c.abs() + 0.5 - self.deadzone).clamp_min(0)
+        if not self.rdoq or not self.context_coding:
+            return q
+        key = (step, self.deadzone, self.rdoq, self.rdoq_passes, self._klt_on)
+        if self._rdoq_last[0] != key:  # a step's file and its quality share one choice
+            shape = (c.shape[0], len(self.mode), *self.net.cfg.heads)
+            scaled = c.double().numpy().reshape(shape)
+            ints = q.numpy().astype(np.int64).reshape(shape)
+            out = entropy.rd_quantize(scaled, ints, self.rdoq, self.rdoq_passes)
+            self._rdoq_last = (key, torch.from_numpy(out.reshape(q.shape)).to(q.dtype))
+        return self._rdoq_last[1]
 
     def encode(self, step: float) -> bytes:
         return self._code(step)[2]
@@ -461,6 +483,7 @@ class CoefficientCoder:
             step,
             self.version,
             self.deadzone,
+            self.rdoq,
             self.dc_prediction,
             self.post_filter,
             self.klt,
@@ -530,17 +553,29 @@ class CoefficientCoder:
                 return self.quality(step) >= target["psnr"]
             return len(self.encode(step)) <= target["max_bytes"]
 
-        lo, hi = math.log(1e-3), math.log(2.0)  # finest, coarsest
-        good = None
-        for _ in range(10):
-            mid = (lo + hi) / 2
-            if ok(math.exp(mid)):
-                good = mid
-                lo, hi = (mid, hi) if by_psnr else (lo, mid)
-            else:
-                lo, hi = (lo, mid) if by_psnr else (mid, hi)
+        def bisect(lo: float, hi: float, times: int) -> tuple[float | None, float, float]:
+            good = None  # log-steps; ok() holds at finer steps (PSNR) or coarser (bytes)
+            for _ in range(times):
+                mid = (lo + hi) / 2
+                if ok(math.exp(mid)):
+                    good = mid
+                    lo, hi = (mid, hi) if by_psnr else (lo, mid)
+                else:
+                    lo, hi = (lo, mid) if by_psnr else (mid, hi)
+            return good, lo, hi
+
+        # the wide search with the deadzone quantizer alone (RDOQ costs ~0.3 s a step) …
+        rdoq, self.rdoq = self.rdoq, 0.0
+        try:
+            good, lo, hi = bisect(math.log(1e-3), math.log(2.0), 10)  # finest, coarsest
+        finally:
+            self.rdoq = rdoq
         if good is None:  # unreachable: the closest we can get
             return finish(self.encode(math.exp(lo if by_psnr else hi)), self.pixels, target)
+        if rdoq:  # … then RDOQ's step, a little finer (it saves bytes and costs dB)
+            finer = good + math.log(RDOQ_BRACKET)
+            refined, _, _ = bisect(finer, good, 3)
+            good = refined if refined is not None else (finer if by_psnr else good)
         step = math.exp(good)
         out = finish(self.encode(step), self.pixels, target)
         for _ in range(4):

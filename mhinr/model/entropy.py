@@ -171,14 +171,51 @@ def _contexts(q: np.ndarray) -> np.ndarray:
     return out
 
 
+def rd_quantize(scaled: np.ndarray, q: np.ndarray, lam: float, passes: int = 2) -> np.ndarray:
+    """Rate–distortion-optimised quantization of the AC rows: `scaled` [K, C, Hy, Hx] are
+    the coefficients over the step, `q` their integers (the deadzone quantizer's). Each
+    nonzero AC integer moves one step towards zero where the squared error it adds (in
+    steps²) is less than `lam` times the bits this model says it saves, with each
+    coefficient's table as the context model would choose it from the integers before the
+    pass (`passes` times: a pass changes the contexts the next one sees). Row 0 (the
+    constant terms, coded as predictions' residuals) is left as it is."""
+    q = q.copy()
+    a_c = np.abs(scaled)
+    costs = _costs()
+    ctx = _contexts(q)
+    alpha = _fit_alpha(zigzag(q), ctx)  # the row scales: once (the coder refits them)
+    for i in range(passes):
+        ctx = ctx if i == 0 else _contexts(q)
+        z = zigzag(q)
+        s = np.minimum(alpha[:, :, None, None] + ctx, SCALES - 1)
+        a = np.abs(q)
+        down = np.sign(q) * np.maximum(a - 1, 0)
+        bits_now = costs[s, np.minimum(z, 127)]
+        bits_down = costs[s, np.minimum(zigzag(down), 127)]
+        added = (a_c - (a - 1)) ** 2 - (a_c - a) ** 2  # squared error, in steps²
+        take = (a >= 1) & (added < lam * (bits_now - bits_down))
+        take[0] = False
+        if not take.any():
+            break
+        q = np.where(take, down, q)
+    return q
+
+
 def _fit_alpha(z: np.ndarray, ctx: np.ndarray) -> np.ndarray:
     """[K, C] α minimising the estimated bits of each row and channel."""
     k, c = z.shape[:2]
     rows = np.arange(k * c).reshape(k, c, 1, 1)
-    flat = (rows * (CONTEXTS + 1) + ctx) * 128 + np.minimum(z, 127)
-    hist = np.bincount(flat.ravel(), minlength=k * c * (CONTEXTS + 1) * 128)
-    hist = hist.reshape(k * c, -1).astype(np.float64)
-    bits = hist @ _shifted_costs().reshape(SCALES, -1).T  # [K·C, α]
+    per_row = (CONTEXTS + 1) * 128
+    flat = (rows * per_row + ctx * 128 + np.minimum(z, 127)).ravel()
+    # the (row, context, symbol) triples that occur, counted: a few thousand of the
+    # K·C·81·128 possible (a dense histogram of them took most of an encode's time)
+    seen, counts = np.unique(flat, return_counts=True)
+    cell = seen % per_row  # context · 128 + symbol
+    weighted = _shifted_costs().reshape(SCALES, -1).T[cell] * counts[:, None]  # [seen, α]
+    row = seen // per_row  # sorted: each row's triples are one run
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+    bits = np.zeros((k * c, SCALES))
+    bits[row[starts]] = np.add.reduceat(weighted, starts, axis=0)
     return bits.argmin(1).reshape(k, c)
 
 
