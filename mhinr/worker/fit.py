@@ -125,6 +125,98 @@ def _run_claimed(
             _fail(record, store, f"{type(exc).__name__}: {exc}")
 
 
+class _Progress:
+    """A fit's progress reports → the job record (at most every `progress_interval_s`, and
+    whenever a new preview was written), the preview (every PREVIEW_INTERVAL_S), the
+    training history (what trains, not the files coded) and the progress webhook."""
+
+    def __init__(self, job_id, record, store, settings, mode, notifier) -> None:
+        self.job_id, self.record, self.store, self.mode = job_id, record, store, mode
+        self.interval, self.notifier = settings.progress_interval_s, notifier
+        self.history: list[list[float]] = []
+        self.last_write = self.last_preview = 0.0  # the first report writes a preview at once
+        self.previews = 0  # written so far: the page asks for one only once it exists
+        self.reports = 0
+
+    def __call__(self, p) -> None:
+        self.reports += 1
+        if p.phase != "coding":
+            self.history.append([p.step, round(p.psnr, 3)])
+        t = time.monotonic()
+        wrote = False
+        if p.image is not None and t - self.last_preview >= PREVIEW_INTERVAL_S:
+            self.last_preview = t
+            png = preview_png(p.image(), self.mode)
+            if quietly(lambda: self.store.save_preview(self.job_id, png) or True, False):
+                self.previews += 1
+                wrote = True
+        if wrote or t - self.last_write >= self.interval:
+            self.last_write = t
+            self.record["progress"] = {
+                "step": p.step,
+                "total": p.total,
+                "loss": p.loss,
+                "psnr": round(p.psnr, 3),
+                "elapsed_s": round(p.elapsed_s, 2),
+                "phase": p.phase,
+                "detail": p.detail,
+                "previews": self.previews,
+                "seq": self.reports,  # rises through every phase: the event stream's id
+            }
+            self.record["history"] = self.history[-HISTORY_LIMIT:]
+            quietly(lambda: self.store.write(self.record))  # the next report writes it
+            if self.notifier is not None:
+                self.notifier.send("progress", self.record)
+
+
+def comparisons(u8, size: int) -> dict:
+    """The classic codecs' files of at most `size` bytes, each at its best: their PSNR,
+    bytes and quality (JPEG: its chroma subsampling too) under the metrics' names; all
+    None without an image (`u8` None: an upscaler, which holds the image exactly)."""
+    out: dict = {}
+    for name, fmt in (("jpeg", "JPEG"), ("webp", "WEBP"), ("avif", "AVIF"), ("jxl", "JXL")):
+        if u8 is None:
+            r = None
+        elif fmt == "JXL":  # a plugin: where it is missing or fails, an empty row
+            r = quietly_compare(lambda: at_bytes(u8, "JXL", size)) if HAS_JXL else None
+        else:
+            r = at_bytes(u8, fmt, size)
+        out[f"{name}_psnr_same_bytes"] = None if r is None else round(r.psnr, 3)
+        out[f"{name}_bytes"] = None if r is None else r.bytes
+        out[f"{name}_quality"] = None if r is None else r.quality
+        if name == "jpeg":
+            out["jpeg_subsampling"] = None if r is None else r.subsampling
+    return out
+
+
+def job_metrics(result, image, upload: bytes, history: list, device: str) -> dict:
+    """A finished job's metrics (schemas.MetricsOut): the file's own numbers, the classic
+    codecs at the same size (not for an upscaler, which holds the image exactly)."""
+    h, w = image.size
+    raw = h * w * image.channels
+    upscaler = result.coded.storage == "upscale"
+    classic = comparisons(None if upscaler else to_uint8(image.pixels), result.bytes)
+    return {
+        **result.summary(),
+        "psnr_history": history[-HISTORY_LIMIT:],
+        "model_bytes": result.bytes,
+        "input_bytes": len(upload),
+        "raw_bytes": raw,
+        "compression_ratio_raw": round(raw / result.bytes, 3),
+        "compression_ratio_input": round(len(upload) / result.bytes, 3),
+        **classic,
+        "fit_seconds": round(result.seconds, 3),
+        "device": device,
+        "render_flops": result.render_flops(),
+        "input": {
+            "format": image.source_format,
+            "mode": image.source_mode,
+            "width": w,
+            "height": h,
+        },
+    }
+
+
 def _fit(
     job_id: str,
     record: dict,
@@ -140,45 +232,9 @@ def _fit(
     options = JobOptions.model_validate(record["options"]).to_options(
         device, default_budget_s=settings.default_time_budget_s
     )
-    history: list[list[float]] = []
-    last_write = [0.0]
+    progress = _Progress(job_id, record, store, settings, image.mode, notifier)
     last_check = [0.0]
     cancelled = [False]
-
-    last_preview = [0.0]  # the first report writes a preview at once
-    previews = [0]  # written so far: the page asks for one only once it exists
-
-    reports = [0]
-
-    def progress(p) -> None:
-        reports[0] += 1
-        if p.phase != "coding":  # the training chart: steps of what trains, not files coded
-            history.append([p.step, round(p.psnr, 3)])
-        t = time.monotonic()
-        wrote = False
-        if p.image is not None and t - last_preview[0] >= PREVIEW_INTERVAL_S:
-            last_preview[0] = t
-            png = preview_png(p.image(), image.mode)
-            if quietly(lambda: store.save_preview(job_id, png) or True, False):
-                previews[0] += 1
-                wrote = True
-        if wrote or t - last_write[0] >= settings.progress_interval_s:
-            last_write[0] = t
-            record["progress"] = {
-                "step": p.step,
-                "total": p.total,
-                "loss": p.loss,
-                "psnr": round(p.psnr, 3),
-                "elapsed_s": round(p.elapsed_s, 2),
-                "phase": p.phase,
-                "detail": p.detail,
-                "previews": previews[0],
-                "seq": reports[0],  # rises through every phase: the event stream's id
-            }
-            record["history"] = history[-HISTORY_LIMIT:]
-            quietly(lambda: store.write(record))  # progress: the next report writes it
-            if notifier is not None:
-                notifier.send("progress", record)
 
     def should_stop() -> bool:
         t = time.monotonic()
@@ -191,46 +247,7 @@ def _fit(
     if cancelled[0] or retrying(lambda: store.cancel_requested(job_id), "read the cancel flag"):
         log.info("job %s: cancelled", job_id)
         return
-    u8 = to_uint8(image.pixels)
-    if result.coded.storage == "upscale":  # holds the image exactly: no codec comparison
-        jpeg = webp = avif = jxl = None
-    else:
-        jpeg, webp = at_bytes(u8, "JPEG", result.bytes), at_bytes(u8, "WEBP", result.bytes)
-        avif = at_bytes(u8, "AVIF", result.bytes)
-        jxl = quietly_compare(lambda: at_bytes(u8, "JXL", result.bytes)) if HAS_JXL else None
-    h, w = image.size
-    raw = h * w * image.channels
-    metrics = {
-        **result.summary(),
-        "psnr_history": history[-HISTORY_LIMIT:],
-        "model_bytes": result.bytes,
-        "input_bytes": len(upload),
-        "raw_bytes": raw,
-        "compression_ratio_raw": round(raw / result.bytes, 3),
-        "compression_ratio_input": round(len(upload) / result.bytes, 3),
-        "jpeg_psnr_same_bytes": None if jpeg is None else round(jpeg.psnr, 3),
-        "jpeg_bytes": None if jpeg is None else jpeg.bytes,
-        "jpeg_quality": None if jpeg is None else jpeg.quality,
-        "jpeg_subsampling": None if jpeg is None else jpeg.subsampling,
-        "webp_psnr_same_bytes": None if webp is None else round(webp.psnr, 3),
-        "webp_bytes": None if webp is None else webp.bytes,
-        "webp_quality": None if webp is None else webp.quality,
-        "avif_psnr_same_bytes": None if avif is None else round(avif.psnr, 3),
-        "avif_bytes": None if avif is None else avif.bytes,
-        "avif_quality": None if avif is None else avif.quality,
-        "jxl_psnr_same_bytes": None if jxl is None else round(jxl.psnr, 3),
-        "jxl_bytes": None if jxl is None else jxl.bytes,
-        "jxl_quality": None if jxl is None else jxl.quality,
-        "fit_seconds": round(result.seconds, 3),
-        "device": device,
-        "render_flops": result.render_flops(),
-        "input": {
-            "format": image.source_format,
-            "mode": image.source_mode,
-            "width": w,
-            "height": h,
-        },
-    }
+    metrics = job_metrics(result, image, upload, progress.history, device)
     retrying(lambda: store.save_model(job_id, result.data), "save the model")
     if retrying(lambda: store.cancel_requested(job_id), "read the cancel flag"):
         # cancelled while we saved (the model goes), or deleted (all of it goes)
