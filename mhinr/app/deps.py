@@ -122,12 +122,12 @@ class RenderCache:
     looked up after the job's record says it exists."""
 
     def __init__(self, max_bytes: int):
-        self.items: LRUCache = LRUCache(maxsize=max(1, max_bytes), getsizeof=lambda v: len(v[0]))
+        self.items: LRUCache = LRUCache(maxsize=max(1, max_bytes), getsizeof=len)
         self.max_bytes = max_bytes
         self.lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get(self, key: tuple) -> tuple[bytes, str] | None:
+    def get(self, key: tuple) -> bytes | None:
         with self.lock:
             entry = self.items.get(key)
             if entry is None:
@@ -136,11 +136,11 @@ class RenderCache:
                 self.hits += 1
             return entry
 
-    def put(self, key: tuple, body: bytes, kind: str) -> None:
+    def put(self, key: tuple, body: bytes) -> None:
         if len(body) > self.max_bytes // 4:  # one huge render would empty the cache
             return
         with self.lock:
-            self.items[key] = (body, kind)
+            self.items[key] = body
 
     def drop(self, job_id: str) -> None:
         with self.lock:

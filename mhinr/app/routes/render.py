@@ -117,7 +117,7 @@ async def render_response(
     cache, key = request.app.state.render_cache, (job_id, etag)
     hit = cache.get(key)  # the same render asked again: its bytes, not the work
     if hit is not None:
-        return Response(hit[0], media_type=MEDIA[fmt], headers=headers)
+        return Response(hit, media_type=MEDIA[fmt], headers=headers)
     start = time.perf_counter()
 
     def work() -> bytes:  # in a worker thread: waiting for the memory budget blocks no one
@@ -126,7 +126,7 @@ async def render_response(
             return encode(pixels, coded.mode, fmt, quality)
 
     body = await run_in_threadpool(work)
-    cache.put(key, body, headers["X-Mhinr-Render"])
+    cache.put(key, body)
     request.app.state.metrics.render_seconds.observe(time.perf_counter() - start)
     return Response(body, media_type=MEDIA[fmt], headers=headers)
 

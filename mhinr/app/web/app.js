@@ -4,7 +4,7 @@
 const $ = (id) => document.getElementById(id);
 const state = {
   file: null, job: null, name: null, events: null, history: [], limits: null, presets: {},
-  phase: null, previews: 0, coded: [],
+  phase: null, chartPhase: null, previews: 0, coded: [],
 };
 
 // what a progress report's step and PSNR are, by phase (the API's ProgressOut.phase)
