@@ -278,7 +278,7 @@ def lzma_settings(name: str) -> dict:
     img, coder, h, w = _fit(name)
     out = {}
     for step in (0.3, 0.12, 0.05):
-        raw = codec._open(coder.encode(step))[1]
+        raw = codec.open_payload(coder.encode(step))[1]
         q = coder.quantized(step).numpy().astype(np.int64)
         z = codec.zigzag(q)
         ref = len(lzma.compress(raw, format=lzma.FORMAT_RAW, filters=codec.LZMA_RAW))
@@ -316,7 +316,7 @@ def planes(name: str) -> dict:
     img, coder, h, w = _fit(name)
     out = {}
     for step in (0.3, 0.12, 0.05, 0.03):
-        raw = codec._open(coder.encode(step))[1]
+        raw = codec.open_payload(coder.encode(step))[1]
         z = codec._zigzag_array(coder.quantized(step).numpy().astype(np.int64))
         if coder.dc_prediction:  # the stored array holds the DC differences
             q = coder.quantized(step).numpy().astype(np.int64)

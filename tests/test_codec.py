@@ -363,9 +363,9 @@ def _recode(data: bytes, edit) -> bytes:
     """A format 3 file whose inflated record was changed by `edit`, re-wrapped validly."""
     import lzma
 
-    from mhinr.model.codec import LZMA_RAW, _open
+    from mhinr.model.codec import LZMA_RAW, open_payload
 
-    _, raw = _open(data)
+    _, raw = open_payload(data)
     raw = edit(bytearray(raw))
     payload = lzma.compress(bytes(raw), format=lzma.FORMAT_RAW, filters=LZMA_RAW)
     return PREFIX.pack(b"MINR", 3, 3, zlib.crc32(payload)) + payload
@@ -448,7 +448,7 @@ def test_compact_file_carries_its_restoration_filter_and_the_render_uses_it(filt
 
 
 def test_compact_file_with_a_bad_restoration_filter_is_refused(filtered_file):
-    from mhinr.model.codec import COMPACT, FLAG_FILTER_CODED, _open
+    from mhinr.model.codec import COMPACT, FLAG_FILTER_CODED, open_payload
 
     data = filtered_file[1].data
     at = COMPACT.size + 4 * (9 + 3)  # the filter's size byte follows the colour transform
@@ -461,7 +461,7 @@ def test_compact_file_with_a_bad_restoration_filter_is_refused(filtered_file):
 
         return apply
 
-    assert _open(data)[1][flags_at] & FLAG_FILTER_CODED  # the taps are range-coded
+    assert open_payload(data)[1][flags_at] & FLAG_FILTER_CODED  # the taps are range-coded
     with pytest.raises(CodecError, match="restoration filter of size"):
         decode(_recode(data, edit(at, b"\x04")))
     with pytest.raises(CodecError, match="fraction bits"):
@@ -580,7 +580,7 @@ def _assert_decodes_to_reconstruction(data: bytes, c, step: float) -> torch.Tens
 
 
 def test_klt_ordered_file_decodes_to_the_encoders_reconstruction(coder):
-    from mhinr.model.codec import COMPACT, FLAG_KLT, _open
+    from mhinr.model.codec import COMPACT, FLAG_KLT, open_payload
 
     img, c = coder
     step = 0.05
@@ -588,7 +588,7 @@ def test_klt_ordered_file_decodes_to_the_encoders_reconstruction(coder):
     for klt in (False, True):
         c.klt = klt
         data = c.encode(step)
-        flags = _open(data)[1][COMPACT.size - 1]
+        flags = open_payload(data)[1][COMPACT.size - 1]
         assert bool(flags & FLAG_KLT) == klt
         _assert_decodes_to_reconstruction(data, c, step)
         files[klt] = (c.quantized(step), c.coef)
@@ -602,13 +602,13 @@ def test_klt_ordered_file_decodes_to_the_encoders_reconstruction(coder):
 
 @pytest.mark.parametrize("step", [0.2, 0.001])  # one byte a value; two (byte planes)
 def test_coefficients_of_any_width_round_trip_in_byte_planes(coder, step):
-    from mhinr.model.codec import COMPACT, FLAG_PLANAR, _open, zigzag
+    from mhinr.model.codec import COMPACT, FLAG_PLANAR, open_payload, zigzag
 
     _, c = coder
     c.context_coding = False  # the LZMA2 record (smaller files may choose it anyway), and
     try:  # so no RDOQ (its rates are the range coder's): the coder as the file was made
         data = c.encode(step)
-        raw = _open(data)[1]
+        raw = open_payload(data)[1]
         assert raw[COMPACT.size - 1] & FLAG_PLANAR
         width = 1 if zigzag(c.quantized(step).numpy()).max() < 256 else 2
         assert raw[COMPACT.size - 2] == width
@@ -685,7 +685,7 @@ def photo_coder():
 
 
 def test_range_coded_file_is_smaller_and_decodes_to_the_encoders_reconstruction(photo_coder):
-    from mhinr.model.codec import COMPACT, FLAG_PLANAR, FLAG_RANGE_CODED, _open
+    from mhinr.model.codec import COMPACT, FLAG_PLANAR, FLAG_RANGE_CODED, open_payload
 
     img, c = photo_coder
     step = 0.05
@@ -700,7 +700,7 @@ def test_range_coded_file_is_smaller_and_decodes_to_the_encoders_reconstruction(
     finally:
         c.context_coding, c.rdoq = True, RDOQ_LAMBDA
     assert files[True][5] == 4 and files[False][5] == 3  # the coder byte
-    flags = _open(files[True])[1][COMPACT.size - 1]
+    flags = open_payload(files[True])[1][COMPACT.size - 1]
     assert flags & FLAG_RANGE_CODED and not flags & FLAG_PLANAR
     assert len(files[True]) < 0.93 * len(files[False])
     assert torch.equal(renders[0], renders[1])  # the same integers either way
@@ -729,7 +729,7 @@ def test_rdoq_moves_ac_integers_one_step_towards_zero_for_a_smaller_file(photo_c
 def test_range_coded_file_corrupt_or_truncated_is_refused(photo_coder):
     import lzma
 
-    from mhinr.model.codec import LZMA_RAW, _open
+    from mhinr.model.codec import LZMA_RAW, open_payload
 
     _, c = photo_coder
     data = c.encode(0.05)
@@ -746,7 +746,7 @@ def test_range_coded_file_corrupt_or_truncated_is_refused(photo_coder):
     with pytest.raises(CodecError, match="truncated"):
         decode(PREFIX.pack(b"MINR", 3, 4, zlib.crc32(huge)) + huge)
     # the record and its section re-wrapped whole in one LZMA2 stream (coder 3) still decode
-    raw = _open(data)[1]
+    raw = open_payload(data)[1]
     whole = lzma.compress(raw, format=lzma.FORMAT_RAW, filters=LZMA_RAW)
     net, _ = decode(PREFIX.pack(b"MINR", 3, 3, zlib.crc32(whole)) + whole)
     ref, _ = decode(data)
@@ -781,10 +781,10 @@ def test_median_edge_dc_prediction_round_trips(shape):
 def test_range_coded_file_with_median_dc_flag_alone_is_refused(photo_coder):
     import lzma
 
-    from mhinr.model.codec import COMPACT, FLAG_DC_MEDIAN, FLAG_DC_PREDICTION, LZMA_RAW, _open
+    from mhinr.model.codec import COMPACT, FLAG_DC_MEDIAN, FLAG_DC_PREDICTION, LZMA_RAW, open_payload
 
     data = photo_coder[1].encode(0.05)
-    raw = bytearray(_open(data)[1])
+    raw = bytearray(open_payload(data)[1])
     assert raw[COMPACT.size - 1] & FLAG_DC_MEDIAN
     raw[COMPACT.size - 1] &= ~FLAG_DC_PREDICTION
     whole = lzma.compress(bytes(raw), format=lzma.FORMAT_RAW, filters=LZMA_RAW)
@@ -907,7 +907,7 @@ def test_the_cosine_body_is_the_cells_dct_at_the_pixels_and_cosines_between(cell
 
 
 def test_a_fixed_body_file_holds_no_body_and_decodes_exactly():
-    from mhinr.model.codec import COMPACT, _open
+    from mhinr.model.codec import COMPACT, open_payload
     from mhinr.model.coefficients import fit_coders
     from mhinr.model.presets import Arch
 
@@ -917,7 +917,7 @@ def test_a_fixed_body_file_holds_no_body_and_decodes_exactly():
     trained = fit_coders(img, "RGB", Options(preset="fast", width=63, depth=1), False)[0]
     for step in (0.3, 0.02):
         data = c.encode(step)
-        assert COMPACT.unpack_from(_open(data)[1])[7] == 2  # init "fixed"
+        assert COMPACT.unpack_from(open_payload(data)[1])[7] == 2  # init "fixed"
         # a trained body of the same shape codes 63·2 int8, 63 f16 scales, 63 f16 biases
         assert len(data) < len(trained.encode(step)) - 200
         net, _ = decode(data)

@@ -1,21 +1,12 @@
-"""The .inr file: a fitted network as a compressed image.
+"""The .inr file's contents: networks in and out of its three storage kinds (PyTorch).
 
-Layout (all integers little-endian):
-
-    magic   4 bytes  b"MINR"
-    version 1 byte   FORMAT_VERSION
-    coder   1 byte   1 = LZMA (xz), 2 = zstandard, 3 = raw LZMA2, 4 = raw LZMA2 then
-                     range-coded coefficients (format 3: u32 length of the LZMA2
-                     stream | the stream | the coefficient section, model/entropy.py)
-    crc32   4 bytes  of the compressed payload
-    payload          coder(u32 header length | header JSON | safetensors bytes)
-                     (format 3, the coefficient storage: coder(a binary record), below)
-
-The header (JSON) holds the architecture (INRConfig, which includes the seed), the image
-geometry (size, colour mode; the padding follows from size and architecture), the storage
-kind and its quantization. The sparse connection indices and Fourier matrices are
-regenerated from the seed (model/prng.py), so they cost no bytes. Tensors are stored with
-safetensors, never pickle. Two storage kinds:
+The bytes around every file are model/container.py's; the compact record of the coefficient
+storage is model/format3.py's (both without PyTorch, as is the NumPy decoder of the cosine
+codec, model/decoder.py). The JSON header of formats 1 and 2 holds the architecture
+(INRConfig, which includes the seed), the image geometry (size, colour mode; the padding
+follows from size and architecture), the storage kind and its quantization. The sparse
+connection indices and Fourier matrices are regenerated from the seed (model/prng.py), so
+they cost no bytes. Three storage kinds:
 
 * ``weights``: every parameter, as fp32, fp16 or int8 (2-D weights: one scale per output
   row; other tensors fp16). Any network, baselines included.
@@ -36,152 +27,64 @@ A corrupt, truncated, foreign, newer-version or inconsistent file raises CodecEr
 message naming what is wrong.
 """
 
-import json
-import lzma
 import math
 import struct
 import zlib
-from dataclasses import dataclass, fields
-from typing import Literal
+from dataclasses import fields
 
 import numpy as np
 import torch
 import zstandard
-from safetensors.numpy import load as st_load
-from safetensors.numpy import save as st_save
 
-from mhinr.model import entropy, postfilter, synthesis
+from mhinr.model import entropy, format3, postfilter, synthesis
+from mhinr.model.container import (
+    FORMAT_VERSION,
+    LZMA_RAW,
+    MAGIC,
+    MAX_PARAMS,
+    PREFIX,
+    STORAGE_VERSION,
+    CodecError,
+    Coded,
+    Quantization,
+    lzma_raw,
+    open_payload,
+    pack,
+    parse_json,
+    unpack,
+)
 from mhinr.model.entropy import unzigzag, zigzag
+from mhinr.model.format3 import (
+    COMPACT,
+    FLAG2_STAGE,
+    FLAG_DC_MEDIAN,
+    FLAG_DC_PREDICTION,
+    FLAG_FILTER_CODED,
+    FLAG_KLT,
+    FLAG_MORE,
+    FLAG_PLANAR,
+    FLAG_POST_FILTER,
+    FLAG_RANGE_CODED,
+    INITS,
+    MODES,
+    QUANTS,
+    dc_differences,
+    dc_med_residuals,
+    dc_med_sums,
+    dc_sums,
+)
 from mhinr.model.network import INRConfig, MultiHeadINR, cell_feature_factor, dct_basis
 from mhinr.model.upscale import UpscaleConfig, UpscaleINR
 
-MAGIC = b"MINR"
-FORMAT_VERSION = 3  # the newest this code reads; a file says the oldest that reads it
-STORAGE_VERSION = {"weights": 1, "coefficients": 3, "upscale": 2}
-CODERS = {1: "lzma", 2: "zstd", 3: "lzma-raw", 4: "lzma-raw+range"}  # the coder byte
-# LZMA2 without the xz container (its headers, index and check cost ~60 bytes a file; the
-# crc32 in the prefix covers the payload)
-LZMA_RAW = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": 1 << 24}]
-PREFIX = struct.Struct("<4sBBI")
-MAX_PAYLOAD = 1 << 30  # refuse to inflate more than 1 GiB
-MAX_PARAMS = 100_000_000
-
-Quantization = Literal["fp32", "fp16", "int8"]
-
-
-class CodecError(ValueError):
-    """The bytes are not a valid .inr file we can read; the message says why."""
-
-
-@dataclass
-class Coded:
-    """What a .inr file holds besides the network: the image it renders."""
-
-    height: int
-    width: int
-    mode: str  # L, LA, RGB or RGBA
-    storage: Literal["weights", "coefficients", "upscale"] = "weights"
-    quantization: Quantization = "fp32"
-    step: float | None = None  # coefficients: the quantizer step
-    colour: list[list[float]] | None = None  # coefficients: 3×3 KLT, rows = output channels
-    colour_mean: list[float] | None = None
-
-
-# --- the container ------------------------------------------------------------------------
-
-
-def pack(
-    header: dict, tensors: dict[str, np.ndarray], coder: str = "best", version: int = 1
-) -> bytes:
-    blob = st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()})
-    head = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
-    raw = struct.pack("<I", len(head)) + head + blob
-    candidates = []
-    if coder in ("best", "lzma"):
-        candidates.append(
-            (1, lzma.compress(raw, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME))
-        )
-    if coder in ("best", "zstd"):
-        candidates.append((2, zstandard.ZstdCompressor(level=22).compress(raw)))
-    if not candidates:
-        raise ValueError(f"unknown coder {coder!r}: best, lzma or zstd")
-    code, payload = min(candidates, key=lambda c: len(c[1]))
-    return PREFIX.pack(MAGIC, version, code, zlib.crc32(payload)) + payload
-
-
-def unpack(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
-    """The JSON header and the tensors of a format 1 or 2 file."""
-    version, raw = _open(data)
-    if version >= 3:
-        raise CodecError(f"format version {version} has a binary header, not a JSON one")
-    return _parse_json(raw)
-
-
-def _open(data: bytes) -> tuple[int, bytes]:
-    """Check the prefix and the checksum; (format version, inflated payload)."""
-    if len(data) < PREFIX.size:
-        raise CodecError(f"not an .inr file: only {len(data)} bytes")
-    magic, version, code, crc = PREFIX.unpack_from(data)
-    if magic != MAGIC:
-        raise CodecError("not an .inr file (wrong magic bytes)")
-    if version > FORMAT_VERSION:
-        raise CodecError(
-            f"the file is format version {version}, newer than this mhinr reads "
-            f"({FORMAT_VERSION}): upgrade mhinr"
-        )
-    if version < 1:
-        raise CodecError(f"invalid format version {version}")
-    if code not in CODERS:
-        raise CodecError(f"unknown entropy coder id {code}")
-    payload = data[PREFIX.size :]
-    if zlib.crc32(payload) != crc:
-        raise CodecError("checksum mismatch: the file is corrupt or truncated")
-    return version, _inflate(CODERS[code], payload)
-
-
-def _parse_json(raw: bytes) -> tuple[dict, dict[str, np.ndarray]]:
-    if len(raw) < 4:
-        raise CodecError("the payload is truncated")
-    (hlen,) = struct.unpack_from("<I", raw)
-    if hlen > len(raw) - 4:
-        raise CodecError("the header is truncated")
-    try:
-        header = json.loads(raw[4 : 4 + hlen])
-        tensors = st_load(bytes(raw[4 + hlen :]))
-    except (ValueError, UnicodeDecodeError) as exc:  # json and safetensors errors
-        raise CodecError(f"the header or tensors are malformed: {exc}") from None
-    except Exception as exc:  # safetensors raises its own SafetensorError
-        raise CodecError(f"the tensors are malformed: {exc}") from None
-    if not isinstance(header, dict):
-        raise CodecError("the header is not an object")
-    return header, tensors
-
-
-def _inflate(coder: str, payload: bytes) -> bytes:
-    if coder == "lzma-raw+range":  # the record, then its range-coded section as it is
-        if len(payload) < 4:
-            raise CodecError("the payload is truncated")
-        (n,) = struct.unpack_from("<I", payload)
-        if n > len(payload) - 4:
-            raise CodecError("the payload is truncated")
-        return _inflate("lzma-raw", payload[4 : 4 + n]) + payload[4 + n :]
-    try:
-        if coder in ("lzma", "lzma-raw"):
-            if coder == "lzma":
-                dec = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-            else:
-                dec = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=LZMA_RAW)
-            raw = dec.decompress(payload, max_length=MAX_PAYLOAD)
-            if not dec.eof:
-                raise CodecError("the payload is truncated or larger than the limit")
-            return raw
-        reader = zstandard.ZstdDecompressor().stream_reader(payload)
-        raw = reader.read(MAX_PAYLOAD + 1)
-        if len(raw) > MAX_PAYLOAD:
-            raise CodecError("the payload inflates beyond the limit")
-        return raw
-    except (lzma.LZMAError, zstandard.ZstdError) as exc:
-        raise CodecError(f"the payload does not decompress: {exc}") from None
+# re-exported: the names callers have always taken from here
+__all__ = [
+    "COMPACT", "FLAG2_STAGE", "FLAG_DC_MEDIAN", "FLAG_DC_PREDICTION", "FLAG_FILTER_CODED",
+    "FLAG_KLT", "FLAG_MORE", "FLAG_PLANAR", "FLAG_POST_FILTER", "FLAG_RANGE_CODED",
+    "FORMAT_VERSION", "LZMA_RAW", "MAGIC", "PREFIX", "STORAGE_VERSION", "CodecError", "Coded",
+    "Quantization", "dc_differences", "dc_med_residuals", "dc_med_sums", "dc_sums", "decode",
+    "encode_coefficients", "encode_upscale", "encode_weights", "lzma_raw", "open_payload",
+    "pack", "unpack", "zigzag",
+]  # fmt: skip
 
 
 # --- quantization of weights ---------------------------------------------------------------
@@ -339,54 +242,6 @@ def coefficients_to_heads(
         net.heads.weight.copy_(weights[1:].T.float())  # [O, width]
 
 
-def dc_differences(dc: np.ndarray) -> np.ndarray:
-    """[C, Hy, Hx] integers → each minus its left neighbour (first column: minus the one
-    above; the first cell as it is)."""
-    out = dc.copy()
-    out[:, :, 1:] -= dc[:, :, :-1]
-    out[:, 1:, 0] -= dc[:, :-1, 0]
-    return out
-
-
-def dc_sums(diff: np.ndarray) -> np.ndarray:
-    """The inverse of `dc_differences`."""
-    out = diff.copy()
-    out[:, :, 0] = np.cumsum(diff[:, :, 0], axis=1)
-    return np.cumsum(out, axis=2)
-
-
-def _med_prediction(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """LOCO-I's median edge detector from the left (a), above (b) and above-left (c)."""
-    big, small = np.maximum(a, b), np.minimum(a, b)
-    return np.where(c >= big, small, np.where(c <= small, big, a + b - c))
-
-
-def dc_med_residuals(dc: np.ndarray) -> np.ndarray:
-    """[C, Hy, Hx] integers → each minus the median edge detector's prediction from its
-    left, upper and upper-left neighbours (first row: minus the left one; first column:
-    minus the one above; the first cell as it is)."""
-    a, b, c = np.zeros_like(dc), np.zeros_like(dc), np.zeros_like(dc)
-    a[:, :, 1:], b[:, 1:], c[:, 1:, 1:] = dc[:, :, :-1], dc[:, :-1], dc[:, :-1, :-1]
-    pred = _med_prediction(a, b, c)
-    pred[:, 0, 1:] = dc[:, 0, :-1]
-    pred[:, 1:, 0] = dc[:, :-1, 0]
-    pred[:, 0, 0] = 0
-    return dc - pred
-
-
-def dc_med_sums(res: np.ndarray) -> np.ndarray:
-    """The inverse of `dc_med_residuals` (cell by cell in raster order, all channels at
-    once)."""
-    out = np.zeros_like(res)
-    out[:, 0] = np.cumsum(res[:, 0], axis=1)
-    out[:, :, 0] = np.cumsum(out[:, :, 0] + np.pad(res[:, 1:, 0], [(0, 0), (1, 0)]), axis=1)
-    for y in range(1, res.shape[1]):
-        up, row = out[:, y - 1], out[:, y]
-        for x in range(1, res.shape[2]):
-            row[:, x] = res[:, y, x] + _med_prediction(row[:, x - 1], up[:, x], up[:, x - 1])
-    return out
-
-
 # --- encode / decode -----------------------------------------------------------------------
 
 
@@ -463,84 +318,10 @@ def encode_coefficients(
     return PREFIX.pack(MAGIC, STORAGE_VERSION["coefficients"], code, zlib.crc32(payload)) + payload
 
 
-def lzma_raw(data: bytes) -> bytes:
-    """Raw LZMA2 as LZMA_RAW, with a dictionary no larger than the data needs: the same
-    stream (LZMA_RAW's decoder reads it), without initialising 16 MiB of match finder for
-    a few kilobytes (15 ms → 0.4 ms for a 2 kB record)."""
-    size = min(1 << 24, max(1 << 12, 1 << (len(data) - 1).bit_length()))
-    return lzma.compress(data, format=lzma.FORMAT_RAW, filters=[dict(LZMA_RAW[0], dict_size=size)])
-
-
 # With context coding on, the byte-plane file is also tried for arrays of at most this many
 # coefficients (a 160×160 image at width 32): LZMA2 won on a 40×56 image at two of three
 # steps, the range coder by 7 % on a 96×128 crop and by 12–27 % on every Kodak-sized file
 PLANES_TRIED_UP_TO = 40_000
-
-
-# --- format 3: the compact binary coefficient file --------------------------------------------
-#
-# The payload (inflated) is one record, all little-endian:
-#   COMPACT  height u32, width u32, mode u8, cell rows u8, cell cols u8, body depth u8,
-#            body width u16, init u8, seed u32, quantizer step f32, body quantization u8,
-#            coefficient bytes u8 (1, 2 or 4), flags u8 (bit 0: DC prediction, bit 1:
-#            restoration filter, bit 2: Karhunen–Loève-ordered basis, bit 3: byte planes,
-#            bit 4: range-coded coefficients, bit 5: median-edge DC prediction, bit 6:
-#            range-coded restoration filter)
-#   colour   C×C f32 (rows = output channels), then the C channel means f32
-#   filter   (flags bit 1) its size k u8, then C×(C·k²+1) f16: the restoration filter;
-#            with bit 6 instead: k u8, the fraction bits b u8, the coded length u16, then
-#            the taps ×2^b as integers coded by entropy.encode_values
-#   flags2   (flags bit 7) a second flags byte, right after the header: bit 0 the stage
-#   stage    (flags2 bit 0) the trained stage (model/synthesis.py): its hidden channels u8,
-#            its middle layer's dilation u8 (0: 1×1), the coded length u16, its integers
-#            coded by entropy.encode_values, then one f16 scale per output row of each
-#            layer (synthesis.quantize_)
-#   body     each body parameter in order: int8 matrices as int8 values then one f16 scale
-#            per row; everything else f16 (fp32 quantization: f32). None with init 2
-#            ("fixed", files since 2026-11-30): the cosine body (network.Body), whose
-#            coefficients are the cell's DCT (dct_basis) whatever bit 2 says
-#   coefficients  zigzag integers [width + 1, C·Hy·Hx] (bit 3: as byte planes, low first;
-#            else each value's bytes together); with DC prediction, row 0 (each
-#            cell's constant coefficient) as differences from the cell to its left (the
-#            first column: from the cell above), as JPEG codes its DC terms. With flags
-#            bit 4 (coder 4) the same integers range-coded (model/entropy.py) instead, in a
-#            section the LZMA2 stream does not cover ("coefficient bytes" is then 1), and
-#            with bit 5 row 0 as residuals of the median edge detector (dc_med_residuals)
-# 26 bytes of header where the JSON one took ~600 (~300 after LZMA): the heads grid follows
-# from the size and the cell, the channels from the mode, the rest is the presets' default.
-
-COMPACT = struct.Struct("<IIBBBBHBIfBBB")
-FLAG_DC_PREDICTION = 1  # flags bit 0: row 0 of the coefficients holds left-neighbour differences
-FLAG_POST_FILTER = 2  # flags bit 1: a restoration filter follows the colour transform
-FLAG_KLT = 4  # flags bit 2: coefficients in the Karhunen–Loève-ordered basis (klt_rotation)
-# flags bit 3: the coefficients' bytes in planes (every value's low byte, then every value's
-# next byte, …) rather than value by value. Where a few values need 16 bits, the high plane
-# is nearly all zeros and LZMA codes it in a few bytes, while interleaved zero bytes break
-# the low bytes' runs: files 6–9 % smaller at fine steps (kodim23, kodim05), equal when
-# every value fits a byte. Files since 2026-11-30 set it.
-FLAG_PLANAR = 8
-# flags bit 4: the coefficients range-coded under a context model (model/entropy.py): 12–27 %
-# fewer bytes than LZMA2 on the byte planes (results/codec_ablation.md). Files since
-# 2026-11-30 (this session's second day) use it when it is the smaller.
-FLAG_RANGE_CODED = 16
-# flags bit 5 (with bits 0 and 4): row 0 holds the constant terms' residuals from the median
-# edge detector of LOCO-I (left, above, above-left) instead of left differences: 0.3–6.7 %
-# smaller range-coded files (most on smooth images at low rates; kodim23 0.3 → 6.7 %)
-FLAG_DC_MEDIAN = 32
-# flags bit 6 (with bit 1): the restoration filter's taps as integer multiples of
-# 2^-bits, range-coded under one Laplace table (entropy.encode_values), instead of fp16:
-# ~290 bytes for RGB where fp16 took 460 (4 % of a 0.15-bpp Kodak file)
-FLAG_FILTER_CODED = 64
-# flags bit 7: a second flags byte follows the header (files since 2026-12-04; a decoder
-# before then refuses them as "unknown flags"), so that the first byte's bits run out
-# without a new format version
-FLAG_MORE = 128
-# second flags byte, bit 0: the trained stage (model/synthesis.py) follows the restoration
-# filter
-FLAG2_STAGE = 1
-MODES = ("L", "LA", "RGB", "RGBA")
-INITS = ("paper", "torch", "fixed")
-QUANTS = ("fp32", "fp16", "int8")
 
 
 def fits_compact(cfg: INRConfig, mode: str) -> bool:
@@ -664,7 +445,7 @@ def stage_bytes(stage: synthesis.Stage) -> bytes:
         raise ValueError("the stage is not quantized (synthesis.quantize_)")
     ints, scales = stage.quantized
     coded = entropy.encode_values(ints)
-    if not 0 < stage.hidden <= synthesis.MAX_HIDDEN or len(coded) > 65535:
+    if not 0 < stage.hidden <= format3.MAX_STAGE_HIDDEN or len(coded) > 65535:
         raise ValueError(f"a stage of {stage.hidden} channels, {len(coded)} coded bytes")
     head = struct.pack("<BBH", stage.hidden, stage.dilation, len(coded))
     return head + coded + scales.astype("<f2").tobytes()
@@ -678,130 +459,30 @@ def _body_bytes(name: str, tensors: dict[str, np.ndarray]) -> bytes:
 
 
 def _decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
-    if len(raw) < COMPACT.size:
-        raise CodecError("the header is truncated")
-    h, w, mode, cy, cx, depth, width, init, seed, step, bq, zbytes, flags = COMPACT.unpack_from(raw)
-    known = FLAG_DC_PREDICTION | FLAG_POST_FILTER | FLAG_KLT | FLAG_PLANAR | FLAG_RANGE_CODED
-    if flags & ~(known | FLAG_DC_MEDIAN | FLAG_FILTER_CODED | FLAG_MORE):
-        raise CodecError(f"unknown flags {flags:#x}: a newer mhinr wrote this file")
-    if mode >= len(MODES) or init >= len(INITS) or bq >= len(QUANTS) or zbytes not in (1, 2, 4):
-        raise CodecError("the header is invalid: an unknown mode, init, quantization or width")
-    if min(h, w, cy, cx, depth, width) < 1:
-        raise CodecError("the header is invalid: a zero size")
-    try:
-        cfg = INRConfig(
-            heads=(-(-h // cy), -(-w // cx)),
-            cell=(cy, cx),
-            channels=len(MODES[mode]),
-            width=width,
-            depth=depth,
-            alpha=width,
-            init=INITS[init],
-            seed=seed,
-            body="cosine" if INITS[init] == "fixed" else "relu",
-        )
-    except ValueError as exc:  # a fixed body of the wrong shape
-        raise CodecError(f"the header is invalid: {exc}") from None
-    c = cfg.channels
-    quant = QUANTS[bq]
-    coded = Coded(
-        h, w, MODES[mode], "coefficients", "int8" if quant == "int8" else "fp16", step=step
+    """The network a format 3 record describes (format3.read parses and checks it)."""
+    rec = format3.read(raw)
+    cfg = INRConfig(
+        heads=rec.heads,
+        cell=rec.cell,
+        channels=rec.channels,
+        width=rec.units,
+        depth=rec.depth,
+        alpha=rec.units,
+        init=rec.init,  # type: ignore[arg-type]
+        seed=rec.seed,
+        body="cosine" if rec.fixed else "relu",
     )
-    _check_sizes(cfg, coded)
-    pos = COMPACT.size
-
-    def take(dtype: str, shape: tuple[int, ...]) -> np.ndarray:
-        nonlocal pos
-        n = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        if pos + n > len(raw):
-            raise CodecError("the file is truncated")
-        out = np.frombuffer(raw, dtype, count=int(np.prod(shape)), offset=pos).reshape(shape)
-        pos += n
-        return out
-
-    flags2 = int(take("u1", (1,))[0]) if flags & FLAG_MORE else 0
-    if flags2 & ~FLAG2_STAGE:
-        raise CodecError(f"unknown flags {flags2:#x} (second byte): a newer mhinr wrote this file")
-
-    coded.colour = take("<f4", (c, c)).astype(np.float64).tolist()
-    coded.colour_mean = take("<f4", (c,)).astype(np.float64).tolist()
-    filters = None
-    if flags & FLAG_POST_FILTER:
-        (k,) = take("u1", (1,))
-        if k % 2 == 0 or k > 15:
-            raise CodecError(f"the header is invalid: a restoration filter of size {k}")
-        shape = (c, c * int(k) ** 2 + 1)
-        if flags & FLAG_FILTER_CODED:
-            bits, n = take("u1", (1,))[0], int(take("<u2", (1,))[0])
-            if bits > 24:
-                raise CodecError(f"the header is invalid: a filter of {bits} fraction bits")
-            try:
-                ints = entropy.decode_values(take("u1", (n,)).tobytes(), shape[0] * shape[1])
-            except ValueError as exc:
-                raise CodecError(f"the restoration filter does not decode: {exc}") from None
-            filters = torch.from_numpy(ints.reshape(shape) / 2.0 ** int(bits)).float()
-        else:
-            filters = torch.from_numpy(take("<f2", shape).astype(np.float32))
-        if not torch.isfinite(filters).all():
-            raise CodecError("the restoration filter is not finite")
-    stage = _read_stage(take, c) if flags2 & FLAG2_STAGE else None
     net = MultiHeadINR(cfg)
-    state = net.state_dict()
-    tensors: dict[str, np.ndarray] = {}
-    for name in body_names(net):
-        shape = tuple(state[name].shape)
-        if quant == "int8" and len(shape) == 2:
-            tensors[name] = take("i1", shape)
-            tensors[name + ".scale"] = take("<f2", (shape[0], 1))
-        else:
-            tensors[name] = take("<f4" if quant == "fp32" else "<f2", shape)
-    shape = (cfg.width + 1, c * cfg.num_heads)
-    q = None  # the signed integers, where the storage gives them (else the zigzag `z`)
-    if flags & FLAG_RANGE_CODED:
-        try:
-            q = entropy.decode(raw[pos:], (cfg.width + 1, c, *cfg.heads)).reshape(shape)
-        except (ValueError, RuntimeError, OverflowError) as exc:
-            raise CodecError(f"the coefficients do not decode: {exc}") from None
-        pos = len(raw)
-    elif flags & FLAG_PLANAR:  # byte planes, least significant first
-        planes = take("u1", (zbytes, *shape)).astype(np.uint32)
-        z = sum(planes[i] << (8 * i) for i in range(zbytes))
-    else:
-        z = take({1: "u1", 2: "<u2", 4: "<u4"}[zbytes], shape)
-    if flags & FLAG_DC_MEDIAN and not flags & FLAG_DC_PREDICTION:
-        raise CodecError("the header is invalid: a median-edge DC flag without DC prediction")
-    if flags & FLAG_FILTER_CODED and not flags & FLAG_POST_FILTER:
-        raise CodecError("the header is invalid: a coded-filter flag without a filter")
-    if flags & FLAG_DC_PREDICTION:
-        q = unzigzag(z) if q is None else q
-        sums = dc_med_sums if flags & FLAG_DC_MEDIAN else dc_sums
-        q[0] = sums(q[0].reshape(c, *cfg.heads)).reshape(-1)
-    tensors["coefficients"] = z if q is None else zigzag(q).astype(np.uint64)
-    if pos != len(raw):
-        raise CodecError(f"the file has {len(raw) - pos} bytes more than its header describes")
-    if not (math.isfinite(step) and step > 0):
-        raise CodecError("coefficient storage needs a positive quantizer step")
-    _decode_coefficients(net, coded, tensors, bool(flags & FLAG_KLT))
-    net.post_filter = filters
-    net.stage = stage
-    return net.eval(), coded
-
-
-def _read_stage(take, channels: int) -> synthesis.Stage:
-    """The trained stage of a format 3 record (`stage_bytes`), read with `take`."""
-    hidden, dilation = (int(v) for v in take("u1", (2,)))
-    n = int(take("<u2", (1,))[0])
-    if not 0 < hidden <= synthesis.MAX_HIDDEN or dilation > synthesis.MAX_DILATION:
-        raise CodecError(f"the header is invalid: a stage of {hidden} channels, {dilation}")
-    count, rows = synthesis.parameter_counts(channels, hidden, dilation)
-    try:
-        ints = entropy.decode_values(take("u1", (n,)).tobytes(), count)
-    except ValueError as exc:
-        raise CodecError(f"the trained stage does not decode: {exc}") from None
-    scales = take("<f2", (rows,))
-    if not np.isfinite(scales).all() or np.abs(ints).max(initial=0) > 2**20:
-        raise CodecError("the trained stage is not finite")
-    return synthesis.from_quantized(channels, hidden, dilation, ints, scales)
+    tensors = dict(rec.body, coefficients=zigzag(rec.q).astype(np.uint64))
+    _decode_coefficients(net, rec.coded, tensors, rec.klt)
+    if rec.post_filter is not None:
+        net.post_filter = torch.from_numpy(rec.post_filter.copy())
+    if rec.stage is not None:
+        st = rec.stage
+        net.stage = synthesis.from_quantized(
+            rec.channels, st.hidden, st.dilation, st.ints, st.scales
+        )
+    return net.eval(), rec.coded
 
 
 def _header(net: MultiHeadINR, coded: Coded) -> dict:
@@ -835,10 +516,10 @@ def _config(cls, header: dict, tuples: tuple[str, ...] = ()):
 
 
 def decode(data: bytes) -> tuple[MultiHeadINR | UpscaleINR, Coded]:
-    version, raw = _open(data)
+    version, raw = open_payload(data)
     if version >= 3:
         return _decode_compact(raw)
-    header, tensors = _parse_json(raw)
+    header, tensors = parse_json(raw)
     try:
         image = dict(header["image"])
         image.pop("extra", None)  # files written before 2026-11-30 carry an empty one

@@ -34,8 +34,6 @@ from torch import Tensor
 
 HIDDEN = 8
 LEVELS = 15  # integer weights within ±LEVELS (4 bits and a sign); 31 cost ~25 % more bytes
-MAX_HIDDEN = 64  # what a decoder accepts …
-MAX_DILATION = 16
 CROP = 64  # training crops (pixels a side) …
 BATCH = 8  # … this many a step
 LR = 2e-3  # Adam, cosine-decayed over the budget (5e-3: +0.04 dB less on kodim23, kodim05)
@@ -207,15 +205,6 @@ def quantize_(net: Stage, levels: int = LEVELS) -> tuple[np.ndarray, np.ndarray]
 def _load_rows(conv: torch.nn.Conv2d, rows: Tensor) -> None:
     conv.weight.copy_(rows[:, :-1].reshape(conv.weight.shape).float())
     conv.bias.copy_(rows[:, -1].float())
-
-
-def parameter_counts(channels: int, hidden: int, dilation: int = 0) -> tuple[int, int]:
-    """(integers, scales) a stage of this shape stores."""
-    net = Stage(channels, hidden, dilation)
-    return (
-        sum(_rows(c).numel() for c in net.layers()),
-        sum(c.out_channels for c in net.layers()),
-    )
 
 
 def from_quantized(

@@ -1,0 +1,337 @@
+"""Format 3, the compact binary record of the coefficient storage, read without PyTorch.
+
+The payload (inflated) is one record, all little-endian:
+  COMPACT  height u32, width u32, mode u8, cell rows u8, cell cols u8, body depth u8,
+           body width u16, init u8, seed u32, quantizer step f32, body quantization u8,
+           coefficient bytes u8 (1, 2 or 4), flags u8 (bit 0: DC prediction, bit 1:
+           restoration filter, bit 2: Karhunen–Loève-ordered basis, bit 3: byte planes,
+           bit 4: range-coded coefficients, bit 5: median-edge DC prediction, bit 6:
+           range-coded restoration filter)
+  colour   C×C f32 (rows = output channels), then the C channel means f32
+  filter   (flags bit 1) its size k u8, then C×(C·k²+1) f16: the restoration filter;
+           with bit 6 instead: k u8, the fraction bits b u8, the coded length u16, then
+           the taps ×2^b as integers coded by entropy.encode_values
+  flags2   (flags bit 7) a second flags byte, right after the header: bit 0 the stage
+  stage    (flags2 bit 0) the trained stage (model/synthesis.py): its hidden channels u8,
+           its middle layer's dilation u8 (0: 1×1), the coded length u16, its integers
+           coded by entropy.encode_values, then one f16 scale per output row of each
+           layer (synthesis.quantize_)
+  body     each body parameter in order: int8 matrices as int8 values then one f16 scale
+           per row; everything else f16 (fp32 quantization: f32). None with init 2
+           ("fixed", files since 2026-11-30): the cosine body (network.Body), whose
+           coefficients are the cell's DCT (dct_basis) whatever bit 2 says
+  coefficients  zigzag integers [width + 1, C·Hy·Hx] (bit 3: as byte planes, low first;
+           else each value's bytes together); with DC prediction, row 0 (each
+           cell's constant coefficient) as differences from the cell to its left (the
+           first column: from the cell above), as JPEG codes its DC terms. With flags
+           bit 4 (coder 4) the same integers range-coded (model/entropy.py) instead, in a
+           section the LZMA2 stream does not cover ("coefficient bytes" is then 1), and
+           with bit 5 row 0 as residuals of the median edge detector (dc_med_residuals)
+26 bytes of header where the JSON one took ~600 (~300 after LZMA): the heads grid follows
+from the size and the cell, the channels from the mode, the rest is the presets' default.
+
+The writer is codec.encode_coefficients; `read` parses a record into a `Record`, which
+the PyTorch decoder (codec.decode) and the NumPy one (model/decoder.py) both build from.
+"""
+
+import math
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from mhinr.model import entropy
+from mhinr.model.container import MAX_PARAMS, CodecError, Coded
+from mhinr.model.entropy import unzigzag
+
+COMPACT = struct.Struct("<IIBBBBHBIfBBB")
+FLAG_DC_PREDICTION = 1  # flags bit 0: row 0 of the coefficients holds left-neighbour differences
+FLAG_POST_FILTER = 2  # flags bit 1: a restoration filter follows the colour transform
+FLAG_KLT = 4  # flags bit 2: coefficients in the Karhunen–Loève-ordered basis (klt_rotation)
+# flags bit 3: the coefficients' bytes in planes (every value's low byte, then every value's
+# next byte, …) rather than value by value. Where a few values need 16 bits, the high plane
+# is nearly all zeros and LZMA codes it in a few bytes, while interleaved zero bytes break
+# the low bytes' runs: files 6–9 % smaller at fine steps (kodim23, kodim05), equal when
+# every value fits a byte. Files since 2026-11-30 set it.
+FLAG_PLANAR = 8
+# flags bit 4: the coefficients range-coded under a context model (model/entropy.py): 12–27 %
+# fewer bytes than LZMA2 on the byte planes (results/codec_ablation.md). Files since
+# 2026-11-30 (this session's second day) use it when it is the smaller.
+FLAG_RANGE_CODED = 16
+# flags bit 5 (with bits 0 and 4): row 0 holds the constant terms' residuals from the median
+# edge detector of LOCO-I (left, above, above-left) instead of left differences: 0.3–6.7 %
+# smaller range-coded files (most on smooth images at low rates; kodim23 0.3 → 6.7 %)
+FLAG_DC_MEDIAN = 32
+# flags bit 6 (with bit 1): the restoration filter's taps as integer multiples of
+# 2^-bits, range-coded under one Laplace table (entropy.encode_values), instead of fp16:
+# ~290 bytes for RGB where fp16 took 460 (4 % of a 0.15-bpp Kodak file)
+FLAG_FILTER_CODED = 64
+# flags bit 7: a second flags byte follows the header (files since 2026-12-04; a decoder
+# before then refuses them as "unknown flags"), so that the first byte's bits run out
+# without a new format version
+FLAG_MORE = 128
+# second flags byte, bit 0: the trained stage (model/synthesis.py) follows the restoration
+# filter
+FLAG2_STAGE = 1
+MODES = ("L", "LA", "RGB", "RGBA")
+INITS = ("paper", "torch", "fixed")
+QUANTS = ("fp32", "fp16", "int8")
+# what a decoder accepts of a stage (model/synthesis.py makes them far smaller)
+MAX_STAGE_HIDDEN = 64
+MAX_STAGE_DILATION = 16
+
+
+def dc_differences(dc: np.ndarray) -> np.ndarray:
+    """[C, Hy, Hx] integers → each minus its left neighbour (first column: minus the one
+    above; the first cell as it is)."""
+    out = dc.copy()
+    out[:, :, 1:] -= dc[:, :, :-1]
+    out[:, 1:, 0] -= dc[:, :-1, 0]
+    return out
+
+
+def dc_sums(diff: np.ndarray) -> np.ndarray:
+    """The inverse of `dc_differences`."""
+    out = diff.copy()
+    out[:, :, 0] = np.cumsum(diff[:, :, 0], axis=1)
+    return np.cumsum(out, axis=2)
+
+
+def _med_prediction(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """LOCO-I's median edge detector from the left (a), above (b) and above-left (c)."""
+    big, small = np.maximum(a, b), np.minimum(a, b)
+    return np.where(c >= big, small, np.where(c <= small, big, a + b - c))
+
+
+def dc_med_residuals(dc: np.ndarray) -> np.ndarray:
+    """[C, Hy, Hx] integers → each minus the median edge detector's prediction from its
+    left, upper and upper-left neighbours (first row: minus the left one; first column:
+    minus the one above; the first cell as it is)."""
+    a, b, c = np.zeros_like(dc), np.zeros_like(dc), np.zeros_like(dc)
+    a[:, :, 1:], b[:, 1:], c[:, 1:, 1:] = dc[:, :, :-1], dc[:, :-1], dc[:, :-1, :-1]
+    pred = _med_prediction(a, b, c)
+    pred[:, 0, 1:] = dc[:, 0, :-1]
+    pred[:, 1:, 0] = dc[:, :-1, 0]
+    pred[:, 0, 0] = 0
+    return dc - pred
+
+
+def dc_med_sums(res: np.ndarray) -> np.ndarray:
+    """The inverse of `dc_med_residuals` (cell by cell in raster order, all channels at
+    once)."""
+    out = np.zeros_like(res)
+    out[:, 0] = np.cumsum(res[:, 0], axis=1)
+    out[:, :, 0] = np.cumsum(out[:, :, 0] + np.pad(res[:, 1:, 0], [(0, 0), (1, 0)]), axis=1)
+    for y in range(1, res.shape[1]):
+        up, row = out[:, y - 1], out[:, y]
+        for x in range(1, res.shape[2]):
+            row[:, x] = res[:, y, x] + _med_prediction(row[:, x - 1], up[:, x], up[:, x - 1])
+    return out
+
+
+def body_shapes(depth: int, width: int) -> list[tuple[str, tuple[int, ...]]]:
+    """The ReLU body's parameters in file order (network.Body's names): each layer's weight
+    [width, fan in], then its bias."""
+    shapes: list[tuple[str, tuple[int, ...]]] = []
+    fan_in = 2
+    for i in range(depth):
+        shapes += [
+            (f"body.net.{2 * i}.weight", (width, fan_in)),
+            (f"body.net.{2 * i}.bias", (width,)),
+        ]
+        fan_in = width
+    return shapes
+
+
+def stage_counts(channels: int, hidden: int, dilation: int = 0) -> tuple[int, int]:
+    """(integers, scales) a trained stage of this shape stores (model/synthesis.py's layers:
+    a 3×3 convolution channels → hidden, a 1×1 one hidden → hidden or, with a dilation, a
+    depthwise 3×3, and a 3×3 one hidden → channels; each output row its weights and bias)."""
+    rows = [
+        (hidden, channels * 9 + 1),
+        (hidden, (9 if dilation else hidden) + 1),
+        (channels, hidden * 9 + 1),
+    ]
+    return sum(r * n for r, n in rows), sum(r for r, _ in rows)
+
+
+@dataclass
+class StageRecord:
+    """A trained stage as the file holds it (synthesis.quantize_): integers and fp16 scales."""
+
+    hidden: int
+    dilation: int
+    ints: np.ndarray  # int64
+    scales: np.ndarray  # float16, one per output row of each layer
+
+
+@dataclass
+class Record:
+    """A format 3 record, parsed and checked."""
+
+    coded: Coded  # size, mode, step, colour transform
+    cell: tuple[int, int]
+    depth: int
+    units: int  # the body's width (the cosine body: a cell's pixels less one)
+    init: str  # paper, torch or fixed (the cosine body)
+    seed: int
+    klt: bool  # the coefficients are in the Karhunen–Loève-ordered basis
+    body: dict[str, np.ndarray]  # as stored: int8 matrices with their ".scale", else f16/f32
+    q: np.ndarray  # the integer coefficients [units + 1, C·Hy·Hx], int64
+    post_filter: np.ndarray | None  # [C, C·k²+1] float32
+    stage: StageRecord | None
+
+    @property
+    def heads(self) -> tuple[int, int]:
+        return -(-self.coded.height // self.cell[0]), -(-self.coded.width // self.cell[1])
+
+    @property
+    def channels(self) -> int:
+        return len(self.coded.mode)
+
+    @property
+    def fixed(self) -> bool:
+        """The cosine body: no weights, the cells' DCT."""
+        return self.init == "fixed"
+
+
+class _Reader:
+    """Takes arrays off the front of a record, refusing to read past its end."""
+
+    def __init__(self, raw: bytes, pos: int):
+        self.raw, self.pos = raw, pos
+
+    def take(self, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+        count = math.prod(shape)
+        n = count * np.dtype(dtype).itemsize
+        if self.pos + n > len(self.raw):
+            raise CodecError("the file is truncated")
+        out = np.frombuffer(self.raw, dtype, count=count, offset=self.pos).reshape(shape)
+        self.pos += n
+        return out
+
+    def byte(self) -> int:
+        return int(self.take("u1", (1,))[0])
+
+    def u16(self) -> int:
+        return int(self.take("<u2", (1,))[0])
+
+
+def read(raw: bytes) -> Record:
+    """The record of an inflated format 3 payload, or CodecError saying what is wrong."""
+    if len(raw) < COMPACT.size:
+        raise CodecError("the header is truncated")
+    h, w, mode, cy, cx, depth, units, init, seed, step, bq, zbytes, flags = COMPACT.unpack_from(raw)
+    _check_header(h, w, mode, cy, cx, depth, units, init, bq, zbytes, flags, step)
+    coded = Coded(
+        h, w, MODES[mode], "coefficients", "int8" if QUANTS[bq] == "int8" else "fp16", step=step
+    )
+    c = len(coded.mode)
+    r = _Reader(raw, COMPACT.size)
+    flags2 = r.byte() if flags & FLAG_MORE else 0
+    if flags2 & ~FLAG2_STAGE:
+        raise CodecError(f"unknown flags {flags2:#x} (second byte): a newer mhinr wrote this file")
+    coded.colour = r.take("<f4", (c, c)).astype(np.float64).tolist()
+    coded.colour_mean = r.take("<f4", (c,)).astype(np.float64).tolist()
+    post_filter = _read_filter(r, c, flags) if flags & FLAG_POST_FILTER else None
+    stage = _read_stage(r, c) if flags2 & FLAG2_STAGE else None
+    body: dict[str, np.ndarray] = {}
+    for name, shape in body_shapes(depth, units) if INITS[init] != "fixed" else []:
+        if QUANTS[bq] == "int8" and len(shape) == 2:
+            body[name] = r.take("i1", shape)
+            body[name + ".scale"] = r.take("<f2", (shape[0], 1))
+        else:
+            body[name] = r.take("<f4" if QUANTS[bq] == "fp32" else "<f2", shape)
+    heads = (-(-h // cy), -(-w // cx))
+    q = _read_coefficients(r, flags, zbytes, (units + 1, c, *heads))
+    if r.pos != len(raw):
+        raise CodecError(f"the file has {len(raw) - r.pos} bytes more than its header describes")
+    return Record(
+        coded, (cy, cx), depth, units, INITS[init], seed, bool(flags & FLAG_KLT), body, q,
+        post_filter, stage,
+    )  # fmt: skip
+
+
+def _check_header(h, w, mode, cy, cx, depth, units, init, bq, zbytes, flags, step) -> None:
+    known = FLAG_DC_PREDICTION | FLAG_POST_FILTER | FLAG_KLT | FLAG_PLANAR | FLAG_RANGE_CODED
+    if flags & ~(known | FLAG_DC_MEDIAN | FLAG_FILTER_CODED | FLAG_MORE):
+        raise CodecError(f"unknown flags {flags:#x}: a newer mhinr wrote this file")
+    if mode >= len(MODES) or init >= len(INITS) or bq >= len(QUANTS) or zbytes not in (1, 2, 4):
+        raise CodecError("the header is invalid: an unknown mode, init, quantization or width")
+    if min(h, w, cy, cx, depth, units) < 1:
+        raise CodecError("the header is invalid: a zero size")
+    if INITS[init] == "fixed" and (units != cy * cx - 1 or depth != 1):
+        raise CodecError(
+            f"the header is invalid: a cosine body is of depth 1 and {cy * cx - 1} units on "
+            f"{cy}×{cx} cells, not depth {depth}, width {units}"
+        )
+    if flags & FLAG_DC_MEDIAN and not flags & FLAG_DC_PREDICTION:
+        raise CodecError("the header is invalid: a median-edge DC flag without DC prediction")
+    if flags & FLAG_FILTER_CODED and not flags & FLAG_POST_FILTER:
+        raise CodecError("the header is invalid: a coded-filter flag without a filter")
+    if not (math.isfinite(step) and step > 0):
+        raise CodecError("coefficient storage needs a positive quantizer step")
+    hy, hx = -(-h // cy), -(-w // cx)
+    c = len(MODES[mode])
+    params = units * (units + 2 * 128 + 3) * depth + hy * hx * c * (units + 1)
+    if params > MAX_PARAMS:
+        raise CodecError(f"the architecture has about {params:,} parameters, over the limit")
+
+
+def _read_filter(r: _Reader, c: int, flags: int) -> np.ndarray:
+    k = r.byte()
+    if k % 2 == 0 or k > 15:
+        raise CodecError(f"the header is invalid: a restoration filter of size {k}")
+    shape = (c, c * k**2 + 1)
+    if flags & FLAG_FILTER_CODED:
+        bits, n = r.byte(), r.u16()
+        if bits > 24:
+            raise CodecError(f"the header is invalid: a filter of {bits} fraction bits")
+        try:
+            ints = entropy.decode_values(r.take("u1", (n,)).tobytes(), shape[0] * shape[1])
+        except ValueError as exc:
+            raise CodecError(f"the restoration filter does not decode: {exc}") from None
+        taps = (ints.reshape(shape) / 2.0**bits).astype(np.float32)
+    else:
+        taps = r.take("<f2", shape).astype(np.float32)
+    if not np.isfinite(taps).all():
+        raise CodecError("the restoration filter is not finite")
+    return taps
+
+
+def _read_stage(r: _Reader, channels: int) -> StageRecord:
+    hidden, dilation = r.byte(), r.byte()
+    n = r.u16()
+    if not 0 < hidden <= MAX_STAGE_HIDDEN or dilation > MAX_STAGE_DILATION:
+        raise CodecError(f"the header is invalid: a stage of {hidden} channels, {dilation}")
+    count, rows = stage_counts(channels, hidden, dilation)
+    try:
+        ints = entropy.decode_values(r.take("u1", (n,)).tobytes(), count)
+    except ValueError as exc:
+        raise CodecError(f"the trained stage does not decode: {exc}") from None
+    scales = r.take("<f2", (rows,))
+    if not np.isfinite(scales).all() or np.abs(ints).max(initial=0) > 2**20:
+        raise CodecError("the trained stage is not finite")
+    return StageRecord(hidden, dilation, ints, scales)
+
+
+def _read_coefficients(r: _Reader, flags: int, zbytes: int, shape4: tuple[int, ...]) -> np.ndarray:
+    """The signed integer coefficients [k, C·Hy·Hx] (int64), their DC terms summed back."""
+    k, c, hy, hx = shape4
+    shape = (k, c * hy * hx)
+    if flags & FLAG_RANGE_CODED:
+        try:
+            q = entropy.decode(r.raw[r.pos :], shape4).reshape(shape)
+        except (ValueError, RuntimeError, OverflowError) as exc:
+            raise CodecError(f"the coefficients do not decode: {exc}") from None
+        r.pos = len(r.raw)
+    elif flags & FLAG_PLANAR:  # byte planes, least significant first
+        planes = r.take("u1", (zbytes, *shape)).astype(np.uint64)
+        q = unzigzag(sum(planes[i] << np.uint64(8 * i) for i in range(zbytes)))
+    else:
+        q = unzigzag(r.take({1: "u1", 2: "<u2", 4: "<u4"}[zbytes], shape))
+    q = np.asarray(q, dtype=np.int64).copy()
+    if flags & FLAG_DC_PREDICTION:
+        sums = dc_med_sums if flags & FLAG_DC_MEDIAN else dc_sums
+        q[0] = sums(q[0].reshape(c, hy, hx)).reshape(-1)
+    return q
