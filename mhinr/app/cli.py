@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mhinr.model.files import write_atomic
 
-OUTPUT_FORMATS = {".png": "PNG", ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG"}
+OUTPUT_FORMATS = {".png": "PNG", ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG", ".avif": "AVIF"}
 
 
 def heads_arg(text: str) -> tuple[int, int]:
@@ -68,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
     size.add_argument("--size", type=int, help="the longer side in pixels (aspect kept)")
     size.add_argument("--width", type=int)
     r.add_argument("--height", type=int)
-    r.add_argument("-o", "--output", type=Path, required=True, help=".png, .webp or .jpg")
+    r.add_argument("-o", "--output", type=Path, required=True, help=".png, .webp, .jpg or .avif")
     r.add_argument("--method", default="resample", choices=["resample", "plain"])
 
     i = sub.add_parser("info", help="describe a .inr file")
@@ -177,39 +177,66 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decoded(data: bytes):
+    """The file decoded by the NumPy decoder where it can (model/decoder.py: the presets'
+    cosine codec files, no PyTorch imported), else by PyTorch's (model/codec.py); what it
+    lacks to decode the file is an error that says what to install."""
+    from mhinr.model import decoder
+
+    try:
+        return decoder.read(data)
+    except decoder.NeedsPyTorch as exc:
+        try:
+            from mhinr.model.codec import decode
+        except ImportError:
+            raise ValueError(str(exc)) from None
+        return decode(data)
+
+
 def cmd_render(args: argparse.Namespace) -> int:
-    from mhinr.model.codec import decode
-    from mhinr.model.images import to_pil
-    from mhinr.model.render import output_size, render
+    from mhinr.model import pixels
 
     fmt = OUTPUT_FORMATS.get(args.output.suffix.lower())
     if fmt is None:
         raise ValueError(
             f"output must end in {', '.join(OUTPUT_FORMATS)}, not {args.output.name!r}"
         )
-    net, coded = decode(args.model.read_bytes())
-    _torch_threads()
-    out_h, out_w = output_size((coded.height, coded.width), args.size, args.width, args.height)
+    decoded = _decoded(args.model.read_bytes())
+    if isinstance(decoded, tuple):  # decoded by PyTorch
+        from mhinr.model.render import render
+
+        net, coded = decoded
+        _torch_threads()
+
+        def draw(size: tuple[int, int], out: tuple[int, int]):
+            return render(net, size, out, method=args.method).numpy()
+    else:
+        coded = decoded.coded
+
+        def draw(size: tuple[int, int], out: tuple[int, int]):
+            return decoded.render(out, method=args.method)
+
+    size = (coded.height, coded.width)
+    out_h, out_w = pixels.output_size(size, args.size, args.width, args.height)
     if out_h * out_w > 32_000_000 or max(out_h, out_w) > 8192:
         raise ValueError(f"{out_w}x{out_h} is over the render limit (8192 a side, 32 megapixels)")
-    pixels = render(net, (coded.height, coded.width), (out_h, out_w), method=args.method)
-    img = to_pil(pixels, coded.mode)
-    if fmt == "JPEG" and img.mode in ("LA", "RGBA"):
-        img = img.convert(img.mode[:-1])
-    import io
-
-    buf = io.BytesIO()
-    extra = {"JPEG": {"quality": 95, "optimize": True}, "WEBP": {"quality": 95}}
-    img.save(buf, fmt, **extra.get(fmt, {}))
-    write_atomic(args.output, buf.getvalue())
+    image = draw(size, (out_h, out_w))
+    write_atomic(args.output, pixels.encode(image, fmt, 95, coded.mode))
     print(f"{args.output}: {out_w}x{out_h} {fmt}")
     return 0
 
 
 def describe(data: bytes) -> dict:
-    from mhinr.model.codec import decode
+    """What `mhinr info` says of a file (the NumPy decoder's description where it decodes
+    the file, the same fields from the decoded network otherwise)."""
+    decoded = _decoded(data)
+    if not isinstance(decoded, tuple):
+        return decoded.describe()
+    return describe_network(data, *decoded)
 
-    net, coded = decode(data)
+
+def describe_network(data: bytes, net, coded) -> dict:
+    """`describe` of a network decoded by PyTorch."""
     cfg = net.cfg
     info = {
         "bytes": len(data),
@@ -373,8 +400,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from mhinr.model.codec import CodecError
-    from mhinr.model.images import ImageError
+    from mhinr.model.container import CodecError
 
     commands = {
         "fit": cmd_fit,
@@ -387,12 +413,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return commands[args.command](args)
     except ImportError as exc:
-        if args.command not in ("serve", "worker"):
-            raise
-        print(f"mhinr: error: {args.command} needs pip install 'mhinr[server]' ({exc})",
+        # `pip install mhinr` decodes and renders the cosine codec's files; the rest needs more
+        extra = "server" if args.command in ("serve", "worker", "sign") else "fit"
+        print(f"mhinr: error: {args.command} needs pip install 'mhinr[{extra}]' ({exc})",
               file=sys.stderr)  # fmt: skip
         return 2
-    except (ImageError, CodecError, ValueError, OSError) as exc:
+    except (CodecError, ValueError, OSError) as exc:  # ImageError is a ValueError
         print(f"mhinr: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,25 +1,32 @@
-"""mhinr.model: the multi-head ReLU implicit neural representation, offline and PyTorch only.
+"""mhinr.model: the multi-head ReLU implicit neural representation, offline.
 
-Nothing in this package knows that a web service exists.
+Nothing in this package knows that a web service exists. Decoding and rendering the cosine
+codec's files needs only NumPy and Pillow (model/decoder.py, `pip install mhinr`); fitting,
+and decoding trained networks, PyTorch (`pip install 'mhinr[fit]'`). The names below are
+imported when first used, so that importing a NumPy-only module of this package does not
+import PyTorch.
 """
 
-from mhinr.model.fit import FitConfig, FitResult, fit
-from mhinr.model.images import load_image
-from mhinr.model.metrics import psnr, render_flops, seam_ratio, ssim
-from mhinr.model.network import INRConfig, MultiHeadINR, build_network
-from mhinr.model.render import render
+import importlib
 
-__all__ = [
-    "FitConfig",
-    "FitResult",
-    "INRConfig",
-    "MultiHeadINR",
-    "build_network",
-    "fit",
-    "load_image",
-    "psnr",
-    "render",
-    "render_flops",
-    "seam_ratio",
-    "ssim",
-]
+_WHERE = {
+    "FitConfig": "fit",
+    "FitResult": "fit",
+    "fit": "fit",
+    "load_image": "images",
+    "psnr": "metrics",
+    "render_flops": "metrics",
+    "seam_ratio": "metrics",
+    "ssim": "metrics",
+    "INRConfig": "network",
+    "MultiHeadINR": "network",
+    "build_network": "network",
+    "render": "render",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'mhinr.model' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"mhinr.model.{_WHERE[name]}"), name)

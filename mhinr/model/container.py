@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import zstandard
 
 MAGIC = b"MINR"
 FORMAT_VERSION = 3  # the newest this code reads; a file says the oldest that reads it
@@ -75,6 +74,8 @@ def pack(
             (1, lzma.compress(raw, format=lzma.FORMAT_XZ, preset=9 | lzma.PRESET_EXTREME))
         )
     if coder in ("best", "zstd"):
+        import zstandard  # mhinr[fit]: these containers hold trained networks
+
         candidates.append((2, zstandard.ZstdCompressor(level=22).compress(raw)))
     if not candidates:
         raise ValueError(f"unknown coder {coder!r}: best, lzma or zstd")
@@ -140,23 +141,31 @@ def _inflate(coder: str, payload: bytes) -> bytes:
         if n > len(payload) - 4:
             raise CodecError("the payload is truncated")
         return _inflate("lzma-raw", payload[4 : 4 + n]) + payload[4 + n :]
-    try:
-        if coder in ("lzma", "lzma-raw"):
-            if coder == "lzma":
-                dec = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-            else:
-                dec = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=LZMA_RAW)
+    if coder in ("lzma", "lzma-raw"):
+        if coder == "lzma":
+            dec = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+        else:
+            dec = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=LZMA_RAW)
+        try:
             raw = dec.decompress(payload, max_length=MAX_PAYLOAD)
-            if not dec.eof:
-                raise CodecError("the payload is truncated or larger than the limit")
-            return raw
-        reader = zstandard.ZstdDecompressor().stream_reader(payload)
-        raw = reader.read(MAX_PAYLOAD + 1)
-        if len(raw) > MAX_PAYLOAD:
-            raise CodecError("the payload inflates beyond the limit")
+        except lzma.LZMAError as exc:
+            raise CodecError(f"the payload does not decompress: {exc}") from None
+        if not dec.eof:
+            raise CodecError("the payload is truncated or larger than the limit")
         return raw
-    except (lzma.LZMAError, zstandard.ZstdError) as exc:
+    try:  # zstd: only formats 1 and 2, which hold trained networks (the presets' never are)
+        import zstandard
+    except ImportError:
+        raise CodecError(
+            "the file is zstd-coded: decoding it needs pip install 'mhinr[fit]'"
+        ) from None
+    try:
+        raw = zstandard.ZstdDecompressor().stream_reader(payload).read(MAX_PAYLOAD + 1)
+    except zstandard.ZstdError as exc:
         raise CodecError(f"the payload does not decompress: {exc}") from None
+    if len(raw) > MAX_PAYLOAD:
+        raise CodecError("the payload inflates beyond the limit")
+    return raw
 
 
 def lzma_raw(data: bytes) -> bytes:

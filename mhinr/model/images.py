@@ -16,6 +16,8 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
+from mhinr.model import pixels
+
 DEFAULT_MAX_PIXELS = 16_000_000
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF")
 
@@ -118,10 +120,7 @@ def to_uint8(pixels: Tensor) -> Tensor:
 
 def to_pil(image_u8: Tensor, mode: str | None = None) -> Image.Image:
     """[C, H, W] uint8 → a Pillow image (L, LA, RGB or RGBA by channel count)."""
-    c = image_u8.shape[0]
-    mode = mode or {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[c]
-    a = image_u8.permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(a[..., 0] if c == 1 else a, mode)
+    return pixels.to_pil(image_u8.cpu().numpy(), mode)
 
 
 def pad_edge(pixels: Tensor, rows: int, cols: int) -> Tensor:

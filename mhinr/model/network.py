@@ -17,7 +17,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from mhinr.model import prng
+from mhinr.model import pixels, prng
 from mhinr.model.synthesis import Stage
 
 BodyKind = Literal["relu", "sine", "fourier", "cosine"]
@@ -96,20 +96,10 @@ class SineLayer(nn.Module):
         return torch.sin(self.omega0 * self.linear(x))
 
 
-def dct_order(cell: tuple[int, int]) -> list[tuple[int, int]]:
-    """The (a, b) frequencies of a cell's 2-D cosines, constant first, in the order of
-    rising a/n̂y + b/n̂x, then a (JPEG's diagonals; an exact integer order)."""
-    n_y, n_x = cell
-    keys = sorted((a * n_x + b * n_y, a, b) for a in range(n_y) for b in range(n_x))
-    return [(a, b) for _, a, b in keys]
-
-
 def _cosine_table(cell: tuple[int, int]) -> tuple[Tensor, Tensor]:
-    """(π/2 · the frequencies [n, 2], the scales √(c_a/n̂y · c_b/n̂x) [n]) of a cell's
-    cosines in `dct_order`, float64 (c = 1 for frequency 0, else 2)."""
-    freq = torch.tensor(dct_order(cell), dtype=torch.float64)
-    norm = torch.where(freq > 0, 2.0, 1.0) / torch.tensor(cell, dtype=torch.float64)
-    return math.pi / 2 * freq, norm.prod(1).sqrt()
+    """pixels.cosine_table as float64 tensors."""
+    freq, norm = pixels.cosine_table(cell)
+    return torch.from_numpy(freq), torch.from_numpy(norm)
 
 
 def _cosines(coords: Tensor, freq: Tensor, norm: Tensor) -> Tensor:

@@ -37,13 +37,13 @@ def _filtered(pixels: np.ndarray) -> bytes:
     return out.tobytes()
 
 
-def _deflate(raw: bytes) -> bytes:
+def _deflate(raw: bytes, level: int) -> bytes:
     """One zlib stream of `raw`, its PARTS pieces compressed in parallel."""
     n = len(raw)
     cuts = [n * i // PARTS for i in range(PARTS + 1)]
 
     def piece(i: int) -> bytes:
-        co = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)  # raw deflate: headers are ours
+        co = zlib.compressobj(level, zlib.DEFLATED, -15)  # raw deflate: headers are ours
         body = co.compress(raw[cuts[i] : cuts[i + 1]])
         return body + co.flush(zlib.Z_FINISH if i == PARTS - 1 else zlib.Z_SYNC_FLUSH)
 
@@ -51,8 +51,9 @@ def _deflate(raw: bytes) -> bytes:
     return b"\x78\x01" + b"".join(pieces) + struct.pack(">I", zlib.adler32(raw))
 
 
-def encode_png(pixels: np.ndarray) -> bytes:
-    """PNG bytes of a uint8 [H, W] or [H, W, C] array (C = 1 to 4: L, LA, RGB, RGBA)."""
+def encode_png(pixels: np.ndarray, level: int = LEVEL) -> bytes:
+    """PNG bytes of a uint8 [H, W] or [H, W, C] array (C = 1 to 4: L, LA, RGB, RGBA), its
+    deflate stream at zlib `level`."""
     if pixels.dtype != np.uint8:
         raise ValueError(f"PNG pixels must be uint8, got {pixels.dtype}")
     if pixels.ndim == 2:
@@ -61,7 +62,7 @@ def encode_png(pixels: np.ndarray) -> bytes:
     if c not in COLOUR_TYPES or h < 1 or w < 1:
         raise ValueError(f"cannot write a PNG of shape {pixels.shape}")
     header = struct.pack(">IIBBBBB", w, h, 8, COLOUR_TYPES[c], 0, 0, 0)
-    idat = _deflate(_filtered(np.ascontiguousarray(pixels)))
+    idat = _deflate(_filtered(np.ascontiguousarray(pixels)), level)
     return (
         b"\x89PNG\r\n\x1a\n"
         + _chunk(b"IHDR", header)

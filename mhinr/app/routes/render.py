@@ -1,6 +1,5 @@
 """GET /render: the image rendered from a job's model at any size."""
 
-import io
 import time
 from dataclasses import dataclass
 from typing import Annotated, Literal
@@ -14,8 +13,7 @@ from mhinr.app import deps, signing
 from mhinr.app.errors import APIError
 from mhinr.app.routes.jobs import refuse_unknown_fields, succeeded_or_409
 from mhinr.app.schemas import errors
-from mhinr.model.images import to_pil
-from mhinr.model.png import encode_png
+from mhinr.model.pixels import encode as image_file
 from mhinr.model.render import output_size, render, render_kind
 
 router = APIRouter()
@@ -39,21 +37,8 @@ def choose_format(fmt: str | None, accept: str) -> str:
 
 
 def encode(pixels, mode: str, fmt: str, quality: int | None = None) -> bytes:
-    """uint8 [C, H, W] pixels as an image file of `fmt`."""
-    if fmt == "png" and pixels.shape[1] * pixels.shape[2] > 1_000_000:
-        # above a megapixel encoding, not the network, dominates: the parallel writer
-        return encode_png(pixels.permute(1, 2, 0).contiguous().numpy())
-    img = to_pil(pixels, mode)
-    if fmt == "jpeg" and img.mode in ("LA", "RGBA"):
-        img = img.convert(img.mode[:-1])
-    buf = io.BytesIO()
-    if fmt == "png":
-        img.save(buf, "PNG", compress_level=6)
-    else:
-        # JPEG with optimized Huffman tables: the same pixels in fewer bytes
-        extra = {"optimize": True} if fmt == "jpeg" else {}
-        img.save(buf, fmt.upper(), quality=quality or QUALITY[fmt], **extra)
-    return buf.getvalue()
+    """uint8 [C, H, W] pixels (a tensor) as an image file of `fmt`."""
+    return image_file(pixels.numpy(), fmt, quality or QUALITY.get(fmt, 0), mode)
 
 
 async def render_response(
