@@ -781,7 +781,13 @@ def test_median_edge_dc_prediction_round_trips(shape):
 def test_range_coded_file_with_median_dc_flag_alone_is_refused(photo_coder):
     import lzma
 
-    from mhinr.model.codec import COMPACT, FLAG_DC_MEDIAN, FLAG_DC_PREDICTION, LZMA_RAW, open_payload
+    from mhinr.model.codec import (
+        COMPACT,
+        FLAG_DC_MEDIAN,
+        FLAG_DC_PREDICTION,
+        LZMA_RAW,
+        open_payload,
+    )
 
     data = photo_coder[1].encode(0.05)
     raw = bytearray(open_payload(data)[1])
