@@ -9,7 +9,8 @@ linear filter is the same internal learning at its simplest: one least-squares 7
 per output phase, fitted on (small image box-averaged by s → small image) pairs.
 `no_backproj`: the preset's render without its final back-projection step; `two_views`: the
 render as the mean of the image's and its mirror image's enlargements only, instead of the
-four rotations' (the ablations).
+four rotations'; `network`: the render without the blend toward Lanczos that the held-out
+pairs chose (`blend` in the rows: the network's share at ×2, ×3, ×4) (the ablations).
 Seam ratio (model/metrics.py): mean |difference| of neighbouring output pixels across the
 borders of 8×8-pixel blocks of the input over the same at the same phase inside them (the
 measure the codec's 8-pixel cells were judged by; the upscaler is convolutional, so it has
@@ -120,9 +121,13 @@ def one(task: tuple[str, int, int | None, str]) -> dict:
     opts = Options(preset="upscale", steps=steps, time_budget_s=3600, device=device)
     result = compress(small.float() / 255, mode, opts)
     row["fit_s"], row["steps"] = result.seconds, result.train_steps
+    row["blend"] = result.net.blend  # the network's share of a render at ×2, ×3, ×4
     row["native_exact"] = bool(torch.equal(result.net.render(tuple(small.shape[1:])), small))
     outs["no_backproj"] = result.net.render(size, back_project=False)  # the ablations
     outs["two_views"] = result.net.render(size, views=(0, 4))  # the image and its mirror
+    blend, result.net.blend = result.net.blend, [1.0, 1.0, 1.0]
+    outs["network"] = result.net.render(size)  # all of the network, no blend with Lanczos
+    result.net.blend = blend
     t = time.perf_counter()
     outs["upscale"] = result.net.render(size)
     row["render_s"] = time.perf_counter() - t
@@ -205,7 +210,8 @@ def main() -> None:
         args.jobs,
         args.reuse,
     )
-    methods = ["nearest", "bicubic", "lanczos", "linear", "no_backproj", "two_views", "upscale"]
+    methods = ["nearest", "bicubic", "lanczos", "linear", "no_backproj", "two_views", "network"]
+    methods += ["upscale"]
     text = [
         "# Enlargement: `upscale` preset against classic and learned-linear baselines\n",
         f"`python -m benchmarks.upscale{''.join(' ' + a for a in sys.argv[1:])}`; fits on "
@@ -223,7 +229,7 @@ def main() -> None:
         for r in sel:
             table.append(
                 [r["image"], r["size"]]
-                + [r[f"{m}_psnr"] for m in methods]
+                + [r.get(f"{m}_psnr", float("nan")) for m in methods]  # older rows: no network
                 + [r["upscale_psnr"] - r["lanczos_psnr"], r["upscale_ssim"], r["lanczos_ssim"]]
                 + [r["truth_seam"], r["upscale_seam"]]
                 + [r["truth_phase"], r["lanczos_phase"], r["upscale_phase"]]
@@ -238,7 +244,7 @@ def main() -> None:
                 continue
 
             def mean(key: str, rs=pick) -> float:
-                return float(np.mean([r[key] for r in rs]))
+                return float(np.mean([r.get(key, float("nan")) for r in rs]))
 
             table.append(
                 [f"**{group}**", len(pick)]

@@ -378,3 +378,47 @@ def test_the_held_out_check_compares_with_lanczos_on_the_same_pair():
     textured_score = lanczos_held_out(textured(64, 64))
     assert textured_score is not None and 10 < textured_score < 60
     assert lanczos_held_out(textured(40, 40)) is None
+
+
+def test_blend_weights_are_stored_and_a_zero_weight_renders_lanczos(fitted):
+    """The file keeps the network's share at ×2, ×3, ×4; a share of 0 is Lanczos exactly,
+    and a render between two scales takes the weight between theirs."""
+    from mhinr.model.codec import encode_upscale
+    from mhinr.model.upscale import _lanczos_u8, blend_at
+
+    image, out = fitted
+    assert out.net.blend == [1.0, 1.0, 1.0]  # 40×56: too small to hold a pair out
+    net, coded = decode(out.data)
+    net.blend = [0.5, 0.25, 0.0]
+    again, _ = decode(encode_upscale(net, coded))
+    assert again.blend == [0.5, 0.25, 0.0]
+    assert torch.equal(again.render((160, 224)), _lanczos_u8(image, 160, 224))  # ×4: 0
+    assert blend_at(again.blend, 2.5) == pytest.approx(0.375)
+    assert blend_at(again.blend, 1.5) == 0.5 and blend_at(again.blend, 6) == 0.0
+    half = again.render((80, 112))  # ×2: halfway between the network and Lanczos
+    again.blend = [1.0, 1.0, 1.0]
+    whole, lanczos = again.render((80, 112)).float(), _lanczos_u8(image, 80, 112).float()
+    assert (half.float() - (lanczos + 0.5 * (whole - lanczos))).abs().max() <= 0.5
+    net.blend = [2.0, 0.0, 0.0]
+    with pytest.raises(CodecError, match="blend weights"):
+        decode(encode_upscale(net, coded))
+
+
+@pytest.mark.parametrize("kind", ["smooth", "noisy"])
+def test_an_image_the_network_cannot_improve_renders_no_worse_than_lanczos(kind):
+    """A smooth low-texture image and a noisy one, box-averaged ×2, enlarged back by a short
+    fit (400 steps): the blend chosen on the held-out pairs keeps the render at least as good
+    as Lanczos's (to 0.05 dB), and gives the network less than all of the render."""
+    from mhinr.model.upscale import _lanczos_u8
+
+    g = torch.Generator().manual_seed(0)
+    true = smooth_image(3, 128, 128)
+    if kind == "noisy":
+        true = (true + 0.08 * torch.randn(3, 128, 128, generator=g)).clamp(0, 1)
+    true8 = true.mul(255).round()
+    small = torch.nn.functional.avg_pool2d(true8[None], 2)[0].round() / 255
+    out = compress(small, "RGB", Options(preset="upscale", steps=400, time_budget_s=600))
+    assert min(out.net.blend) < 1
+    mine = psnr(out.net.render((128, 128)), true8.to(torch.uint8))
+    lanczos = psnr(_lanczos_u8(small, 128, 128), true8.to(torch.uint8))
+    assert mine >= lanczos - 0.05, (mine, lanczos, out.net.blend)

@@ -164,6 +164,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
                 f"upscaler: {check['steps']:,} steps in {check['seconds']:.0f} s; held out (the "
                 f"quarter-size copy ×2 against the half-size copy): {check['held_out_psnr']:.2f}"
                 f" dB, Lanczos {check['held_out_lanczos_psnr']:.2f} dB"
+                + (
+                    ""
+                    if min(check.get("blend") or [1]) >= 1
+                    else "; renders keep "
+                    + ", ".join(f"{a:.0%} at ×{i + 2}" for i, a in enumerate(check["blend"]))
+                    + " of the network's enlargement, the rest Lanczos's"
+                )
             )
         stage = summary.get("stage")
         if stage:

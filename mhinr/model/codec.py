@@ -496,6 +496,8 @@ def encode_upscale(net: UpscaleINR, coded: Coded, coder: str = "best") -> bytes:
         raise ValueError("the upscaler has no image to store")
     tensors = {n: p.detach().cpu().numpy().astype(np.float16) for n, p in net.named_parameters()}
     tensors["image"] = net.image.mul(255).round().clamp(0, 255).to(torch.uint8).numpy()
+    if min(net.blend) < 1:  # files since 2026-12-05; without it renders keep all the network
+        tensors["blend"] = np.array(net.blend, np.float32)
     header = {"arch": net.cfg.to_dict(), "image": coded.__dict__}
     return pack(header, tensors, coder, version=STORAGE_VERSION["upscale"])
 
@@ -595,4 +597,8 @@ def _decode_upscale(cfg: UpscaleConfig, tensors: dict[str, np.ndarray], coded: C
     net = UpscaleINR(cfg)
     load_params(net, [n for n, _ in net.named_parameters()], tensors)
     net.set_image(torch.from_numpy(image.astype(np.float32) / 255))
+    blend = tensors.get("blend", np.ones(len(net.blend), np.float32))
+    if blend.shape != (len(net.blend),) or not ((blend >= 0) & (blend <= 1)).all():
+        raise CodecError(f"the upscaler's blend weights are not {len(net.blend)} numbers in [0, 1]")
+    net.blend = blend.astype(float).tolist()
     return net.eval()

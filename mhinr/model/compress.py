@@ -28,7 +28,7 @@ from mhinr.model.presets import (
     estimate_fit_bytes,
 )
 from mhinr.model.ratecontrol import Compressed, finish
-from mhinr.model.upscale import UpscaleConfig, UpscaleFit, fit_upscaler, lanczos_held_out
+from mhinr.model.upscale import UpscaleConfig, UpscaleFit, choose_blend, fit_upscaler
 from mhinr.model.weights import compress_weights
 
 __all__ = [  # what callers import from here
@@ -80,13 +80,20 @@ def _compress_upscale(pixels, mode, opt, progress, should_stop) -> Compressed:
         seed=opt.seed,
     )
     net, info = fit_upscaler(exact, cfg, fit, progress, should_stop, device=opt.device)
+    # the ×2, ×3 and ×4 enlargements of the half-size copy's reductions against it: how
+    # much of the network a render keeps against Lanczos at each scale
+    held_out = choose_blend(net, exact)
+    if held_out is not None:
+        net.blend = held_out["blend"]
     h, w = pixels.shape[1:]
     data = encode_upscale(net, Coded(h, w, mode, "upscale", "fp16"))
-    held_out, lanczos = info.get("held_out_psnr"), lanczos_held_out(exact)
-    check = {  # the ×2 enlargement of the quarter-size copy against the half-size copy
-        "steps": info["steps"],
-        "seconds": round(info["seconds"], 2),
-        "held_out_psnr": None if held_out is None else round(held_out, 3),
-        "held_out_lanczos_psnr": None if lanczos is None else round(lanczos, 3),
-    }
+    check = {"steps": info["steps"], "seconds": round(info["seconds"], 2)} | (
+        held_out
+        or {
+            "blend": net.blend,
+            "held_out_psnr": None,
+            "held_out_lanczos_psnr": None,
+            "held_out_blend_psnr": None,
+        }
+    )
     return finish(data, pixels, {}, train_steps=info["steps"], upscale=check)

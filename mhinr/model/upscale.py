@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -128,6 +129,10 @@ class UpscaleINR(nn.Module):
             self.body.last.weight.mul_(0.1)  # start near bicubic
             self.body.last.bias.zero_()
         self.image: Tensor | None = None  # [C, H, W] in [0, 1], set by fit or decode
+        # how much of the network's enlargement a render keeps against Lanczos's at ×2, ×3
+        # and ×4 (1: all of it, 0: Lanczos alone), chosen on held-out pairs (`choose_blend`)
+        # and stored in the file
+        self.blend = [1.0] * len(BLEND_SCALES)
         self._heads: dict[int, Tensor] = {}  # cached encoder outputs, one per view
 
     def parameter_count(self) -> int:
@@ -237,6 +242,10 @@ class UpscaleINR(nn.Module):
             out[:, r0:r1] = block.clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
         if back_project and scale > 1:
             _back_project(out, image.cpu(), max_points)
+        alpha = blend_at(self.blend, scale)
+        if alpha < 1:  # toward Lanczos, as far as the held-out pairs said (`choose_blend`)
+            lanczos = _lanczos_u8(image.cpu(), out_h, out_w).float()
+            out = (lanczos + alpha * (out.float() - lanczos)).round().to(torch.uint8)
         return out
 
     def flops_per_pixel(self) -> int:
@@ -503,18 +512,22 @@ def _centre(image: Tensor, side: int = PREVIEW_CROP) -> Tensor:
 
 
 @torch.no_grad()
-def _enlarge2(net: "UpscaleINR", small: Tensor, device: str) -> Tensor:
-    """The network's ×2 enlargement of `small` ([C, h, w]; one view, no back-projection):
-    [C, 2h, 2w] in [0, 1], on the CPU."""
+def _enlarge(net: "UpscaleINR", small: Tensor, device: str, s: int = 2) -> Tensor:
+    """The network's ×s enlargement of `small` ([C, h, w]; one view, no back-projection):
+    [C, s·h, s·w] in [0, 1], on the CPU."""
     small = small.to(device)
     heads = cells(net.encoder(small[None])[0])
     c, h, w = small.shape
-    ys = (torch.arange(2 * h, dtype=torch.float32) + 0.5) / 2 - 0.5
-    xs = (torch.arange(2 * w, dtype=torch.float32) + 0.5) / 2 - 0.5
+    ys = (torch.arange(s * h, dtype=torch.float32) + 0.5) / s - 0.5
+    xs = (torch.arange(s * w, dtype=torch.float32) + 0.5) / s - 0.5
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     coords = torch.stack([gy.reshape(-1), gx.reshape(-1)], 1).to(device)
-    out = torch.cat([net.query(heads, small, q, 2.0) for q in coords.split(16384)])
-    return out.clamp(0, 1).cpu().T.reshape(c, 2 * h, 2 * w)
+    out = torch.cat([net.query(heads, small, q, float(s)) for q in coords.split(16384)])
+    return out.clamp(0, 1).cpu().T.reshape(c, s * h, s * w)
+
+
+def _enlarge2(net: "UpscaleINR", small: Tensor, device: str) -> Tensor:
+    return _enlarge(net, small, device, 2)
 
 
 def _validate(net: "UpscaleINR", small: Tensor, big: Tensor, device: str) -> float:
@@ -522,21 +535,99 @@ def _validate(net: "UpscaleINR", small: Tensor, big: Tensor, device: str) -> flo
     return mse_to_psnr(float((_enlarge2(net, small, device) - big).pow(2).mean()))
 
 
+def _lanczos_u8(image: Tensor, out_h: int, out_w: int) -> Tensor:
+    """Pillow's Lanczos enlargement of `image` ([C, h, w] in [0, 1], 8-bit values) as uint8."""
+    from mhinr.model import pixels
+
+    u8 = image.mul(255).round().clamp(0, 255).to(torch.uint8).numpy()
+    _, h, w = image.shape
+    return torch.from_numpy(np.ascontiguousarray(pixels.resize_u8(u8, out_h, out_w, (0, 0, w, h))))
+
+
+def _lanczos_float(small: Tensor, size: tuple[int, int]) -> Tensor:
+    """Pillow's Lanczos of each channel of `small` [C, h, w] in float (mode F: no rounding)
+    to `size` (rows, cols), clamped to [0, 1]."""
+    from PIL import Image
+
+    up = [
+        np.asarray(Image.fromarray(ch).resize((size[1], size[0]), Image.Resampling.LANCZOS))
+        for ch in small.float().numpy()
+    ]
+    return torch.from_numpy(np.stack(up)).clamp(0, 1)
+
+
 def lanczos_held_out(image: Tensor) -> float | None:
     """PSNR of Lanczos's ×2 enlargement of the image's quarter-size copy against its
     half-size copy: the held-out check's baseline (`info["held_out_psnr"]` is the network's
     on the same pair); None where the image is too small to hold a pair out."""
-    import numpy as np
-    from PIL import Image
-
     pair = _validation_pair(image)
     if pair is None:
         return None
     small, big = pair
-    size = (big.shape[2], big.shape[1])  # float channels (mode F): no rounding on either side
-    up = [
-        np.asarray(Image.fromarray(ch).resize(size, Image.Resampling.LANCZOS))
-        for ch in small.float().numpy()
-    ]
-    out = torch.from_numpy(np.stack(up)).clamp(0, 1)
-    return mse_to_psnr(float((out - big).pow(2).mean()))
+    return mse_to_psnr(float((_lanczos_float(small, big.shape[1:]) - big).pow(2).mean()))
+
+
+# the blend weights are kept on this grid (the grid keeps the choice from chasing noise in
+# the held-out pairs' last decimals)
+BLEND_STEPS = 32
+BLEND_SCALES = (2, 3, 4)  # a weight for each; a render between them interpolates
+MIN_CHECK_SIDE = MIN_SIDE  # the smallest side of a held-out pair's small copy
+
+
+def _held_out_pairs(image: Tensor) -> dict[int, tuple[Tensor, Tensor]]:
+    """For each scale s of BLEND_SCALES: (the image's half-size copy area-averaged by s, that
+    half-size copy), both cropped to a multiple of s; content one octave coarser than any
+    training pair, as `_validation_pair`. Scales whose small copy would be too small are left
+    out."""
+    _, h, w = image.shape
+    half = F.avg_pool2d(image[None, :, : h // 2 * 2, : w // 2 * 2], 2)[0]
+    pairs = {}
+    for s in BLEND_SCALES:
+        hh, ww = half.shape[1] // s * s, half.shape[2] // s * s
+        if min(hh, ww) // s >= MIN_CHECK_SIDE:
+            big = half[:, :hh, :ww]
+            pairs[s] = (F.avg_pool2d(big[None], s)[0], big)
+    return pairs
+
+
+def choose_blend(net: "UpscaleINR", image: Tensor, device: str = "cpu") -> dict | None:
+    """For each scale s of BLEND_SCALES, the weight α_s of the network's enlargement against
+    Lanczos's, L + α·(N − L), that enlarges the held-out pair best (the image's half-size
+    copy reduced by s, enlarged ×s, against that half-size copy; least squares, closed form,
+    clipped to [0, 1], on a 1/BLEND_STEPS grid), with the ×2 pair's PSNRs of the network,
+    Lanczos and the blend. None where the image is too small to hold a pair out (renders
+    keep the whole network). A scale the network enlarges worse than Lanczos gets α near 0,
+    and its renders are Lanczos's; a scale too small to check takes the next smaller's."""
+    pairs = _held_out_pairs(image)
+    if 2 not in pairs:
+        return None
+    weights, scores = [], {}
+    for s in BLEND_SCALES:
+        if s not in pairs:
+            weights.append(weights[-1])
+            continue
+        small, big = pairs[s]
+        mine = _enlarge(net, small, device, s)
+        lanczos = _lanczos_float(small, big.shape[1:])
+        d, r = (mine - lanczos).double(), (big - lanczos).double()
+        alpha = float((d * r).sum() / (d * d).sum().clamp_min(1e-12))
+        alpha = round(min(1.0, max(0.0, alpha)) * BLEND_STEPS) / BLEND_STEPS
+        weights.append(alpha)
+        blended = lanczos + alpha * (mine - lanczos)
+        for key, x in (("", mine), ("lanczos_", lanczos), ("blend_", blended)):
+            scores[f"held_out_{key}psnr_x{s}"] = round(
+                mse_to_psnr(float((x - big).pow(2).mean())), 3
+            )
+    return {
+        "blend": weights,
+        "held_out_psnr": scores["held_out_psnr_x2"],
+        "held_out_lanczos_psnr": scores["held_out_lanczos_psnr_x2"],
+        "held_out_blend_psnr": scores["held_out_blend_psnr_x2"],
+        "held_out": scores,
+    }
+
+
+def blend_at(weights: list[float], scale: float) -> float:
+    """The blend weight of a render at `scale`: BLEND_SCALES' weights, linearly interpolated
+    between them and held constant outside."""
+    return float(np.interp(scale, BLEND_SCALES, weights))

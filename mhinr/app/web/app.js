@@ -344,6 +344,13 @@ async function showResult(job) {
   zoom();
 }
 
+// how much of the network's enlargement a render keeps at ×2, ×3, ×4 (the rest Lanczos's)
+function blendText(blend) {
+  if (!Array.isArray(blend) || blend.every((a) => a >= 1)) return "";
+  const parts = blend.map((a, i) => `${Math.round(a * 100)} % at ×${i + 2}`);
+  return `; so enlargements keep ${parts.join(", ")} of the network's, the rest Lanczos's`;
+}
+
 function showUpscaler(m) {
   const u = m.upscale || {};
   $("u-file").textContent = `${fmtBytes(m.bytes)}: your image, kept exactly, and the network`;
@@ -356,7 +363,8 @@ function showUpscaler(m) {
     const d = u.held_out_psnr - u.held_out_lanczos_psnr;
     $("u-check").textContent =
       `enlarging the image's quarter-size copy ×2 and comparing with its half-size copy: the network ${u.held_out_psnr.toFixed(2)} dB, ` +
-      `Lanczos ${u.held_out_lanczos_psnr.toFixed(2)} dB (${d >= 0 ? "+" : "−"}${Math.abs(d).toFixed(2)} dB)`;
+      `Lanczos ${u.held_out_lanczos_psnr.toFixed(2)} dB (${d >= 0 ? "+" : "−"}${Math.abs(d).toFixed(2)} dB)` +
+      blendText(u.blend);
   }
 }
 
