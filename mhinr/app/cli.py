@@ -258,6 +258,8 @@ def describe_network(data: bytes, net, coded) -> dict:
         info |= {
             "encoder": f"{cfg.layers} layers x {cfg.features} channels",
             "head_size": cfg.hidden,
+            # the network's share of a render at ×2, ×3, ×4 (the rest Lanczos's)
+            "blend": net.blend,
         }
     else:
         info |= {
