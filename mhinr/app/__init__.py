@@ -1,1 +1,1 @@
-"""mhinr.app: the command line (and, later, the HTTP service)."""
+"""mhinr.app: the HTTP service (FastAPI), its web page and the command line."""

@@ -4,7 +4,9 @@ Nothing in this package knows that a web service exists. Decoding and rendering 
 codec's files needs only NumPy and Pillow (model/decoder.py, `pip install mhinr`); fitting,
 and decoding trained networks, PyTorch (`pip install 'mhinr[fit]'`). The names below are
 imported when first used, so that importing a NumPy-only module of this package does not
-import PyTorch.
+import PyTorch. `fit` and `render` are modules of this package (`from mhinr.model.fit
+import fit`, `from mhinr.model.render import render`): a lazy name cannot share a
+submodule's name.
 """
 
 import importlib
@@ -12,7 +14,6 @@ import importlib
 _WHERE = {
     "FitConfig": "fit",
     "FitResult": "fit",
-    "fit": "fit",
     "load_image": "images",
     "psnr": "metrics",
     "render_flops": "metrics",
@@ -21,7 +22,6 @@ _WHERE = {
     "INRConfig": "network",
     "MultiHeadINR": "network",
     "build_network": "network",
-    "render": "render",
 }
 __all__ = sorted(_WHERE)
 

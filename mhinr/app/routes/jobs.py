@@ -173,7 +173,11 @@ async def create_fit(
     ] = "multihead",
     body: Annotated[
         Literal["relu", "sine", "fourier"] | None,
-        Form(description="the shared body's activation (multihead); default relu"),
+        Form(
+            description="the shared body's activation when a body is trained (the paper "
+            "preset, or a width or depth given; default relu); the codec presets' body is "
+            "the fixed cosine one"
+        ),
     ] = None,
     seed: Annotated[
         int, Form(ge=0, le=2**31 - 1, description="random seed: the same input, the same file")
