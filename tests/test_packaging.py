@@ -97,16 +97,23 @@ def test_a_fresh_virtualenv_with_pip_install_decodes_and_renders_without_pytorch
     PyTorch (about 15 s here, from pip's cache). Its `mhinr render` and `info` give what the
     PyTorch decoder gives on the presets' files; the files it cannot decode, and `fit`, say
     what to install."""
+    import shutil
+
     from PIL import Image
 
     from mhinr.app.cli import describe
     from mhinr.model.codec import decode
     from mhinr.model.render import render
 
+    # from a copy of what a distribution holds: pip's build leaves a build/ folder beside it
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "mhinr", src / "mhinr", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     pip = [str(venv / "bin" / "pip"), "install", "-q", "-c", str(ROOT / "constraints.txt")]
-    run = subprocess.run([*pip, str(ROOT)], capture_output=True, text=True, timeout=600)
+    run = subprocess.run([*pip, str(src)], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     listed = subprocess.run([str(venv / "bin" / "pip"), "list"], capture_output=True, text=True)
     names = {line.split()[0].lower() for line in listed.stdout.splitlines()[2:] if line.strip()}
