@@ -147,5 +147,13 @@ def test_a_fresh_virtualenv_with_pip_install_decodes_and_renders_without_pytorch
         assert info.returncode == 0 and json.loads(info.stdout) == describe(data)
     old = mhinr("render", str(data_dir / "fast_v1.inr"), "--size", "90", "-o", "x.png")
     assert old.returncode == 2 and "pip install 'mhinr[fit]'" in old.stderr, old.stderr
+    from mhinr.model.compress import Options, compress
+    from tests.conftest import smooth_image
+
+    upscaler = tmp_path / "up.inr"
+    upscaler.write_bytes(compress(smooth_image(3, 20, 24), "RGB", Options("upscale", steps=2)).data)
+    up = mhinr("info", str(upscaler))
+    assert up.returncode == 2 and "holds an upscaler" in up.stderr, up.stderr
+    assert "pip install 'mhinr[fit]'" in up.stderr
     fit = mhinr("fit", str(data_dir / "fast_v1.inr"), "-o", "x.inr")
     assert fit.returncode == 2 and "fit needs pip install 'mhinr[fit]'" in fit.stderr, fit.stderr

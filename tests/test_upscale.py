@@ -215,8 +215,36 @@ def test_inr_round_trip_keeps_weights_and_renders(fitted):
     _, out = fitted
     net, coded = decode(out.data)
     assert isinstance(net, UpscaleINR) and coded.storage == "upscale"
-    assert out.data[4] == 2  # the format version that reads it
+    assert out.data[4] == 4  # the format version that reads it
     assert torch.equal(net.render((77, 108)), out.net.render((77, 108)))
+
+
+def test_the_image_is_stored_losslessly_and_older_files_still_decode(fitted):
+    """Since 2026-12-05 the image is WebP lossless (smaller than the raw pixels with LZMA);
+    a version 2 file, with raw pixels, decodes as before."""
+    from mhinr.model.codec import pack, unpack
+
+    image, out = fitted
+    header, tensors = unpack(out.data)
+    assert "image" not in tensors and tensors["image_webp"].dtype == np.uint8
+    old = dict(tensors, image=to_uint8(image).numpy())
+    del old["image_webp"]
+    net, _ = decode(pack(header, old, version=2))
+    assert torch.equal(net.render((80, 112)), out.net.render((80, 112)))
+    assert len(out.data) < len(pack(header, old, version=2))
+
+
+@pytest.mark.parametrize(("mode", "channels"), [("L", 1), ("LA", 2), ("RGBA", 4)])
+def test_grey_and_alpha_images_are_kept_exactly(mode, channels):
+    from mhinr.model.codec import Coded, encode_upscale
+
+    image = to_uint8(smooth_image(channels, 20, 24, seed=channels))
+    if channels in (2, 4):
+        image[-1, :5] = 0  # transparent pixels: their colour is kept too
+    net = UpscaleINR(UpscaleConfig(channels=channels))
+    net.set_image(image.float() / 255)
+    again, _ = decode(encode_upscale(net, Coded(20, 24, mode, "upscale", "fp16")))
+    assert torch.equal(to_uint8(again.image), image)
 
 
 def test_old_readers_are_told_to_upgrade(fitted):

@@ -26,8 +26,12 @@ from typing import Literal
 import numpy as np
 
 MAGIC = b"MINR"
-FORMAT_VERSION = 3  # the newest this code reads; a file says the oldest that reads it
-STORAGE_VERSION = {"weights": 1, "coefficients": 3, "upscale": 2}
+FORMAT_VERSION = 4  # the newest this code reads; a file says the oldest that reads it
+# version 3 is the compact binary record (model/format3.py), the others the JSON container;
+# upscale files were version 2 until 2026-12-05 (their image as raw pixels; since then a
+# WebP lossless image, which older readers could not read, so they are told to upgrade)
+STORAGE_VERSION = {"weights": 1, "coefficients": 3, "upscale": 4}
+COMPACT_VERSION = 3
 CODERS = {1: "lzma", 2: "zstd", 3: "lzma-raw", 4: "lzma-raw+range"}  # the coder byte
 # LZMA2 without the xz container (its headers, index and check cost ~60 bytes a file; the
 # crc32 in the prefix covers the payload)
@@ -86,7 +90,7 @@ def pack(
 def unpack(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     """The JSON header and the tensors of a format 1 or 2 file."""
     version, raw = open_payload(data)
-    if version >= 3:
+    if version == COMPACT_VERSION:
         raise CodecError(f"format version {version} has a binary header, not a JSON one")
     return parse_json(raw)
 
@@ -113,23 +117,33 @@ def open_payload(data: bytes) -> tuple[int, bytes]:
     return version, _inflate(CODERS[code], payload)
 
 
-def parse_json(raw: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+def parse_header(raw: bytes) -> tuple[dict, int]:
+    """The JSON header of a format 1, 2 or 4 payload and where its tensors start."""
     if len(raw) < 4:
         raise CodecError("the payload is truncated")
     (hlen,) = struct.unpack_from("<I", raw)
     if hlen > len(raw) - 4:
         raise CodecError("the header is truncated")
-    from safetensors.numpy import load as st_load
-
     try:
         header = json.loads(raw[4 : 4 + hlen])
-        tensors = st_load(bytes(raw[4 + hlen :]))
-    except (ValueError, UnicodeDecodeError) as exc:  # json and safetensors errors
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CodecError(f"the header or tensors are malformed: {exc}") from None
+    if not isinstance(header, dict):
+        raise CodecError("the header is not an object")
+    return header, 4 + hlen
+
+
+def parse_json(raw: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+    """The JSON header and the tensors (safetensors) of a format 1, 2 or 4 payload."""
+    header, start = parse_header(raw)
+    from safetensors.numpy import load as st_load  # mhinr[fit]: these files hold networks
+
+    try:
+        tensors = st_load(bytes(raw[start:]))
+    except ValueError as exc:
         raise CodecError(f"the header or tensors are malformed: {exc}") from None
     except Exception as exc:  # safetensors raises its own SafetensorError
         raise CodecError(f"the tensors are malformed: {exc}") from None
-    if not isinstance(header, dict):
-        raise CodecError("the header is not an object")
     return header, tensors
 
 

@@ -140,8 +140,8 @@ class Decoded:
 def read(data: bytes) -> Decoded:
     """A cosine codec file, or NeedsPyTorch for another valid kind, or CodecError."""
     version, raw = container.open_payload(data)
-    if version < 3:
-        header, _ = container.parse_json(raw)
+    if version != container.COMPACT_VERSION:
+        header, _ = container.parse_header(raw)  # no safetensors needed to say what it is
         image = header.get("image")
         storage = image.get("storage") if isinstance(image, dict) else None
         what = {
