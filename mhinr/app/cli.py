@@ -214,20 +214,16 @@ def cmd_render(args: argparse.Namespace) -> int:
 
         net, coded = decoded
         _torch_threads()
-
-        def draw(size: tuple[int, int], out: tuple[int, int]):
-            return render(net, size, out, method=args.method).numpy()
     else:
         coded = decoded.coded
-
-        def draw(size: tuple[int, int], out: tuple[int, int]):
-            return decoded.render(out, method=args.method)
-
     size = (coded.height, coded.width)
     out_h, out_w = pixels.output_size(size, args.size, args.width, args.height)
     if out_h * out_w > 32_000_000 or max(out_h, out_w) > 8192:
         raise ValueError(f"{out_w}x{out_h} is over the render limit (8192 a side, 32 megapixels)")
-    image = draw(size, (out_h, out_w))
+    if isinstance(decoded, tuple):
+        image = render(net, size, (out_h, out_w), method=args.method).numpy()
+    else:
+        image = decoded.render((out_h, out_w), method=args.method)
     write_atomic(args.output, pixels.encode(image, fmt, 95, coded.mode))
     print(f"{args.output}: {out_w}x{out_h} {fmt}")
     return 0

@@ -210,21 +210,15 @@ class Stage:
     integers and scales."""
 
     def __init__(self, channels: int, st: format3.StageRecord):
-        hid, d = st.hidden, st.dilation
-        shapes = [
-            (hid, channels * 9),  # inner: 3×3, channels → hidden
-            (hid, 9 if d else hid),  # mix: depthwise 3×3 (dilated) or 1×1
-            (channels, hid * 9),  # out: 3×3, hidden → channels
-        ]
         self.layers: list[tuple[np.ndarray, np.ndarray]] = []
         i = s = 0
-        for rows, n in shapes:
-            q = st.ints[i : i + rows * (n + 1)].astype(np.float64).reshape(rows, n + 1)
+        for rows, n in format3.stage_rows(channels, st.hidden, st.dilation):
+            q = st.ints[i : i + rows * n].astype(np.float64).reshape(rows, n)
             scale = st.scales[s : s + rows].astype(np.float64)[:, None]
             values = (q * scale).astype(np.float32)
-            self.layers.append((values[:, :-1], values[:, -1:]))
-            i, s = i + rows * (n + 1), s + rows
-        self.hidden, self.dilation = hid, d
+            self.layers.append((values[:, :-1], values[:, -1:]))  # weights, bias
+            i, s = i + rows * n, s + rows
+        self.hidden, self.dilation = st.hidden, st.dilation
 
     @property
     def reach(self) -> int:

@@ -143,15 +143,20 @@ def body_shapes(depth: int, width: int) -> list[tuple[str, tuple[int, ...]]]:
     return shapes
 
 
-def stage_counts(channels: int, hidden: int, dilation: int = 0) -> tuple[int, int]:
-    """(integers, scales) a trained stage of this shape stores (model/synthesis.py's layers:
+def stage_rows(channels: int, hidden: int, dilation: int = 0) -> list[tuple[int, int]]:
+    """(output rows, values a row) of each layer of a trained stage (model/synthesis.py's:
     a 3×3 convolution channels → hidden, a 1×1 one hidden → hidden or, with a dilation, a
-    depthwise 3×3, and a 3×3 one hidden → channels; each output row its weights and bias)."""
-    rows = [
+    depthwise 3×3, and a 3×3 one hidden → channels), a row being its weights then its bias."""
+    return [
         (hidden, channels * 9 + 1),
         (hidden, (9 if dilation else hidden) + 1),
         (channels, hidden * 9 + 1),
     ]
+
+
+def stage_counts(channels: int, hidden: int, dilation: int = 0) -> tuple[int, int]:
+    """(integers, scales) a trained stage of this shape stores."""
+    rows = stage_rows(channels, hidden, dilation)
     return sum(r * n for r, n in rows), sum(r for r, _ in rows)
 
 

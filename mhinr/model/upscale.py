@@ -464,7 +464,7 @@ def fit_upscaler(
                     ema,
                     mse_to_psnr(ema),
                     elapsed,
-                    lambda: _enlarge2(net, _centre(image), device),
+                    lambda: _enlarge(net, _centre(image), device),
                     "upscaler",
                 )
             )
@@ -526,13 +526,9 @@ def _enlarge(net: "UpscaleINR", small: Tensor, device: str, s: int = 2) -> Tenso
     return out.clamp(0, 1).cpu().T.reshape(c, s * h, s * w)
 
 
-def _enlarge2(net: "UpscaleINR", small: Tensor, device: str) -> Tensor:
-    return _enlarge(net, small, device, 2)
-
-
 def _validate(net: "UpscaleINR", small: Tensor, big: Tensor, device: str) -> float:
     """PSNR of the network's ×2 enlargement of `small` against `big`."""
-    return mse_to_psnr(float((_enlarge2(net, small, device) - big).pow(2).mean()))
+    return mse_to_psnr(float((_enlarge(net, small, device) - big).pow(2).mean()))
 
 
 def _lanczos_u8(image: Tensor, out_h: int, out_w: int) -> Tensor:
