@@ -1,5 +1,5 @@
 # One command each on a fresh machine: `make serve` (venv + install + the service on its
-# embedded default) and `make test` (venv + install + lint + the whole test suite).
+# embedded default) and `make test` (venv + install + lint and type checks + the whole test suite).
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -31,6 +31,7 @@ serve: $(SERVER_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Debian's Chromium and ChromeDriver for the web page's test (nothing downloads a browser),
 # and axe-core (the accessibility checker the test runs in that Chromium) from npm.

@@ -4,6 +4,8 @@ Starlette's 405 lists the methods of the first route that matched the path, not 
 
 import json
 import re
+from collections.abc import MutableMapping
+from typing import Any
 
 from fastapi.routing import iter_route_contexts
 from starlette.routing import Mount, compile_path
@@ -69,7 +71,7 @@ class Methods:
 def _without_body(send: Send) -> Send:
     done = False
 
-    async def head_send(message: dict) -> None:
+    async def head_send(message: MutableMapping[str, Any]) -> None:
         nonlocal done
         if message["type"] != "http.response.body":
             return await send(message)

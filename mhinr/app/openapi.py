@@ -23,7 +23,7 @@ def install(app: FastAPI, settings: Settings) -> None:
             app.openapi_schema = schema
         return app.openapi_schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
 
 
 def tidy(schema: dict, settings: Settings) -> None:

@@ -48,13 +48,13 @@ def encode_classic(
     # AVIF at libavif's speed 6 (Pillow's default): speed 4 saves ~5 % of the bytes on
     # kodim23 for 7x the time (1 s an encode, ~7 encodes a search), too slow for every job
     # JPEG XL at libjxl's default effort 7 (0.15 s an encode of a Kodak image)
-    best = {
+    settings: dict[str, dict[str, object]] = {
         "JPEG": {"optimize": True},
         "WEBP": {"method": 6},
         "AVIF": {"speed": 6},
         "JXL": {"effort": 7},
-    }[fmt]
-    best = dict(best)
+    }
+    best = dict(settings[fmt])
     if fmt == "JPEG" and subsampling is not None:
         best["subsampling"] = SUBSAMPLING[subsampling]
     img.save(buf, fmt, quality=quality, **best)

@@ -238,6 +238,7 @@ def coefficients_to_heads(
         if mean is not None:
             w[0] += mean.double()[:, None]
         weights = w.reshape(-1, c * m)
+    assert net.heads.bias is not None  # coefficient heads have biases (the constant terms)
     with torch.no_grad():
         net.heads.bias.copy_(weights[0].float())
         net.heads.weight.copy_(weights[1:].T.float())  # [O, width]
@@ -305,6 +306,7 @@ def encode_coefficients(
         planes = dict(tensors, coefficients=_zigzag_array(predicted(dc_differences)))
         record = _compact_record(net, coded, planes, dc_prediction, post_filter, klt, stage=stage)
     if planar:
+        assert record is not None
         candidates.append((3, lzma_raw(record)))
     if range_coded:
         median = dc_prediction and dc_median
@@ -316,6 +318,7 @@ def encode_coefficients(
     if coder == "zstd":  # not tried by "best": it never won, and the NumPy decoder has no zstd
         import zstandard
 
+        assert record is not None
         candidates.append((2, zstandard.ZstdCompressor(level=22).compress(record)))
     code, payload = min(candidates, key=lambda c: len(c[1]))
     return PREFIX.pack(MAGIC, STORAGE_VERSION["coefficients"], code, zlib.crc32(payload)) + payload
@@ -415,12 +418,12 @@ def _compact_record(
         cfg.seed,
         coded.step,
         QUANTS.index(body_q),
-        1 if range_coded else z.dtype.itemsize,
+        1 if z is None else z.dtype.itemsize,
         flags,
     )
     head += more
     body = b"".join(_body_bytes(name, tensors) for name in body_names(net))
-    if range_coded:
+    if z is None:  # range-coded
         return head + colour + body
     planes = b"".join(
         ((z >> (8 * i)) & 0xFF).astype(np.uint8).tobytes() for i in range(z.dtype.itemsize)
@@ -597,7 +600,7 @@ def _decode_upscale(cfg: UpscaleConfig, tensors: dict[str, np.ndarray], coded: C
     if "image_webp" in tensors:  # files since 2026-12-05
         image = _from_webp(tensors["image_webp"], coded.mode, expected)
     else:  # version 2: raw pixels
-        image = tensors.get("image")
+        image = tensors.get("image")  # type: ignore[assignment]  # checked below
     if image is None or image.dtype != np.uint8 or image.shape != expected:
         raise CodecError(f"the file's image is missing or not uint8 of shape {expected}")
     net = UpscaleINR(cfg)

@@ -98,6 +98,12 @@ def _candidates(opt: Options, search: bool, pixels: int) -> list[Arch]:
     return [Arch(cell=c, fixed=True) for c in FIXED_CELLS]
 
 
+def _cell(out: Compressed) -> int:
+    """The cell side of a coefficient file's network (pixels)."""
+    assert isinstance(out.net, MultiHeadINR)
+    return out.net.cfg.cell[0]
+
+
 def compress_coefficients(pixels, mode, opt, progress, should_stop) -> Compressed:
     return compress_sweep(
         pixels, mode, opt, [target_of(opt, *pixels.shape[1:])], progress, should_stop
@@ -139,12 +145,13 @@ def fit_coders(
         progress(p)
 
     total = _budget(options)
-    coders = []
+    coders: list[CoefficientCoder] = []
     trained = sum(not a.fixed for a in archs)
     budget = None if total is None or not trained else total / trained
     for arch in archs:
         if coders and should_stop is not None and should_stop():
             break
+        assert arch.cell is not None  # coefficient storage codes cells
         heads = grid(h, w, arch.cell)
         width, depth, body = arch.width, arch.depth, arch.body
         if arch.fixed:  # the cosine body: a cosine for each pixel of a cell but the constant
@@ -211,7 +218,7 @@ def compress_sweep(
                     time.perf_counter() - start,
                     lambda: render(out.net, (h, w)).float() / 255,
                     phase="coding",
-                    detail=f"cell {out.net.cfg.cell[0]} px",
+                    detail=f"cell {_cell(out)} px",
                 )
             )
 
@@ -269,9 +276,11 @@ def _staged(
     trained = copy.copy(coder)  # the stage replaces the linear restoration filter
     trained.post_filter, trained._coded = False, None
     step = plain.coded.step
+    assert step is not None  # a coefficient file has one
     if "max_bytes" in target:  # room for the stage's bytes: a coarser step
         guess = dict(target, max_bytes=max(1, target["max_bytes"] - STAGE_BYTES_GUESS))
         step = trained.search(guess, DEFAULT_STEP).coded.step
+        assert step is not None
     started = time.perf_counter()
     stage, steps = _train_stage(trained.decoded(step), coder.pixels, options, progress, should_stop)
     trained.stage, trained._coded = stage, None
@@ -443,7 +452,7 @@ class CoefficientCoder:
 
     def _encode(self, step: float, filters: Tensor | None) -> bytes:
         h, w = self.pixels.shape[1:]
-        quant = "int8" if self.bq == "int8" else "fp16"
+        quant: Quantization = "int8" if self.bq == "int8" else "fp16"
         coded = Coded(
             h,
             w,

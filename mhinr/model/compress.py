@@ -53,7 +53,7 @@ def compress(
 ) -> Compressed:
     """Fit a network to `pixels` ([C, H, W] in [0, 1]) and code it as a .inr file."""
     opt = options or Options()
-    check_options(opt, tuple(pixels.shape[1:]), pixels.shape[0])
+    check_options(opt, (pixels.shape[1], pixels.shape[2]), pixels.shape[0])
     start = time.perf_counter()
     if opt.storage == "upscale":
         out = _compress_upscale(pixels, mode, opt, progress, should_stop)

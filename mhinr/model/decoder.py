@@ -39,6 +39,7 @@ class Decoded:
         self.coded: Coded = record.coded
         rec = record
         c, (hy, hx) = rec.channels, rec.heads
+        assert rec.coded.step is not None  # format 3 always has one
         coef = (rec.q.astype(np.float64) * rec.coded.step).reshape(-1, c, hy * hx)
         colour = np.asarray(rec.coded.colour, dtype=np.float64)
         # the coded channels mixed into the output's (output = colour · coded + mean)
@@ -143,7 +144,7 @@ def read(data: bytes) -> Decoded:
     if version != container.COMPACT_VERSION:
         header, _ = container.parse_header(raw)  # no safetensors needed to say what it is
         image = header.get("image")
-        storage = image.get("storage") if isinstance(image, dict) else None
+        storage = str(image.get("storage")) if isinstance(image, dict) else ""
         what = {
             "weights": "a network's weights",
             "upscale": "an upscaler",

@@ -157,6 +157,7 @@ class _Context:
             nb = _neighbour_sum(self.own[c : c + 1])[0]
         m = round(4 * w_own) * own + round(w_nb) * nb
         if c > 0:
+            assert row is not None  # channel 0 of this row, decoded first
             m = m + round(4 * W_CHANNEL0) * ONE * np.abs(row[0])
         return np.searchsorted(_THRESHOLDS, m // 4, side="right")
 
@@ -355,13 +356,14 @@ def _encode_values(data: bytes) -> bytes:
     z = zigzag(v)
     uniform = constriction.stream.model.Uniform()
     guess = round(8 * (math.log2(max(np.abs(v).mean(), 1 / 32)) + 5))
-    best = None
+    best: tuple[int, np.ndarray] | None = None
     for s in range(max(0, guess - 4), min(SCALES, guess + 5)):
         enc = constriction.stream.queue.RangeEncoder()
         _put(enc, uniform, z, s)
         words = enc.get_compressed()
         if best is None or len(words) < len(best[1]):
             best = (s, words)
+    assert best is not None  # the range holds at least one scale
     return bytes([best[0]]) + best[1].astype("<u4").tobytes()
 
 

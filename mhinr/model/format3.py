@@ -248,7 +248,7 @@ def read(raw: bytes) -> Record:
         else:
             body[name] = r.take("<f4" if QUANTS[bq] == "fp32" else "<f2", shape)
     heads = (-(-h // cy), -(-w // cx))
-    q = _read_coefficients(r, flags, zbytes, (units + 1, c, *heads))
+    q = _read_coefficients(r, flags, zbytes, (units + 1, c, heads[0], heads[1]))
     if r.pos != len(raw):
         raise CodecError(f"the file has {len(raw) - r.pos} bytes more than its header describes")
     return Record(
@@ -320,7 +320,9 @@ def _read_stage(r: _Reader, channels: int) -> StageRecord:
     return StageRecord(hidden, dilation, ints, scales)
 
 
-def _read_coefficients(r: _Reader, flags: int, zbytes: int, shape4: tuple[int, ...]) -> np.ndarray:
+def _read_coefficients(
+    r: _Reader, flags: int, zbytes: int, shape4: tuple[int, int, int, int]
+) -> np.ndarray:
     """The signed integer coefficients [k, C·Hy·Hx] (int64), their DC terms summed back."""
     k, c, hy, hx = shape4
     shape = (k, c * hy * hx)

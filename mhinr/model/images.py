@@ -58,7 +58,7 @@ def load_image(source: bytes | str | Path, max_pixels: int = DEFAULT_MAX_PIXELS)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data), formats=FORMATS)
+            img: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError:
         raise NotAnImage(
             f"not an image we can read; accepted formats: {', '.join(FORMATS)}"
@@ -88,7 +88,7 @@ def _to_array(img: Image.Image) -> tuple[np.ndarray, str]:
     """[H, W, C] float32 in [0, 1] and the output mode."""
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        a = np.asarray(img.convert("I"), dtype=np.float64)  # 16-bit samples
+        a: np.ndarray = np.asarray(img.convert("I"), dtype=np.float64)  # 16-bit samples
         peak = 65535.0 if a.max() > 255 or mode.startswith("I;16") else 255.0
         return np.clip(a / peak, 0, 1).astype(np.float32)[..., None], "L"
     if mode == "F":

@@ -62,7 +62,8 @@ def seam_ratio(image: Tensor, cell: tuple[int, int], scale: int) -> float:
     x = _as_255(image)
     if x.dim() == 2:
         x = x[None]
-    border, inside = [], []
+    border: list[Tensor] = []
+    inside: list[Tensor] = []
     for axis, size in ((1, cell[0]), (2, cell[1])):
         n = x.shape[axis]
         for k in range(scale, n, scale):

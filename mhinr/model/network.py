@@ -125,6 +125,10 @@ class Body(nn.Module):
     orthonormal DCT-II; between them, its continuous cosines (a render at any size
     interpolates each cell as the DCT does)."""
 
+    freq: Tensor  # buffers (the cosine body)
+    norm: Tensor
+    B: Tensor  # the Fourier body's projection
+
     def __init__(self, cfg: INRConfig):
         super().__init__()
         self.kind = cfg.body
@@ -168,6 +172,8 @@ class SparseHeads(nn.Module):
     rendering despite 4× the multiply-adds, because the gather materialises a
     [P, O, α] tensor while the dense product is a single BLAS call.
     """
+
+    index: Tensor  # [O, α]: the body units each output reads (a buffer)
 
     def __init__(self, width: int, outputs: int, alpha: int, bias: bool, seed: int):
         super().__init__()
@@ -362,7 +368,8 @@ def build_network(
             heads, cell, channels, width, depth, alpha, head_bias, body, init=init, seed=seed
         )
     elif kind in ("relu", "siren", "fourier"):
-        body_kind = {"relu": "relu", "siren": "sine", "fourier": "fourier"}[kind]
+        kinds: dict[str, BodyKind] = {"relu": "relu", "siren": "sine", "fourier": "fourier"}
+        body_kind = kinds[kind]
         cfg = INRConfig(
             (1, 1), (h, w), channels, width, depth, width, True, body_kind, init=init, seed=seed
         )

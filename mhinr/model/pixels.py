@@ -36,6 +36,7 @@ def output_size(
     if width is not None and width < 1 or height is not None and height < 1:
         raise ValueError("width and height must be at least 1")
     if width is None:
+        assert height is not None
         width = max(1, round(w * height / h))
     if height is None:
         height = max(1, round(h * width / w))

@@ -49,8 +49,9 @@ class Compressed:
         return render_flops(self.net, self.net.cfg.cell[0] * self.net.cfg.cell[1])
 
     def summary(self) -> dict:
-        cfg = self.net.cfg
+        arch: dict[str, object]
         if isinstance(self.net, UpscaleINR):  # one head per pixel; "alpha" = the head size
+            cfg = self.net.cfg
             arch = {
                 "heads": [self.coded.height, self.coded.width],
                 "alpha": cfg.hidden,
@@ -58,11 +59,12 @@ class Compressed:
                 "train_steps": self.train_steps,
             }
         else:
+            icfg = self.net.cfg
             arch = {
-                "heads": list(cfg.heads),
-                "cell": list(cfg.cell),  # pixels a head covers (rows, columns)
-                "alpha": cfg.alpha,
-                "body": f"{cfg.body} {cfg.depth}x{cfg.width}",
+                "heads": list(icfg.heads),
+                "cell": list(icfg.cell),  # pixels a head covers (rows, columns)
+                "alpha": icfg.alpha,
+                "body": f"{icfg.body} {icfg.depth}x{icfg.width}",
             }
         return {
             "psnr": _finite(self.psnr),

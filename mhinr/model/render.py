@@ -109,6 +109,7 @@ def render(
         big_h, big_w = max(out_h, h), max(out_w, w)
         big = net.render((big_h, big_w), points) if (big_h, big_w) != (h, w) else None
         if big is None:
+            assert net.image is not None  # a one-pixel-a-head network keeps its image
             big = net.image.mul(255).round().clamp(0, 255).to(torch.uint8)
         # smaller on either axis: Lanczos reduction (nothing to invent when shrinking)
         return resize_u8(big, out_h, out_w, (0, 0, big_w, big_h))

@@ -402,7 +402,7 @@ def fit_upscaler(
     if h * w > MAX_PIXELS:
         raise ValueError(f"the upscale preset takes images up to {MAX_PIXELS:,} pixels")
     net = UpscaleINR(cfg).to(device)
-    net.encoder.to(memory_format=torch.channels_last)
+    net.encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     gen = torch.Generator().manual_seed(fit.seed)
     opt = torch.optim.Adam(net.parameters(), lr=fit.lr)
     averaged = [p.detach().clone() for p in net.parameters()] if fit.ema > 0 else None
@@ -425,7 +425,7 @@ def fit_upscaler(
         pairs = [_pair(image, scale, fit.crop, gen) for _ in range(fit.batch)]
         lr_imgs = torch.stack([p[0] for p in pairs]).to(device)
         heads = net.encoder(lr_imgs)
-        loss, sq = 0.0, 0.0
+        loss, sq = torch.zeros((), device=device), 0.0
         for b, (_, hr, s) in enumerate(pairs):
             n = hr.shape[1]
             idx = torch.randint(0, n * n, (min(fit.queries, n * n),), generator=gen)
@@ -540,7 +540,7 @@ def _lanczos_u8(image: Tensor, out_h: int, out_w: int) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(pixels.resize_u8(u8, out_h, out_w, (0, 0, w, h))))
 
 
-def _lanczos_float(small: Tensor, size: tuple[int, int]) -> Tensor:
+def _lanczos_float(small: Tensor, size: tuple[int, ...]) -> Tensor:
     """Pillow's Lanczos of each channel of `small` [C, h, w] in float (mode F: no rounding)
     to `size` (rows, cols), clamped to [0, 1]."""
     from PIL import Image
@@ -560,7 +560,7 @@ def lanczos_held_out(image: Tensor) -> float | None:
     if pair is None:
         return None
     small, big = pair
-    return mse_to_psnr(float((_lanczos_float(small, big.shape[1:]) - big).pow(2).mean()))
+    return mse_to_psnr(float((_lanczos_float(small, tuple(big.shape[1:])) - big).pow(2).mean()))
 
 
 # the blend weights are kept on this grid (the grid keeps the choice from chasing noise in
@@ -597,14 +597,15 @@ def choose_blend(net: "UpscaleINR", image: Tensor, device: str = "cpu") -> dict 
     pairs = _held_out_pairs(image)
     if 2 not in pairs:
         return None
-    weights, scores = [], {}
+    weights: list[float] = []
+    scores = {}
     for s in BLEND_SCALES:
         if s not in pairs:
             weights.append(weights[-1])
             continue
         small, big = pairs[s]
         mine = _enlarge(net, small, device, s)
-        lanczos = _lanczos_float(small, big.shape[1:])
+        lanczos = _lanczos_float(small, tuple(big.shape[1:]))
         d, r = (mine - lanczos).double(), (big - lanczos).double()
         alpha = float((d * r).sum() / (d * d).sum().clamp_min(1e-12))
         alpha = round(min(1.0, max(0.0, alpha)) * BLEND_STEPS) / BLEND_STEPS

@@ -44,6 +44,7 @@ def compress_weights(pixels, mode, opt, progress, should_stop) -> Compressed:
         best = finish(data, pixels, target)
         if best.met is not False:
             break
+    assert best is not None  # at least one precision was tried
     return best
 
 

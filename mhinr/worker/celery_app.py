@@ -13,7 +13,9 @@ FIT_TASK = "mhinr.fit"
 def broker_options(settings: Settings) -> tuple[str, dict]:
     if settings.redis_url:
         # a message not acknowledged within this time is delivered again: longer than any fit
-        options = {"visibility_timeout": int(settings.max_time_budget_s * 2 + 3600)}
+        options: dict[str, object] = {
+            "visibility_timeout": int(settings.max_time_budget_s * 2 + 3600)
+        }
         if settings.redis_prefix != DEFAULT_PREFIX:
             # every key and event channel kombu uses (queues, bindings, unacked, task events)
             # under the prefix; the default keeps Celery's own names, which a plain

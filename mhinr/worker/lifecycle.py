@@ -21,7 +21,7 @@ from typing import TypeVar
 import redis
 
 from mhinr.worker.jobs import JobService
-from mhinr.worker.store import JobStore, StoreError
+from mhinr.worker.store import JobStore, RedisStore, StoreError
 
 log = logging.getLogger("mhinr.lifecycle")
 
@@ -104,7 +104,7 @@ def run_reaper(
             log.warning("reaper: %s", exc)
 
 
-def run_worker_beat(store: JobStore, name: str, stop: threading.Event) -> None:
+def run_worker_beat(store: RedisStore, name: str, stop: threading.Event) -> None:
     """A worker process's heartbeat (Redis mode), for readiness."""
     while True:
         try:

@@ -14,7 +14,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis
 
@@ -327,13 +327,13 @@ class RedisStore:
 
     def load_upload(self, job_id: str) -> bytes | None:
         try:
-            return self.r.get(self._key("upload", job_id))
+            return cast(bytes | None, self.r.get(self._key("upload", job_id)))
         except KeyError:
             return None
 
     def load_model(self, job_id: str) -> bytes | None:
         try:
-            return self.r.get(self._key("model", job_id))
+            return cast(bytes | None, self.r.get(self._key("model", job_id)))
         except KeyError:
             return None
 
@@ -345,7 +345,7 @@ class RedisStore:
 
     def load_preview(self, job_id: str) -> bytes | None:
         try:
-            return self.r.get(self._key("preview", job_id))
+            return cast(bytes | None, self.r.get(self._key("preview", job_id)))
         except KeyError:
             return None
 
@@ -389,7 +389,7 @@ class RedisStore:
         raw = self.r.get(key)
         if raw is None:  # expired between the two calls: try once more
             return self.remember_key(key_hash, job_id, fingerprint, ttl)
-        held, fp = raw.decode().split()
+        held, fp = cast(bytes, raw).decode().split()
         return held, fp
 
     def forget_key(self, key_hash: str) -> None:

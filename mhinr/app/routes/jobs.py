@@ -506,8 +506,8 @@ async def job_events(
             yield ServerSentEvent(event="status", data={"status": "deleted"}, id="end")
             return
         prog = record.get("progress")
-        seq = prog and prog.get("seq", prog.get("step", 0))  # older records: the step
-        if prog and seq > last_step:
+        seq = prog.get("seq", prog.get("step", 0)) if prog else None  # older records: the step
+        if prog and seq is not None and seq > last_step:
             last_step = seq
             yield ServerSentEvent(event="progress", data=prog, id=str(last_step))
         if record["status"] in TERMINAL:

@@ -14,6 +14,7 @@ from mhinr.app.errors import APIError
 from mhinr.app.routes.jobs import refuse_unknown_fields, succeeded_or_409
 from mhinr.app.schemas import errors
 from mhinr.model.pixels import encode as image_file
+from mhinr.model.render import Method as RenderMethod
 from mhinr.model.render import output_size, render, render_kind
 
 router = APIRouter()
@@ -48,7 +49,7 @@ async def render_response(
     width: int | None,
     height: int | None,
     fmt: str | None,
-    method: str,
+    method: RenderMethod,
     quality: int | None = None,
     dpr: float = 1.0,
 ) -> Response:
@@ -142,7 +143,7 @@ Quality = Annotated[
         description="lossy formats only: jpeg (default 90), webp (90), avif (80)",
     ),
 ]
-Method = Annotated[
+MethodQuery = Annotated[
     Literal["resample", "plain"],
     Query(description="resample: seam-free (default); plain: the paper's renderer"),
 ]
@@ -185,7 +186,7 @@ class RenderParams:
     width: Width = None
     height: Height = None
     fmt: Format = None
-    method: Method = "resample"
+    method: MethodQuery = "resample"
     quality: Quality = None
     dpr: Dpr = 1.0
     sig: Sig = None  # checked on the raw query (signing.check), declared for the docs
