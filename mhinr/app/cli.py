@@ -10,56 +10,19 @@ from mhinr.model.files import write_atomic
 OUTPUT_FORMATS = {".png": "PNG", ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG", ".avif": "AVIF"}
 
 
-def heads_arg(text: str) -> tuple[int, int]:
-    """`64` (a square grid) or `48x64` (rows x columns)."""
-    try:
-        parts = [int(p) for p in text.lower().split("x")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"heads must look like 64 or 48x64, not {text!r}"
-        ) from None
-    if len(parts) == 1:
-        parts *= 2
-    if len(parts) != 2 or min(parts) < 1:
-        raise argparse.ArgumentTypeError(f"heads must look like 64 or 48x64, not {text!r}")
-    return parts[0], parts[1]
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mhinr", description="Images as multi-head ReLU INRs.")
     sub = p.add_subparsers(dest="command", required=True)
 
     f = sub.add_parser("fit", help="fit a network to an image and write the .inr file")
     f.add_argument("image", type=Path)
-    f.add_argument("-o", "--output", type=Path, required=True, help="the .inr file to write")
+    f.add_argument("-o", "--output", type=Path, help="the .inr file to write")
+    from mhinr.worker.options import add_flags  # every option of worker/options.FitSpec
+
+    add_flags(f)
     f.add_argument(
-        "--preset", default="compact", choices=["paper", "compact", "fast", "max", "upscale"]
+        "--explain", action="store_true", help="print what the fit would do, and do nothing"
     )
-    f.add_argument("--heads", type=heads_arg, help="heads grid: 64 or 48x64")
-    f.add_argument("--alpha", type=int, help="body units wired to each head")
-    f.add_argument("--width", type=int)
-    f.add_argument("--depth", type=int)
-    f.add_argument(
-        "--steps",
-        type=int,
-        help="training steps: compact and max, the trained stage's (0: none); the paper, "
-        "upscale and explicit networks, the network's; fast trains nothing and refuses it",
-    )
-    target = f.add_mutually_exclusive_group()
-    target.add_argument("--target-psnr", type=float, help="dB to reach")
-    target.add_argument("--max-bytes", type=int, help="largest file size")
-    target.add_argument("--bpp", type=float, help="largest bits per pixel")
-    f.add_argument(
-        "--time-budget",
-        type=float,
-        help="seconds of training (compact: 45 a target by default, max: 240; fast: refused)",
-    )
-    f.add_argument("--quantization", choices=["fp32", "fp16", "int8"])
-    f.add_argument(
-        "--model", default="multihead", choices=["multihead", "siren", "fourier", "relu"]
-    )
-    f.add_argument("--body", choices=["relu", "sine", "fourier"])
-    f.add_argument("--seed", type=int, default=0)
     f.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
 
     r = sub.add_parser("render", help="render a .inr file to an image at any size")
@@ -95,33 +58,21 @@ def _torch_threads(fits: int = 1) -> None:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from mhinr.model.compress import compress
     from mhinr.model.images import load_image
-    from mhinr.worker.jobs import JobOptions, describe
+    from mhinr.model.plan import plan
+    from mhinr.worker.options import from_flags
 
-    try:
-        job_options = JobOptions(
-            preset=args.preset,
-            model=args.model,
-            heads=args.heads,
-            alpha=args.alpha,
-            width=args.width,
-            depth=args.depth,
-            body=args.body,
-            steps=args.steps,
-            target_psnr=args.target_psnr,
-            max_bytes=args.max_bytes,
-            bpp=args.bpp,
-            time_budget_s=args.time_budget,
-            quantization=args.quantization,
-            seed=args.seed,
-        )
-    except ValidationError as exc:
-        raise ValueError(describe(exc)) from None
-    options = job_options.to_options()
+    options = from_flags(args).to_options()
+    if args.output is None and not args.explain:
+        raise ValueError("fit needs -o OUT.inr (or --explain)")
     image = load_image(args.image)
+    the_plan = plan(options, image.size, image.channels)
+    if args.explain:
+        h, w = image.size
+        print(f"{args.image} ({w}x{h}, {image.mode}) with the {options.preset} preset:")
+        print(the_plan.explain())
+        return 0
     _torch_threads()
     bar = None
     if sys.stderr.isatty() and not args.json:
@@ -321,73 +272,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def requeue_unfinished(app) -> int:
-    """Embedded mode: the store is the truth. Empty the broker folder and queue every job
-    that was queued or running when the service last stopped, exactly once."""
-    from pathlib import Path
-
-    folder = Path(app.state.celery.conf.broker_transport_options["data_folder_in"])
-    for f in folder.glob("*"):
-        f.unlink(missing_ok=True)
-    return app.state.jobs.requeue_unfinished()
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
-    import subprocess
-    import threading
 
     import uvicorn
 
     from mhinr.app.main import create_app
-    from mhinr.worker.lifecycle import run_reaper
     from mhinr.worker.settings import get_settings
 
-    settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    log = logging.getLogger("mhinr.serve")
     _torch_threads()  # the API's renders
-    app = create_app(settings)
-    stop = threading.Event()
-    # the reaper: a running job whose worker stopped answering is queued again
-    threading.Thread(
-        target=run_reaper,
-        args=(app.state.jobs, stop, settings.lease_s, settings.retention_s),
-        daemon=True,
-    ).start()
-    if settings.embedded:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        log.info(
-            "embedded mode: data in %s; requeued %d unfinished jobs",
-            settings.data_dir.resolve(),
-            requeue_unfinished(app),
-        )
-        child = [subprocess.Popen([sys.executable, "-m", "mhinr.app.cli", "worker"])]
-
-        def supervise() -> None:  # a worker child that dies is started again
-            while not stop.wait(1.0):
-                code = child[0].poll()
-                if code is not None and not stop.is_set():
-                    log.error("the worker exited (%s); starting a new one", code)
-                    child[0] = subprocess.Popen([sys.executable, "-m", "mhinr.app.cli", "worker"])
-
-        threading.Thread(target=supervise, daemon=True).start()
-        app.state.worker_alive = lambda: child[0].poll() is None
-
-        def stop_worker() -> None:
-            log.info("stopping the worker")
-            stop.set()
-            child[0].terminate()  # Celery's warm shutdown; an unfinished fit is requeued
-            try:
-                child[0].wait(15)
-            except subprocess.TimeoutExpired:
-                child[0].kill()
-                child[0].wait()
-
-        app.state.on_shutdown.append(stop_worker)
-    else:
-        app.state.worker_alive = lambda: app.state.store.workers_alive() > 0
-        app.state.on_shutdown.append(stop.set)
+    # the reaper and, without Redis, the worker run in the app's lifespan (app/background.py)
+    app = create_app(get_settings(), background=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 

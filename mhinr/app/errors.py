@@ -53,5 +53,6 @@ def install(app: FastAPI) -> None:
         parts = []
         for e in exc.errors():
             where = ".".join(str(x) for x in e.get("loc", ())[1:]) or "request"
-            parts.append(f"{where}: {e.get('msg', 'invalid')}")
+            msg = e.get("msg", "invalid").removeprefix("Value error, ")
+            parts.append(f"{where}: {msg}")
         return JSONResponse({"detail": "; ".join(parts)}, 422)

@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from prometheus_fastapi_instrumentator import Instrumentator
 
+import mhinr.app.background
 from mhinr.app import errors, openapi
 from mhinr.app.deps import MemoryBudget, ModelCache, RenderCache
 from mhinr.app.methods import Methods
@@ -36,13 +37,23 @@ trains an enlarger on the image's own scales.
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def service() -> FastAPI:
+    """The app as a server runs it, with its reaper and (embedded mode) its worker: `mhinr
+    serve`, or `uvicorn --factory mhinr.app.main:service` for a server command of one's own."""
+    return create_app(get_settings(), background=True)
+
+
+def create_app(settings: Settings | None = None, background: bool = False) -> FastAPI:
+    """The API. With `background`, its lifespan also runs what a serving process needs
+    beside the routes (app/background.py: the reaper, the embedded worker, readiness);
+    without, the routes alone (tests, and processes that embed the app)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stops = mhinr.app.background.start(app) if background else []
         yield
-        for stop in app.state.on_shutdown:  # e.g. the embedded worker process
+        for stop in [*app.state.on_shutdown, *stops]:
             stop()
 
     # FastAPIOffline: /docs and /redoc with Swagger UI and ReDoc served from the package itself

@@ -51,6 +51,7 @@ def tidy(schema: dict, settings: Settings) -> None:
             if form is not None:
                 ref = form["schema"].get("$ref", "")
                 body = components.get(ref.rsplit("/", 1)[-1], form["schema"])
+                _inline_models(body, components)
                 _no_nulls(body)
                 props = body.get("properties", {})
                 if "file" in props:
@@ -75,6 +76,17 @@ def tidy(schema: dict, settings: Settings) -> None:
                             branch["maximum"] = settings.max_render_side
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
+
+
+def _inline_models(body: dict, components: dict) -> None:
+    """A form read into a pydantic model (POST /fit's FitForm) is `allOf: [$ref]` beside
+    the file: its fields are written into the form's own properties, one flat form, and the
+    model's schema is dropped (nothing else refers to it)."""
+    for part in body.pop("allOf", []):
+        name = part.get("$ref", "").rsplit("/", 1)[-1]
+        model = components.pop(name, part)
+        body["properties"] = {**body.get("properties", {}), **model.get("properties", {})}
+        body["required"] = sorted({*body.get("required", []), *model.get("required", [])})
 
 
 def _no_nulls(body: dict) -> None:

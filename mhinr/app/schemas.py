@@ -40,6 +40,11 @@ class ProgressOut(BaseModel):
 class JobCreated(BaseModel):
     job_id: str = Field(examples=["Q2hX3n8sY0m9aB1cD2eF3g"])
     status: Status = JobStatus.QUEUED
+    plan: list[str] = Field(
+        default_factory=list,
+        description="what the job will do, step by step: what it trains, for how long, the "
+        "target (`mhinr fit --explain` prints the same)",
+    )
     links: Links
 
 

@@ -126,8 +126,7 @@ def fit_coders(
     c, h, w = pixels.shape
     colour, mean = colour_transform(pixels)
     coded_pixels = torch.einsum("ji,jhw->ihw", colour, pixels - mean[:, None, None])
-    default_steps = {"fast": 60, "max": MAX_STEPS}.get(options.preset, 300)
-    steps = options.steps if options.steps is not None else default_steps
+    steps = body_steps(options)
     if archs is None:
         archs = _candidates(options, search, h * w)
 
@@ -144,7 +143,7 @@ def fit_coders(
             )
         progress(p)
 
-    total = _budget(options)
+    total = fit_budget(options)
     coders: list[CoefficientCoder] = []
     trained = sum(not a.fixed for a in archs)
     budget = None if total is None or not trained else total / trained
@@ -178,7 +177,14 @@ def fit_coders(
     return coders
 
 
-def _budget(options: Options) -> float | None:
+def body_steps(options: Options) -> int:
+    """Steps a trained body (an explicit width, depth or body kind) is fitted for."""
+    if options.steps is not None:
+        return options.steps
+    return {"fast": 60, "max": MAX_STEPS}.get(options.preset, 300)
+
+
+def fit_budget(options: Options) -> float | None:
     """The seconds all of a compression's fits may take (None: no limit)."""
     if options.time_budget_s is None and options.preset == "max":
         return MAX_BUDGET_S

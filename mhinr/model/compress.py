@@ -19,6 +19,7 @@ from mhinr.model.coefficients import compress_coefficients, compress_sweep
 from mhinr.model.colour import colour_transform
 from mhinr.model.fit import Progress
 from mhinr.model.images import to_uint8
+from mhinr.model.plan import plan
 from mhinr.model.presets import (
     PRESETS,
     UPSCALE_BUDGET_S,
@@ -53,7 +54,7 @@ def compress(
 ) -> Compressed:
     """Fit a network to `pixels` ([C, H, W] in [0, 1]) and code it as a .inr file."""
     opt = options or Options()
-    check_options(opt, (pixels.shape[1], pixels.shape[2]), pixels.shape[0])
+    plan(opt, (pixels.shape[1], pixels.shape[2]), pixels.shape[0])  # refuses what cannot run
     start = time.perf_counter()
     if opt.storage == "upscale":
         out = _compress_upscale(pixels, mode, opt, progress, should_stop)
@@ -65,20 +66,25 @@ def compress(
     return out
 
 
-def _compress_upscale(pixels, mode, opt, progress, should_stop) -> Compressed:
-    exact = to_uint8(pixels).float() / 255  # the network and the file see the 8-bit image
-    budget = opt.time_budget_s or UPSCALE_BUDGET_S
+def upscale_settings(opt: Options, channels: int) -> tuple[UpscaleConfig, UpscaleFit]:
+    """The enlarger an upscale job trains, and how long."""
     fit = UpscaleFit(
         steps=opt.steps if opt.steps is not None else UPSCALE_STEPS,
-        time_budget_s=budget,
+        time_budget_s=opt.time_budget_s or UPSCALE_BUDGET_S,
         seed=opt.seed,
     )
     cfg = UpscaleConfig(
-        channels=pixels.shape[0],
+        channels=channels,
         hidden=opt.width or UpscaleConfig.hidden,
         layers=opt.depth or UpscaleConfig.layers,
         seed=opt.seed,
     )
+    return cfg, fit
+
+
+def _compress_upscale(pixels, mode, opt, progress, should_stop) -> Compressed:
+    exact = to_uint8(pixels).float() / 255  # the network and the file see the 8-bit image
+    cfg, fit = upscale_settings(opt, pixels.shape[0])
     net, info = fit_upscaler(exact, cfg, fit, progress, should_stop, device=opt.device)
     # the ×2, ×3 and ×4 enlargements of the half-size copy's reductions against it: how
     # much of the network a render keeps against Lanczos at each scale

@@ -143,11 +143,16 @@ class Options:
         if self.quantization not in (None, "fp32", "fp16", "int8"):
             raise ValueError(f"unknown quantization {self.quantization!r}: fp32, fp16 or int8")
         unused = self.unused()
-        if unused:
+        if unused and self.preset == "fast":
             raise ValueError(
                 f"the {self.preset} preset does not use {', '.join(unused)}: it trains nothing "
                 "(the cosine codec alone, seconds); compact and max train a stage and take "
                 "steps and time_budget_s"
+            )
+        if unused:
+            raise ValueError(
+                f"the {self.preset} preset does not use {', '.join(unused)} with steps=0: "
+                "steps=0 turns its trained stage off, so nothing is timed"
             )
         if self.preset == "upscale":
             if self.target_psnr is not None or self.max_bytes is not None or self.bpp is not None:
@@ -168,9 +173,13 @@ class Options:
         trained body (width, depth, body) or a weights file is asked for, so it takes no
         steps or time budget."""
         trains = self.storage != "coefficients" or self.width or self.depth or self.body
-        if self.preset != "fast" or trains:
+        if trains:
             return []
-        return [n for n in ("steps", "time_budget_s") if getattr(self, n) is not None]
+        if self.preset == "fast":
+            return [n for n in ("steps", "time_budget_s") if getattr(self, n) is not None]
+        if self.steps == 0 and self.time_budget_s is not None:  # no stage: nothing to time
+            return ["time_budget_s"]
+        return []
 
     @property
     def storage(self) -> str:

@@ -10,24 +10,30 @@ from torch import Tensor
 from mhinr.model.codec import Coded, Quantization, dequantize, encode_weights, quantize
 from mhinr.model.fit import FitConfig, fit, prepare_target, solve_heads
 from mhinr.model.network import MultiHeadINR, build_network
-from mhinr.model.presets import weights_arch
+from mhinr.model.presets import Options, weights_arch
 from mhinr.model.ratecontrol import Compressed, finish, target_of
 
 
-def compress_weights(pixels, mode, opt, progress, should_stop) -> Compressed:
-    c, h, w = pixels.shape
-    paper = opt.preset == "paper"
-    net = build_network(opt.model, (h, w), c, seed=opt.seed, **weights_arch(opt, h, w))
-    if paper:
+def fit_config(opt: Options) -> FitConfig:
+    """How a weights file's network is trained: the paper's schedule for its preset (2,000
+    steps), else 100 steps of Adam between least-squares solves of the heads; the baselines
+    500 steps of Adam alone (SIREN with a smaller learning rate)."""
+    if opt.preset == "paper":
         cfg = FitConfig.paper(opt.steps if opt.steps is not None else 2000)
     elif opt.model == "multihead":
         cfg = FitConfig(steps=opt.steps if opt.steps is not None else 100)
-    else:  # baselines: Adam only (SIREN wants a smaller learning rate)
+    else:
         cfg = FitConfig(
             steps=opt.steps if opt.steps is not None else 500,
             lr=1e-4 if opt.model == "siren" else 1e-3,
         )
-    cfg = replace(cfg, time_budget_s=opt.time_budget_s, target_psnr=opt.target_psnr)
+    return replace(cfg, time_budget_s=opt.time_budget_s, target_psnr=opt.target_psnr)
+
+
+def compress_weights(pixels, mode, opt, progress, should_stop) -> Compressed:
+    c, h, w = pixels.shape
+    net = build_network(opt.model, (h, w), c, seed=opt.seed, **weights_arch(opt, h, w))
+    cfg = fit_config(opt)
     fit(net.to(opt.device), pixels.to(opt.device), cfg, progress, should_stop)
     net.cpu()
     target = target_of(opt, h, w)

@@ -9,11 +9,8 @@ import secrets
 import time
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from mhinr.model.compress import Options
+from mhinr.worker.options import JobOptions, describe  # noqa: F401  (the workers' name for them)
 
 
 def new_job_id() -> str:
@@ -73,67 +70,6 @@ def transition(record: dict, to: JobStatus, **fields) -> dict:
         raise InvalidTransition(f"job {record.get('id')}: {now} cannot become {to}")
     record.update(status=str(to), **fields)
     return record
-
-
-class JobOptions(BaseModel):
-    """A job's options: one model for the HTTP form, the command line and the worker (which
-    reads them back from the record). Ranges are checked here, the combinations by the
-    model's own `Options`; the service's own limits (INR_MAX_STEPS, INR_MAX_TIME_BUDGET_S)
-    by `check_limits`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    preset: Literal["compact", "fast", "max", "paper", "upscale"] = "compact"
-    model: Literal["multihead", "siren", "fourier", "relu"] = "multihead"
-    heads: tuple[int, int] | None = None
-    alpha: int | None = Field(None, ge=1)
-    width: int | None = Field(None, ge=1, le=1024)
-    depth: int | None = Field(None, ge=1, le=16)
-    body: Literal["relu", "sine", "fourier"] | None = None
-    steps: int | None = Field(None, ge=0)
-    target_psnr: float | None = Field(None, gt=0, le=100)
-    max_bytes: int | None = Field(None, ge=1)
-    bpp: float | None = Field(None, gt=0, le=64)
-    time_budget_s: float | None = Field(None, gt=0)
-    quantization: Literal["fp32", "fp16", "int8"] | None = None
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-
-    @model_validator(mode="after")
-    def _combination(self) -> "JobOptions":
-        self.to_options()  # the model's own checks (at most one target, alpha ≤ width, …)
-        return self
-
-    def to_options(self, device: str = "cpu", default_budget_s: float | None = None) -> Options:
-        given = self.model_dump()
-        # the service's default budget for the fits that have no budget of their own: the
-        # codec presets' trained stage has its preset's (model/coefficients.STAGE_SECONDS)
-        # and `fast` trains nothing
-        codec = self.preset in ("compact", "fast", "max")
-        if given["time_budget_s"] is None and default_budget_s is not None and not codec:
-            given["time_budget_s"] = default_budget_s
-        return Options(**given, device=device)
-
-    def check_limits(self, max_steps: int, max_time_budget_s: float) -> None:
-        if self.steps is not None and self.steps > max_steps:
-            raise ValueError(f"steps: at most {max_steps}, got {self.steps}")
-        if self.time_budget_s is not None and self.time_budget_s > max_time_budget_s:
-            raise ValueError(
-                f"time_budget_s: at most {max_time_budget_s:g}, got {self.time_budget_s:g}"
-            )
-
-    def stored(self) -> dict:
-        """What the record keeps (the options given, JSON-friendly)."""
-        return self.model_dump(mode="json", exclude_none=True)
-
-
-def describe(exc: ValidationError) -> str:
-    """A pydantic error as one line for a person: "width: Input should be …; …"."""
-    parts = []
-    for e in exc.errors():
-        where = ".".join(str(x) for x in e.get("loc", ()))
-        msg = e.get("msg", "invalid").removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}" if where else msg)
-    return "; ".join(parts)
 
 
 class IdempotencyConflict(ValueError):

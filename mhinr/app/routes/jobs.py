@@ -2,11 +2,10 @@
 
 import asyncio
 import hashlib
-import inspect
 import re
 from collections.abc import AsyncIterable
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import (
@@ -21,15 +20,17 @@ from fastapi import (
     UploadFile,
 )
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import ValidationError
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from mhinr.app import deps
 from mhinr.app.errors import APIError
 from mhinr.app.schemas import JobCreated, JobList, JobOut, JobSummary, Links, MetricsOut, errors
-from mhinr.model.compress import check_options, estimate_fit_bytes
+from mhinr.model.compress import estimate_fit_bytes
 from mhinr.model.images import load_image
-from mhinr.worker.jobs import IdempotencyConflict, JobOptions, JobStatus, QueueUnreachable, describe
+from mhinr.model.plan import plan
+from mhinr.worker.jobs import IdempotencyConflict, JobStatus, QueueUnreachable
+from mhinr.worker.options import FitSpec, job_options
 from mhinr.worker.store import ID_PATTERN, TERMINAL
 from mhinr.worker.webhooks import check_url, parse_events
 
@@ -49,18 +50,6 @@ def links(job_id: str) -> Links:
     )
 
 
-HEADS = re.compile(r"([0-9]{1,4})(?:[xX]([0-9]{1,4}))?")  # ASCII digits only: not "６４"
-
-
-def parse_heads(text: str | None) -> tuple[int, int] | None:
-    if text is None or text == "":
-        return None
-    m = HEADS.fullmatch(text)
-    if m is None or int(m[1]) < 1 or int(m[2] or m[1]) < 1:
-        raise APIError(422, f"heads must look like 64 or 48x64, not {text!r}")
-    return int(m[1]), int(m[2] or m[1])
-
-
 async def refuse_unknown_fields(request: Request, known: set[str]) -> None:
     """422 for a form field or query parameter this endpoint does not take (a typo such as
     `qualty=90` would otherwise be ignored without a word)."""
@@ -74,6 +63,26 @@ async def refuse_unknown_fields(request: Request, known: set[str]) -> None:
         )
 
 
+class FitForm(FitSpec):
+    """POST /fit's form: the fit's options (worker/options.py) and where to tell its end."""
+
+    webhook: str | None = Field(
+        None,
+        max_length=2000,
+        description="an http(s) URL the worker POSTs the job's events to (JSON; signed with "
+        "X-Mhinr-Signature when the server has INR_WEBHOOK_SECRET; retried)",
+    )
+    webhook_events: str | None = Field(
+        None,
+        pattern=r"^(start|progress|completed)(,(start|progress|completed))*$",
+        description="which events, comma-separated: start, progress (at most every 2 s), "
+        "completed (succeeded, failed or cancelled); default completed",
+    )
+
+
+FIT_FIELDS = {"file", *FitForm.model_fields}
+
+
 @router.post(
     "/fit",
     status_code=202,
@@ -82,13 +91,16 @@ async def refuse_unknown_fields(request: Request, known: set[str]) -> None:
     dependencies=[Depends(deps.require_key)],
     responses=errors(400, 401, 413, 415, 422, 503),
     description="Upload an image (PNG, JPEG, WebP, BMP, TIFF, GIF first frame) and the "
-    "fit's options; the job is queued and its links returned. Poll the job or follow "
-    "its events, then render it or download the .inr model.",
+    "fit's options; the job is queued and its links returned, with the plan: what the job "
+    "will do (what it trains, for how long, the target). Options the preset would ignore "
+    "are refused. Poll the job or follow its events, then render it or download the .inr "
+    "model.",
 )
 async def create_fit(
     request: Request,
     response: Response,
     file: Annotated[UploadFile, File(description="the image")],
+    form: Annotated[FitForm, Form()],
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -100,154 +112,20 @@ async def create_fit(
             "another request is 422",
         ),
     ] = None,
-    preset: Annotated[
-        Literal["compact", "fast", "max", "paper", "upscale"],
-        Form(
-            description="compact: smallest file for the quality — the cosine codec (three "
-            "cell sizes tried with a target), then a small ReLU stage trained on the decoded "
-            "image (about 45 s a target on a CPU, kept where it pays for its bytes); fast: "
-            "the cosine codec alone, nothing trained, a few seconds; max: compact with more "
-            "restoration filters tried and the stage trained up to 4 minutes; paper: the "
-            "paper's network; upscale: an enlarger trained on the image's own scales (about "
-            "a minute on 2 CPU cores; renders sharper than Lanczos; keeps the image exactly)"
-        ),
-    ] = "compact",
-    heads: Annotated[
-        str | None,
-        Form(
-            description='the grid of heads, "64" (64x64) or "48x64" (rows x columns), each '
-            "1-9999 and at most the image's size; default: the preset's (paper 64x64; compact, "
-            "fast and max: one head per 8-, 12- or 16-pixel cell)",
-            examples=["64"],
-        ),
-    ] = None,
-    alpha: Annotated[
-        int | None,
-        Form(ge=1, description="hidden units each head owns (the paper's α), at most `width`"),
-    ] = None,
-    width: Annotated[
-        int | None,
-        Form(ge=1, le=1024, description="body width; upscale: the head size. Default: preset's"),
-    ] = None,
-    depth: Annotated[
-        int | None,
-        Form(ge=1, le=16, description="body layers; upscale: encoder layers. Default: preset's"),
-    ] = None,
-    steps: Annotated[
-        int | None,
-        Form(
-            ge=0,
-            description="training steps, at most INR_MAX_STEPS; default: the preset's "
-            "(paper 2000, upscale 2400; compact and max: the trained stage's, as many as its "
-            "time budget allows, 0 turns it off; fast trains nothing and refuses steps unless "
-            "a width, depth or body is given: then 60)",
-        ),
-    ] = None,
-    target_psnr: Annotated[
-        float | None,
-        Form(gt=0, le=100, description="quality to reach, dB (one target at most)"),
-    ] = None,
-    max_bytes: Annotated[
-        int | None, Form(ge=1, description="largest .inr file, bytes (one target at most)")
-    ] = None,
-    bpp: Annotated[
-        float | None,
-        Form(gt=0, le=64, description="file size in bits per pixel (one target at most)"),
-    ] = None,
-    time_budget_s: Annotated[
-        float | None,
-        Form(
-            gt=0,
-            description="longest training, seconds, at most INR_MAX_TIME_BUDGET_S; default: "
-            "INR_DEFAULT_TIME_BUDGET_S (upscale: 60; compact: 45 a target for its trained "
-            "stage, max: 240; fast trains nothing and refuses it)",
-        ),
-    ] = None,
-    quantization: Annotated[
-        Literal["fp32", "fp16", "int8"] | None,
-        Form(description="how weights are stored (paper and explicit networks); default fp32"),
-    ] = None,
-    model: Annotated[
-        Literal["multihead", "siren", "fourier", "relu"],
-        Form(description="the network: the paper's multi-head one, or a baseline"),
-    ] = "multihead",
-    body: Annotated[
-        Literal["relu", "sine", "fourier"] | None,
-        Form(
-            description="the shared body's activation when a body is trained (the paper "
-            "preset, or a width or depth given; default relu); the codec presets' body is "
-            "the fixed cosine one"
-        ),
-    ] = None,
-    seed: Annotated[
-        int, Form(ge=0, le=2**31 - 1, description="random seed: the same input, the same file")
-    ] = 0,
-    webhook: Annotated[
-        str | None,
-        Form(
-            max_length=2000,
-            description="an http(s) URL the worker POSTs the job's events to (JSON; signed "
-            "with X-Mhinr-Signature when the server has INR_WEBHOOK_SECRET; retried)",
-        ),
-    ] = None,
-    webhook_events: Annotated[
-        str | None,
-        Form(
-            pattern=r"^(start|progress|completed)(,(start|progress|completed))*$",
-            description="which events, comma-separated: start, progress (at most every 2 s), "
-            "completed (succeeded, failed or cancelled); default completed",
-        ),
-    ] = None,
 ) -> JobCreated:
     cfg = request.app.state.settings
     await refuse_unknown_fields(request, FIT_FIELDS)
     try:
-        job_options = JobOptions(
-            preset=preset,
-            model=model,
-            heads=parse_heads(heads),
-            alpha=alpha,
-            width=width,
-            depth=depth,
-            body=body,
-            steps=steps,
-            target_psnr=target_psnr,
-            max_bytes=max_bytes,
-            bpp=bpp,
-            time_budget_s=time_budget_s,
-            quantization=quantization,
-            seed=seed,
-        )
-        job_options.check_limits(cfg.max_steps, cfg.max_time_budget_s)
-    except ValidationError as exc:
-        raise APIError(422, describe(exc)) from None
+        spec = job_options(form.model_dump(include=set(FitSpec.model_fields)))
+        spec.check_limits(cfg.max_steps, cfg.max_time_budget_s)
     except ValueError as exc:
         raise APIError(422, str(exc)) from None
-    options = job_options.to_options()
-    hook = None
-    if webhook_events is not None and webhook is None:
-        raise APIError(422, "webhook_events needs a webhook URL")
-    if webhook is not None:
-        try:
-            url = await run_in_threadpool(check_url, webhook, cfg.webhook_private)
-            hook = {"url": url, "events": parse_events(webhook_events)}
-        except ValueError as exc:
-            raise APIError(422, str(exc)) from None
-    data = await file.read(cfg.max_upload_bytes + 1)
-    if len(data) > cfg.max_upload_bytes:
-        raise APIError(413, f"the upload is over {cfg.max_upload_bytes:,} bytes")
-    image = await run_in_threadpool(load_image, data, cfg.max_pixels)
+    hook = await _webhook(form, cfg)
+    data, image = await _upload(file, cfg)
     try:
-        check_options(options, image.size, image.channels)
+        job_plan = plan(spec.to_options(), image.size, image.channels)
     except ValueError as exc:
         raise APIError(422, str(exc)) from None
-    need = estimate_fit_bytes(image.size, image.channels)
-    if need > cfg.max_fit_memory_mb * 2**20:
-        raise APIError(
-            413,
-            f"fitting a {image.size[1]}x{image.size[0]} image needs about {need / 2**20:,.0f} MB, "
-            f"over this service's limit of {cfg.max_fit_memory_mb:,} MB: send a smaller image",
-        )
     h, w = image.size
     info = {
         "name": download_stem(file.filename),
@@ -260,7 +138,7 @@ async def create_fit(
     try:
         job_id, new = await run_in_threadpool(
             request.app.state.jobs.submit,
-            job_options.stored(),
+            spec.stored(),
             data,
             info,
             idempotency_key,
@@ -278,14 +156,37 @@ async def create_fit(
         response.headers["Idempotent-Replayed"] = "true"
         record = await run_in_threadpool(request.app.state.store.get, job_id)
         status = status if record is None else record["status"]
-    return JobCreated(job_id=job_id, status=status, links=links(job_id))
+    return JobCreated(job_id=job_id, status=status, plan=job_plan.lines, links=links(job_id))
 
 
-FIT_FIELDS = set(inspect.signature(create_fit).parameters) - {
-    "request",
-    "response",
-    "idempotency_key",  # a header
-}
+async def _webhook(form: FitForm, cfg) -> dict | None:
+    """The webhook asked for, its URL checked (no private address unless allowed)."""
+    if form.webhook_events is not None and form.webhook is None:
+        raise APIError(422, "webhook_events needs a webhook URL")
+    if form.webhook is None:
+        return None
+    try:
+        url = await run_in_threadpool(check_url, form.webhook, cfg.webhook_private)
+        return {"url": url, "events": parse_events(form.webhook_events)}
+    except ValueError as exc:
+        raise APIError(422, str(exc)) from None
+
+
+async def _upload(file: UploadFile, cfg):
+    """The upload's bytes and image, within the service's limits (413 over them)."""
+    data = await file.read(cfg.max_upload_bytes + 1)
+    if len(data) > cfg.max_upload_bytes:
+        raise APIError(413, f"the upload is over {cfg.max_upload_bytes:,} bytes")
+    image = await run_in_threadpool(load_image, data, cfg.max_pixels)
+    need = estimate_fit_bytes(image.size, image.channels)
+    if need > cfg.max_fit_memory_mb * 2**20:
+        h, w = image.size
+        raise APIError(
+            413,
+            f"fitting a {h}x{w} image needs about {need / 2**20:,.0f} MB, over this "
+            f"service's limit of {cfg.max_fit_memory_mb:,} MB: send a smaller image",
+        )
+    return data, image
 
 
 def when(epoch: float | None) -> datetime | None:

@@ -20,6 +20,7 @@ from mhinr.model.classic import encode_classic
 from mhinr.model.images import load_image, to_pil, to_uint8
 from mhinr.model.presets import PRESET_INFO, Options
 from mhinr.model.render import output_size
+from mhinr.worker.options import spec_schema
 
 WEB = Path(__file__).resolve().parents[1] / "web"
 router = APIRouter()
@@ -87,7 +88,9 @@ async def limits(request: Request) -> dict:
 
 @router.get("/presets", summary="What each preset does, how long it takes, what it takes")
 async def presets() -> dict:
-    return {"default": Options().preset, "presets": PRESET_INFO}
+    """The presets (model/presets.PRESET_INFO) and each option's schema (the one spec,
+    worker/options.FitSpec): the web page builds its form from them."""
+    return {"default": Options().preset, "presets": PRESET_INFO, "options": spec_schema()}
 
 
 @router.get(

@@ -51,6 +51,15 @@ async function loadPresets() {
   const r = await fetch("/presets");
   const p = await r.json();
   state.presets = p.presets;
+  // each field's meaning and range from the one options spec (worker/options.py)
+  state.options = p.options || {};
+  for (const id of ["preset", "steps", "heads", "quantization"]) {
+    const spec = state.options[id];
+    if (spec && spec.description) $(id).title = spec.description;
+  }
+  if (state.options.heads && state.options.heads.pattern) {
+    $("heads").pattern = state.options.heads.pattern.replace(/^\^|\$$/g, "");
+  }
   const select = $("preset");
   select.replaceChildren();
   for (const [name, info] of Object.entries(p.presets)) {
@@ -463,6 +472,10 @@ function init() {
     if (!kind) $("target").value = "";
     $("target").placeholder = TARGETS[kind][0];
     $("target-note").textContent = TARGETS[kind][1];
+    const spec = (state.options || {})[kind] || {};
+    const range = (spec.anyOf || [spec]).find((b) => b.type === "number" || b.type === "integer") || {};
+    if (range.maximum !== undefined) $("target").max = String(range.maximum); else $("target").removeAttribute("max");
+    $("target").title = spec.description || "";
   });
   $("preset").addEventListener("change", presetChanged);
   window.addEventListener("hashchange", () => {

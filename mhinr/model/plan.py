@@ -1,0 +1,134 @@
+"""What a fit will do, before it does it: the options and the image's size turned into the
+storage, the networks trained (if any), for how long, and the target. `compress` checks a
+fit with `plan` first; the API answers `POST /fit` with its lines and `mhinr fit --explain`
+prints them. The decisions are the compressors' own functions (`coefficients._candidates`,
+`stage_seconds`, `weights.fit_config`, `compress.upscale_settings`), so the plan and the fit
+cannot disagree."""
+
+from dataclasses import dataclass, field
+
+from mhinr.model import coefficients, postfilter, synthesis
+from mhinr.model.presets import Options, check_options, weights_arch
+from mhinr.model.ratecontrol import target_of
+
+
+@dataclass(frozen=True)
+class Plan:
+    preset: str
+    storage: str  # coefficients (the cosine codec or a trained body), weights or upscale
+    trains: str | None  # what is trained, in words; None: nothing
+    steps: int | None  # training steps at most (None: nothing trained)
+    seconds: float | None  # training seconds at most (None: no limit but the steps)
+    target: dict = field(default_factory=dict)  # {} (the preset's default quality) or one
+    lines: list[str] = field(default_factory=list)  # the plan, step by step, for a person
+
+    def explain(self) -> str:
+        return "\n".join(f"{i + 1}. {line}" for i, line in enumerate(self.lines))
+
+
+def plan(opt: Options, size: tuple[int, int], channels: int) -> Plan:
+    """The plan for an image of `size` (rows, cols) with `channels`; ValueError (with the
+    reason) for options the image cannot take. Options a preset would ignore were refused
+    when `opt` was made (`Options.unused`)."""
+    check_options(opt, size, channels)
+    h, w = size
+    target = target_of(opt, h, w)
+    if opt.storage == "upscale":
+        return _upscale(opt, channels)
+    if opt.storage == "weights":
+        return _weights(opt, h, w, target)
+    return _coefficients(opt, h, w, target)
+
+
+def _target_words(target: dict) -> str:
+    if "psnr" in target:
+        return f"the quantizer step searched for {target['psnr']:g} dB"
+    if "bpp" in target:
+        n = target["max_bytes"]
+        return f"the quantizer step searched for {target['bpp']:g} bpp ({n:,} bytes)"
+    if "max_bytes" in target:
+        return f"the quantizer step searched for at most {target['max_bytes']:,} bytes"
+    return f"no target: the default quantizer step ({coefficients.DEFAULT_STEP:g})"
+
+
+def _coefficients(opt: Options, h: int, w: int, target: dict) -> Plan:
+    archs = coefficients._candidates(opt, bool(target), h * w)
+    lines = []
+    steps: int | None = None
+    seconds: float | None = None
+    trains = None
+    if archs[0].fixed:
+        cells = ", ".join(str(a.cell) for a in archs)
+        kept = "; the smallest file for the target is kept" if len(archs) > 1 else ""
+        lines.append(
+            f"the cosine codec on {cells}-pixel cells (a fixed body: nothing trained, no body "
+            f"bytes){kept}"
+        )
+    else:
+        a = archs[0]
+        steps = coefficients.body_steps(opt)
+        seconds = coefficients.fit_budget(opt)
+        trains = f"a {a.body} body, {a.depth}x{a.width}, on {a.cell}-pixel cells"
+        lines.append(
+            f"train {trains} by variable projection: {steps:,} steps"
+            + (f" or {seconds:g} s" if seconds else "")
+            + ", stored int8, each cell's head coded as coefficients in its basis"
+        )
+    lines.append(_target_words(target) + "; each coefficient range-coded")
+    kernels = [postfilter.KERNEL]
+    if opt.preset == "max" and target:
+        kernels += list(coefficients.MAX_KERNELS)
+    sizes = " or ".join(f"{k}x{k}" for k in kernels)
+    lines.append(f"a linear restoration filter ({sizes}), solved on the image, where it pays")
+    stage = coefficients.stage_seconds(opt)
+    if stage:
+        steps = opt.steps or coefficients.STAGE_STEPS[opt.preset]
+        seconds = stage
+        trains = f"the trained stage (a ReLU network of {synthesis.HIDDEN} hidden channels)"
+        lines.append(
+            f"then {trains} trained on the decoded image in place of the filter: up to "
+            f"{steps:,} steps or {stage:g} s a target, kept only where it pays: "
+            + ("a better file for the target" if target else "the same PSNR in fewer bytes")
+        )
+    elif opt.preset in coefficients.STAGE_SECONDS and opt.steps == 0:
+        lines.append("no trained stage (steps=0)")
+    return Plan(opt.preset, "coefficients", trains, steps, seconds, target, lines)
+
+
+def _weights(opt: Options, h: int, w: int, target: dict) -> Plan:
+    from mhinr.model.weights import fit_config
+
+    arch = weights_arch(opt, h, w)
+    cfg = fit_config(opt)
+    name = "the paper's multi-head network" if opt.model == "multihead" else f"a {opt.model} MLP"
+    trains = (
+        f"{name}: {arch['heads'][0]}x{arch['heads'][1]} heads, α={arch['alpha']}, "
+        f"body {arch['depth']}x{arch['width']} {arch['body']}"
+    )
+    precision = (
+        opt.quantization
+        if opt.quantization
+        else "the first of fp32, fp16 and int8 that meets the target"
+    )
+    lines = [
+        f"train {trains}: {cfg.steps:,} steps"
+        + (f" or {cfg.time_budget_s:g} s" if cfg.time_budget_s else "")
+        + (f", stopping at {target['psnr']:g} dB" if "psnr" in target else ""),
+        f"store its weights ({precision}): a weights file, not the cosine codec",
+    ]
+    return Plan(opt.preset, "weights", trains, cfg.steps, cfg.time_budget_s, target, lines)
+
+
+def _upscale(opt: Options, channels: int) -> Plan:
+    from mhinr.model.compress import upscale_settings
+
+    cfg, fit = upscale_settings(opt, channels)
+    trains = f"an enlarger: encoder {cfg.layers}x{cfg.features}, head {cfg.hidden}"
+    lines = [
+        "keep the image exactly (WebP lossless)",
+        f"train {trains} on the image's own reductions: {fit.steps:,} steps or "
+        f"{fit.time_budget_s:g} s",
+        "check it on held-out reductions against Lanczos and store how much of it renders "
+        "keep at ×2, ×3 and ×4",
+    ]
+    return Plan(opt.preset, "upscale", trains, fit.steps, fit.time_budget_s, {}, lines)
