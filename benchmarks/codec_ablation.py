@@ -15,9 +15,9 @@ Rows (each against the one before it unless it says otherwise):
   container   format 3 (26-byte binary header, raw LZMA2, byte planes) against format 1
               (JSON header, safetensors, xz), without DC prediction, filter or KLT order
   DC          the cells' constant coefficients as differences from their left neighbour's
-  filter      the restoration filter (model/postfilter.py), its bytes counted, with DC
+  filter      the restoration filter (model/codec/postfilter.py), its bytes counted, with DC
   KLT order   the basis rotated into Karhunen–Loève order (codec.klt_rotation), with both
-  context coding  the coefficients range-coded under the context model (model/entropy.py)
+  context coding  the coefficients range-coded under the context model (model/codec/entropy.py)
               instead of LZMA2 on their byte planes, with all three (DC from the left)
   median DC   the constant terms predicted by the median edge detector (left, above,
               above-left) instead of from the left, range-coded
@@ -30,12 +30,14 @@ Rows (each against the one before it unless it says otherwise):
 
 import argparse
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from benchmarks.bd_rate import load
 from benchmarks.common import bd_rate, machine, md_table, write_result
+from mhinr.model.codec import Tools
 from mhinr.model.coefficients import DEADZONE, CoefficientCoder, fit_coders
 from mhinr.model.compress import Options
 from mhinr.model.presets import Arch
@@ -67,21 +69,22 @@ def main() -> None:
             fit_coders(img.pixels, img.mode, Options(preset="compact"), True, archs=[a])[0]
             for a in (Arch(cell=8, fixed=True), Arch(cell=16, fixed=True))
         ]
-        filtered, klt = coder.post_filter, coder.klt
-        coder.version, coder.deadzone, coder.dc_prediction = 1, DEADZONE, False
-        coder.context_coding, coder.dc_median = False, False
+        filtered, klt = coder.post_filter, coder.tools.klt
+        none = Tools(version=1, dc_prediction=False, klt=False, context_coding=False,
+                     dc_median=False)  # fmt: skip
+        coder.tools, coder.deadzone = none, DEADZONE
         old = curve(coder, h, w)
-        coder.version, coder.post_filter, coder.klt = 3, False, False
+        coder.tools, coder.post_filter = replace(none, version=3), False
         binary = curve(coder, h, w)
-        coder.dc_prediction = True
+        coder.tools = replace(coder.tools, dc_prediction=True)
         dc = curve(coder, h, w)
         coder.post_filter = filtered
         filt = curve(coder, h, w)
-        coder.klt = klt
+        coder.tools = replace(coder.tools, klt=klt)
         klt_only = curve(coder, h, w)
-        coder.context_coding = True
+        coder.tools = replace(coder.tools, context_coding=True)
         ranged = curve(coder, h, w)
-        coder.dc_median = True
+        coder.tools = replace(coder.tools, dc_median=True)
         new = curve(coder, h, w)
         result = {
             "container (format 3 vs 1)": bd_rate(*binary, *old),

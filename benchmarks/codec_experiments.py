@@ -70,6 +70,7 @@ import argparse
 import lzma
 import time
 import types
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -78,8 +79,9 @@ from benchmarks import codec_ablation as co_ablation
 from benchmarks.bd_rate import load
 from benchmarks.codec_ablation import curve
 from benchmarks.common import bd_rate
-from mhinr.model import codec, entropy, network, postfilter
+from mhinr.model import codec, network
 from mhinr.model import coefficients as co
+from mhinr.model.codec import entropy, postfilter
 from mhinr.model.compress import Options
 from mhinr.model.metrics import psnr
 from mhinr.model.presets import Arch
@@ -110,9 +112,9 @@ def _eig_order(inner: torch.Tensor) -> torch.Tensor:
 
 def klt(name: str) -> dict:
     img, coder, h, w = _fit(name)
-    coder.klt = False
+    coder.tools = replace(coder.tools, klt=False)
     base = curve(coder, h, w)
-    coder.klt = True
+    coder.tools = replace(coder.tools, klt=True)
     plain = codec.coding_basis(coder.net)
     rest = plain[:, 1:]
     n_y, n_x = coder.net.cfg.cell
@@ -250,7 +252,9 @@ def _size(coder, img, q, step) -> int:
         colour=coder.colour.double().tolist(), colour_mean=coder.mean.double().tolist(),
     )  # fmt: skip
     return len(
-        codec.encode_coefficients(coder.net, coded, q, coder.bq, "lzma", 3, False, None, True)
+        codec.encode_coefficients(
+            coder.net, coded, q, coder.bq, "lzma", codec.Tools(dc_prediction=False, klt=True)
+        )
     )
 
 
@@ -317,12 +321,12 @@ def planes(name: str) -> dict:
     out = {}
     for step in (0.3, 0.12, 0.05, 0.03):
         raw = codec.open_payload(coder.encode(step))[1]
-        z = codec._zigzag_array(coder.quantized(step).numpy().astype(np.int64))
-        if coder.dc_prediction:  # the stored array holds the DC differences
+        z = codec.zigzag_array(coder.quantized(step).numpy().astype(np.int64))
+        if coder.tools.dc_prediction:  # the stored array holds the DC differences
             q = coder.quantized(step).numpy().astype(np.int64)
             c, (hy, hx) = len(img.mode), coder.net.cfg.heads
             q[0] = codec.dc_differences(q[0].reshape(c, hy, hx)).reshape(-1)
-            z = codec._zigzag_array(q)
+            z = codec.zigzag_array(q)
         head = raw[: len(raw) - z.nbytes]
         interleaved = head + z.astype(z.dtype.newbyteorder("<")).tobytes()
         sizes = [
@@ -504,7 +508,7 @@ def _blend_operators(coder, m: int):
     with torch.no_grad():
         feats = net.body(torch.stack([gy, gx], -1).reshape(-1, 2)).double()
     phi = torch.cat([torch.ones(len(feats), 1, dtype=torch.float64), feats], 1)
-    basis = phi @ codec.cell_basis(net, coder.klt)  # [side², k]
+    basis = phi @ codec.cell_basis(net, coder.tools.klt)  # [side², k]
     td = t.double()
     ramp = torch.minimum(((td + m + 0.5) / (2 * m)).clamp(0, 1), ((n + m - 0.5 - td) / (2 * m)))
     window = (ramp.clamp(0, 1)[:, None] * ramp.clamp(0, 1)[None, :]).reshape(-1, 1)

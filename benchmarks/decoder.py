@@ -46,7 +46,8 @@ def cold(cmd: list[str], runs: int) -> list[float]:
 
 def breakdown(data: bytes) -> list[tuple[str, float]]:
     """(step, ms) of one NumPy decode and 1024-px render, in a warm process."""
-    from mhinr.model import container, decoder, format3, pixels
+    from mhinr.model import decoder, pixels
+    from mhinr.model.codec import container, format3
 
     marks = [("", time.perf_counter())]
 

@@ -14,8 +14,8 @@ import torch
 
 from benchmarks.common import KODAK, machine, md_table, write_result
 from mhinr.app.routes.render import encode
-from mhinr.model import postfilter, synthesis
-from mhinr.model.codec import decode
+from mhinr.model import synthesis
+from mhinr.model.codec import decode, postfilter
 from mhinr.model.compress import Options, compress
 from mhinr.model.images import load_image, to_pil
 from mhinr.model.render import output_size, render_grid_u8, resize_u8

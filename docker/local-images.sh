@@ -11,7 +11,7 @@
 # Then, in the same shell:   export MHINR_PYTHON_IMAGE=mhinr-local/python:3.11 \
 #   MHINR_REDIS_IMAGE=mhinr-local/redis:7 \
 #   MHINR_TORCH_PIP_ARGS="--no-index --find-links /wheels" MHINR_BUILD_NETWORK=host
-# and `docker-compose --profile cpu up --build` builds on them (tests/test_compose.py does).
+# and `docker-compose up --build` builds on them (tests/test_compose.py does).
 # Needs root, debootstrap and a running Docker daemon (DOCKER_HOST is honoured). The
 # debootstrapped tree is kept as a tarball in $MHINR_DOCKER_CACHE (default ~/.cache/mhinr-docker)
 # and reused while the package list below is unchanged.

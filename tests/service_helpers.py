@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from mhinr.worker.settings import Settings
+from mhinr.app.settings import ApiSettings
 
 
 def wait_ready(client, proc, log, timeout: float = 60) -> None:
@@ -29,9 +29,9 @@ def wait_ready(client, proc, log, timeout: float = 60) -> None:
         time.sleep(0.3)
 
 
-def settings_for(tmp_path, **kw) -> Settings:
+def settings_for(tmp_path, **kw) -> ApiSettings:
     kw.setdefault("redis_url", None)
-    return Settings(data_dir=tmp_path / "data", **kw)
+    return ApiSettings(data_dir=tmp_path / "data", **kw)
 
 
 def png_bytes(w: int = 40, h: int = 32, mode: str = "RGB", seed: int = 0) -> bytes:

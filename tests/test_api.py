@@ -688,13 +688,13 @@ def test_signed_render_urls_when_the_server_has_a_signing_key(tmp_path, monkeypa
         assert client.get(f"/jobs/{job}").status_code == 200  # only renders are signed
     monkeypatch.setenv("INR_URL_SIGNING_KEY", "k3y")
     from mhinr.app.cli import main
-    from mhinr.worker.settings import get_settings
+    from mhinr.app.settings import get_api_settings
 
-    get_settings.cache_clear()
+    get_api_settings.cache_clear()
     try:
         assert main(["sign", url]) == 0
     finally:
-        get_settings.cache_clear()
+        get_api_settings.cache_clear()
 
 
 class _Receiver:

@@ -4,6 +4,7 @@ import math
 import pathlib
 import struct
 import zlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -33,7 +34,7 @@ DATA = pathlib.Path(__file__).parent / "data"
 def test_restoration_filter_never_harms_a_smooth_decoded_image():
     """A decoded image is smooth, so the normal equations are ill-conditioned: the filter
     must still not be worse than none (before the ridge it cost 2 dB here)."""
-    from mhinr.model import postfilter
+    from mhinr.model.codec import postfilter
 
     g = torch.Generator().manual_seed(5)
     small = torch.rand(1, 3, 24, 32, generator=g)
@@ -403,7 +404,7 @@ def test_compact_record_that_does_not_add_up_is_refused(compact_file):
 
 
 def test_restoration_filter_solve_recovers_a_known_filter_and_bands_do_not_matter():
-    from mhinr.model import postfilter
+    from mhinr.model.codec import postfilter
 
     g = torch.Generator().manual_seed(3)
     x = torch.rand(2, 300, 131, generator=g, dtype=torch.float64)
@@ -508,7 +509,7 @@ def test_the_restoration_filter_is_left_out_where_it_does_not_pay(monkeypatch):
 
 
 def test_banded_filter_application_equals_the_whole_image():
-    from mhinr.model import postfilter
+    from mhinr.model.codec import postfilter
 
     g = torch.Generator().manual_seed(5)
     img = (torch.rand(3, 70, 33, generator=g) * 255).round().to(torch.uint8)
@@ -586,13 +587,13 @@ def test_klt_ordered_file_decodes_to_the_encoders_reconstruction(coder):
     step = 0.05
     files = {}
     for klt in (False, True):
-        c.klt = klt
+        c.tools = replace(c.tools, klt=klt)
         data = c.encode(step)
         flags = open_payload(data)[1][COMPACT.size - 1]
         assert bool(flags & FLAG_KLT) == klt
         _assert_decodes_to_reconstruction(data, c, step)
         files[klt] = (c.quantized(step), c.coef)
-    c.klt = True
+    c.tools = replace(c.tools, klt=True)
     # the energy is packed into the first rows: more zeros at the end than in Cholesky order
     for klt, (q, coef) in files.items():
         head = (coef[1:6] ** 2).sum() / (coef[1:] ** 2).sum()
@@ -605,7 +606,9 @@ def test_coefficients_of_any_width_round_trip_in_byte_planes(coder, step):
     from mhinr.model.codec import COMPACT, FLAG_PLANAR, open_payload, zigzag
 
     _, c = coder
-    c.context_coding = False  # the LZMA2 record (smaller files may choose it anyway), and
+    c.tools = replace(
+        c.tools, context_coding=False
+    )  # the LZMA2 record (smaller files may choose it anyway), and
     try:  # so no RDOQ (its rates are the range coder's): the coder as the file was made
         data = c.encode(step)
         raw = open_payload(data)[1]
@@ -614,10 +617,10 @@ def test_coefficients_of_any_width_round_trip_in_byte_planes(coder, step):
         assert raw[COMPACT.size - 2] == width
         _assert_decodes_to_reconstruction(data, c, step)
     finally:
-        c.context_coding = True
+        c.tools = replace(c.tools, context_coding=True)
 
 
-# --- the context-modelled range coding of the coefficients (model/entropy.py) -----------------
+# --- the context-modelled range coding of the coefficients (model/codec/entropy.py) -----
 
 
 def _laplace_rows(shape, seed=0):
@@ -629,7 +632,7 @@ def _laplace_rows(shape, seed=0):
 
 @pytest.mark.parametrize("shape", [(33, 3, 6, 7), (25, 1, 1, 1), (49, 4, 2, 9)])
 def test_range_coding_round_trips_any_integers(shape):
-    from mhinr.model import entropy
+    from mhinr.model.codec import entropy
 
     q = _laplace_rows(shape)
     q.flat[7] = 10**6  # far beyond every table: escaped, its excess in Exp-Golomb bits
@@ -643,7 +646,7 @@ def test_range_coding_round_trips_any_integers(shape):
 def test_range_coding_spends_fewer_bits_where_the_context_says_so():
     """Rows whose neighbourhood is busy get wide tables, quiet ones narrow: coding a field
     whose activity varies by region costs less than the same values shuffled across it."""
-    from mhinr.model import entropy
+    from mhinr.model.codec import entropy
 
     rng = np.random.default_rng(2)
     loud = np.zeros((1, 1, 16, 16))
@@ -654,7 +657,7 @@ def test_range_coding_spends_fewer_bits_where_the_context_says_so():
 
 
 def test_truncated_or_corrupt_range_coded_section_raises_value_error_only():
-    from mhinr.model import entropy
+    from mhinr.model.codec import entropy
 
     shape = (33, 3, 4, 5)
     q = _laplace_rows(shape, seed=1)
@@ -693,12 +696,12 @@ def test_range_coded_file_is_smaller_and_decodes_to_the_encoders_reconstruction(
     c.rdoq = 0.0  # the same integers either way (RDOQ prices with the range coder's rates)
     try:
         for on in (False, True):
-            c.context_coding = on
+            c.tools = replace(c.tools, context_coding=on)
             files[on] = c.encode(step)
-        c.context_coding = True
+        c.tools = replace(c.tools, context_coding=True)
         renders = [_assert_decodes_to_reconstruction(data, c, step) for data in files.values()]
     finally:
-        c.context_coding, c.rdoq = True, RDOQ_LAMBDA
+        c.tools, c.rdoq = replace(c.tools, context_coding=True), RDOQ_LAMBDA
     assert files[True][5] == 4 and files[False][5] == 3  # the coder byte
     flags = open_payload(files[True])[1][COMPACT.size - 1]
     assert flags & FLAG_RANGE_CODED and not flags & FLAG_PLANAR
@@ -803,7 +806,7 @@ def test_a_section_of_nothing_but_escapes_is_refused_quickly():
     value: the decoder stops at a bound far above any real file's count."""
     import time
 
-    from mhinr.model import entropy
+    from mhinr.model.codec import entropy
 
     shape = (33, 3, 40, 40)
     q = np.full(shape, 10**5, np.int64)  # every value beyond every table
@@ -891,8 +894,8 @@ def test_the_cosine_body_is_the_cells_dct_at_the_pixels_and_cosines_between(cell
     """Every cell shape: the fixed body's features and the constant are the cell's
     orthonormal DCT at its pixel centres, in an order whose model variance falls; between
     the pixels they are the continuous cosines (a half-pixel shift of the lowest one)."""
-    from mhinr.model.codec import ar1_covariance, dct_basis
-    from mhinr.model.network import INRConfig, MultiHeadINR, cell_coordinates
+    from mhinr.model.codec import ar1_covariance
+    from mhinr.model.network import INRConfig, MultiHeadINR, cell_coordinates, dct_basis
 
     n = cell[0] * cell[1]
     cfg = INRConfig((2, 2), cell, 3, n - 1, 1, n - 1, body="cosine", init="fixed")

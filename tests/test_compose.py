@@ -1,14 +1,15 @@
-"""docker-compose's CPU profile, built, started, used and stopped for real.
+"""docker-compose's default stack (no profile: the CPU worker), built, started, used and
+stopped for real.
 
 Starts a Docker daemon of its own (own data root, exec root and socket under a temporary
 folder), builds local stand-ins for the public base images from Debian packages
 (docker/local-images.sh: no registry is reachable here), builds the project's images with
-`docker-compose`, starts the CPU profile on free ports of 127.0.0.1, waits for every
-healthcheck, and drives the stack over HTTP as a user would: a Kodak image through
-`POST /fit` to `succeeded`, a render, the `.inr` download, `/metrics`, Flower's task list;
-then `docker-compose restart` (the finished job must still render from Redis's volume) and
-`docker-compose down -v`. The daemon is stopped and its folder removed at the end; the last
-check is that no process it started is left.
+`docker-compose`, starts the stack (`docker-compose up`, no profile) on free ports of
+127.0.0.1, waits for every healthcheck, and drives the stack over HTTP as a user would: a
+Kodak image through `POST /fit` to `succeeded`, a render, the `.inr` download, `/metrics`,
+Flower's task list; then `docker-compose restart` (the finished job must still render from
+Redis's volume) and `docker-compose down -v`. The daemon is stopped and its folder removed at
+the end; the last check is that no process it started is left.
 
 Needs root, dockerd, docker-compose and debootstrap (`make docker-tools` installs the last
 three). Without them it is skipped, and under CI (CI=true) it fails. It takes a few minutes
@@ -36,7 +37,7 @@ pytestmark = [pytest.mark.compose, pytest.mark.timeout(1500)]
 
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
-SERVICES = {"redis", "api", "worker-cpu", "flower"}
+SERVICES = {"redis", "api", "worker", "flower"}
 TORCH_WHEELS = Path(os.environ.get("MHINR_TORCH_WHEELS", "/opt/wheels"))
 
 
@@ -87,7 +88,7 @@ class Stack:
         return done.stdout
 
     def compose(self, *args: str, timeout: float = 900) -> str:
-        return self.run("docker-compose", "--profile", "cpu", *args, timeout=timeout)
+        return self.run("docker-compose", *args, timeout=timeout)  # no profile: the CPU stack
 
     def start_daemon(self) -> None:
         self.daemon = subprocess.Popen(
@@ -184,7 +185,7 @@ def stack():
     finally:
         try:
             if s.daemon is not None and s.daemon.poll() is None:
-                s.run("docker-compose", "--profile", "cpu", "down", "-v", check=False)
+                s.run("docker-compose", "down", "-v", check=False)
         finally:
             s.stop_daemon()
             shutil.rmtree(folder, ignore_errors=True)
@@ -211,7 +212,7 @@ def _wait_for(job: dict, client: httpx.Client, timeout: float = 300) -> list[str
 JOB: dict = {}
 
 
-def test_every_service_of_the_cpu_profile_becomes_healthy(stack):
+def test_every_service_of_the_default_stack_becomes_healthy(stack):
     states = stack.wait_healthy()
     assert all(states[s] == "healthy" for s in SERVICES), states
 

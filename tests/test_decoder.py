@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from mhinr.app.cli import describe, describe_network
-from mhinr.model import decoder, format3, synthesis
-from mhinr.model.codec import CodecError, decode
+from mhinr.model import decoder, synthesis
+from mhinr.model.codec import CodecError, decode, format3
 from mhinr.model.compress import compress
 from mhinr.model.presets import Options
 from mhinr.model.render import render

@@ -1,9 +1,13 @@
 """What can be checked of the deployment without a Docker engine."""
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import jsonschema
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,8 +24,9 @@ def validate(doc: dict) -> None:
     jsonschema.Draft201909Validator(SCHEMA).validate(doc)
 
 
-def test_compose_file_is_valid_against_the_compose_specification():
+def test_compose_files_are_valid_against_the_compose_specification():
     validate(compose())
+    validate(yaml.safe_load((ROOT / "docker-compose.gpu.yml").read_text()))
 
 
 def test_the_schema_check_would_catch_a_mistake():
@@ -35,18 +40,40 @@ def test_the_schema_check_would_catch_a_mistake():
         raise AssertionError("a misspelt key passed the schema")
 
 
-def test_compose_has_the_services_healthchecks_gpu_reservation_and_a_cpu_profile():
+def test_compose_runs_a_cpu_stack_with_no_profile_and_the_gpu_by_override():
     services = compose()["services"]
-    assert {"redis", "api", "worker", "worker-cpu", "flower"} <= set(services)
+    assert set(services) == {"redis", "api", "worker", "flower"}
+    assert all("profiles" not in s for s in services.values())  # `up` starts them all
     assert "healthcheck" in services["redis"] and "healthcheck" in services["api"]
-    devices = services["worker"]["deploy"]["resources"]["reservations"]["devices"]
-    assert devices[0]["capabilities"] == ["gpu"]
-    assert services["worker"]["profiles"] == ["gpu"] and services["worker-cpu"]["profiles"] == [
-        "cpu"
-    ]
+    assert services["worker"]["environment"]["INR_DEVICE"] == "cpu"
+    assert services["worker"]["image"] == services["api"]["image"] == "mhinr-cpu:latest"
     assert "redis-data" in compose()["volumes"]
-    for name in ("api", "worker", "worker-cpu"):
+    for name in ("api", "worker"):
         assert services[name]["environment"]["INR_REDIS_URL"] == "redis://redis:6379/0"
+    gpu = yaml.safe_load((ROOT / "docker-compose.gpu.yml").read_text())["services"]
+    assert set(gpu) == {"worker"}  # the override changes the worker alone
+    devices = gpu["worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["capabilities"] == ["gpu"]
+    assert gpu["worker"]["build"]["dockerfile"] == "docker/Dockerfile.worker"
+    assert gpu["worker"]["environment"]["INR_DEVICE"] == "auto"
+
+
+def test_docker_compose_merges_the_gpu_override():
+    """docker-compose's own reading of the two files (no daemon needed): the worker is the
+    CUDA image with its GPU, and keeps the base's Redis and health check."""
+    if shutil.which("docker-compose") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("docker-compose is required under CI (make docker-tools)")
+        pytest.skip("no docker-compose")
+    out = subprocess.run(
+        ["docker-compose", "-f", "docker-compose.yml", "-f", "docker-compose.gpu.yml", "config"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    worker = yaml.safe_load(out)["services"]["worker"]
+    assert worker["image"] == "mhinr-gpu:latest"
+    assert worker["environment"]["INR_DEVICE"] == "auto"
+    assert worker["environment"]["INR_REDIS_URL"] == "redis://redis:6379/0"
+    assert "healthcheck" in worker and "deploy" in worker
 
 
 def test_dockerfiles_exist_and_install_the_project():
@@ -59,7 +86,7 @@ def test_dockerfiles_exist_and_install_the_project():
 
 def test_base_images_and_torch_index_default_to_the_public_ones():
     """Users elsewhere change nothing: every substitutable base defaults to the public image."""
-    text = (ROOT / "docker-compose.yml").read_text()
+    text = (ROOT / "docker-compose.yml").read_text() + (ROOT / "docker-compose.gpu.yml").read_text()
     for default in (
         "${MHINR_PYTHON_IMAGE:-python:3.11-slim}",
         "${MHINR_REDIS_IMAGE:-redis:7-alpine}",

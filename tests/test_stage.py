@@ -63,7 +63,7 @@ def test_a_file_with_a_stage_decodes_to_the_encoders_quality_and_renders_in_band
     from mhinr.model.render import render_grid_u8
 
     native = render_grid_u8(net, *net.cfg.cell)[:, :192, :256]
-    from mhinr.model import postfilter
+    from mhinr.model.codec import postfilter
 
     if net.post_filter is not None:
         native = postfilter.apply_u8(native, net.post_filter)

@@ -17,9 +17,12 @@ def parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit a network to an image and write the .inr file")
     f.add_argument("image", type=Path)
     f.add_argument("-o", "--output", type=Path, help="the .inr file to write")
-    from mhinr.worker.options import add_flags  # every option of worker/options.FitSpec
-
-    add_flags(f)
+    try:  # every option of worker/options.FitSpec (pydantic: `pip install 'mhinr[fit]'`)
+        from mhinr.worker.options import add_flags
+    except ImportError:  # the decoder alone: `mhinr fit` says what to install (cmd_fit)
+        f.add_argument("rest", nargs=argparse.REMAINDER)
+    else:
+        add_flags(f)
     f.add_argument(
         "--explain", action="store_true", help="print what the fit would do, and do nothing"
     )
@@ -98,46 +101,51 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        quality = (
-            "exact at the native size"
-            if summary["psnr"] is None
-            else f"PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.4f}"
-        )
-        print(
-            f"{args.output}: {summary['bytes']:,} bytes, {summary['bpp']:.3f} bpp, {quality}, "
-            f"{summary['params']:,} parameters, {summary['seconds']:.1f} s"
-        )
-        if summary["target_outcome"]:
-            print(f"target {summary['target_outcome']}")
-        check = summary.get("upscale") or {}
-        if check.get("held_out_psnr") is not None and check.get("held_out_lanczos_psnr"):
-            print(
-                f"upscaler: {check['steps']:,} steps in {check['seconds']:.0f} s; held out (the "
-                f"quarter-size copy ×2 against the half-size copy): {check['held_out_psnr']:.2f}"
-                f" dB, Lanczos {check['held_out_lanczos_psnr']:.2f} dB"
-                + (
-                    ""
-                    if min(check.get("blend") or [1]) >= 1
-                    else "; renders keep "
-                    + ", ".join(f"{a:.0%} at ×{i + 2}" for i, a in enumerate(check["blend"]))
-                    + " of the network's enlargement, the rest Lanczos's"
-                )
-            )
-        stage = summary.get("stage")
-        if stage:
-            print(
-                f"trained stage: {stage['steps']:,} steps in {stage['seconds']:.0f} s, "
-                f"{stage['bytes']} bytes, "
-                + ("kept" if stage["kept"] else "not kept (it did not pay for its bytes)")
-                + f" — without it {stage['without']['bytes']:,} bytes at "
-                f"{stage['without']['psnr']:.2f} dB"
-            )
+        print_summary(args.output, summary)
     return 0
+
+
+def print_summary(output: Path, summary: dict) -> None:
+    """`mhinr fit`'s report of the file it wrote, for a person."""
+    quality = (
+        "exact at the native size"
+        if summary["psnr"] is None
+        else f"PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.4f}"
+    )
+    print(
+        f"{output}: {summary['bytes']:,} bytes, {summary['bpp']:.3f} bpp, {quality}, "
+        f"{summary['params']:,} parameters, {summary['seconds']:.1f} s"
+    )
+    if summary["target_outcome"]:
+        print(f"target {summary['target_outcome']}")
+    check = summary.get("upscale") or {}
+    if check.get("held_out_psnr") is not None and check.get("held_out_lanczos_psnr"):
+        print(
+            f"upscaler: {check['steps']:,} steps in {check['seconds']:.0f} s; held out (the "
+            f"quarter-size copy ×2 against the half-size copy): {check['held_out_psnr']:.2f}"
+            f" dB, Lanczos {check['held_out_lanczos_psnr']:.2f} dB"
+            + (
+                ""
+                if min(check.get("blend") or [1]) >= 1
+                else "; renders keep "
+                + ", ".join(f"{a:.0%} at ×{i + 2}" for i, a in enumerate(check["blend"]))
+                + " of the network's enlargement, the rest Lanczos's"
+            )
+        )
+    stage = summary.get("stage")
+    if stage:
+        print(
+            f"trained stage: {stage['steps']:,} steps in {stage['seconds']:.0f} s, "
+            f"{stage['bytes']} bytes, "
+            + ("kept" if stage["kept"] else "not kept (it did not pay for its bytes)")
+            + f" — without it {stage['without']['bytes']:,} bytes at "
+            f"{stage['without']['psnr']:.2f} dB"
+        )
 
 
 def _decoded(data: bytes):
     """The file decoded by the NumPy decoder where it can (model/decoder.py: the presets'
-    cosine codec files, no PyTorch imported), else by PyTorch's (model/codec.py); what it
+    cosine codec files, no PyTorch imported), else by PyTorch's (model/codec/inr.py); what it
     lacks to decode the file is an error that says what to install."""
     from mhinr.model import decoder
 
@@ -278,21 +286,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from mhinr.app.main import create_app
-    from mhinr.worker.settings import get_settings
+    from mhinr.app.settings import get_api_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     _torch_threads()  # the API's renders
     # the reaper and, without Redis, the worker run in the app's lifespan (app/background.py)
-    app = create_app(get_settings(), background=True)
+    app = create_app(get_api_settings(), background=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
+    from mhinr.app.settings import get_api_settings
     from mhinr.app.signing import sign_url
-    from mhinr.worker.settings import get_settings
 
-    key = get_settings().url_signing_key
+    key = get_api_settings().url_signing_key
     if not key:
         raise ValueError("INR_URL_SIGNING_KEY is not set: there is nothing to sign with")
     print(sign_url(key, args.url, args.expires_in))
@@ -301,7 +309,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from mhinr.model.container import CodecError
+    from mhinr.model.codec.container import CodecError
 
     commands = {
         "fit": cmd_fit,

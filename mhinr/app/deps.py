@@ -13,12 +13,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from werkzeug.http import parse_etags
 
 from mhinr.app.errors import APIError
+from mhinr.app.settings import ApiSettings
 from mhinr.model.codec import decode
-from mhinr.worker.settings import Settings
+from mhinr.worker.records import JobRecord
 from mhinr.worker.store import JobStore, valid_id
 
 
-def settings(request: Request) -> Settings:
+def settings(request: Request) -> ApiSettings:
     return request.app.state.settings
 
 
@@ -57,14 +58,14 @@ def not_modified(if_none_match: str | None, etag: str) -> bool:
     return tags.star_tag or tags.contains_weak(etag)
 
 
-def job_or_404(request: Request, job_id: str) -> dict:
-    record = None if not valid_id(job_id) else request.app.state.store.get(job_id)
+def job_or_404(request: Request, job_id: str) -> JobRecord:
+    record: JobRecord | None = None if not valid_id(job_id) else request.app.state.store.get(job_id)
     if record is None:
         raise APIError(404, f"no job {job_id!r}")
     return record
 
 
-def check_render_limits(settings: Settings, out_h: int, out_w: int) -> None:
+def check_render_limits(settings: ApiSettings, out_h: int, out_w: int) -> None:
     """422 for an output over INR_MAX_RENDER_SIDE or INR_MAX_RENDER_PIXELS: every endpoint
     that resamples an image asks this before it allocates."""
     side, pixels = settings.max_render_side, settings.max_render_pixels
@@ -117,7 +118,7 @@ class MemoryBudget:
 class RenderCache:
     """Encoded renders (LRU, bounded in bytes) shared by the API process's requests: a
     repeated render (the same job, file, size, method, format and quality: its ETag) is
-    answered from memory. The bytes are the render memory budget's (Settings.
+    answered from memory. The bytes are the render memory budget's (ApiSettings.
     render_cache_bytes); a deleted job's renders go with it (`drop`), and a render is only
     looked up after the job's record says it exists."""
 

@@ -16,10 +16,10 @@ from mhinr.app.deps import MemoryBudget, ModelCache, RenderCache
 from mhinr.app.methods import Methods
 from mhinr.app.observability import Metrics
 from mhinr.app.routes import health, jobs, page, render
+from mhinr.app.settings import ApiSettings, get_api_settings
 from mhinr.app.upload_limit import UploadLimit
 from mhinr.worker.celery_app import FIT_TASK, create_celery
 from mhinr.worker.jobs import JobService
-from mhinr.worker.settings import Settings, get_settings
 from mhinr.worker.store import make_store
 
 log = logging.getLogger("mhinr.api")
@@ -40,14 +40,36 @@ trains an enlarger on the image's own scales.
 def service() -> FastAPI:
     """The app as a server runs it, with its reaper and (embedded mode) its worker: `mhinr
     serve`, or `uvicorn --factory mhinr.app.main:service` for a server command of one's own."""
-    return create_app(get_settings(), background=True)
+    return create_app(get_api_settings(), background=True)
 
 
-def create_app(settings: Settings | None = None, background: bool = False) -> FastAPI:
+def _queue(app: FastAPI, settings: ApiSettings) -> None:
+    """The job queue: Celery on Redis, or on the embedded filesystem broker."""
+    celery = create_celery(settings)
+    app.state.celery = celery
+
+    def send_fit(job_id: str) -> None:
+        celery.send_task(FIT_TASK, args=[job_id])
+
+    def ping_broker() -> None:
+        if settings.embedded:
+            folder = Path(celery.conf.broker_transport_options["data_folder_in"])
+            if not folder.is_dir():
+                raise RuntimeError(f"broker folder {folder} is missing")
+        else:
+            with celery.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
+
+    app.state.send_fit = send_fit
+    app.state.jobs = JobService(app.state.store, send_fit)
+    app.state.ping_broker = ping_broker
+
+
+def create_app(settings: ApiSettings | None = None, background: bool = False) -> FastAPI:
     """The API. With `background`, its lifespan also runs what a serving process needs
     beside the routes (app/background.py: the reaper, the embedded worker, readiness);
     without, the routes alone (tests, and processes that embed the app)."""
-    settings = settings or get_settings()
+    settings = settings or get_api_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,24 +97,7 @@ def create_app(settings: Settings | None = None, background: bool = False) -> Fa
     app.state.render_cache = RenderCache(settings.render_cache_bytes)
     app.state.render_budget = MemoryBudget(settings.render_work_bytes, settings.render_wait_s)
     app.state.metrics = Metrics(app.state.store)
-    celery = create_celery(settings)
-    app.state.celery = celery
-
-    def send_fit(job_id: str) -> None:
-        celery.send_task(FIT_TASK, args=[job_id])
-
-    def ping_broker() -> None:
-        if settings.embedded:
-            folder = Path(celery.conf.broker_transport_options["data_folder_in"])
-            if not folder.is_dir():
-                raise RuntimeError(f"broker folder {folder} is missing")
-        else:
-            with celery.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1, timeout=2)
-
-    app.state.send_fit = send_fit
-    app.state.jobs = JobService(app.state.store, send_fit)
-    app.state.ping_broker = ping_broker
+    _queue(app, settings)
     errors.install(app)
     openapi.install(app, settings)
     app.add_middleware(

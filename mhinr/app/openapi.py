@@ -5,12 +5,12 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from mhinr.app.schemas import ERROR_EXAMPLES, ERROR_TEXT
-from mhinr.worker.settings import Settings
+from mhinr.app.settings import ApiSettings
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
 
 
-def install(app: FastAPI, settings: Settings) -> None:
+def install(app: FastAPI, settings: ApiSettings) -> None:
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = get_openapi(
@@ -26,7 +26,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
 
 
-def tidy(schema: dict, settings: Settings) -> None:
+def tidy(schema: dict, settings: ApiSettings) -> None:
     """In place: (1) every 422 is ErrorOut (one line), not FastAPI's list of validation
     errors, which this service never sends (app/errors.py); (2) a multipart form's optional
     fields are left out when not wanted: they are not "null" (a string in a form); (3) the

@@ -2,10 +2,11 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from mhinr.model.fit import PHASES
 from mhinr.worker.jobs import JobStatus
+from mhinr.worker.records import JobMetrics
 
 Status = JobStatus
 
@@ -48,6 +49,11 @@ class JobCreated(BaseModel):
     links: Links
 
 
+class MetricsOut(JobMetrics):
+    """A finished job's numbers (GET /jobs/{id}/metrics): the worker's own record of them
+    (worker/records.JobMetrics), as stored."""
+
+
 class JobOut(BaseModel):
     job_id: str
     status: Status
@@ -62,77 +68,9 @@ class JobOut(BaseModel):
     requeued: int = Field(0, description="times it was queued again after its worker died")
     worker: str | None = Field(None, description="host:pid of the worker that fits it last")
     error: str | None = None
-    metrics: dict | None = None
+    metrics: MetricsOut | None = None
     webhook: dict | None = Field(None, description="url and events, as submitted")
     links: Links
-
-
-class MetricsOut(BaseModel):
-    """A finished job's numbers (GET /jobs/{id}/metrics). Comparisons are at the same byte
-    size as the .inr file, each codec at its best; null where there is none (the upscale
-    preset stores the image exactly)."""
-
-    model_config = ConfigDict(extra="allow")  # older records may hold more
-
-    psnr: float | None = Field(description="dB against the upload; null when exact")
-    ssim: float
-    bytes: int = Field(description="the .inr file")
-    bpp: float = Field(description="bits per pixel of the .inr file")
-    params: int = Field(description="the network's parameters")
-    seconds: float = Field(description="fit and coding, seconds")
-    width: int
-    height: int
-    storage: str = Field(description="how the file stores the network")
-    quantization: str | None = None
-    heads: list[int] = Field(description="rows, columns of heads")
-    cell: list[int] | None = Field(None, description="pixels a head covers: rows, columns")
-    alpha: int | None = None
-    body: str
-    target: dict | None = Field(None, description="the target asked for, if any")
-    met: bool | None = Field(None, description="whether the target was met")
-    target_outcome: str | None = Field(
-        None, description="the target's outcome in words: met, or what was reached and why"
-    )
-    train_steps: int | None = None
-    stage: dict | None = Field(
-        None,
-        description="compact and max: the trained stage — steps, seconds, bytes, "
-        "multiplications a pixel, whether the file kept it, and the file with and without it",
-    )
-    upscale: dict | None = Field(
-        None,
-        description="upscale: its training steps and seconds, and the held-out check — PSNR "
-        "of its ×2 enlargement of the image's quarter-size copy against the half-size copy, "
-        "and Lanczos's on the same pair",
-    )
-    psnr_history: list[list[float]] = Field(
-        description="[step, PSNR] pairs of what trained (the stage, the upscaler, a network: "
-        "see ProgressOut.phase); empty for a job that trained nothing"
-    )
-    model_bytes: int
-    input_bytes: int = Field(description="the uploaded file")
-    raw_bytes: int = Field(description="width × height × channels")
-    compression_ratio_raw: float
-    compression_ratio_input: float
-    jpeg_psnr_same_bytes: float | None = None
-    jpeg_bytes: int | None = None
-    jpeg_quality: int | None = None
-    jpeg_subsampling: str | None = Field(None, description="4:2:0 or 4:4:4, the better")
-    webp_psnr_same_bytes: float | None = None
-    webp_bytes: int | None = None
-    webp_quality: int | None = None
-    avif_psnr_same_bytes: float | None = None
-    avif_bytes: int | None = None
-    avif_quality: int | None = None
-    jxl_psnr_same_bytes: float | None = Field(
-        None, description="JPEG XL (libjxl effort 7), where the server can encode it"
-    )
-    jxl_bytes: int | None = None
-    jxl_quality: int | None = None
-    fit_seconds: float
-    device: str = Field(description="where the fit ran: cpu or cuda")
-    render_flops: int | None = Field(None, description="FLOPs of a native-size render")
-    input: dict = Field(description="the upload's format, mode and size")
 
 
 class JobSummary(BaseModel):

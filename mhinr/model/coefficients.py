@@ -1,6 +1,6 @@
 """`coefficients` storage, the `compact`, `fast` and `max` presets: each cell's head coded
 as quantized coefficients in an orthonormal basis of the body's features on the cell
-(model/codec.py), in a per-image colour space (model/colour.py); the quantizer step is
+(model/codec/compact.py), in a per-image colour space (model/codec/colour.py); the quantizer step is
 searched to meet the target. The body is the fixed cosine body (network.Body: no fit, no
 bytes, the cells' DCT) on cells of 8, 12 or 16 pixels; a trained ReLU body (depth 2,
 trained by variable projection on 8×8-pixel cells, stored int8) only where a width, depth
@@ -16,20 +16,23 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mhinr.model import entropy, postfilter, synthesis
+from mhinr.model import synthesis
 from mhinr.model.codec import (
     STORAGE_VERSION,
     Coded,
     Quantization,
+    Tools,
     coding_basis,
     dequantize,
     encode_coefficients,
+    entropy,
     filter_bytes,
     fits_compact,
+    postfilter,
     quantize,
     stage_bytes,
 )
-from mhinr.model.colour import colour_transform
+from mhinr.model.codec.colour import colour_transform
 from mhinr.model.fit import FitConfig, Progress, fit_projection, prepare_target
 from mhinr.model.metrics import psnr
 from mhinr.model.network import MultiHeadINR, assemble, build_network, split_cells
@@ -110,6 +113,30 @@ def compress_coefficients(pixels, mode, opt, progress, should_stop) -> Compresse
     )[0]
 
 
+def _network(arch: Arch, h: int, w: int, c: int, seed: int) -> MultiHeadINR:
+    """The network of `arch` for an image of h×w and c channels: the cosine body (a cosine
+    for each pixel of a cell but the constant) or a trained body's start (torch's random
+    biases: a well-conditioned basis)."""
+    assert arch.cell is not None  # coefficient storage codes cells
+    heads = grid(h, w, arch.cell)
+    width, depth, body = arch.width, arch.depth, arch.body
+    if arch.fixed:
+        width = math.ceil(h / heads[0]) * math.ceil(w / heads[1]) - 1
+        depth, body = 1, "cosine"
+    return build_network(
+        "multihead",
+        (h, w),
+        c,
+        heads=heads,
+        width=width,
+        depth=depth,
+        alpha=width,
+        body=body,
+        seed=seed,
+        init="fixed" if arch.fixed else "torch",
+    )
+
+
 def fit_coders(
     pixels: Tensor,
     mode: str,
@@ -150,24 +177,7 @@ def fit_coders(
     for arch in archs:
         if coders and should_stop is not None and should_stop():
             break
-        assert arch.cell is not None  # coefficient storage codes cells
-        heads = grid(h, w, arch.cell)
-        width, depth, body = arch.width, arch.depth, arch.body
-        if arch.fixed:  # the cosine body: a cosine for each pixel of a cell but the constant
-            width = math.ceil(h / heads[0]) * math.ceil(w / heads[1]) - 1
-            depth, body = 1, "cosine"
-        net = build_network(
-            "multihead",
-            (h, w),
-            c,
-            heads=heads,
-            width=width,
-            depth=depth,
-            alpha=width,
-            body=body,
-            seed=options.seed,
-            init="fixed" if arch.fixed else "torch",  # torch's random biases: a
-        )  # well-conditioned basis for a trained body
+        net = _network(arch, h, w, c, options.seed)
         if not arch.fixed:
             cfg = FitConfig(steps=steps, lr=3e-3, time_budget_s=budget)
             net.to(options.device)
@@ -386,19 +396,12 @@ class CoefficientCoder:
         self.rdoq_passes = RDOQ_PASSES
         self._rdoq_last: tuple = (None, None)
         self.kernel = postfilter.KERNEL  # the restoration filter's size
-        self.version = STORAGE_VERSION["coefficients"]  # 1: the JSON container (ablation)
-        self.dc_prediction = True  # format 3: DC terms as neighbour differences
-        # format 3: a restoration filter learnt per file (model/postfilter.py)
+        # format 3 (where the network fits it): a restoration filter learnt per file
+        # (model/codec/postfilter.py) and every coding tool (codec.Tools)
         h, w = pixels.shape[1:]
         grid_ok = net.cfg.heads == (-(-h // net.cfg.cell[0]), -(-w // net.cfg.cell[1]))
         self.post_filter = grid_ok and fits_compact(net.cfg, mode)
-        # format 3: the basis in Karhunen–Loève order (codec.klt_rotation)
-        self.klt = self.post_filter
-        # format 3: the coefficients range-coded under a context model (model/entropy.py)
-        # where that is smaller than LZMA2 on their byte planes
-        self.context_coding = True
-        # format 3, range-coded: the constant terms predicted by the median edge detector
-        self.dc_median = True
+        self.tools = Tools(version=STORAGE_VERSION["coefficients"], klt=self.post_filter)
         # the trained stage after the filter (model/synthesis.py; `_staged`), if any
         self.stage: synthesis.Stage | None = None
         # the last (step, settings)'s filter and file
@@ -416,7 +419,7 @@ class CoefficientCoder:
     @property
     def _klt_on(self) -> bool:
         """Whether the file codes in the Karhunen–Loève order (format 3 only)."""
-        return self.klt and self.version >= 3
+        return self.tools.klt and self.tools.version >= 3
 
     def _basis(self) -> tuple[Tensor, Tensor]:
         """(the decoder's orthonormal basis [n, k], the coefficients [k, O] in it)."""
@@ -442,7 +445,7 @@ class CoefficientCoder:
     def quantized(self, step: float) -> Tensor:
         c = self.coef / step
         q = torch.sign(c) * torch.floor(c.abs() + 0.5 - self.deadzone).clamp_min(0)
-        if not self.rdoq or not self.context_coding:
+        if not self.rdoq or not self.tools.context_coding:
             return q
         key = (step, self.deadzone, self.rdoq, self.rdoq_passes, self._klt_on)
         if self._rdoq_last[0] != key:  # a step's file and its quality share one choice
@@ -470,20 +473,8 @@ class CoefficientCoder:
             colour_mean=self.mean.double().tolist(),
         )
         q = self.quantized(step).numpy().astype(np.int64)
-        return encode_coefficients(
-            self.net,
-            coded,
-            q,
-            self.bq,
-            "lzma",
-            self.version,
-            self.dc_prediction,
-            filters,
-            self._klt_on,
-            self.context_coding,
-            self.dc_median,
-            self.stage,
-        )
+        tools = replace(self.tools, klt=self._klt_on)
+        return encode_coefficients(self.net, coded, q, self.bq, "lzma", tools, filters, self.stage)
 
     def filters(self, step: float) -> Tensor | None:
         """The restoration filter of the reconstruction at `step`, or None where it does
@@ -496,20 +487,16 @@ class CoefficientCoder:
         again when the ablation changes a setting)."""
         key = (
             step,
-            self.version,
+            self.tools,
             self.deadzone,
             self.rdoq,
-            self.dc_prediction,
             self.post_filter,
-            self.klt,
-            self.context_coding,
-            self.dc_median,
             self.kernel,
             id(self.stage),
         )
         if self._coded is None or self._coded[0] != key:
             f, data = None, None
-            if self.post_filter and self.version >= 3:
+            if self.post_filter and self.tools.version >= 3:
                 rec = self.reconstruction(step)
                 f = postfilter.solve(rec, self.pixels, self.kernel, SOLVE_STRIDE)
                 gain = psnr(postfilter.apply(rec, f), self.pixels) - psnr(rec, self.pixels)

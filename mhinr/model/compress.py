@@ -15,8 +15,8 @@ from collections.abc import Callable
 from torch import Tensor
 
 from mhinr.model.codec import Coded, encode_upscale
+from mhinr.model.codec.colour import colour_transform
 from mhinr.model.coefficients import compress_coefficients, compress_sweep
-from mhinr.model.colour import colour_transform
 from mhinr.model.fit import Progress
 from mhinr.model.images import to_uint8
 from mhinr.model.plan import plan

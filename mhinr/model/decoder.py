@@ -1,13 +1,13 @@
 """The cosine codec's decoder and renderer in NumPy and Pillow alone (no PyTorch).
 
 Every file the `fast`, `compact` and `max` presets write is a format 3 record with the fixed
-cosine body (model/format3.py): each cell of the image is a sum of its 2-D cosines (its DCT)
+cosine body (model/codec/format3.py): each cell of the image is a sum of its 2-D cosines (its DCT)
 with the file's coefficients, in a per-image colour space; then the restoration filter
-(model/postfilter.py) and the trained stage (model/synthesis.py), where the file has them,
+(model/codec/postfilter.py) and the trained stage (model/synthesis.py), where the file has them,
 at the image's own size. That is a matrix product and two small convolutions, which is what
 this module does, so that `pip install mhinr` decodes and renders those files without
 PyTorch. Files of a trained body (format 3 with a ReLU body, format 1 weights, format 2
-upscale files) raise `NeedsPyTorch`; model/codec.py decodes them.
+upscale files) raise `NeedsPyTorch`; model/codec/inr.py decodes them.
 
 The PyTorch decoder (codec.decode + render.render) gives the same pixels up to float
 rounding: both compute in float32, in other orders (tests/test_decoder.py bounds the
@@ -18,8 +18,9 @@ import math
 
 import numpy as np
 
-from mhinr.model import container, format3, pixels
-from mhinr.model.container import CodecError, Coded
+from mhinr.model import pixels
+from mhinr.model.codec import container, format3
+from mhinr.model.codec.container import CodecError, Coded
 
 DEFAULT_CHUNK_BYTES = 256 * 2**20
 INSTALL = "pip install 'mhinr[fit]'"

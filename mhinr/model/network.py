@@ -221,7 +221,7 @@ class MultiHeadINR(nn.Module):
         self.body = Body(cfg)
         outputs = cfg.num_heads * cfg.channels
         self.heads = SparseHeads(cfg.width, outputs, cfg.alpha, cfg.head_bias, cfg.seed)
-        # a restoration filter [C, C·k²+1] applied to the native render (model/postfilter.py),
+        # a restoration filter [C, C·k²+1] applied to the native render (model/codec/postfilter.py),
         # set by the decoder of the coefficient storage; None for every other network
         self.post_filter: Tensor | None = None
         # the trained stage after it (model/synthesis.py), where the file has one

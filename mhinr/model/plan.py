@@ -7,7 +7,8 @@ cannot disagree."""
 
 from dataclasses import dataclass, field
 
-from mhinr.model import coefficients, postfilter, synthesis
+from mhinr.model import coefficients, synthesis
+from mhinr.model.codec import postfilter
 from mhinr.model.presets import Options, check_options, weights_arch
 from mhinr.model.ratecontrol import target_of
 

@@ -2,7 +2,7 @@
 
 * ``paper``: the paper's network (64² heads, α=64, body 4×256), the paper's 2000-step
   Adam schedule, weights stored fp32. Large files: the paper is not a compressor.
-* ``compact``: transform-coded heads (model/codec.py): per-image colour transform, each
+* ``compact``: transform-coded heads (model/codec/): per-image colour transform, each
   cell's head stored as quantized, range-coded coefficients in the basis of the body's
   features on the cell. The body is the fixed cosine body (no fit, no bytes: the cells'
   DCT); with a target, cells of 8, 12 and 16 pixels are each coded and the best file kept,

@@ -13,7 +13,7 @@ Two methods:
   from those samples with Lanczos resampling. Measured on the paper's 2× experiment
   (benchmarks/paper_generalization.py) the plain render shows the cell grid (border jumps
   ~2.6× the in-cell ones) and loses to bicubic; this method is seam-free and beats bicubic.
-  A decoded `compact`/`fast` file's restoration filter (model/postfilter.py) is applied
+  A decoded `compact`/`fast` file's restoration filter (model/codec/postfilter.py) is applied
   to the native samples here, before any resize, and then its trained stage
   (model/synthesis.py), where it has one; `plain` is the network alone.
 
@@ -27,7 +27,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from mhinr.model import pixels, postfilter, synthesis
+from mhinr.model import pixels, synthesis
+from mhinr.model.codec import postfilter
 from mhinr.model.network import MultiHeadINR, cell_coordinates
 from mhinr.model.pixels import output_size
 from mhinr.model.upscale import UpscaleINR

@@ -1,7 +1,7 @@
 """The trained stage of the coefficient codec: a small ReLU network learnt per image.
 
 The cosine codec decodes each cell as a sum of its cosines; a linear restoration filter
-(model/postfilter.py) undoes part of the quantization error. What is left — blocks at cell
+(model/codec/postfilter.py) undoes part of the quantization error. What is left — blocks at cell
 borders at low rates, ringing along edges — is not linear in the decoded pixels. This stage
 is a shared per-pixel ReLU network over each pixel's 5×5 neighbourhood, trained on the image
 itself (the decoded image in, the original out), in the manner of the overfitted codecs

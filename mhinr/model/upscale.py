@@ -385,6 +385,44 @@ def area_matrix(big: int, small: int) -> Tensor:
     return (overlap / r).float()
 
 
+def _training_scale(
+    gen: torch.Generator, integer_share: float, lo_scale: float, max_scale: float
+) -> float:
+    """A step's scale: uniform in [lo, max], or (integer_share of the steps) ×2, ×3 or ×4."""
+    u = float(torch.rand((), generator=gen))
+    scale = lo_scale + (max_scale - lo_scale) * u
+    if float(torch.rand((), generator=gen)) < integer_share:
+        choices = [k for k in (2.0, 3.0, 4.0) if k <= max_scale] or [max_scale]
+        scale = choices[int(torch.randint(0, len(choices), (1,), generator=gen))]
+    return scale
+
+
+def _batch_loss(
+    net: "UpscaleINR",
+    image: Tensor,
+    fit: UpscaleFit,
+    gen: torch.Generator,
+    scale: float,
+    device: str,
+) -> tuple[Tensor, float]:
+    """A batch of crops reduced by `scale` and enlarged back at random points: the mean L1
+    loss (measured equal to L2 in PSNR) and the batch's mean squared error."""
+    pairs = [_pair(image, scale, fit.crop, gen) for _ in range(fit.batch)]
+    lr_imgs = torch.stack([p[0] for p in pairs]).to(device)
+    heads = net.encoder(lr_imgs)
+    loss, sq = torch.zeros((), device=device), 0.0
+    for b, (_, hr, s) in enumerate(pairs):
+        n = hr.shape[1]
+        idx = torch.randint(0, n * n, (min(fit.queries, n * n),), generator=gen)
+        yy, xx = idx // n, idx % n
+        coords = torch.stack([(yy + 0.5) / s - 0.5, (xx + 0.5) / s - 0.5], 1).float()
+        target = hr[:, yy, xx].T.to(device)
+        err = net.query(cells(heads[b]), lr_imgs[b], coords.to(device), s) - target
+        loss = loss + err.abs().mean()
+        sq += float(err.detach().pow(2).mean())
+    return loss / len(pairs), sq / len(pairs)
+
+
 def fit_upscaler(
     image: Tensor,
     cfg: UpscaleConfig,
@@ -397,10 +435,7 @@ def fit_upscaler(
     """Train an upscaler on `image` ([C, H, W] in [0, 1]); returns it and how it went."""
     fit = fit or UpscaleFit()
     c, h, w = image.shape
-    if min(h, w) < MIN_SIDE:
-        raise ValueError(f"the upscale preset needs at least {MIN_SIDE}x{MIN_SIDE} pixels")
-    if h * w > MAX_PIXELS:
-        raise ValueError(f"the upscale preset takes images up to {MAX_PIXELS:,} pixels")
+    _check_size(h, w)
     net = UpscaleINR(cfg).to(device)
     net.encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     gen = torch.Generator().manual_seed(fit.seed)
@@ -415,34 +450,9 @@ def fit_upscaler(
     for step in range(1, fit.steps + 1):
         elapsed = time.perf_counter() - start
         frac = min(1.0, max(elapsed / fit.time_budget_s, step / fit.steps))
-        for g in opt.param_groups:  # cosine decay over the time budget
-            g["lr"] = fit.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
-        u = float(torch.rand((), generator=gen))
-        scale = lo_scale + (max_scale - lo_scale) * u
-        if float(torch.rand((), generator=gen)) < fit.integer_share:
-            choices = [k for k in (2.0, 3.0, 4.0) if k <= max_scale] or [max_scale]
-            scale = choices[int(torch.randint(0, len(choices), (1,), generator=gen))]
-        pairs = [_pair(image, scale, fit.crop, gen) for _ in range(fit.batch)]
-        lr_imgs = torch.stack([p[0] for p in pairs]).to(device)
-        heads = net.encoder(lr_imgs)
-        loss, sq = torch.zeros((), device=device), 0.0
-        for b, (_, hr, s) in enumerate(pairs):
-            n = hr.shape[1]
-            idx = torch.randint(0, n * n, (min(fit.queries, n * n),), generator=gen)
-            yy, xx = idx // n, idx % n
-            coords = torch.stack([(yy + 0.5) / s - 0.5, (xx + 0.5) / s - 0.5], 1).float()
-            target = hr[:, yy, xx].T.to(device)
-            err = net.query(cells(heads[b]), lr_imgs[b], coords.to(device), s) - target
-            loss = loss + err.abs().mean()  # L1: measured equal to L2 in PSNR
-            sq += float(err.detach().pow(2).mean())
-        loss = loss / len(pairs)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if averaged is not None:
-            with torch.no_grad():
-                torch._foreach_lerp_(averaged, list(net.parameters()), 1.0 - fit.ema)
-        mse = sq / len(pairs)
+        scale = _training_scale(gen, fit.integer_share, lo_scale, max_scale)
+        loss, mse = _batch_loss(net, image, fit, gen, scale, device)
+        _step(net, opt, loss, fit.lr * _cosine_decay(frac), averaged, fit.ema)
         ema = mse if ema is None else 0.95 * ema + 0.05 * mse
         done = time.perf_counter() - start >= fit.time_budget_s or step == fit.steps
         if val is not None and (step % fit.validate_every == 0 or done):
@@ -457,29 +467,15 @@ def fit_upscaler(
         if progress is not None and (step % 50 == 0 or done or cancelled):
             # the PSNR of the enlargements of its own copies it is learning (recent steps);
             # the preview: its current ×2 enlargement of the image's centre
-            progress(
-                Progress(
-                    step,
-                    fit.steps,
-                    ema,
-                    mse_to_psnr(ema),
-                    elapsed,
-                    lambda: _enlarge(net, _centre(image), device),
-                    "upscaler",
-                )
-            )
+            preview = lambda: _enlarge(net, _centre(image), device)  # noqa: E731
+            progress(Progress(step, fit.steps, ema, mse_to_psnr(ema), elapsed, preview, "upscaler"))
         if cancelled:
             stopped = "cancelled"
             break
         if done:
             stopped = "time_budget" if step < fit.steps else "steps"
             break
-    if averaged is not None:
-        with torch.no_grad():
-            for p, a in zip(net.parameters(), averaged, strict=True):
-                p.copy_(a)
-    if best_state is not None:
-        net.load_state_dict(best_state)
+    _keep(net, averaged, best_state)
     net.cpu().eval()
     net.set_image(image.cpu())
     info = {"steps": step, "seconds": time.perf_counter() - start, "stopped": stopped}
@@ -487,6 +483,48 @@ def fit_upscaler(
         info["validation"] = val_history
         info["held_out_psnr"] = best_val
     return net, info
+
+
+def _check_size(h: int, w: int) -> None:
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(f"the upscale preset needs at least {MIN_SIDE}x{MIN_SIDE} pixels")
+    if h * w > MAX_PIXELS:
+        raise ValueError(f"the upscale preset takes images up to {MAX_PIXELS:,} pixels")
+
+
+def _cosine_decay(frac: float) -> float:
+    """The learning rate's factor at `frac` of the fit (steps or time budget): a cosine from
+    1 to 0.02."""
+    return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac))
+
+
+def _step(
+    net: "UpscaleINR",
+    opt: torch.optim.Optimizer,
+    loss: Tensor,
+    lr: float,
+    averaged: list[Tensor] | None,
+    ema: float,
+) -> None:
+    """One Adam step at `lr`, and the weights' moving average (`averaged`) updated."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if averaged is not None:
+        with torch.no_grad():
+            torch._foreach_lerp_(averaged, list(net.parameters()), 1.0 - ema)
+
+
+def _keep(net: "UpscaleINR", averaged: list[Tensor] | None, best: dict | None) -> None:
+    """The weights a fit ends with: the averaged ones, or the best validated state."""
+    if averaged is not None:
+        with torch.no_grad():
+            for p, a in zip(net.parameters(), averaged, strict=True):
+                p.copy_(a)
+    if best is not None:
+        net.load_state_dict(best)
 
 
 def _validation_pair(image: Tensor) -> tuple[Tensor, Tensor] | None:

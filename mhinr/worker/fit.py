@@ -12,6 +12,7 @@ from mhinr.model.compress import compress
 from mhinr.model.images import load_image, to_pil, to_uint8
 from mhinr.worker.jobs import RUNNABLE, JobOptions, JobStatus, status_of, transition
 from mhinr.worker.lifecycle import UNREACHABLE, Lease, retrying
+from mhinr.worker.records import JobMetrics, JobRecord
 from mhinr.worker.settings import Settings
 from mhinr.worker.store import JobStore, make_store, now
 from mhinr.worker.webhooks import Notifier
@@ -89,7 +90,7 @@ def run_fit(job_id: str, settings: Settings, store: JobStore | None = None) -> N
                 notifier.close(timeout=5)  # the rest are delivered in the background
 
 
-def _fail(record: dict, store: JobStore, error: str) -> None:
+def _fail(record: JobRecord, store: JobStore, error: str) -> None:
     """End the job `failed` with `error`; a failed job keeps no upload."""
     transition(record, JobStatus.FAILED, finished_at=now(), error=error)
     retrying(lambda: store.write(record), "write the failure")
@@ -97,7 +98,7 @@ def _fail(record: dict, store: JobStore, error: str) -> None:
 
 
 def _run_claimed(
-    job_id: str, record: dict, settings: Settings, store: JobStore, notifier: Notifier | None
+    job_id: str, record: JobRecord, settings: Settings, store: JobStore, notifier: Notifier | None
 ) -> None:
     if record.get("attempts", 0) >= MAX_ATTEMPTS:
         _fail(record, store, f"the worker stopped during this fit {MAX_ATTEMPTS} times")
@@ -196,7 +197,7 @@ def job_metrics(result, image, upload: bytes, history: list, device: str) -> dic
     raw = h * w * image.channels
     upscaler = result.coded.storage == "upscale"
     classic = comparisons(None if upscaler else to_uint8(image.pixels), result.bytes)
-    return {
+    metrics = {
         **result.summary(),
         "psnr_history": history[-HISTORY_LIMIT:],
         "model_bytes": result.bytes,
@@ -215,11 +216,12 @@ def job_metrics(result, image, upload: bytes, history: list, device: str) -> dic
             "height": h,
         },
     }
+    return JobMetrics(**metrics).model_dump(mode="json")  # checked: what the API serves
 
 
 def _fit(
     job_id: str,
-    record: dict,
+    record: JobRecord,
     settings: Settings,
     store: JobStore,
     device: str,

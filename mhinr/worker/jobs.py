@@ -11,6 +11,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from mhinr.worker.options import JobOptions, describe  # noqa: F401  (the workers' name for them)
+from mhinr.worker.records import JobRecord
 
 
 def new_job_id() -> str:
@@ -59,16 +60,17 @@ class InvalidTransition(ValueError):
     pass
 
 
-def status_of(record: dict) -> JobStatus:
+def status_of(record: JobRecord) -> JobStatus:
     return JobStatus(record["status"])
 
 
-def transition(record: dict, to: JobStatus, **fields) -> dict:
+def transition(record: JobRecord, to: JobStatus, **fields) -> JobRecord:
     """Move `record` to status `to` (in place, with `fields`), or raise InvalidTransition."""
     now = status_of(record)
     if to not in ALLOWED[now]:
         raise InvalidTransition(f"job {record.get('id')}: {now} cannot become {to}")
-    record.update(status=str(to), **fields)
+    record.update(fields)  # type: ignore[typeddict-item]  # JobRecord's own keys
+    record["status"] = str(to)
     return record
 
 
@@ -151,7 +153,7 @@ class JobService:
         cancelled). False for an unknown job."""
         return self.store.delete(job_id)
 
-    def requeue(self, record: dict) -> None:
+    def requeue(self, record: JobRecord) -> None:
         """Queue a job again (its worker died, or the service restarted)."""
         if status_of(record) is JobStatus.RUNNING:
             transition(record, JobStatus.QUEUED, requeued=record.get("requeued", 0) + 1)

@@ -1,6 +1,7 @@
-"""The one settings object (environment variables with the prefix INR_).
+"""The settings the worker and the API share (environment variables with the prefix INR_);
+the API's own are app/settings.py's `ApiSettings`, which adds them to these.
 
-It lives below the API so that the worker, which must not import the API, reads the same
+They live below the API so that the worker, which must not import the API, reads the same
 settings.
 """
 
@@ -31,42 +32,15 @@ class Settings(BaseSettings):
         7 * 24 * 3600, ge=1, description="finished, failed and cancelled jobs are deleted after"
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where the worker fits")
-    api_key: str | None = Field(None, description="if set, POST and DELETE need Bearer <key>")
-    max_upload_bytes: int = Field(25_000_000, description="largest upload")
-    body_timeout_s: float = Field(
-        120.0, gt=0, description="a request body must be complete within this (else 408)"
-    )
-    body_idle_s: float = Field(15.0, gt=0, description="longest pause inside a request body")
     max_pixels: int = Field(16_000_000, description="largest input image (pixels)")
-    max_render_side: int = Field(8192, description="largest rendered side (pixels)")
-    max_render_pixels: int = Field(32_000_000, description="largest render (pixels)")
-    max_fit_memory_mb: int = Field(
-        6144, ge=64, description="largest estimated fit memory an upload may need (else 413)"
-    )
-    render_memory_mb: int = Field(
-        1536, ge=16, description="memory the API's renders may hold at once (admission control)"
-    )
-    render_cache_mb: int = Field(
-        128,
-        ge=0,
-        description="encoded renders the API keeps to answer a repeated render (LRU by "
-        "bytes), taken from render_memory_mb (at most a quarter of it); 0: none",
-    )
-    render_wait_s: float = Field(
-        10.0, ge=0, le=300, description="how long a render waits for memory, then 503"
-    )
     max_time_budget_s: float = Field(600.0, description="longest fit a job may ask for")
     default_time_budget_s: float = Field(300.0, description="a job's fit budget when not given")
     max_steps: int = Field(20_000, description="most Adam steps a job may ask for")
-    model_cache_size: int = Field(16, description="decoded models kept by the API")
     webhook_secret: str | None = Field(
         None, description="if set, webhooks carry X-Mhinr-Signature: sha256=HMAC of the body"
     )
     webhook_private: bool = Field(
         False, description="allow webhooks to private, loopback and link-local addresses"
-    )
-    url_signing_key: str | None = Field(
-        None, description="if set, renders are served only from URLs signed with it"
     )
     progress_interval_s: float = Field(0.5, description="how often a fit writes its progress")
     worker_concurrency: int = Field(1, description="fits a worker runs at once (threads)")
@@ -90,16 +64,6 @@ class Settings(BaseSettings):
         description="torch threads per process (worker, API renders, CLI); default: the "
         "cores the process may use divided by the fits it runs at once",
     )
-
-    @property
-    def render_cache_bytes(self) -> int:
-        """The render cache's share of the render memory budget: at most a quarter of it."""
-        return min(self.render_cache_mb, self.render_memory_mb // 4) * 2**20
-
-    @property
-    def render_work_bytes(self) -> int:
-        """The render memory budget left to render work once the render cache has its share."""
-        return self.render_memory_mb * 2**20 - self.render_cache_bytes
 
     @property
     def embedded(self) -> bool:

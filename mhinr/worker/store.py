@@ -20,6 +20,7 @@ import redis
 
 from mhinr.model.files import write_atomic
 from mhinr.worker.jobs import TERMINAL_STATUSES, new_job_id, now  # noqa: F401 (re-exported)
+from mhinr.worker.records import JobRecord
 from mhinr.worker.settings import Settings
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}$")
@@ -35,9 +36,9 @@ class StoreError(RuntimeError):
 
 
 class JobStore(Protocol):
-    def create(self, record: dict, upload: bytes) -> None: ...
-    def get(self, job_id: str) -> dict | None: ...
-    def write(self, record: dict) -> None: ...  # the worker's record update
+    def create(self, record: JobRecord, upload: bytes) -> None: ...
+    def get(self, job_id: str) -> JobRecord | None: ...
+    def write(self, record: JobRecord) -> None: ...  # the worker's record update
     def load_upload(self, job_id: str) -> bytes | None: ...
     def load_model(self, job_id: str) -> bytes | None: ...
     def save_model(self, job_id: str, data: bytes) -> None: ...
@@ -52,7 +53,7 @@ class JobStore(Protocol):
         self, key_hash: str, job_id: str, fingerprint: str, ttl: float
     ) -> tuple[str, str] | None: ...
     def forget_key(self, key_hash: str) -> None: ...
-    def records(self) -> Iterator[dict]: ...
+    def records(self) -> Iterator[JobRecord]: ...
     def ping(self) -> None: ...
     # the lease of a running fit: taken atomically by one worker, renewed by its heartbeat,
     # gone within `ttl` seconds of the worker's death (then the job is requeued)
@@ -65,7 +66,7 @@ class JobStore(Protocol):
     def sweep(self, retention_s: float) -> int: ...  # delete finished jobs older than this
 
 
-def effective(record: dict, cancelled: bool) -> dict:
+def effective(record: JobRecord, cancelled: bool) -> JobRecord:
     if cancelled and record.get("status") not in ("succeeded", "failed"):
         return {**record, "status": "cancelled"}
     return record
@@ -87,13 +88,13 @@ class DiskStore:
     def _write(self, path: Path, data: bytes) -> None:
         write_atomic(path, data)
 
-    def create(self, record: dict, upload: bytes) -> None:
+    def create(self, record: JobRecord, upload: bytes) -> None:
         d = self._dir(record["id"])
         d.mkdir()
         self._write(d / "upload", upload)
         self._write(d / "record.json", json.dumps(record).encode())
 
-    def get(self, job_id: str) -> dict | None:
+    def get(self, job_id: str) -> JobRecord | None:
         try:
             d = self._dir(job_id)
             record = json.loads((d / "record.json").read_bytes())
@@ -101,7 +102,7 @@ class DiskStore:
             return None
         return effective(record, (d / "cancel").exists())
 
-    def write(self, record: dict) -> None:
+    def write(self, record: JobRecord) -> None:
         d = self._dir(record["id"])
         if (d / "record.json").exists():  # a deleted job is not brought back
             self._write(d / "record.json", json.dumps(record).encode())
@@ -194,7 +195,7 @@ class DiskStore:
     def forget_key(self, key_hash: str) -> None:
         (self.root.parent / "keys" / key_hash).unlink(missing_ok=True)
 
-    def records(self) -> Iterator[dict]:
+    def records(self) -> Iterator[JobRecord]:
         for d in self.root.iterdir():
             if valid_id(d.name) and (r := self.get(d.name)) is not None:
                 yield r
@@ -299,21 +300,21 @@ class RedisStore:
             raise KeyError(job_id)
         return f"{self.prefix}:{kind}:{job_id}"
 
-    def create(self, record: dict, upload: bytes) -> None:
+    def create(self, record: JobRecord, upload: bytes) -> None:
         job_id = record["id"]
         with self.r.pipeline(transaction=True) as p:
             p.set(self._key("upload", job_id), upload, ex=self.expiry)
             p.set(self._key("job", job_id), json.dumps(record), ex=self.expiry)
             p.execute()
 
-    def get(self, job_id: str) -> dict | None:
+    def get(self, job_id: str) -> JobRecord | None:
         try:
             raw, flag = self.r.mget(self._key("job", job_id), self._key("cancel", job_id))
         except KeyError:
             return None
         return None if raw is None else effective(json.loads(raw), flag is not None)
 
-    def write(self, record: dict) -> None:
+    def write(self, record: JobRecord) -> None:
         # only while the job exists (xx): a deleted job is not brought back
         job_id = record["id"]
         if record.get("status") not in TERMINAL:
@@ -395,7 +396,7 @@ class RedisStore:
     def forget_key(self, key_hash: str) -> None:
         self.r.delete(f"{self.prefix}:idem:{key_hash}")
 
-    def records(self) -> Iterator[dict]:
+    def records(self) -> Iterator[JobRecord]:
         for key in self.r.scan_iter(match=f"{self.prefix}:job:*", count=500):
             job_id = key.decode().rsplit(":", 1)[-1]
             if valid_id(job_id) and (rec := self.get(job_id)) is not None:

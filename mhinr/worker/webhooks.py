@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from mhinr.worker.records import JobRecord
+
 log = logging.getLogger("mhinr.webhooks")
 
 EVENTS = ("start", "progress", "completed")
@@ -79,13 +81,13 @@ class Notifier:
         self.thread.start()
 
     @classmethod
-    def for_record(cls, record: dict, secret: str | None) -> "Notifier | None":
+    def for_record(cls, record: JobRecord, secret: str | None) -> "Notifier | None":
         hook = record.get("webhook")
         if not hook:
             return None
         return cls(hook["url"], hook.get("events", ["completed"]), secret, record["id"])
 
-    def send(self, event: str, record: dict) -> None:
+    def send(self, event: str, record: JobRecord) -> None:
         if event not in self.events:
             return
         if event == "progress":
@@ -101,8 +103,8 @@ class Notifier:
             "progress": record.get("progress"),
             "error": record.get("error"),
         }
-        if event == "completed" and record.get("metrics"):
-            m = record["metrics"]
+        m = record.get("metrics")
+        if event == "completed" and m:
             body["result"] = {k: m.get(k) for k in ("psnr", "ssim", "model_bytes", "bpp")}
         self.queue.put((event, json.dumps(body).encode()))
 

@@ -31,6 +31,7 @@ from mhinr.model.images import load_image
 from mhinr.model.plan import plan
 from mhinr.worker.jobs import IdempotencyConflict, JobStatus, QueueUnreachable
 from mhinr.worker.options import FitSpec, job_options
+from mhinr.worker.records import JobRecord
 from mhinr.worker.store import ID_PATTERN, TERMINAL
 from mhinr.worker.webhooks import check_url, parse_events
 
@@ -81,6 +82,17 @@ class FitForm(FitSpec):
 
 
 FIT_FIELDS = {"file", *FitForm.model_fields}
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=r"^[\x21-\x7e]{1,255}$",
+        description="any 1-255 printable ASCII characters: a request sent again with the "
+        "same key (the same upload and options) gets the job the first one created, "
+        "with `Idempotent-Replayed: true`, for INR_RETENTION_S; the same key with "
+        "another request is 422",
+    ),
+]
 
 
 @router.post(
@@ -101,17 +113,7 @@ async def create_fit(
     response: Response,
     file: Annotated[UploadFile, File(description="the image")],
     form: Annotated[FitForm, Form()],
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            pattern=r"^[\x21-\x7e]{1,255}$",
-            description="any 1-255 printable ASCII characters: a request sent again with the "
-            "same key (the same upload and options) gets the job the first one created, "
-            "with `Idempotent-Replayed: true`, for INR_RETENTION_S; the same key with "
-            "another request is 422",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobCreated:
     cfg = request.app.state.settings
     await refuse_unknown_fields(request, FIT_FIELDS)
@@ -126,14 +128,13 @@ async def create_fit(
         job_plan = plan(spec.to_options(), image.size, image.channels)
     except ValueError as exc:
         raise APIError(422, str(exc)) from None
-    h, w = image.size
     info = {
         "name": download_stem(file.filename),
         "bytes": len(data),
         "format": image.source_format,
         "mode": image.source_mode,
-        "width": w,
-        "height": h,
+        "width": image.size[1],
+        "height": image.size[0],
     }
     try:
         job_id, new = await run_in_threadpool(
@@ -194,7 +195,7 @@ def when(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
-def job_out(record: dict) -> JobOut:
+def job_out(record: JobRecord) -> JobOut:
     return JobOut(
         job_id=record["id"],
         status=record["status"],
@@ -282,7 +283,7 @@ async def get_job(request: Request, job_id: str) -> JobOut:
     return job_out(await run_in_threadpool(deps.job_or_404, request, job_id))
 
 
-def succeeded_or_409(record: dict) -> None:
+def succeeded_or_409(record: JobRecord) -> None:
     if record["status"] != "succeeded":
         detail = f"job {record['id']} is {record['status']}"
         if record.get("error"):
@@ -302,7 +303,7 @@ def succeeded_or_409(record: dict) -> None:
 async def get_metrics(request: Request, job_id: str) -> dict:
     record = await run_in_threadpool(deps.job_or_404, request, job_id)
     succeeded_or_409(record)
-    return record["metrics"]
+    return record.get("metrics") or {}
 
 
 @router.get(
@@ -378,7 +379,7 @@ async def delete_job(request: Request, job_id: str) -> Response:
     return Response(status_code=204)
 
 
-def existing_job(request: Request, job_id: str) -> dict:
+def existing_job(request: Request, job_id: str) -> JobRecord:
     """A dependency: 404 before a response starts (a stream cannot turn into a 404)."""
     return deps.job_or_404(request, job_id)
 

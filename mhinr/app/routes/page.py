@@ -164,8 +164,9 @@ async def classic(
 ) -> Response:
     record = await run_in_threadpool(deps.job_or_404, request, job_id)
     succeeded_or_409(record)
-    quality = record["metrics"].get(f"{fmt}_quality")
-    subsampling = record["metrics"].get("jpeg_subsampling") if fmt == "jpeg" else None
+    metrics = record.get("metrics") or {}
+    quality = metrics.get(f"{fmt}_quality")
+    subsampling = metrics.get("jpeg_subsampling") if fmt == "jpeg" else None
     if quality is None:
         raise APIError(404, f"no {fmt.upper()} is as small as the model")
 

@@ -42,6 +42,39 @@ def encode(pixels, mode: str, fmt: str, quality: int | None = None) -> bytes:
     return image_file(pixels.numpy(), fmt, quality or QUALITY.get(fmt, 0), mode)
 
 
+def check_signature(request: Request, cfg) -> None:
+    """A signed URL's signature, where the server signs them (403)."""
+    if cfg.url_signing_key:
+        params = list(request.query_params.multi_items())
+        problem = signing.check(cfg.url_signing_key, request.url.path, params)
+        if problem is not None:
+            raise APIError(403, problem)
+
+
+def check_sizes(cfg, size: int | None, width: int | None, height: int | None) -> None:
+    """The sizes asked, within the server's limits (422)."""
+    for name, v in (("size", size), ("width", width), ("height", height)):
+        if v is not None and v < 1:
+            raise APIError(422, f"{name} must be a positive number of pixels, got {v}")
+        if v is not None and v > cfg.max_render_side:
+            raise APIError(
+                422, f"{name}={v} is over the limit of {cfg.max_render_side} pixels a side"
+            )
+    if size is not None and (width is not None or height is not None):
+        raise APIError(422, "give either size or width/height, not both")
+
+
+def render_headers(etag: str, kind: str) -> dict[str, str]:
+    """A render's caching headers, and how its pixels are made (model/render.py
+    render_kind)."""
+    return {
+        "ETag": f'"{etag}"',
+        "Cache-Control": "public, max-age=86400",
+        "Vary": "Accept",
+        "X-Mhinr-Render": kind,
+    }
+
+
 async def render_response(
     request: Request,
     job_id: str,
@@ -54,22 +87,10 @@ async def render_response(
     dpr: float = 1.0,
 ) -> Response:
     cfg = request.app.state.settings
-    if cfg.url_signing_key:
-        params = list(request.query_params.multi_items())
-        problem = signing.check(cfg.url_signing_key, request.url.path, params)
-        if problem is not None:
-            raise APIError(403, problem)
+    check_signature(request, cfg)
     record = await run_in_threadpool(deps.job_or_404, request, job_id)
     succeeded_or_409(record)
-    for name, v in (("size", size), ("width", width), ("height", height)):
-        if v is not None and v < 1:
-            raise APIError(422, f"{name} must be a positive number of pixels, got {v}")
-        if v is not None and v > cfg.max_render_side:
-            raise APIError(
-                422, f"{name}={v} is over the limit of {cfg.max_render_side} pixels a side"
-            )
-    if size is not None and (width is not None or height is not None):
-        raise APIError(422, "give either size or width/height, not both")
+    check_sizes(cfg, size, width, height)
     store = request.app.state.store
     entry = await run_in_threadpool(
         request.app.state.models.get,
@@ -91,13 +112,9 @@ async def render_response(
     if quality is not None and fmt == "png":
         raise APIError(422, "quality applies to jpeg, webp and avif; png is lossless")
     etag = f"{digest}-{out_w}x{out_h}-{method}-{fmt}-q{quality or QUALITY.get(fmt, 0)}"
-    headers = {
-        "ETag": f'"{etag}"',
-        "Cache-Control": "public, max-age=86400",
-        "Vary": "Accept",
-        # how these pixels are made (model/render.py render_kind)
-        "X-Mhinr-Render": render_kind(net, (coded.height, coded.width), (out_h, out_w), method),
-    }
+    headers = render_headers(
+        etag, render_kind(net, (coded.height, coded.width), (out_h, out_w), method)
+    )
     if deps.not_modified(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     cache, key = request.app.state.render_cache, (job_id, etag)

@@ -6,11 +6,11 @@ Layout (all integers little-endian):
     version 1 byte   the oldest format version that reads the file (FORMAT_VERSION the newest)
     coder   1 byte   1 = LZMA (xz), 2 = zstandard, 3 = raw LZMA2, 4 = raw LZMA2 then
                      range-coded coefficients (format 3: u32 length of the LZMA2
-                     stream | the stream | the coefficient section, model/entropy.py)
+                     stream | the stream | the coefficient section, model/codec/entropy.py)
     crc32   4 bytes  of the compressed payload
     payload          formats 1 and 2: coder(u32 header length | header JSON | safetensors
                      bytes); format 3 (the coefficient storage): coder(a binary record,
-                     model/format3.py)
+                     model/codec/format3.py)
 
 Tensors are stored with safetensors, never pickle. A corrupt, truncated, foreign,
 newer-version or inconsistent file raises CodecError with a message naming what is wrong.
@@ -27,7 +27,7 @@ import numpy as np
 
 MAGIC = b"MINR"
 FORMAT_VERSION = 4  # the newest this code reads; a file says the oldest that reads it
-# version 3 is the compact binary record (model/format3.py), the others the JSON container;
+# version 3 is the compact binary record (model/codec/format3.py), the others the JSON container;
 # upscale files were version 2 until 2026-12-05 (their image as raw pixels; since then a
 # WebP lossless image, which older readers could not read, so they are told to upgrade)
 STORAGE_VERSION = {"weights": 1, "coefficients": 3, "upscale": 4}

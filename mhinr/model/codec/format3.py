@@ -24,7 +24,7 @@ The payload (inflated) is one record, all little-endian:
            else each value's bytes together); with DC prediction, row 0 (each
            cell's constant coefficient) as differences from the cell to its left (the
            first column: from the cell above), as JPEG codes its DC terms. With flags
-           bit 4 (coder 4) the same integers range-coded (model/entropy.py) instead, in a
+           bit 4 (coder 4) the same integers range-coded (model/codec/entropy.py) instead, in a
            section the LZMA2 stream does not cover ("coefficient bytes" is then 1), and
            with bit 5 row 0 as residuals of the median edge detector (dc_med_residuals)
 26 bytes of header where the JSON one took ~600 (~300 after LZMA): the heads grid follows
@@ -40,9 +40,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mhinr.model import entropy
-from mhinr.model.container import MAX_PARAMS, CodecError, Coded
-from mhinr.model.entropy import unzigzag
+from mhinr.model.codec import entropy
+from mhinr.model.codec.container import MAX_PARAMS, CodecError, Coded
+from mhinr.model.codec.entropy import unzigzag
 
 COMPACT = struct.Struct("<IIBBBBHBIfBBB")
 FLAG_DC_PREDICTION = 1  # flags bit 0: row 0 of the coefficients holds left-neighbour differences
@@ -54,7 +54,7 @@ FLAG_KLT = 4  # flags bit 2: coefficients in the Karhunen–Loève-ordered basis
 # the low bytes' runs: files 6–9 % smaller at fine steps (kodim23, kodim05), equal when
 # every value fits a byte. Files since 2026-11-30 set it.
 FLAG_PLANAR = 8
-# flags bit 4: the coefficients range-coded under a context model (model/entropy.py): 12–27 %
+# flags bit 4: the coefficients range-coded under a context model (model/codec/entropy.py): 12–27 %
 # fewer bytes than LZMA2 on the byte planes (results/codec_ablation.md). Files since
 # 2026-11-30 (this session's second day) use it when it is the smaller.
 FLAG_RANGE_CODED = 16
