@@ -143,3 +143,24 @@ def test_the_lifespan_runs_the_embedded_worker_and_stops_it(tmp_path):
         alive = app.state.worker_alive
         assert alive()
     assert not alive()  # stopped with the app
+
+
+@pytest.mark.parametrize(
+    ("options", "steps", "quantization"),
+    [
+        (Options(preset="fast"), None, None),  # nothing trained, no weights
+        (Options(preset="compact", steps=40), 40, None),  # the stage's steps
+        (Options(preset="fast", width=8), 60, "int8"),  # a trained body, stored int8
+        (Options(preset="paper", steps=30), 30, "fp32"),
+        (Options(preset="fast", heads=(4, 5), steps=20), 20, "fp32"),  # explicit heads
+    ],
+)
+def test_train_steps_and_quantization_say_what_the_file_holds(options, steps, quantization):
+    seen = []
+    result = compress(astronaut_crop()[:, :64, :64].contiguous(), "RGB", options, seen.append)
+    summary = result.summary()
+    assert summary["train_steps"] == steps
+    assert summary["quantization"] == quantization
+    training = [p for p in seen if p.phase in ("training", "stage")]
+    if steps is not None:  # the progress ends where the training did
+        assert training[-1].step == steps == training[-1].total or options.preset == "compact"

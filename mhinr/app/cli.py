@@ -207,7 +207,8 @@ def describe_network(data: bytes, net, coded) -> dict:
         "height": coded.height,
         "mode": coded.mode,
         "storage": coded.storage,
-        "quantization": coded.quantization,
+        # a weights file's precision, or a trained body's; the cosine body has no weights
+        "quantization": None if getattr(cfg, "body", None) == "cosine" else coded.quantization,
     }
     if coded.storage == "upscale":
         info |= {

@@ -181,9 +181,12 @@ def fit_coders(
         if not arch.fixed:
             cfg = FitConfig(steps=steps, lr=3e-3, time_budget_s=budget)
             net.to(options.device)
-            fit_projection(net, coded_pixels.to(options.device), cfg, rgb_progress, should_stop)
+            fitted = fit_projection(
+                net, coded_pixels.to(options.device), cfg, rgb_progress, should_stop
+            )
             net.cpu()
         coders.append(CoefficientCoder(net, coded_pixels, pixels, mode, colour, mean))
+        coders[-1].train_steps = None if arch.fixed else fitted.steps
     return coders
 
 
@@ -241,6 +244,7 @@ def compress_sweep(
     outs = []
     for target in targets:
         coder, out = _best(coders, target, should_stop, coded)
+        out.train_steps = coder.train_steps  # a trained body's (the stage's replace them)
         if stage_seconds(options) and not (should_stop is not None and should_stop()):
             out = _staged(coder, out, target, options, progress, should_stop)
         outs.append(out)
@@ -333,26 +337,31 @@ def _train_stage(
     of its output. (the stage, its steps)"""
     seconds = stage_seconds(options)
     assert seconds is not None
+    cap = options.steps or STAGE_STEPS[options.preset]
 
-    def report(steps: int, elapsed: float, net: synthesis.Stage) -> None:
+    def report(steps: int, elapsed: float, net: synthesis.Stage, done: bool = False) -> None:
         if progress is None:
             return
         with torch.no_grad():
             out = net(decoded[None].to(options.device))[0].clamp(0, 1).cpu()
         q = psnr(out, pixels)
-        total = max(steps + 1, round(steps * seconds / max(elapsed, 1e-3)))
+        # the steps it will have taken: the cap, or fewer where the time ends it first
+        total = steps if done else min(cap, max(steps + 1, round(steps * seconds / elapsed)))
         progress(Progress(steps, total, 10 ** (-q / 10), q, elapsed, lambda: out, "stage"))
 
-    return synthesis.train(
+    start = time.perf_counter()
+    stage, steps = synthesis.train(
         decoded,
         pixels,
         seconds,
-        options.steps or STAGE_STEPS[options.preset],
+        cap,
         seed=options.seed,
         device=options.device,
         progress=report,
         should_stop=should_stop,
     )
+    report(steps, time.perf_counter() - start, stage, done=True)  # where it ended
+    return stage, steps
 
 
 def _best(
@@ -404,6 +413,7 @@ class CoefficientCoder:
         self.tools = Tools(version=STORAGE_VERSION["coefficients"], klt=self.post_filter)
         # the trained stage after the filter (model/synthesis.py; `_staged`), if any
         self.stage: synthesis.Stage | None = None
+        self.train_steps: int | None = None  # a trained body's steps (None: the cosine body)
         # the last (step, settings)'s filter and file
         self._coded: tuple[tuple, Tensor | None, bytes] | None = None
         self._quantize_body()

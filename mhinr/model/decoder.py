@@ -125,7 +125,7 @@ class Decoded:
             "height": coded.height,
             "mode": coded.mode,
             "storage": coded.storage,
-            "quantization": coded.quantization,
+            "quantization": None,  # the cosine body has no weights to quantize
             "step": float(f"{coded.step:.7g}"),
             "heads": list(rec.heads),
             "cell": list(rec.cell),

@@ -56,7 +56,6 @@ class Compressed:
                 "heads": [self.coded.height, self.coded.width],
                 "alpha": cfg.hidden,
                 "body": f"upscaler: encoder {cfg.layers}x{cfg.features}, body 2x{cfg.hidden}",
-                "train_steps": self.train_steps,
             }
         else:
             icfg = self.net.cfg
@@ -76,14 +75,19 @@ class Compressed:
             "width": self.coded.width,
             "height": self.coded.height,
             "storage": self.coded.storage,
-            "quantization": self.coded.quantization,
+            "quantization": self.coded.quantization if self._has_weights() else None,
             **arch,
+            "train_steps": self.train_steps,
             "target": self.target or None,
             "met": self.met,
             "target_outcome": self.outcome(),
             "stage": self.stage,
             "upscale": self.upscale,
         }
+
+    def _has_weights(self) -> bool:
+        """Whether the file stores quantized weights (the cosine body has none)."""
+        return isinstance(self.net, UpscaleINR) or self.net.cfg.body != "cosine"
 
     def outcome(self) -> str | None:
         """The target's outcome in words (None without a target): met, or what the file

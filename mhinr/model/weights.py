@@ -34,7 +34,7 @@ def compress_weights(pixels, mode, opt, progress, should_stop) -> Compressed:
     c, h, w = pixels.shape
     net = build_network(opt.model, (h, w), c, seed=opt.seed, **weights_arch(opt, h, w))
     cfg = fit_config(opt)
-    fit(net.to(opt.device), pixels.to(opt.device), cfg, progress, should_stop)
+    trained = fit(net.to(opt.device), pixels.to(opt.device), cfg, progress, should_stop)
     net.cpu()
     target = target_of(opt, h, w)
     choices: list[Quantization] = (
@@ -51,6 +51,7 @@ def compress_weights(pixels, mode, opt, progress, should_stop) -> Compressed:
         if best.met is not False:
             break
     assert best is not None  # at least one precision was tried
+    best.train_steps = trained.steps
     return best
 
 
