@@ -28,11 +28,19 @@ def quantize(name: str, t: torch.Tensor, q: Quantization) -> dict[str, np.ndarra
         return {name: a}
     if q == "fp16" or a.ndim != 2:
         return {name: a.astype(np.float16)}
-    scale = np.abs(a).max(axis=1, keepdims=True) / INT8_LEVELS  # one scale per output row
-    scale = (
-        np.maximum(np.where(scale == 0, 1.0, scale), 2.0**-24).astype(np.float16).astype(np.float32)
-    )
-    return {name: np.round(a / scale).astype(np.int8), name + ".scale": scale.astype(np.float16)}
+    ints, scale = row_quantize(a, INT8_LEVELS)
+    return {name: ints, name + ".scale": scale}
+
+
+def row_quantize(a: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(integers in −levels … levels as int8, one fp16 scale per output row: axis 0, shaped
+    to broadcast against `a`). The scale is rounded to fp16 first, so that the decoder's
+    product int · scale is the encoder's."""
+    flat = a.reshape(a.shape[0], -1)
+    scale = np.abs(flat).max(axis=1, keepdims=True) / levels
+    scale = np.maximum(np.where(scale == 0, 1.0, scale), 2.0**-24).astype(np.float16)
+    ints = np.clip(np.round(flat / scale.astype(np.float32)), -levels, levels).astype(np.int8)
+    return ints.reshape(a.shape), scale.reshape((a.shape[0],) + (1,) * (a.ndim - 1))
 
 
 def dequantize(name: str, tensors: dict[str, np.ndarray]) -> torch.Tensor:

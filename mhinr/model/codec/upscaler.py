@@ -1,6 +1,9 @@
 """The upscale storage (the `upscale` preset, model/upscale.py): the JSON container with
-the image (WebP lossless since format version 4; raw 8-bit pixels in version 2) and every
-parameter of the encoder and body as fp16, and the per-scale blend weights."""
+the image (WebP lossless since format version 4; raw 8-bit pixels in version 2), the
+encoder's and body's parameters, and the per-scale blend weights. The weights of the
+convolutions and linear layers are integers with one fp16 scale per output channel
+(`WEIGHT_LEVELS`; files since 2026-12-05 — fp16 before, which the same reader reads), the
+biases fp16."""
 
 import io
 
@@ -8,17 +11,39 @@ import numpy as np
 import torch
 
 from mhinr.model.codec.container import STORAGE_VERSION, CodecError, Coded, pack
-from mhinr.model.codec.format1 import load_params
+from mhinr.model.codec.format1 import load_params, row_quantize
 from mhinr.model.upscale import UpscaleConfig, UpscaleINR
 
 
-def encode_upscale(net: UpscaleINR, coded: Coded, coder: str = "best") -> bytes:
-    """The upscaler's parameters (fp16) and its image (uint8 [C, H, W])."""
+def weight_tensors(net: UpscaleINR, levels: int | None) -> dict[str, np.ndarray]:
+    """The parameters as the file stores them: with `levels`, every weight of two or more
+    dimensions as integers in −levels … levels (int8) with one fp16 scale per output
+    channel (`row_quantize`), the rest fp16; without, all fp16."""
+    out: dict[str, np.ndarray] = {}
+    for name, p in net.named_parameters():
+        a = p.detach().cpu().float().numpy()
+        if levels is None or a.ndim < 2:
+            out[name] = a.astype(np.float16)
+        else:
+            out[name], out[name + ".scale"] = row_quantize(a, levels)
+    return out
+
+
+def quantize_weights_(net: UpscaleINR, levels: int | None) -> None:
+    """`net`'s parameters set to what the file will hold (`weight_tensors`), so that
+    whatever is measured on it (the held-out blend) is what a decoder renders."""
+    load_params(net, [n for n, _ in net.named_parameters()], weight_tensors(net, levels))
+
+
+def encode_upscale(
+    net: UpscaleINR, coded: Coded, coder: str = "best", levels: int | None = None
+) -> bytes:
+    """The upscaler's parameters (`weight_tensors`) and its image (uint8 [C, H, W])."""
     if net.image is None:
         raise ValueError("the upscaler has no image to store")
-    tensors = {n: p.detach().cpu().numpy().astype(np.float16) for n, p in net.named_parameters()}
+    tensors = weight_tensors(net, levels)
     image = net.image.mul(255).round().clamp(0, 255).to(torch.uint8).numpy()
-    tensors["image_webp"] = np.frombuffer(_webp_lossless(image, coded.mode), np.uint8)
+    tensors["image_webp"] = np.frombuffer(webp_lossless(image, coded.mode), np.uint8)
     if min(net.blend) < 1:  # files since 2026-12-05; without it renders keep all the network
         tensors["blend"] = np.array(net.blend, np.float32)
     header = {"arch": net.cfg.to_dict(), "image": coded.__dict__}
@@ -54,7 +79,7 @@ def decode_upscale(cfg: UpscaleConfig, tensors: dict[str, np.ndarray], coded: Co
 WEBP_LOSSLESS = {"lossless": True, "quality": 50, "method": 4, "exact": True}
 
 
-def _webp_lossless(image: np.ndarray, mode: str) -> bytes:
+def webp_lossless(image: np.ndarray, mode: str) -> bytes:
     """uint8 [C, H, W] as WebP lossless (grey is stored as RGB, grey with alpha as RGBA; the
     colour under transparent pixels is kept: `exact`)."""
     from mhinr.model.pixels import to_pil
@@ -68,7 +93,7 @@ def _webp_lossless(image: np.ndarray, mode: str) -> bytes:
 
 
 def _from_webp(data: np.ndarray, mode: str, shape: tuple[int, int, int]) -> np.ndarray:
-    """The inverse of `_webp_lossless`, refusing an image of another size before decoding
+    """The inverse of `webp_lossless`, refusing an image of another size before decoding
     its pixels."""
     from PIL import Image, UnidentifiedImageError
 
