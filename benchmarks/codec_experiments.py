@@ -201,11 +201,11 @@ def rdo_quantize(x: np.ndarray, q: np.ndarray, lam: float, rounds: int = 2) -> n
     zz = np.where(neg, 2 * cands - 1, 2 * cands).clip(0).astype(np.int64)
     wide = zz[2] >= 128  # beyond the cost table: round to nearest
     nearest = np.where(a - lo < 0.5, lo, lo + 1)
-    costs = entropy._costs()
+    costs = entropy.bit_costs()
     q = np.asarray(q, np.int64).copy()
     for _ in range(rounds):
-        ctx = entropy._contexts(q)
-        alpha = entropy._fit_alpha(entropy.zigzag(q), ctx)
+        ctx = entropy.context_indices(q)
+        alpha = entropy.fit_alpha(entropy.zigzag(q), ctx)
         s = np.minimum(alpha[:, :, None, None].astype(np.int64) + ctx, entropy.SCALES - 1)
         bits = costs[s[None], np.minimum(zz, 127)]
         pick = (dist + lam * bits).argmin(0)

@@ -23,7 +23,7 @@ import torch
 
 from mhinr.model import synthesis
 from mhinr.model.codec import decode, stage_bytes
-from mhinr.model.coefficients import _best, fit_coders
+from mhinr.model.coefficients import best_coder, fit_coders
 from mhinr.model.compress import Options, compress
 from mhinr.model.images import load_image
 from mhinr.model.metrics import psnr
@@ -67,7 +67,7 @@ def sweep(folder: Path, names: list[str], deadline: float) -> list[dict]:
         h, w = img.size
         coders = fit_coders(img.pixels, img.mode, Options(preset="compact"), True)
         for bpp in (0.25, 1.0):
-            coder, out = _best(coders, {"max_bytes": int(bpp * h * w / 8)})
+            coder, out = best_coder(coders, {"max_bytes": int(bpp * h * w / 8)})
             step = out.coded.step
             finer = len(coder.encode(step * 0.8)), coder.quality(step * 0.8)
             slope = (finer[1] - coder.quality(step)) / math.log2(finer[0] / out.bytes)

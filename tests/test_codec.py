@@ -846,13 +846,13 @@ def test_presets_code_the_fixed_body_and_train_only_an_asked_for_width(fitted_wi
     widths = fitted_widths
     img = smooth_image(3, 64, 64)
     tried = []
-    real = co._best
+    real = co.best_coder
 
     def spy(coders, *args, **kwargs):
         tried.append(sorted((c.net.cfg.cell[0], c.kernel) for c in coders))
         return real(coders, *args, **kwargs)
 
-    co._best = spy
+    co.best_coder = spy
     try:
         for preset, bpp, cells in (
             ("compact", 0.5, [(8, 5), (11, 5), (16, 5)]),  # 12: 64 rows make cells of 11
@@ -867,7 +867,7 @@ def test_presets_code_the_fixed_body_and_train_only_an_asked_for_width(fitted_wi
             assert out.net.cfg.init == "fixed" and out.net.cfg.cell[0] in (8, 11, 16)
             assert bpp is None or out.met
     finally:
-        co._best = real
+        co.best_coder = real
     out = compress(img, "RGB", Options(preset="compact", width=24, steps=2, bpp=0.5))
     assert widths == [24] and out.net.cfg.width == 24 and out.net.cfg.init == "torch"
 

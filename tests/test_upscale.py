@@ -234,6 +234,31 @@ def test_the_image_is_stored_losslessly_and_older_files_still_decode(fitted):
     assert len(out.data) < len(pack(header, old, version=2))
 
 
+def test_weights_are_stored_as_small_integers_and_fp16_files_still_decode(fitted):
+    """Since 2026-12-05 the encoder's convolution weights are integers in ±WEIGHT_LEVELS with
+    one fp16 scale per output channel (`benchmarks.upscale_quant`), the rest fp16; the
+    network the fit returns is the stored one, and a file with fp16 weights (before)
+    decodes as before."""
+    from mhinr.model.codec import pack, unpack
+    from mhinr.model.codec.upscaler import WEIGHT_LEVELS, weight_tensors
+
+    _, out = fitted
+    header, tensors = unpack(out.data)
+    for name, p in out.net.named_parameters():
+        if p.dim() >= 2 and name.startswith("encoder."):
+            assert tensors[name].dtype == np.int8
+            assert np.abs(tensors[name]).max() <= WEIGHT_LEVELS
+            assert tensors[name + ".scale"].shape == (p.shape[0],) + (1,) * (p.dim() - 1)
+        else:
+            assert tensors[name].dtype == np.float16
+    assert out.upscale["network_bytes"] + out.upscale["image_bytes"] == len(out.data)
+    old = {k: v for k, v in tensors.items() if k.startswith("image") or k == "blend"}
+    old |= weight_tensors(out.net, None)  # fp16, as the files until 2026-12-05
+    net, _ = decode(pack(header, old))
+    diff = net.render((80, 112)).int() - out.net.render((80, 112)).int()
+    assert diff.abs().max() <= 2  # the same weights to fp16's rounding
+
+
 @pytest.mark.parametrize(("mode", "channels"), [("L", 1), ("LA", 2), ("RGBA", 4)])
 def test_grey_and_alpha_images_are_kept_exactly(mode, channels):
     from mhinr.model.codec import Coded, encode_upscale

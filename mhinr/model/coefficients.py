@@ -37,7 +37,7 @@ from mhinr.model.fit import FitConfig, Progress, fit_projection, prepare_target
 from mhinr.model.metrics import psnr
 from mhinr.model.network import MultiHeadINR, assemble, build_network, split_cells
 from mhinr.model.presets import MAX_BUDGET_S, MAX_STEPS, Arch, Options, grid
-from mhinr.model.ratecontrol import Compressed, better, finish, target_of
+from mhinr.model.ratecontrol import Compressed, Target, better, finish, target_of
 from mhinr.model.render import render
 
 # coefficient quantizer step without a target (kodim23: 38.5 dB in 30.4 kB with `fast`'s
@@ -208,7 +208,7 @@ def compress_sweep(
     pixels: Tensor,
     mode: str,
     options: Options,
-    targets: list[dict],
+    targets: list[Target],
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> list[Compressed]:
@@ -243,7 +243,7 @@ def compress_sweep(
 
     outs = []
     for target in targets:
-        coder, out = _best(coders, target, should_stop, coded)
+        coder, out = best_coder(coders, target, should_stop, coded)
         out.train_steps = coder.train_steps  # a trained body's (the stage's replace them)
         if stage_seconds(options) and not (should_stop is not None and should_stop()):
             out = _staged(coder, out, target, options, progress, should_stop)
@@ -276,7 +276,7 @@ def stage_seconds(options: Options) -> float | None:
 def _staged(
     coder: "CoefficientCoder",
     plain: Compressed,
-    target: dict,
+    target: Target,
     options: Options,
     progress: Callable[[Progress], None] | None,
     should_stop: Callable[[], bool] | None,
@@ -292,13 +292,13 @@ def _staged(
     what the filter did (kodim23 and coffee at 0.2 bpp, 45 s: +0.45 and +0.59 dB over the
     filtered file for 122 and 114 bytes more, against +0.51 and +0.53 dB for 347 and 343
     bytes after the filter; `python -m benchmarks.stage_probe`)."""
-    search = target or {"psnr": plain.psnr}
+    search = target or Target(psnr=plain.psnr)
     trained = copy.copy(coder)  # the stage replaces the linear restoration filter
     trained.post_filter, trained._coded = False, None
     step = plain.coded.step
     assert step is not None  # a coefficient file has one
     if "max_bytes" in target:  # room for the stage's bytes: a coarser step
-        guess = dict(target, max_bytes=max(1, target["max_bytes"] - STAGE_BYTES_GUESS))
+        guess: Target = {**target, "max_bytes": max(1, target["max_bytes"] - STAGE_BYTES_GUESS)}
         step = trained.search(guess, DEFAULT_STEP).coded.step
         assert step is not None
     started = time.perf_counter()
@@ -364,9 +364,9 @@ def _train_stage(
     return stage, steps
 
 
-def _best(
+def best_coder(
     coders: list["CoefficientCoder"],
-    target: dict,
+    target: Target,
     should_stop: Callable[[], bool] | None = None,
     coded: Callable[[Compressed], None] | None = None,
 ) -> tuple["CoefficientCoder", Compressed]:
@@ -551,7 +551,7 @@ class CoefficientCoder:
             + self.mean.double()[:, None, None]
         )
 
-    def search(self, target: dict, default_step: float) -> Compressed:
+    def search(self, target: Target, default_step: float) -> Compressed:
         """The coarsest step that meets a PSNR target, or the finest whose file fits a byte
         budget: bisection on log(step), quality and size both falling as the step grows.
         Quality is computed from the coefficients, size by coding; the chosen file is then

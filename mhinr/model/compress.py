@@ -16,6 +16,7 @@ from torch import Tensor
 
 from mhinr.model.codec import Coded, encode_upscale
 from mhinr.model.codec.colour import colour_transform
+from mhinr.model.codec.upscaler import WEIGHT_LEVELS, quantize_weights_, webp_lossless
 from mhinr.model.coefficients import compress_coefficients, compress_sweep
 from mhinr.model.fit import Progress
 from mhinr.model.images import to_uint8
@@ -86,14 +87,22 @@ def _compress_upscale(pixels, mode, opt, progress, should_stop) -> Compressed:
     exact = to_uint8(pixels).float() / 255  # the network and the file see the 8-bit image
     cfg, fit = upscale_settings(opt, pixels.shape[0])
     net, info = fit_upscaler(exact, cfg, fit, progress, should_stop, device=opt.device)
+    quantize_weights_(net, WEIGHT_LEVELS)  # the weights the file holds: measured as stored
     # the ×2, ×3 and ×4 enlargements of the half-size copy's reductions against it: how
     # much of the network a render keeps against Lanczos at each scale
     held_out = choose_blend(net, exact)
     if held_out is not None:
         net.blend = held_out["blend"]
     h, w = pixels.shape[1:]
-    data = encode_upscale(net, Coded(h, w, mode, "upscale", "fp16"))
-    check = {"steps": info["steps"], "seconds": round(info["seconds"], 2)} | (
+    data = encode_upscale(net, Coded(h, w, mode, "upscale", "int8"), levels=WEIGHT_LEVELS)
+    image_bytes = len(webp_lossless(to_uint8(pixels).numpy(), mode))
+    check = {
+        "steps": info["steps"],
+        "seconds": round(info["seconds"], 2),
+        "image_bytes": image_bytes,  # the image, WebP lossless
+        "network_bytes": len(data) - image_bytes,  # the rest: weights, header, blend
+        "weight_levels": WEIGHT_LEVELS,
+    } | (
         held_out
         or {
             "blend": net.blend,

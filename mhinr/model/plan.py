@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from mhinr.model import coefficients, synthesis
 from mhinr.model.codec import postfilter
 from mhinr.model.presets import Options, check_options, weights_arch
-from mhinr.model.ratecontrol import target_of
+from mhinr.model.ratecontrol import Target, target_of
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,9 @@ class Plan:
     trains: str | None  # what is trained, in words; None: nothing
     steps: int | None  # training steps at most (None: nothing trained)
     seconds: float | None  # training seconds at most (None: no limit but the steps)
-    target: dict = field(default_factory=dict)  # {} (the preset's default quality) or one
+    target: Target = field(
+        default_factory=lambda: Target()
+    )  # {} (the preset's default quality) or one
     lines: list[str] = field(default_factory=list)  # the plan, step by step, for a person
 
     def explain(self) -> str:
@@ -41,7 +43,7 @@ def plan(opt: Options, size: tuple[int, int], channels: int) -> Plan:
     return _coefficients(opt, h, w, target)
 
 
-def _target_words(target: dict) -> str:
+def _target_words(target: Target) -> str:
     if "psnr" in target:
         return f"the quantizer step searched for {target['psnr']:g} dB"
     if "bpp" in target:
@@ -52,7 +54,7 @@ def _target_words(target: dict) -> str:
     return f"no target: the default quantizer step ({coefficients.DEFAULT_STEP:g})"
 
 
-def _coefficients(opt: Options, h: int, w: int, target: dict) -> Plan:
+def _coefficients(opt: Options, h: int, w: int, target: Target) -> Plan:
     archs = coefficients._candidates(opt, bool(target), h * w)
     lines = []
     steps: int | None = None
@@ -96,7 +98,7 @@ def _coefficients(opt: Options, h: int, w: int, target: dict) -> Plan:
     return Plan(opt.preset, "coefficients", trains, steps, seconds, target, lines)
 
 
-def _weights(opt: Options, h: int, w: int, target: dict) -> Plan:
+def _weights(opt: Options, h: int, w: int, target: Target) -> Plan:
     from mhinr.model.weights import fit_config
 
     arch = weights_arch(opt, h, w)
@@ -121,6 +123,7 @@ def _weights(opt: Options, h: int, w: int, target: dict) -> Plan:
 
 
 def _upscale(opt: Options, channels: int) -> Plan:
+    from mhinr.model.codec.upscaler import WEIGHT_LEVELS
     from mhinr.model.compress import upscale_settings
 
     cfg, fit = upscale_settings(opt, channels)
@@ -129,6 +132,8 @@ def _upscale(opt: Options, channels: int) -> Plan:
         "keep the image exactly (WebP lossless)",
         f"train {trains} on the image's own reductions: {fit.steps:,} steps or "
         f"{fit.time_budget_s:g} s",
+        f"store its weights as integers from −{WEIGHT_LEVELS} to {WEIGHT_LEVELS}, one scale a "
+        "channel",
         "check it on held-out reductions against Lanczos and store how much of it renders "
         "keep at ×2, ×3 and ×4",
     ]

@@ -6,6 +6,7 @@ Every number a result reports is measured on the real bytes, decoded (`finish`).
 
 import math
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from torch import Tensor
 
@@ -17,6 +18,15 @@ from mhinr.model.render import render
 from mhinr.model.upscale import UpscaleINR
 
 
+class Target(TypedDict, total=False):
+    """What a file must reach: nothing (the preset's default quality), a PSNR, or a byte
+    limit (`bpp` is kept beside the byte limit it was turned into)."""
+
+    psnr: float
+    max_bytes: int
+    bpp: float
+
+
 @dataclass
 class Compressed:
     data: bytes
@@ -26,7 +36,7 @@ class Compressed:
     ssim: float
     seconds: float
     met: bool | None  # None: no target was given
-    target: dict = field(default_factory=dict)
+    target: Target = field(default_factory=lambda: Target())
     train_steps: int | None = None
     # the coefficient codec's trained stage (model/coefficients.py `_staged`): its steps,
     # seconds, bytes, multiplications a pixel and whether the file kept it; None: not tried
@@ -117,7 +127,7 @@ def _finite(db: float) -> float | None:
     return round(db, 3) if math.isfinite(db) else None
 
 
-def target_of(opt: Options, h: int, w: int) -> dict:
+def target_of(opt: Options, h: int, w: int) -> Target:
     if opt.target_psnr is not None:
         return {"psnr": opt.target_psnr}
     if opt.max_bytes is not None:
@@ -127,7 +137,7 @@ def target_of(opt: Options, h: int, w: int) -> dict:
     return {}
 
 
-def meets(target: dict, quality: float, size: int) -> bool | None:
+def meets(target: Target, quality: float, size: int) -> bool | None:
     if "psnr" in target:
         return quality >= target["psnr"]
     if "max_bytes" in target:
@@ -135,7 +145,7 @@ def meets(target: dict, quality: float, size: int) -> bool | None:
     return None
 
 
-def finish(data: bytes, pixels: Tensor, target: dict, with_ssim: bool = True, **kw) -> Compressed:
+def finish(data: bytes, pixels: Tensor, target: Target, with_ssim: bool = True, **kw) -> Compressed:
     """Decode the real bytes and measure them: every reported number is the file's."""
     net, coded = decode(data)
     out = render(net, (coded.height, coded.width))
@@ -144,7 +154,7 @@ def finish(data: bytes, pixels: Tensor, target: dict, with_ssim: bool = True, **
     return Compressed(data, net, coded, q, s, 0.0, meets(target, q, len(data)), target, **kw)
 
 
-def better(a: Compressed, b: Compressed, target: dict) -> bool:
+def better(a: Compressed, b: Compressed, target: Target) -> bool:
     if a.met != b.met:
         return bool(a.met)
     if "psnr" in target:  # both met or both missed: fewer bytes if met, else higher quality

@@ -63,7 +63,8 @@ class JobMetrics(BaseModel):
     )
     upscale: dict | None = Field(
         None,
-        description="upscale: its training steps and seconds, and the held-out check — PSNR "
+        description="upscale: its training steps and seconds, the file's image and network "
+        "bytes and the weights' integer levels, and the held-out check — PSNR "
         "of its ×2 enlargement of the image's quarter-size copy against the half-size copy, "
         "and Lanczos's on the same pair",
     )

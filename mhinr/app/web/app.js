@@ -362,8 +362,11 @@ function blendText(blend) {
 
 function showUpscaler(m) {
   const u = m.upscale || {};
-  $("u-file").textContent = `${fmtBytes(m.bytes)}: your image, kept exactly, and the network`;
-  $("u-network").textContent = `${fmtInt(m.params)} weights (${m.body})`;
+  $("u-file").textContent = u.image_bytes == null
+    ? `${fmtBytes(m.bytes)}: your image, kept exactly, and the network`
+    : `${fmtBytes(m.bytes)}: your image, kept exactly (${fmtBytes(u.image_bytes)}, WebP lossless), and the network (${fmtBytes(u.network_bytes)})`;
+  $("u-network").textContent = `${fmtInt(m.params)} weights (${m.body})` +
+    (u.weight_levels ? `, stored as integers from −${u.weight_levels} to ${u.weight_levels} with one scale a channel` : "");
   $("u-training").textContent = u.steps == null ? `${m.train_steps} steps`
     : `${u.steps.toLocaleString("en")} steps in ${u.seconds.toFixed(0)} s`;
   if (u.held_out_psnr == null || u.held_out_lanczos_psnr == null) {

@@ -95,7 +95,7 @@ def _table(s: int):
 
 
 @cache
-def _costs() -> np.ndarray:
+def bit_costs() -> np.ndarray:
     """[SCALES, 128] bits of zigzag symbols 0 … 127 under each table (the α search's
     estimate: larger symbols are counted as 127)."""
     out = np.empty((SCALES, 128))
@@ -112,7 +112,7 @@ def _costs() -> np.ndarray:
 def _shifted_costs() -> np.ndarray:
     """[α, context, symbol] bits, with s = min(α + context, SCALES − 1)."""
     s = np.minimum(np.arange(SCALES)[:, None] + np.arange(CONTEXTS + 1)[None, :], SCALES - 1)
-    return _costs()[s]
+    return bit_costs()[s]
 
 
 def zigzag(q: np.ndarray) -> np.ndarray:
@@ -175,7 +175,7 @@ def order(k_rows: int) -> list[int]:
     return list(range(1, k_rows)) + [0]
 
 
-def _contexts(q: np.ndarray) -> np.ndarray:
+def context_indices(q: np.ndarray) -> np.ndarray:
     """[K, C, Hy, Hx] context indices of all coefficients (the encoder's view)."""
     ctx = _Context(q.shape[1:])
     out = np.empty(q.shape, np.int64)
@@ -196,11 +196,11 @@ def rd_quantize(scaled: np.ndarray, q: np.ndarray, lam: float, passes: int = 2) 
     constant terms, coded as predictions' residuals) is left as it is."""
     q = q.copy()
     a_c = np.abs(scaled)
-    costs = _costs()
-    ctx = _contexts(q)
-    alpha = _fit_alpha(zigzag(q), ctx)  # the row scales: once (the coder refits them)
+    costs = bit_costs()
+    ctx = context_indices(q)
+    alpha = fit_alpha(zigzag(q), ctx)  # the row scales: once (the coder refits them)
     for i in range(passes):
-        ctx = ctx if i == 0 else _contexts(q)
+        ctx = ctx if i == 0 else context_indices(q)
         z = zigzag(q)
         s = np.minimum(alpha[:, :, None, None] + ctx, SCALES - 1)
         a = np.abs(q)
@@ -216,7 +216,7 @@ def rd_quantize(scaled: np.ndarray, q: np.ndarray, lam: float, passes: int = 2) 
     return q
 
 
-def _fit_alpha(z: np.ndarray, ctx: np.ndarray) -> np.ndarray:
+def fit_alpha(z: np.ndarray, ctx: np.ndarray) -> np.ndarray:
     """[K, C] α minimising the estimated bits of each row and channel."""
     k, c = z.shape[:2]
     rows = np.arange(k * c).reshape(k, c, 1, 1)
@@ -256,8 +256,8 @@ def encode(q: np.ndarray) -> bytes:
 
 def _encode(q: np.ndarray) -> bytes:
     z = zigzag(q)
-    ctx = _contexts(q)
-    alpha = _fit_alpha(z, ctx)
+    ctx = context_indices(q)
+    alpha = fit_alpha(z, ctx)
     enc = constriction.stream.queue.RangeEncoder()
     uniform = constriction.stream.model.Uniform()
     _put(enc, uniform, zigzag(_alpha_differences(alpha)).ravel(), ALPHA_SCALE)

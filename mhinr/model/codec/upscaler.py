@@ -1,9 +1,8 @@
 """The upscale storage (the `upscale` preset, model/upscale.py): the JSON container with
 the image (WebP lossless since format version 4; raw 8-bit pixels in version 2), the
-encoder's and body's parameters, and the per-scale blend weights. The weights of the
-convolutions and linear layers are integers with one fp16 scale per output channel
-(`WEIGHT_LEVELS`; files since 2026-12-05 — fp16 before, which the same reader reads), the
-biases fp16."""
+encoder's and body's parameters, and the per-scale blend weights. The encoder's
+convolution weights are integers with one fp16 scale per output channel (`WEIGHT_LEVELS`;
+files since 2026-12-05 — fp16 before, which the same reader reads), the rest fp16."""
 
 import io
 
@@ -14,15 +13,21 @@ from mhinr.model.codec.container import STORAGE_VERSION, CodecError, Coded, pack
 from mhinr.model.codec.format1 import load_params, row_quantize
 from mhinr.model.upscale import UpscaleConfig, UpscaleINR
 
+# the upscaler's weights: integers in −WEIGHT_LEVELS … WEIGHT_LEVELS, one fp16 scale per output
+# channel (set by `python -m benchmarks.upscale_quant`, see the results there)
+WEIGHT_LEVELS = 7
+
 
 def weight_tensors(net: UpscaleINR, levels: int | None) -> dict[str, np.ndarray]:
-    """The parameters as the file stores them: with `levels`, every weight of two or more
-    dimensions as integers in −levels … levels (int8) with one fp16 scale per output
-    channel (`row_quantize`), the rest fp16; without, all fp16."""
+    """The parameters as the file stores them: with `levels`, the encoder's convolution
+    weights (47,840 of the 49,251 parameters) as integers in −levels … levels (int8) with
+    one fp16 scale per output channel (`row_quantize`), the rest fp16 — the body's three
+    small layers read every head and the image, and even ±15 there cost a 52-dB image
+    0.1 dB (`benchmarks/results/upscale_quant.md`); without `levels`, all fp16."""
     out: dict[str, np.ndarray] = {}
     for name, p in net.named_parameters():
         a = p.detach().cpu().float().numpy()
-        if levels is None or a.ndim < 2:
+        if levels is None or a.ndim < 2 or not name.startswith("encoder."):
             out[name] = a.astype(np.float16)
         else:
             out[name], out[name + ".scale"] = row_quantize(a, levels)
@@ -33,6 +38,8 @@ def quantize_weights_(net: UpscaleINR, levels: int | None) -> None:
     """`net`'s parameters set to what the file will hold (`weight_tensors`), so that
     whatever is measured on it (the held-out blend) is what a decoder renders."""
     load_params(net, [n for n, _ in net.named_parameters()], weight_tensors(net, levels))
+    if net.image is not None:
+        net.set_image(net.image)  # the encoder's cached heads were the old weights'
 
 
 def encode_upscale(
