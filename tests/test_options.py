@@ -164,3 +164,23 @@ def test_train_steps_and_quantization_say_what_the_file_holds(options, steps, qu
     training = [p for p in seen if p.phase in ("training", "stage")]
     if steps is not None:  # the progress ends where the training did
         assert training[-1].step == steps == training[-1].total or options.preset == "compact"
+
+
+def test_the_spec_names_the_same_choices_as_the_model():
+    """The spec's choices are the model's own lists (a preset or a quantization added in one
+    place and not the other fails here)."""
+    import typing
+
+    from mhinr.model.codec import Quantization
+    from mhinr.model.network import BodyKind, ModelKind
+    from mhinr.model.presets import PRESET_INFO
+
+    def choices(name: str) -> set[str]:
+        ann = FitSpec.model_fields[name].annotation
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        return set(typing.get_args(args[0]) if len(args) == 1 else args)
+
+    assert choices("preset") == set(PRESETS) == set(PRESET_INFO)
+    assert choices("quantization") == set(typing.get_args(Quantization))
+    assert choices("model") == set(typing.get_args(ModelKind))
+    assert choices("body") == set(typing.get_args(BodyKind)) - {"cosine"}  # the codec's own
