@@ -89,7 +89,7 @@ def test_options_a_preset_would_ignore_are_422_and_store_nothing(tmp_path, clien
     for form, words in (
         ({"preset": "compact", "steps": 0, "time_budget_s": 5}, "does not use time_budget_s"),
         ({"preset": "fast", "steps": 3}, "does not use steps"),
-        ({"preset": "upscale", "bpp": 1}, "takes no target"),
+        ({"preset": "upscale", "heads": "8"}, "not heads"),
     ):
         r = post(client, png_bytes(), **form)
         assert r.status_code == 422 and words in r.json()["detail"], r.text

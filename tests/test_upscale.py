@@ -259,6 +259,30 @@ def test_weights_are_stored_as_small_integers_and_fp16_files_still_decode(fitted
     assert diff.abs().max() <= 2  # the same weights to fp16's rounding
 
 
+def test_a_byte_target_codes_the_image_with_the_cosine_codec_and_enlarges_its_decode():
+    """With a target the file holds the `fast` codec's file of the image (a byte target less
+    the network's bytes) instead of the exact image, the enlarger learns from its decode,
+    and the native render is that decode; the file meets the target."""
+    from mhinr.model.codec import unpack
+
+    image = textured(96, 128)
+    exact = compress(image, "RGB", Options(preset="upscale", steps=40))
+    limit = len(exact.data) * 2 // 3
+    out = compress(image, "RGB", Options(preset="upscale", steps=40, max_bytes=limit))
+    assert out.met and len(out.data) <= limit < len(exact.data)
+    _, tensors = unpack(out.data)
+    assert "image_inr" in tensors and "image_webp" not in tensors
+    inner, _ = decode(tensors["image_inr"].tobytes())
+    decoded = render(inner, (96, 128))
+    assert torch.equal(out.net.render((96, 128)), decoded)  # the native size: the decode
+    assert torch.equal(out.net.image.mul(255).round().to(torch.uint8), decoded)  # trained on it
+    net, _ = decode(out.data)
+    assert torch.equal(net.render((150, 200)), out.net.render((150, 200)))
+    assert out.upscale["image"] == "cosine codec"
+    assert out.upscale["image_bytes"] == len(tensors["image_inr"])
+    assert out.psnr < 60 and out.psnr == pytest.approx(psnr(decoded, image))  # lossy: the decode's
+
+
 @pytest.mark.parametrize(("mode", "channels"), [("L", 1), ("LA", 2), ("RGBA", 4)])
 def test_grey_and_alpha_images_are_kept_exactly(mode, channels):
     from mhinr.model.codec import Coded, encode_upscale
@@ -318,11 +342,9 @@ def test_truncated_and_corrupt_files_are_refused(fitted):
 # --- options and the HTTP API -----------------------------------------------------------------
 
 
-def test_tiny_images_and_targets_are_refused_before_fitting():
+def test_tiny_images_and_other_presets_options_are_refused_before_fitting():
     with pytest.raises(ValueError, match="at least 12x12"):
         check_options(Options(preset="upscale"), (11, 40), 3)
-    with pytest.raises(ValueError, match="no target"):
-        Options(preset="upscale", target_psnr=30)
     with pytest.raises(ValueError, match="not heads, quantization"):
         Options(preset="upscale", heads=(8, 8), quantization="int8")
     with pytest.raises(ValueError, match="1920x1080"):

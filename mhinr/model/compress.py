@@ -16,7 +16,12 @@ from torch import Tensor
 
 from mhinr.model.codec import Coded, encode_upscale
 from mhinr.model.codec.colour import colour_transform
-from mhinr.model.codec.upscaler import WEIGHT_LEVELS, quantize_weights_, webp_lossless
+from mhinr.model.codec.upscaler import (
+    WEIGHT_LEVELS,
+    quantize_weights_,
+    upscale_network_bytes,
+    webp_lossless,
+)
 from mhinr.model.coefficients import compress_coefficients, compress_sweep
 from mhinr.model.fit import Progress
 from mhinr.model.images import to_uint8
@@ -29,7 +34,8 @@ from mhinr.model.presets import (
     check_options,
     estimate_fit_bytes,
 )
-from mhinr.model.ratecontrol import Compressed, finish
+from mhinr.model.ratecontrol import Compressed, finish, target_of
+from mhinr.model.render import render
 from mhinr.model.upscale import UpscaleConfig, UpscaleFit, choose_blend, fit_upscaler
 from mhinr.model.weights import compress_weights
 
@@ -83,23 +89,43 @@ def upscale_settings(opt: Options, channels: int) -> tuple[UpscaleConfig, Upscal
     return cfg, fit
 
 
+def _upscale_image(pixels, mode, opt, should_stop) -> tuple[Tensor, bytes | None]:
+    """What the enlarger learns from and the file keeps: the 8-bit image exactly (no bytes
+    here: the file stores it as WebP lossless), or with a target the `fast` cosine codec's
+    file of it for that target (a byte target less what the network will take) and its
+    decode."""
+    h, w = pixels.shape[1:]
+    target = target_of(opt, h, w)
+    if not target:
+        return to_uint8(pixels).float() / 255, None
+    image_opt = Options(preset="fast", target_psnr=opt.target_psnr, seed=opt.seed)
+    if "max_bytes" in target:  # the network's bytes come off the byte target
+        cfg, _ = upscale_settings(opt, pixels.shape[0])
+        rest = max(1, target["max_bytes"] - upscale_network_bytes(cfg, WEIGHT_LEVELS))
+        image_opt = Options(preset="fast", max_bytes=rest, seed=opt.seed)
+    coded = compress_coefficients(pixels, mode, image_opt, None, should_stop)
+    return render(coded.net, (h, w)).float() / 255, coded.data
+
+
 def _compress_upscale(pixels, mode, opt, progress, should_stop) -> Compressed:
-    exact = to_uint8(pixels).float() / 255  # the network and the file see the 8-bit image
+    seen, inner = _upscale_image(pixels, mode, opt, should_stop)
     cfg, fit = upscale_settings(opt, pixels.shape[0])
-    net, info = fit_upscaler(exact, cfg, fit, progress, should_stop, device=opt.device)
+    net, info = fit_upscaler(seen, cfg, fit, progress, should_stop, device=opt.device)
     quantize_weights_(net, WEIGHT_LEVELS)  # the weights the file holds: measured as stored
     # the ×2, ×3 and ×4 enlargements of the half-size copy's reductions against it: how
     # much of the network a render keeps against Lanczos at each scale
-    held_out = choose_blend(net, exact)
+    held_out = choose_blend(net, seen)
     if held_out is not None:
         net.blend = held_out["blend"]
     h, w = pixels.shape[1:]
-    data = encode_upscale(net, Coded(h, w, mode, "upscale", "int8"), levels=WEIGHT_LEVELS)
-    image_bytes = len(webp_lossless(to_uint8(pixels).numpy(), mode))
+    coded = Coded(h, w, mode, "upscale", "int8")
+    data = encode_upscale(net, coded, levels=WEIGHT_LEVELS, image_file=inner)
+    image_bytes = len(inner or webp_lossless(to_uint8(pixels).numpy(), mode))
     check = {
         "steps": info["steps"],
         "seconds": round(info["seconds"], 2),
-        "image_bytes": image_bytes,  # the image, WebP lossless
+        "image": "exact" if inner is None else "cosine codec",  # how the file keeps it
+        "image_bytes": image_bytes,  # the image: WebP lossless, or the cosine codec's file
         "network_bytes": len(data) - image_bytes,  # the rest: weights, header, blend
         "weight_levels": WEIGHT_LEVELS,
     } | (
@@ -111,4 +137,5 @@ def _compress_upscale(pixels, mode, opt, progress, should_stop) -> Compressed:
             "held_out_blend_psnr": None,
         }
     )
-    return finish(data, pixels, {}, train_steps=info["steps"], upscale=check)
+    target = target_of(opt, h, w)
+    return finish(data, pixels, target, train_steps=info["steps"], upscale=check)

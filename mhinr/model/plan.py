@@ -37,7 +37,7 @@ def plan(opt: Options, size: tuple[int, int], channels: int) -> Plan:
     h, w = size
     target = target_of(opt, h, w)
     if opt.storage == "upscale":
-        return _upscale(opt, channels)
+        return _upscale(opt, channels, target)
     if opt.storage == "weights":
         return _weights(opt, h, w, target)
     return _coefficients(opt, h, w, target)
@@ -122,19 +122,31 @@ def _weights(opt: Options, h: int, w: int, target: Target) -> Plan:
     return Plan(opt.preset, "weights", trains, cfg.steps, cfg.time_budget_s, target, lines)
 
 
-def _upscale(opt: Options, channels: int) -> Plan:
-    from mhinr.model.codec.upscaler import WEIGHT_LEVELS
+def _upscale(opt: Options, channels: int, target: Target) -> Plan:
+    from mhinr.model.codec.upscaler import WEIGHT_LEVELS, upscale_network_bytes
     from mhinr.model.compress import upscale_settings
 
     cfg, fit = upscale_settings(opt, channels)
     trains = f"an enlarger: encoder {cfg.layers}x{cfg.features}, head {cfg.hidden}"
+    keep = "keep the image exactly (WebP lossless)"
+    if target:
+        keep = (
+            "code the image with the cosine codec (the fast preset): "
+            + _target_words(target)
+            + (
+                f", less about {upscale_network_bytes(cfg, WEIGHT_LEVELS):,} bytes for the network"
+                if "max_bytes" in target
+                else ""
+            )
+        )
     lines = [
-        "keep the image exactly (WebP lossless)",
-        f"train {trains} on the image's own reductions: {fit.steps:,} steps or "
-        f"{fit.time_budget_s:g} s",
+        keep,
+        f"train {trains} on the "
+        + ("decoded image's" if target else "image's")
+        + f" own reductions: {fit.steps:,} steps or {fit.time_budget_s:g} s",
         f"store its weights as integers from −{WEIGHT_LEVELS} to {WEIGHT_LEVELS}, one scale a "
         "channel",
         "check it on held-out reductions against Lanczos and store how much of it renders "
         "keep at ×2, ×3 and ×4",
     ]
-    return Plan(opt.preset, "upscale", trains, fit.steps, fit.time_budget_s, {}, lines)
+    return Plan(opt.preset, "upscale", trains, fit.steps, fit.time_budget_s, target, lines)

@@ -18,7 +18,9 @@
   width, depth or body kind is asked for (then `max` trains it for MAX_STEPS within its
   time budget, default 10 min).
 * ``upscale``: not a compressor but an enlarger: an arbitrary-scale INR trained on the
-  image's own downscaled copies (model/upscale.py); the file holds the image and the network.
+  image's own downscaled copies (model/upscale.py); the file holds the image (exactly, or
+  with a target coded by the `fast` cosine codec, the enlarger then trained on its decode)
+  and the network.
 
 A target is one of ``target_psnr`` (dB), ``max_bytes`` or ``bpp``; without one, each preset
 has a default quality (model/ratecontrol.py).
@@ -76,10 +78,11 @@ PRESET_INFO: dict[str, dict] = {
         ],  # fmt: skip
     },
     "upscale": {
-        "summary": "keeps the image exactly and learns to enlarge it",
+        "summary": "keeps the image exactly (with a target: coded by the cosine codec) and "
+        "learns to enlarge it",
         "trains": "the enlarger: 2,400 steps or 60 s",
         "time": "about a minute",
-        "takes": ["steps", "time_budget_s", "width", "depth", "seed"],
+        "takes": [*TARGETS, "steps", "time_budget_s", "width", "depth", "seed"],
     },
 }
 MIN_SIDE = 11  # smallest side of the codec presets: the SSIM window (model.metrics.ssim)
@@ -155,8 +158,6 @@ class Options:
                 "steps=0 turns its trained stage off, so nothing is timed"
             )
         if self.preset == "upscale":
-            if self.target_psnr is not None or self.max_bytes is not None or self.bpp is not None:
-                raise ValueError("the upscale preset stores the image exactly: it takes no target")
             given = [
                 name
                 for name in ("heads", "alpha", "quantization", "body")
@@ -164,8 +165,8 @@ class Options:
             ] + (["model"] if self.model != "multihead" else [])
             if given:
                 raise ValueError(
-                    f"the upscale preset takes steps, width (head size), depth (encoder "
-                    f"layers), time_budget_s and seed, not {', '.join(given)}"
+                    f"the upscale preset takes a target, steps, width (head size), depth "
+                    f"(encoder layers), time_budget_s and seed, not {', '.join(given)}"
                 )
 
     def unused(self) -> list[str]:

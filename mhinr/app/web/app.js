@@ -297,7 +297,7 @@ async function showResult(job) {
   if (state.history.length) {  // connect the chart to the file's own number
     const phase = state.chartPhase || "training";
     const last = state.history[state.history.length - 1][1];
-    let end = ". Its held-out check is below.";  // an upscaler's file holds the image exactly
+    let end = ". Its held-out check is below.";  // an upscaler: the check, not the file's PSNR
     if (!upscaler && !(m.stage && m.stage.without)) {
       end = `. Last point ${last.toFixed(2)} dB; the file, its weights rounded and coded, measures ${m.psnr.toFixed(2)} dB.`;
     } else if (!upscaler) {  // the stage's file was coded again around it
@@ -321,7 +321,8 @@ async function showResult(job) {
   for (const id of ["codec-numbers", "verdict", "codec-explain", "ratio-line", "classic-pair"]) $(id).hidden = upscaler;
   $("upscale-numbers").hidden = !upscaler;
   $("upscale-note").hidden = !upscaler;
-  $("split-note").textContent = upscaler
+  const exact = upscaler && (m.upscale || {}).image !== "cosine codec";
+  $("split-note").textContent = exact
     ? "left of the line: original · right: the file (it holds the image exactly)"
     : "left of the line: original · right: the decoded file";
   if (upscaler) {
@@ -362,9 +363,12 @@ function blendText(blend) {
 
 function showUpscaler(m) {
   const u = m.upscale || {};
-  $("u-file").textContent = u.image_bytes == null
-    ? `${fmtBytes(m.bytes)}: your image, kept exactly, and the network`
-    : `${fmtBytes(m.bytes)}: your image, kept exactly (${fmtBytes(u.image_bytes)}, WebP lossless), and the network (${fmtBytes(u.network_bytes)})`;
+  const kept = u.image === "cosine codec"
+    ? `your image coded by the cosine codec for the target (${fmtBytes(u.image_bytes)}, ${m.psnr.toFixed(2)} dB)`
+    : u.image_bytes == null ? "your image, kept exactly"
+    : `your image, kept exactly (${fmtBytes(u.image_bytes)}, WebP lossless)`;
+  $("u-file").textContent = `${fmtBytes(m.bytes)}: ${kept}, and the network` +
+    (u.network_bytes == null ? "" : ` (${fmtBytes(u.network_bytes)})`);
   $("u-network").textContent = `${fmtInt(m.params)} weights (${m.body})` +
     (u.weight_levels ? `, stored as integers from −${u.weight_levels} to ${u.weight_levels} with one scale a channel` : "");
   $("u-training").textContent = u.steps == null ? `${m.train_steps} steps`

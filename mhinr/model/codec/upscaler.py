@@ -42,15 +42,31 @@ def quantize_weights_(net: UpscaleINR, levels: int | None) -> None:
         net.set_image(net.image)  # the encoder's cached heads were the old weights'
 
 
+def upscale_network_bytes(cfg: UpscaleConfig, levels: int | None) -> int:
+    """About the bytes a trained network of `cfg` takes in a file (its weights at `levels`
+    and a header; a fresh network's weights code to within a few percent of a trained
+    one's): what a byte target leaves for the image."""
+    return len(pack({"arch": cfg.to_dict()}, weight_tensors(UpscaleINR(cfg), levels))) + 200
+
+
 def encode_upscale(
-    net: UpscaleINR, coded: Coded, coder: str = "best", levels: int | None = None
+    net: UpscaleINR,
+    coded: Coded,
+    coder: str = "best",
+    levels: int | None = None,
+    image_file: bytes | None = None,
 ) -> bytes:
-    """The upscaler's parameters (`weight_tensors`) and its image (uint8 [C, H, W])."""
+    """The upscaler's parameters (`weight_tensors`) and its image (uint8 [C, H, W]) as WebP
+    lossless, or `image_file`: a cosine codec file whose native decode is that image (files
+    with a target, since 2026-12-05)."""
     if net.image is None:
         raise ValueError("the upscaler has no image to store")
     tensors = weight_tensors(net, levels)
-    image = net.image.mul(255).round().clamp(0, 255).to(torch.uint8).numpy()
-    tensors["image_webp"] = np.frombuffer(webp_lossless(image, coded.mode), np.uint8)
+    if image_file is not None:
+        tensors["image_inr"] = np.frombuffer(image_file, np.uint8)
+    else:
+        image = net.image.mul(255).round().clamp(0, 255).to(torch.uint8).numpy()
+        tensors["image_webp"] = np.frombuffer(webp_lossless(image, coded.mode), np.uint8)
     if min(net.blend) < 1:  # files since 2026-12-05; without it renders keep all the network
         tensors["blend"] = np.array(net.blend, np.float32)
     header = {"arch": net.cfg.to_dict(), "image": coded.__dict__}
@@ -63,7 +79,9 @@ def decode_upscale(cfg: UpscaleConfig, tensors: dict[str, np.ndarray], coded: Co
     if max(cfg.features, cfg.hidden) > 1024 or cfg.layers > 64:
         raise CodecError("the upscaler's architecture is over the limits")
     expected = (cfg.channels, coded.height, coded.width)
-    if "image_webp" in tensors:  # files since 2026-12-05
+    if "image_inr" in tensors:  # a target: the image coded by the cosine codec
+        image = _from_inr(tensors["image_inr"], coded.mode, expected)
+    elif "image_webp" in tensors:  # files since 2026-12-05
         image = _from_webp(tensors["image_webp"], coded.mode, expected)
     else:  # version 2: raw pixels
         image = tensors.get("image")  # type: ignore[assignment]  # checked below
@@ -97,6 +115,22 @@ def webp_lossless(image: np.ndarray, mode: str) -> bytes:
     buf = io.BytesIO()
     pil.save(buf, "WEBP", **WEBP_LOSSLESS)
     return buf.getvalue()
+
+
+def _from_inr(data: np.ndarray, mode: str, shape: tuple[int, int, int]) -> np.ndarray:
+    """The native decode of the cosine codec file an upscale file holds as its image."""
+    from mhinr.model.codec.inr import decode
+    from mhinr.model.network import MultiHeadINR
+    from mhinr.model.render import render
+
+    net, coded = decode(data.tobytes())
+    if not isinstance(net, MultiHeadINR) or coded.mode != mode:
+        raise CodecError("the file's image is not a cosine codec file of its mode")
+    if (len(mode), coded.height, coded.width) != shape:
+        raise CodecError(
+            f"the file's image is {coded.width}x{coded.height}, not {shape[2]}x{shape[1]}"
+        )
+    return render(net, (coded.height, coded.width)).numpy()
 
 
 def _from_webp(data: np.ndarray, mode: str, shape: tuple[int, int, int]) -> np.ndarray:
