@@ -380,6 +380,10 @@ def test_page_upload_watch_compare_zoom_download(browser, tmp_path):
             60,
             "the second job to run",
         )
+        # its first preview shown (a preview asked for as the cancel deletes it would be a
+        # 404: the page asks for none once the cancel is clicked, but one already on its way
+        # could still meet the deletion)
+        wait_for(lambda: drv.find_element(By.ID, "preview-figure").is_displayed(), 60, "a preview")
         drv.find_element(By.ID, "cancel").click()
         wait_for(
             lambda: "cancelled" in drv.find_element(By.ID, "status").text, 30, "the cancellation"

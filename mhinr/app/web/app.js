@@ -160,6 +160,7 @@ function watch(job) {
   state.history = [];
   state.phase = null;
   state.previews = 0;
+  state.cancelling = false;
   state.coded = [];
   if (location.hash !== `#job=${job}`) location.hash = `job=${job}`;
   if (state.events) state.events.close();
@@ -221,7 +222,8 @@ function progress(job, p) {
     showChart(phase);
   }
   state.phase = phase;
-  if (p.previews > state.previews) {  // a new preview exists: only then is it fetched
+  // a new preview exists: only then is it fetched (not once a cancel, which deletes it, is asked)
+  if (p.previews > state.previews && !state.cancelling) {
     state.previews = p.previews;
     const img = new Image();
     img.onload = () => {
@@ -406,11 +408,13 @@ function verdict(m) {
 async function cancelJob() {
   if (!state.job) return;
   $("cancel").disabled = true;
+  state.cancelling = true;
   const r = await fetch(`/jobs/${state.job}/cancel`, { method: "POST", headers: authHeaders() });
   if (!r.ok) {
     const body = await r.json().catch(() => ({ detail: `the server answered ${r.status}` }));
     showError(`Could not cancel (${r.status}): ${body.detail}`);
     $("cancel").disabled = false;
+    state.cancelling = false;
   }  // the event stream's status event shows the end
 }
 
