@@ -81,7 +81,7 @@ TRAINED_WIDTH = 32
 FAST_WIDE_PIXELS = 256 * 256
 
 
-def _candidates(opt: Options, search: bool, pixels: int) -> list[Arch]:
+def candidates(opt: Options, search: bool, pixels: int) -> list[Arch]:
     """The architectures to code: with an explicit width, depth or body kind, that trained
     body alone; else the fixed body on 16-pixel cells (FIXED) for `fast` and wherever there
     is no target, and on each of FIXED_CELLS for `compact` and `max` with a target (the
@@ -146,7 +146,7 @@ def fit_coders(
     should_stop: Callable[[], bool] | None = None,
     archs: list[Arch] | None = None,
 ) -> list["CoefficientCoder"]:
-    """A coder for each candidate architecture (`_candidates`, or `archs`) in the image's
+    """A coder for each candidate architecture (`candidates`, or `archs`) in the image's
     colour space, ready to quantize and code at any step: a fixed body as it is, a trained
     one fitted first (`options.time_budget_s`, `max`: its default budget, shared among the
     trained ones)."""
@@ -155,7 +155,7 @@ def fit_coders(
     coded_pixels = torch.einsum("ji,jhw->ihw", colour, pixels - mean[:, None, None])
     steps = body_steps(options)
     if archs is None:
-        archs = _candidates(options, search, h * w)
+        archs = candidates(options, search, h * w)
 
     def rgb_progress(p: Progress) -> None:  # previews back in the image's own colours
         if progress is None:
@@ -218,7 +218,7 @@ def compress_sweep(
     start = time.perf_counter()
     h, w = pixels.shape[1:]
     search = any(targets)
-    archs = _candidates(options, search, h * w)
+    archs = candidates(options, search, h * w)
     coders = fit_coders(pixels, mode, options, search, progress, should_stop, archs)
     if options.preset == "max" and search:
         coders += [coder.with_kernel(k) for coder in coders for k in MAX_KERNELS]

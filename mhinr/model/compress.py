@@ -34,7 +34,7 @@ from mhinr.model.presets import (
     check_options,
     estimate_fit_bytes,
 )
-from mhinr.model.ratecontrol import Compressed, finish, target_of
+from mhinr.model.ratecontrol import Compressed, Target, finish, target_of
 from mhinr.model.render import render
 from mhinr.model.upscale import UpscaleConfig, UpscaleFit, choose_blend, fit_upscaler
 from mhinr.model.weights import compress_weights
@@ -89,7 +89,7 @@ def upscale_settings(opt: Options, channels: int) -> tuple[UpscaleConfig, Upscal
     return cfg, fit
 
 
-def _upscale_image(pixels, mode, opt, should_stop) -> tuple[Tensor, bytes | None]:
+def _upscale_image(pixels, mode, opt, should_stop) -> tuple[Tensor, bytes | None, Target]:
     """What the enlarger learns from and the file keeps: the 8-bit image exactly (no bytes
     here: the file stores it as WebP lossless), or with a target the `fast` cosine codec's
     file of it for that target (a byte target less what the network will take) and its
@@ -97,18 +97,18 @@ def _upscale_image(pixels, mode, opt, should_stop) -> tuple[Tensor, bytes | None
     h, w = pixels.shape[1:]
     target = target_of(opt, h, w)
     if not target:
-        return to_uint8(pixels).float() / 255, None
+        return to_uint8(pixels).float() / 255, None, target
     image_opt = Options(preset="fast", target_psnr=opt.target_psnr, seed=opt.seed)
     if "max_bytes" in target:  # the network's bytes come off the byte target
         cfg, _ = upscale_settings(opt, pixels.shape[0])
         rest = max(1, target["max_bytes"] - upscale_network_bytes(cfg, WEIGHT_LEVELS))
         image_opt = Options(preset="fast", max_bytes=rest, seed=opt.seed)
     coded = compress_coefficients(pixels, mode, image_opt, None, should_stop)
-    return render(coded.net, (h, w)).float() / 255, coded.data
+    return render(coded.net, (h, w)).float() / 255, coded.data, target
 
 
 def _compress_upscale(pixels, mode, opt, progress, should_stop) -> Compressed:
-    seen, inner = _upscale_image(pixels, mode, opt, should_stop)
+    seen, inner, target = _upscale_image(pixels, mode, opt, should_stop)
     cfg, fit = upscale_settings(opt, pixels.shape[0])
     net, info = fit_upscaler(seen, cfg, fit, progress, should_stop, device=opt.device)
     quantize_weights_(net, WEIGHT_LEVELS)  # the weights the file holds: measured as stored
@@ -137,5 +137,4 @@ def _compress_upscale(pixels, mode, opt, progress, should_stop) -> Compressed:
             "held_out_blend_psnr": None,
         }
     )
-    target = target_of(opt, h, w)
     return finish(data, pixels, target, train_steps=info["steps"], upscale=check)

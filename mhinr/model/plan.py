@@ -1,7 +1,7 @@
 """What a fit will do, before it does it: the options and the image's size turned into the
 storage, the networks trained (if any), for how long, and the target. `compress` checks a
 fit with `plan` first; the API answers `POST /fit` with its lines and `mhinr fit --explain`
-prints them. The decisions are the compressors' own functions (`coefficients._candidates`,
+prints them. The decisions are the compressors' own functions (`coefficients.candidates`,
 `stage_seconds`, `weights.fit_config`, `compress.upscale_settings`), so the plan and the fit
 cannot disagree."""
 
@@ -55,7 +55,7 @@ def _target_words(target: Target) -> str:
 
 
 def _coefficients(opt: Options, h: int, w: int, target: Target) -> Plan:
-    archs = coefficients._candidates(opt, bool(target), h * w)
+    archs = coefficients.candidates(opt, bool(target), h * w)
     lines = []
     steps: int | None = None
     seconds: float | None = None
