@@ -25,7 +25,8 @@ A render is the mean of the enlargements of the image turned by 0°, 90°, 180°
 good guesses and their errors partly cancel; the result is exactly equivariant: the render
 of a turned image is the turned render). Cost: the encoder runs once per view (its last
 layer already holds each cell's share of the body's first layer); a render evaluates the
-body 16× per output pixel (`flops_per_pixel`), in chunks small enough to stay in cache.
+body 16× per output pixel (`flops_per_pixel`), in chunks small enough to stay in cache, all
+views in one matrix product (`_ViewsBody`).
 Sizes below the native one are Lanczos reductions of the image (nothing has to be invented
 when shrinking).
 """
@@ -45,6 +46,7 @@ from mhinr.model.fit import Progress, mse_to_psnr
 MIN_SCALE, MAX_SCALE = 1.2, 4.0  # training pairs' downscale factors
 MIN_SIDE = 12  # smallest image side the preset accepts (its smallest copy must have pixels)
 MAX_PIXELS = 2_100_000  # largest image it enlarges (1920×1080 fits): heads are kept in memory
+BAND_POINTS = 65_536  # output points a render converts at once (its body works in chunks)
 VIEWS = (0, 1, 2, 3)  # the self-ensemble of a render: the image turned by 0°, 90°, 180°, 270°
 
 
@@ -197,6 +199,28 @@ class UpscaleINR(nn.Module):
         return base + gate * res
 
     @torch.no_grad()
+    def stacked_heads(self, views: tuple[int, ...] = VIEWS, band_bytes: int = 64 * 2**20) -> Tensor:
+        """The heads of every view turned back onto the image's own cells: [h, w, V·D] fp16
+        (row y, column x holds that cell's head in each view). Cached (64 bytes an input pixel
+        a view); the per-view cache of `heads_for_image` is left alone."""
+        if self.image is None:
+            raise ValueError("the upscaler has no image")
+        key = -1 - sum(4**i * (k + 1) for i, k in enumerate(views))  # apart from the views' keys
+        if key not in self._heads:
+            _, h, w = self.image.shape
+            cells_yx = torch.stack(
+                torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij"), -1
+            ).reshape(-1, 2)
+            per_view = []
+            for k in views:
+                turned = turn_coords(cells_yx.float(), k, h, w).long()  # each cell in view k
+                wk = h if k % 2 else w
+                where = (turned[:, 0] * wk + turned[:, 1]).to(self.body.mid.weight.device)
+                per_view.append(self._encode(turn(self.image, k), band_bytes)[where])
+            self._heads[key] = torch.cat(per_view, 1).view(h, w, -1)
+        return self._heads[key]
+
+    @torch.no_grad()
     def render(
         self,
         out_size: tuple[int, int],
@@ -206,7 +230,15 @@ class UpscaleINR(nn.Module):
     ) -> Tensor:  # uint8 [C, rows, cols]
         """The image at `out_size` (rows, cols), any aspect ratio, in chunks of rows: the
         mean of the enlargements of the `views` (`turn`). With `back_project`, the result is
-        then corrected so that its area averages match the image's pixels (`_back_project`)."""
+        then corrected so that its area averages match the image's pixels (`_back_project`).
+
+        The same numbers as `query` for each view, computed another way: the output grid is
+        separable (a row's points share their y, a column's their x), so a chunk gathers its
+        cells row by row, adds the offsets' share of layer one as a row term and a column
+        term, evaluates all views' bodies in one matrix product, and folds the views' mean
+        into the output layer (it is linear). The views' heads are turned back onto the
+        image's cells (`stacked_heads`), so a turned view reads the same cells with its
+        offsets turned. The bicubic base is computed once, not once a view."""
         image = self.image
         if image is None:
             raise ValueError("the upscaler has no image")
@@ -219,33 +251,30 @@ class UpscaleINR(nn.Module):
             raise ValueError("the upscaler only enlarges: model.render reduces its native image")
         scale = math.sqrt(sy * sx)  # the pixel size the body is told (areas match)
         dev = self.body.mid.weight.device
-        heads = self.heads_for_image(views)
         img = image.to(dev)
-        turned = [turn(img, k) for k in views]
+        ys = (torch.arange(out_h, dtype=torch.float32, device=dev) + 0.5) / sy - 0.5
+        xs = (torch.arange(out_w, dtype=torch.float32, device=dev) + 0.5) / sx - 0.5
+        base = _Bicubic(img, ys, xs)
+        gate = min(1.0, max(0.0, scale - 1.0))
+        body = _ViewsBody(self, views, scale, ys, xs) if gate > 0 else None
         out = torch.empty(c, out_h, out_w, dtype=torch.uint8)
-        ys = (torch.arange(out_h, dtype=torch.float32) + 0.5) / sy - 0.5
-        xs = (torch.arange(out_w, dtype=torch.float32) + 0.5) / sx - 0.5
-        rows = max(1, max_points // out_w)
-        for r0 in range(0, out_h, rows):
-            r1 = min(out_h, r0 + rows)
-            gy, gx = torch.meshgrid(ys[r0:r1], xs, indexing="ij")
-            coords = torch.stack([gy.reshape(-1), gx.reshape(-1)], 1).to(dev)
-            # the mean of the four turned images' enlargements (a self-ensemble; at ×2 on
-            # six Kodak images +0.10 dB over the image and its mirror image, +0.44 dB on
-            # kodim07, for twice the body's work; still continuous, still exact at the
-            # native size; benchmarks/results/upscale_ablation.md row 22)
-            vals = torch.zeros(len(coords), c, device=dev)
-            for k, hd, im in zip(views, heads, turned, strict=True):
-                vals += self.query(hd, im, turn_coords(coords, k, h, w), scale)
-            vals /= len(views)
-            block = vals.T.reshape(c, r1 - r0, out_w)
-            out[:, r0:r1] = block.clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
+        rows = max(1, max_points // out_w)  # the body's chunk: its temporaries stay in cache
+        band = max(rows, BAND_POINTS // out_w // rows * rows)  # the bicubic base's and the
+        for b0 in range(0, out_h, band):  # conversion's: fewer, larger operations
+            b1 = min(out_h, b0 + band)
+            vals = base.rows(b0, b1)  # [C, band, out_w]
+            for r0 in range(b0, b1, rows) if body is not None else ():
+                r1 = min(b1, r0 + rows)
+                vals[:, r0 - b0 : r1 - b0].add_(body.rows(r0, r1), alpha=gate)
+            out[:, b0:b1] = vals.clamp_(0, 1).mul_(255).round_().to(torch.uint8).cpu()
         if back_project and scale > 1:
             _back_project(out, image.cpu(), max_points)
         alpha = blend_at(self.blend, scale)
         if alpha < 1:  # toward Lanczos, as far as the held-out pairs said (`choose_blend`)
-            lanczos = _lanczos_u8(image.cpu(), out_h, out_w).float()
-            out = (lanczos + alpha * (out.float() - lanczos)).round().to(torch.uint8)
+            lanczos = _lanczos_u8(image.cpu(), out_h, out_w)
+            for b0 in range(0, out_h, band):
+                mine, theirs = out[:, b0 : b0 + band], lanczos[:, b0 : b0 + band]
+                mine.copy_(theirs.float().lerp_(mine.float(), alpha).round_())
         return out
 
     def flops_per_pixel(self) -> int:
@@ -276,6 +305,112 @@ def turn_coords(coords: Tensor, k: int, h: int, w: int) -> Tensor:
     return torch.stack([y, x], 1)
 
 
+# oneDNN's fused linear layer (matrix product, bias and ReLU in one pass over the rows):
+# ~1.6× torch's addmm + relu for the body's 32×32 layer on 2 cores; in bfloat16 where the
+# CPU has bfloat16 instructions (AVX-512 BF16, AMX), ~2× again. A render changes by at most
+# one level on ~0.3 % of the values in bfloat16 (measured on a Kodak fit, ×2); training and
+# `query` stay in float32.
+_ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+_BF16 = _ONEDNN and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def _dense(x: Tensor, weight: Tensor, bias: Tensor | None, relu: bool) -> Tensor:
+    """relu?(x @ weight.T + bias) for a render (x in float32 or bfloat16, as `weight`)."""
+    if _ONEDNN and x.device.type == "cpu":
+        attr = "relu" if relu else "none"
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, attr, [None], "")
+    y = F.linear(x, weight, bias)
+    return y.relu_() if relu else y
+
+
+def _linear_taps(p: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
+    """For positions `p` [M] on an axis of n cells, as `query` picks them: the two cells
+    [2, M], their bilinear weights [2, M] and the offsets of the points from them [2, M]."""
+    cp = p.clamp(0, n - 1)
+    p0 = cp.floor().clamp(max=max(n - 2, 0))
+    t = cp - p0
+    cell = torch.stack([p0, (p0 + 1).clamp(max=n - 1)])
+    return cell.long(), torch.stack([1 - t, t]), p[None] - cell
+
+
+class _Bicubic:
+    """Bicubic interpolation (a = −0.75, edges clamped: `bicubic_at`'s numbers) of an image
+    [C, h, w] on a separable grid (`ys` [H], `xs` [W]), a band of rows at a time: the columns
+    once for the whole image ([C, h, W]), then four taps of it for each row."""
+
+    def __init__(self, image: Tensor, ys: Tensor, xs: Tensor):
+        _, h, _ = image.shape
+        self.across = F.interpolate(
+            image[None], size=(h, len(xs)), mode="bicubic", align_corners=False
+        )[0]
+        f = ys.floor()
+        t = ys - f
+        self.taps = (f.long()[:, None] + torch.arange(-1, 3, device=ys.device)).clamp(0, h - 1)
+        a = -0.75
+        near = lambda x: ((a + 2) * x - (a + 3)) * x * x + 1  # noqa: E731  |x| ≤ 1
+        far = lambda x: ((a * x - 5 * a) * x + 8 * a) * x - 4 * a  # noqa: E731  1 < |x| < 2
+        self.weights = torch.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], 1)
+
+    def rows(self, r0: int, r1: int) -> Tensor:  # [C, r1 − r0, W]
+        taps, weights = self.taps[r0:r1], self.weights[r0:r1]
+        out = self.across.index_select(1, taps[:, 0]) * weights[None, :, 0, None]
+        for k in range(1, 4):
+            out.addcmul_(self.across.index_select(1, taps[:, k]), weights[None, :, k, None])
+        return out
+
+
+class _ViewsBody:
+    """The network's residual of a render (before its gate) for rows of a separable output
+    grid, all views at once: for each point, the four cells around it in each view, layer one
+    as the cell's head plus a row term (its dy) and a column term (its dx and the pixel size),
+    the hidden layer as one fused matrix product over all of them, then the bilinear blend,
+    the views' mean and the output layer (the last two as one product: both are linear)."""
+
+    def __init__(
+        self, net: "UpscaleINR", views: tuple[int, ...], scale: float, ys: Tensor, xs: Tensor
+    ):
+        assert net.image is not None
+        _, h, w = net.image.shape
+        self.heads = net.stacked_heads(views)  # [h, w, V·D] fp16
+        self.c, self.d = net.cfg.channels, net.cfg.hidden
+        dev = self.heads.device
+        first = net.body.offset.weight.detach()  # [D, 3]: (δy, δx, pixel size)
+        # a view sees a point's offset (dy, dx) turned: its share of layer one is dy·U + dx·V
+        unit = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], device=dev)
+        turned = [turn_coords(unit, k, h, w) for k in views]
+        self.along_y = torch.cat([first[:, :2] @ (t[1] - t[0]) for t in turned])  # [V·D]
+        along_x = torch.cat([first[:, :2] @ (t[2] - t[0]) for t in turned])
+        size = (first[:, 2] / scale).repeat(len(views))
+        self.rows_, self.row_w, dy = _linear_taps(ys, h)
+        self.row_term = dy[:, :, None] * self.along_y  # [2, H, V·D]
+        self.cols, self.col_w, dx = _linear_taps(xs, w)
+        # where a chunk's points read their cells from its band of cell rows
+        self.at = torch.arange(2 * len(ys), device=dev)[:, None] * w + self.cols.reshape(-1)
+        self.col_term = (dx[:, :, None] * along_x + size).reshape(1, -1, len(views) * self.d)
+        low = _BF16 and dev.type == "cpu"
+        mid, last = net.body.mid, net.body.last
+        self.dtype = torch.bfloat16 if low else torch.float32
+        self.mid_w = mid.weight.detach().to(self.dtype)
+        self.mid_b = mid.bias.detach().to(self.dtype)
+        # the views' mean and the output layer in one [C, V·D] product
+        self.last_w = (last.weight.detach() / len(views)).repeat(1, len(views)).to(self.dtype)
+        self.last_b = last.bias.detach()
+
+    def rows(self, r0: int, r1: int) -> Tensor:  # [C, r1 − r0, W]: output rows r0 to r1
+        n_rows, n_cols, width = r1 - r0, self.cols.shape[1], self.heads.shape[2]
+        cells = self.rows_[:, r0:r1].reshape(-1)
+        band = self.heads.index_select(0, cells).float()  # [2R, w, V·D]
+        band += self.row_term[:, r0:r1].reshape(-1, 1, width)
+        at = self.at[: 2 * n_rows].reshape(-1)
+        pre = band.view(-1, width).index_select(0, at)  # [2R · 2W, V·D]
+        pre.view(2 * n_rows, -1, width).add_(self.col_term).relu_()
+        hidden = _dense(pre.view(-1, self.d).to(self.dtype), self.mid_w, self.mid_b, True)
+        z = _dense(hidden.view(-1, width), self.last_w, None, False).float()  # [2R · 2W, C]
+        z = (z.view(2, n_rows, 2, n_cols, self.c) * self.col_w[None, None, :, :, None]).sum(2)
+        z = (z * self.row_w[:, r0:r1, None, None]).sum(0)  # [R, W, C]
+        return z.permute(2, 0, 1) + self.last_b[:, None, None]
+
+
 def _back_project(out: Tensor, image: Tensor, max_points: int) -> None:
     """One step of back-projection (Irani & Peleg 1991), in place on `out` (uint8 [C, H, W]):
     add the bicubic interpolation of image − area_average(out), so that the enlargement's
@@ -292,19 +427,20 @@ def _back_project(out: Tensor, image: Tensor, max_points: int) -> None:
     )  # [C, h, w]
     ys = (torch.arange(big_h, dtype=torch.float32) + 0.5) * h / big_h - 0.5
     xs = (torch.arange(big_w, dtype=torch.float32) + 0.5) * w / big_w - 0.5
+    fix = _Bicubic(residual, ys, xs)
     rows = max(1, max_points // big_w)
     for r0 in range(0, big_h, rows):
         r1 = min(big_h, r0 + rows)
-        gy, gx = torch.meshgrid(ys[r0:r1], xs, indexing="ij")
-        coords = torch.stack([gy.reshape(-1), gx.reshape(-1)], 1)
-        fix = bicubic_at(residual, coords).T.reshape(c, r1 - r0, big_w) * 255
-        out[:, r0:r1] = (out[:, r0:r1].float() + fix).round().clamp(0, 255).to(torch.uint8)
+        band = out[:, r0:r1].float().add_(fix.rows(r0, r1), alpha=255)
+        out[:, r0:r1] = band.round_().clamp_(0, 255).to(torch.uint8)
 
 
 def area_down(x: Tensor, n: int) -> Tensor:
     """Exact area averages of the rows of `x` [R, N] into n ≤ N bins (bin i covers
     [i·N/n, (i+1)·N/n)), from cumulative sums: no N×n matrix, so memory stays O(R·N)."""
     big = x.shape[1]
+    if big % n == 0:  # whole pixels a bin: plain means (a render at an integer scale)
+        return x.reshape(x.shape[0], n, big // n).mean(2)
     cum = torch.cat([torch.zeros(x.shape[0], 1, dtype=torch.float64), x.double().cumsum(1)], 1)
     edges = torch.arange(n + 1, dtype=torch.float64) * (big / n)
     k = edges.floor().long().clamp(max=big - 1)
