@@ -115,6 +115,37 @@ def test_render_in_small_chunks_equals_one_chunk(fitted):
     assert torch.equal(whole, chunked)
 
 
+@pytest.mark.parametrize("views", [(0, 1, 2, 3), (0, 4), (5, 6, 7)])
+def test_the_fused_render_is_the_mean_of_each_views_queries(fitted, views):
+    """The render evaluates all views in one product over a separable grid, with the views'
+    heads turned back onto the image's cells; `query` on each turned view is the plain
+    definition. They must agree up to float rounding (bfloat16 where the CPU has it)."""
+    _, out = fitted
+    net = replace_blend(out.net, 1.0)
+    size = (93, 131)
+    h, w = net.image.shape[1:]
+    sy, sx = size[0] / h, size[1] / w
+    ys = (torch.arange(size[0]) + 0.5) / sy - 0.5
+    xs = (torch.arange(size[1]) + 0.5) / sx - 0.5
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    pts = torch.stack([gy.reshape(-1), gx.reshape(-1)], 1)
+    scale = (sy * sx) ** 0.5
+    with torch.no_grad():
+        vals = sum(
+            net.query(heads, turn(net.image, k), turn_coords(pts, k, h, w), scale)
+            for k, heads in zip(views, net.heads_for_image(views), strict=True)
+        )
+    want = to_uint8((vals / len(views)).T.reshape(3, *size).clamp(0, 1))
+    got = net.render(size, back_project=False, views=views)
+    diff = (got.int() - want.int()).abs()
+    assert diff.max() <= 1 and (diff > 0).float().mean() < 0.01
+
+
+def replace_blend(net: UpscaleINR, weight: float) -> UpscaleINR:
+    net.blend = [weight] * len(net.blend)
+    return net
+
+
 def test_banded_encoder_equals_the_whole_image_pass(fitted):
     _, out = fitted
     net = out.net

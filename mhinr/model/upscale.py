@@ -780,9 +780,7 @@ def choose_blend(net: "UpscaleINR", image: Tensor, device: str = "cpu") -> dict 
         small, big = pairs[s]
         mine = _enlarge(net, small, device, s)
         lanczos = _lanczos_float(small, tuple(big.shape[1:]))
-        d, r = (mine - lanczos).double(), (big - lanczos).double()
-        alpha = float((d * r).sum() / (d * d).sum().clamp_min(1e-12))
-        alpha = round(min(1.0, max(0.0, alpha)) * BLEND_STEPS) / BLEND_STEPS
+        alpha = best_blend(mine, lanczos, big)
         weights.append(alpha)
         blended = lanczos + alpha * (mine - lanczos)
         for key, x in (("", mine), ("lanczos_", lanczos), ("blend_", blended)):
@@ -796,6 +794,14 @@ def choose_blend(net: "UpscaleINR", image: Tensor, device: str = "cpu") -> dict 
         "held_out_blend_psnr": scores["held_out_blend_psnr_x2"],
         "held_out": scores,
     }
+
+
+def best_blend(mine: Tensor, lanczos: Tensor, big: Tensor) -> float:
+    """The weight α of L + α·(N − L) closest to `big` (least squares, closed form), clipped
+    to [0, 1] and put on the 1/BLEND_STEPS grid."""
+    d, r = (mine - lanczos).double(), (big - lanczos).double()
+    alpha = float((d * r).sum() / (d * d).sum().clamp_min(1e-12))
+    return round(min(1.0, max(0.0, alpha)) * BLEND_STEPS) / BLEND_STEPS
 
 
 def blend_at(weights: list[float], scale: float) -> float:
