@@ -263,7 +263,9 @@ class UpscaleINR(nn.Module):
         for b0 in range(0, out_h, band):  # conversion's: fewer, larger operations
             b1 = min(out_h, b0 + band)
             vals = base.rows(b0, b1)  # [C, band, out_w]
-            for r0 in range(b0, b1, rows) if body is not None else ():
+            for r0 in range(b0, b1, rows):
+                if body is None:  # at ×1 the gate is 0: the base alone
+                    break
                 r1 = min(b1, r0 + rows)
                 vals[:, r0 - b0 : r1 - b0].add_(body.rows(r0, r1), alpha=gate)
             out[:, b0:b1] = vals.clamp_(0, 1).mul_(255).round_().to(torch.uint8).cpu()
