@@ -528,3 +528,40 @@ def test_an_image_the_network_cannot_improve_renders_no_worse_than_lanczos(kind)
     mine = psnr(out.net.render((128, 128)), true8.to(torch.uint8))
     lanczos = psnr(_lanczos_u8(small, 128, 128), true8.to(torch.uint8))
     assert mine >= lanczos - 0.05, (mine, lanczos, out.net.blend)
+
+
+def test_the_api_model_cache_counts_an_upscalers_heads_and_keeps_to_its_budget(fitted):
+    from mhinr.app.deps import ModelCache
+    from mhinr.model.render import resident_bytes
+
+    _, out = fitted
+    net = decode(out.data)[0]
+    heads = 40 * 56 * 4 * 32 * 2  # cells × views × hidden × fp16
+    params = sum(p.numel() * p.element_size() for p in net.parameters())
+    assert resident_bytes(net) >= heads + params
+    net.render((80, 112))  # what it counted is what a render caches
+    assert sum(t.numel() * t.element_size() for t in net._heads.values()) == heads
+    one = resident_bytes(net)
+    loads: list[str] = []
+
+    def loader(tag: str):
+        def load() -> bytes:
+            loads.append(tag)
+            return out.data
+
+        return load
+
+    cache = ModelCache(size=16, max_bytes=one + one // 2)  # room for one such model
+    cache.get("a", 1, loader("a"))
+    cache.get("a", 1, loader("a"))
+    assert loads == ["a"]  # the second from memory
+    cache.get("b", 1, loader("b"))
+    assert cache.bytes == one and len(cache.items) == 1  # "a" made room
+    cache.get("a", 1, loader("a"))
+    assert loads == ["a", "b", "a"]
+    counted = ModelCache(size=1, max_bytes=10 * one)  # the count bounds it too
+    counted.get("a", 1, loader("a"))
+    counted.get("b", 1, loader("b"))
+    assert len(counted.items) == 1
+    small = ModelCache(size=16, max_bytes=one // 2)
+    assert small.get("c", 1, loader("c")) is not None and small.bytes == 0  # served, not kept

@@ -15,6 +15,7 @@ from werkzeug.http import parse_etags
 from mhinr.app.errors import APIError
 from mhinr.app.settings import ApiSettings
 from mhinr.model.codec import decode
+from mhinr.model.render import resident_bytes
 from mhinr.worker.records import JobRecord
 from mhinr.worker.store import JobStore, valid_id
 
@@ -156,10 +157,16 @@ class RenderCache:
 
 class ModelCache:
     """The last few decoded models (LRU), keyed by job id and the time the job finished
-    (a job's model never changes after that): a cached render reads nothing from the store."""
+    (a job's model never changes after that): a cached render reads nothing from the store.
+    Bounded in number and in memory: a model counts what it holds once rendered
+    (`resident_bytes`: an upscale model's cached heads are 67 MB for a 512² image, 530 MB
+    for 1920×1080); one larger than the whole budget is served but not kept."""
 
-    def __init__(self, size: int):
-        self.items: LRUCache = LRUCache(maxsize=size)
+    def __init__(self, size: int, max_bytes: int):
+        self.size = size
+        self.items: LRUCache = LRUCache(
+            maxsize=max(1, max_bytes), getsizeof=lambda entry: resident_bytes(entry[0])
+        )
         self.lock = threading.Lock()  # cachetools' caches are not thread-safe
 
     def get(self, job_id: str, version: object, load: Callable[[], bytes | None]):
@@ -175,5 +182,13 @@ class ModelCache:
         net, coded = decode(data)
         entry = (net, coded, hashlib.blake2b(data, digest_size=12).hexdigest())
         with self.lock:
-            self.items[key] = entry
+            if resident_bytes(net) <= self.items.maxsize:
+                self.items[key] = entry
+                while len(self.items) > self.size:
+                    self.items.popitem()
         return entry
+
+    @property
+    def bytes(self) -> int:
+        with self.lock:
+            return int(self.items.currsize)

@@ -92,7 +92,7 @@ def create_app(settings: ApiSettings | None = None, background: bool = False) ->
     app.state.on_shutdown = []
     app.state.settings = settings
     app.state.store = make_store(settings)
-    app.state.models = ModelCache(settings.model_cache_size)
+    app.state.models = ModelCache(settings.model_cache_size, settings.model_cache_mb * 2**20)
     # the render memory budget: the render cache's share, and the rest for render work
     app.state.render_cache = RenderCache(settings.render_cache_bytes)
     app.state.render_budget = MemoryBudget(settings.render_work_bytes, settings.render_wait_s)

@@ -34,6 +34,12 @@ class ApiSettings(Settings):
         10.0, ge=0, le=300, description="how long a render waits for memory, then 503"
     )
     model_cache_size: int = Field(16, description="decoded models kept by the API")
+    model_cache_mb: int = Field(
+        2048,
+        ge=1,
+        description="memory the decoded models the API keeps may hold (LRU; an upscale "
+        "model counts the heads its renders cache: 67 MB for a 512² image)",
+    )
     url_signing_key: str | None = Field(
         None, description="if set, renders are served only from URLs signed with it"
     )

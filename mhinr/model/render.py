@@ -31,7 +31,7 @@ from mhinr.model import pixels, synthesis
 from mhinr.model.codec import postfilter
 from mhinr.model.network import MultiHeadINR, cell_coordinates
 from mhinr.model.pixels import output_size
-from mhinr.model.upscale import UpscaleINR
+from mhinr.model.upscale import VIEWS, UpscaleINR
 
 __all__ = ["Method", "output_size", "render", "render_grid_u8", "render_kind", "resize_u8"]
 
@@ -67,6 +67,20 @@ def resize_u8(
     of a uint8 [C, H, W] image."""
     out = pixels.resize_u8(image.numpy(), out_h, out_w, box)
     return image if out is image else torch.from_numpy(out)
+
+
+def resident_bytes(net: MultiHeadINR | UpscaleINR) -> int:
+    """The memory a decoded model holds once it has rendered: its parameters and buffers,
+    and for an upscaler its image and the heads a render caches (`UpscaleINR.stacked_heads`:
+    fp16, one per view, cell and hidden unit)."""
+    tensors = [*net.parameters(), *net.buffers()]
+    total = sum(t.numel() * t.element_size() for t in tensors)
+    if isinstance(net, UpscaleINR) and net.image is not None:
+        _, h, w = net.image.shape
+        total += (
+            net.image.numel() * net.image.element_size() + h * w * len(VIEWS) * net.cfg.hidden * 2
+        )
+    return total
 
 
 def render_kind(
