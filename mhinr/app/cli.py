@@ -121,7 +121,9 @@ def print_summary(output: Path, summary: dict) -> None:
     check = summary.get("upscale") or {}
     if check.get("held_out_psnr") is not None and check.get("held_out_lanczos_psnr"):
         print(
-            f"upscaler: {check['steps']:,} steps in {check['seconds']:.0f} s; held out (the "
+            f"upscaler: {check['steps']:,} steps in {check['seconds']:.0f} s"
+            + (f" ({check['steps_per_s']:.0f} a second)" if check.get("steps_per_s") else "")
+            + "; held out (the "
             f"quarter-size copy ×2 against the half-size copy): {check['held_out_psnr']:.2f}"
             f" dB, Lanczos {check['held_out_lanczos_psnr']:.2f} dB"
             + (
@@ -135,8 +137,9 @@ def print_summary(output: Path, summary: dict) -> None:
     stage = summary.get("stage")
     if stage:
         print(
-            f"trained stage: {stage['steps']:,} steps in {stage['seconds']:.0f} s, "
-            f"{stage['bytes']} bytes, "
+            f"trained stage: {stage['steps']:,} steps in {stage['seconds']:.0f} s"
+            + (f" ({stage['steps_per_s']:.0f} a second), " if stage.get("steps_per_s") else ", ")
+            + f"{stage['bytes']} bytes, "
             + ("kept" if stage["kept"] else "not kept (it did not pay for its bytes)")
             + f" — without it {stage['without']['bytes']:,} bytes at "
             f"{stage['without']['psnr']:.2f} dB"

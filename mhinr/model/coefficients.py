@@ -303,6 +303,7 @@ def _staged(
         assert step is not None
     started = time.perf_counter()
     stage, steps = _train_stage(trained.decoded(step), coder.pixels, options, progress, should_stop)
+    training_s = time.perf_counter() - started
     trained.stage, trained._coded = stage, None
     out = trained.search(search, DEFAULT_STEP)
     if target:
@@ -313,6 +314,7 @@ def _staged(
     info = {
         "steps": steps,
         "seconds": round(time.perf_counter() - started, 2),
+        "steps_per_s": round(steps / max(training_s, 1e-9), 1),  # its training's
         "bytes": len(stage_bytes(stage)),
         "kept": bool(keep),
         "multiplications": stage.multiplications(),

@@ -124,6 +124,7 @@ def _compress_upscale(pixels, mode, opt, progress, should_stop) -> Compressed:
     check = {
         "steps": info["steps"],
         "seconds": round(info["seconds"], 2),
+        "steps_per_s": round(info["steps"] / max(info["seconds"], 1e-9), 1),
         "image": "exact" if inner is None else "cosine codec",  # how the file keeps it
         "image_bytes": image_bytes,  # the image: WebP lossless, or the cosine codec's file
         "network_bytes": len(data) - image_bytes,  # the rest: weights, header, blend

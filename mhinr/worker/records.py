@@ -58,12 +58,14 @@ class JobMetrics(BaseModel):
     train_steps: int | None = None
     stage: dict | None = Field(
         None,
-        description="compact and max: the trained stage — steps, seconds, bytes, "
+        description="compact and max: the trained stage — steps, seconds, training steps a "
+        "second, bytes, "
         "multiplications a pixel, whether the file kept it, and the file with and without it",
     )
     upscale: dict | None = Field(
         None,
-        description="upscale: its training steps and seconds, the file's image and network "
+        description="upscale: its training steps, seconds and steps a second, the file's "
+        "image and network "
         "bytes and the weights' integer levels, and the held-out check — PSNR "
         "of its ×2 enlargement of the image's quarter-size copy against the half-size copy, "
         "and Lanczos's on the same pair",
