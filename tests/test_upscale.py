@@ -565,3 +565,10 @@ def test_the_api_model_cache_counts_an_upscalers_heads_and_keeps_to_its_budget(f
     assert len(counted.items) == 1
     small = ModelCache(size=16, max_bytes=one // 2)
     assert small.get("c", 1, loader("c")) is not None and small.bytes == 0  # served, not kept
+
+
+def test_the_fit_reports_its_steps_a_second(fitted):
+    _, out = fitted
+    check = out.summary()["upscale"]
+    assert check["steps"] == 60 and check["steps_per_s"] > 0
+    assert check["steps_per_s"] == pytest.approx(check["steps"] / check["seconds"], rel=0.02)
