@@ -309,9 +309,10 @@ def turn_coords(coords: Tensor, k: int, h: int, w: int) -> Tensor:
 
 # oneDNN's fused linear layer (matrix product, bias and ReLU in one pass over the rows):
 # ~1.6× torch's addmm + relu for the body's 32×32 layer on 2 cores; in bfloat16 where the
-# CPU has bfloat16 instructions (AVX-512 BF16, AMX), ~2× again. A render changes by at most
-# one level on ~0.3 % of the values in bfloat16 (measured on a Kodak fit, ×2); training and
-# `query` stay in float32.
+# CPU has bfloat16 instructions (AVX-512 BF16, AMX), ~2× again. Against the float32 per-view
+# render, six benchmark fits (×2–×4) rendered within 0.0013 dB of the same PSNR, 0.6–2 % of
+# the values differing by 1 or 2 levels (ad hoc, 2026-12-05); training and `query` stay in
+# float32.
 _ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 _BF16 = _ONEDNN and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
