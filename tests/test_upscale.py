@@ -540,7 +540,7 @@ def test_the_api_model_cache_counts_an_upscalers_heads_and_keeps_to_its_budget(f
     params = sum(p.numel() * p.element_size() for p in net.parameters())
     assert resident_bytes(net) >= heads + params
     net.render((80, 112))  # what it counted is what a render caches
-    assert sum(t.numel() * t.element_size() for t in net._heads.values()) == heads
+    assert sum(t.numel() * t.element_size() for t in net._stacked.values()) == heads
     one = resident_bytes(net)
     loads: list[str] = []
 

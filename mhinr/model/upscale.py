@@ -136,12 +136,13 @@ class UpscaleINR(nn.Module):
         # and stored in the file
         self.blend = [1.0] * len(BLEND_SCALES)
         self._heads: dict[int, Tensor] = {}  # cached encoder outputs, one per view
+        self._stacked: dict[tuple[int, ...], Tensor] = {}  # a render's (`stacked_heads`)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
     def set_image(self, image: Tensor) -> None:
-        self.image, self._heads = image, {}
+        self.image, self._heads, self._stacked = image, {}, {}
 
     @torch.no_grad()
     def heads_for_image(
@@ -205,8 +206,7 @@ class UpscaleINR(nn.Module):
         a view); the per-view cache of `heads_for_image` is left alone."""
         if self.image is None:
             raise ValueError("the upscaler has no image")
-        key = -1 - sum(4**i * (k + 1) for i, k in enumerate(views))  # apart from the views' keys
-        if key not in self._heads:
+        if views not in self._stacked:
             _, h, w = self.image.shape
             cells_yx = torch.stack(
                 torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij"), -1
@@ -217,8 +217,8 @@ class UpscaleINR(nn.Module):
                 wk = h if k % 2 else w
                 where = (turned[:, 0] * wk + turned[:, 1]).to(self.body.mid.weight.device)
                 per_view.append(self._encode(turn(self.image, k), band_bytes)[where])
-            self._heads[key] = torch.cat(per_view, 1).view(h, w, -1)
-        return self._heads[key]
+            self._stacked[views] = torch.cat(per_view, 1).view(h, w, -1)
+        return self._stacked[views]
 
     @torch.no_grad()
     def render(
