@@ -17,6 +17,7 @@ from mhinr.model.images import to_uint8
 from mhinr.model.metrics import psnr
 from mhinr.model.render import render
 from mhinr.model.upscale import (
+    _BF16,
     UpscaleConfig,
     UpscaleFit,
     UpscaleINR,
@@ -138,7 +139,9 @@ def test_the_fused_render_is_the_mean_of_each_views_queries(fitted, views):
     want = to_uint8((vals / len(views)).T.reshape(3, *size).clamp(0, 1))
     got = net.render(size, back_project=False, views=views)
     diff = (got.int() - want.int()).abs()
-    assert diff.max() <= 1 and (diff > 0).float().mean() < 0.01
+    # a wrong cell or offset for any view is off by many levels; rounding by one. The render
+    # computes in bfloat16 where the CPU has it (encoder and body): more values are one off
+    assert diff.max() <= 1 and (diff > 0).float().mean() < (0.05 if _BF16 else 0.01)
 
 
 def replace_blend(net: UpscaleINR, weight: float) -> UpscaleINR:

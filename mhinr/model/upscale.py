@@ -158,7 +158,9 @@ class UpscaleINR(nn.Module):
                 self._heads[k] = self._encode(turn(self.image, k), band_bytes)
         return [self._heads[k] for k in views]
 
-    def _encode(self, image: Tensor, band_bytes: int) -> Tensor:
+    def _encode(self, image: Tensor, band_bytes: int, low: bool = False) -> Tensor:
+        """The heads of `image` [h·w, D] fp16, in bands of rows; `low`: the convolutions in
+        bfloat16 (a render's, where the CPU has bfloat16 instructions: `_BF16`)."""
         dev = self.body.mid.weight.device
         _, h, w = image.shape
         halo = self.cfg.layers + 1
@@ -167,7 +169,8 @@ class UpscaleINR(nn.Module):
         for r0 in range(0, h, rows):
             r1 = min(h, r0 + rows)
             a, b = max(0, r0 - halo), min(h, r1 + halo)
-            band = self.encoder(image[None, :, a:b].to(dev))[0, :, r0 - a : r1 - a]
+            with torch.autocast("cpu", torch.bfloat16, enabled=low and dev.type == "cpu"):
+                band = self.encoder(image[None, :, a:b].to(dev))[0, :, r0 - a : r1 - a]
             out[r0 * w : r1 * w] = cells(band).half().cpu()
         return out.to(dev)
 
@@ -216,7 +219,8 @@ class UpscaleINR(nn.Module):
                 turned = turn_coords(cells_yx.float(), k, h, w).long()  # each cell in view k
                 wk = h if k % 2 else w
                 where = (turned[:, 0] * wk + turned[:, 1]).to(self.body.mid.weight.device)
-                per_view.append(self._encode(turn(self.image, k), band_bytes)[where])
+                heads = self._encode(turn(self.image, k), band_bytes, low=_BF16)
+                per_view.append(heads[where])
             self._stacked[views] = torch.cat(per_view, 1).view(h, w, -1)
         return self._stacked[views]
 
@@ -309,10 +313,11 @@ def turn_coords(coords: Tensor, k: int, h: int, w: int) -> Tensor:
 
 # oneDNN's fused linear layer (matrix product, bias and ReLU in one pass over the rows):
 # ~1.6× torch's addmm + relu for the body's 32×32 layer on 2 cores; in bfloat16 where the
-# CPU has bfloat16 instructions (AVX-512 BF16, AMX), ~2× again. Against the float32 per-view
-# render, six benchmark fits (×2–×4) rendered within 0.0013 dB of the same PSNR, 0.6–2 % of
-# the values differing by 1 or 2 levels (ad hoc, 2026-12-05); training and `query` stay in
-# float32.
+# CPU has bfloat16 instructions (AVX-512 BF16, AMX), ~2× again; a render's encoder runs in
+# bfloat16 there too (0.8 → 0.6 s for a 512² image's four views). Against the float32
+# per-view render, six benchmark fits (×2–×4) rendered within 0.002 dB of the same PSNR,
+# 1–3 % of the values differing by 1 or 2 levels (ad hoc, 2026-12-05); training, `query` and
+# the held-out checks stay in float32.
 _ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 _BF16 = _ONEDNN and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
