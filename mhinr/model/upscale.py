@@ -496,6 +496,9 @@ class UpscaleFit:
     # for a 512² input). ×2 on kodim19 / 07 / 02 / 14: −0.25 / +0.72 / +0.75 / +0.94 dB over
     # Lanczos without, +0.54 / +0.72 / +0.75 / +0.94 with (ablation row 27)
     validate_every: int = 200
+    # the training pairs' small copies rounded to 8-bit values, as the image itself is (an
+    # experiment, off: within the noise of one fit, ablation row 28)
+    round_pairs: bool = False
     seed: int = 0
 
 
@@ -553,6 +556,8 @@ def _batch_loss(
     loss (measured equal to L2 in PSNR) and the batch's mean squared error."""
     pairs = [_pair(image, scale, fit.crop, gen) for _ in range(fit.batch)]
     lr_imgs = torch.stack([p[0] for p in pairs]).to(device)
+    if fit.round_pairs:
+        lr_imgs = lr_imgs.mul(255).round().div(255)
     heads = net.encoder(lr_imgs)
     loss, sq = torch.zeros((), device=device), 0.0
     for b, (_, hr, s) in enumerate(pairs):
