@@ -183,19 +183,12 @@ class UpscaleINR(nn.Module):
         gate = min(1.0, max(0.0, scale - 1.0))
         if gate == 0:
             return base
-        cy = coords[:, 0].clamp(0, h - 1)
-        cx = coords[:, 1].clamp(0, w - 1)
-        y0 = cy.floor().clamp(max=max(h - 2, 0))
-        x0 = cx.floor().clamp(max=max(w - 2, 0))
-        ty, tx = cy - y0, cx - x0
-        iy = torch.stack([y0, (y0 + 1).clamp(max=h - 1)])  # [2, N]
-        ix = torch.stack([x0, (x0 + 1).clamp(max=w - 1)])
-        wy = torch.stack([1 - ty, ty])
-        wx = torch.stack([1 - tx, tx])
-        idx = (iy[:, None] * w + ix[None]).long().reshape(4, -1)  # [4, N]: (dy, dx) pairs
+        iy, wy, dy = _linear_taps(coords[:, 0], h)  # [2, N] each
+        ix, wx, dx = _linear_taps(coords[:, 1], w)
+        idx = (iy[:, None] * w + ix[None]).reshape(4, -1)  # [4, N]: (dy, dx) pairs
         weight = (wy[:, None] * wx[None]).reshape(4, -1, 1)  # bilinear, [4, N, 1]
-        dy = (coords[:, 0] - iy)[:, None].expand(2, 2, -1).reshape(4, -1)
-        dx = (coords[:, 1] - ix)[None].expand(2, 2, -1).reshape(4, -1)
+        dy = dy[:, None].expand(2, 2, -1).reshape(4, -1)
+        dx = dx[None].expand(2, 2, -1).reshape(4, -1)
         local = torch.stack([dy, dx, torch.full_like(dy, 1.0 / scale)], -1)  # [4, N, 3]
         a = heads.index_select(0, idx.reshape(-1)).float().reshape(4, -1, heads.shape[1])
         hidden = self.body.hidden(a, local)  # [4, N, D]
@@ -386,14 +379,14 @@ class _ViewsBody:
         # a view sees a point's offset (dy, dx) turned: its share of layer one is dy·U + dx·V
         unit = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], device=dev)
         turned = [turn_coords(unit, k, h, w) for k in views]
-        self.along_y = torch.cat([first[:, :2] @ (t[1] - t[0]) for t in turned])  # [V·D]
+        along_y = torch.cat([first[:, :2] @ (t[1] - t[0]) for t in turned])  # [V·D]
         along_x = torch.cat([first[:, :2] @ (t[2] - t[0]) for t in turned])
         size = (first[:, 2] / scale).repeat(len(views))
-        self.rows_, self.row_w, dy = _linear_taps(ys, h)
-        self.row_term = dy[:, :, None] * self.along_y  # [2, H, V·D]
-        self.cols, self.col_w, dx = _linear_taps(xs, w)
+        self.cell_rows, self.row_w, dy = _linear_taps(ys, h)
+        self.row_term = dy[:, :, None] * along_y  # [2, H, V·D]
+        cell_cols, self.col_w, dx = _linear_taps(xs, w)
         # where a chunk's points read their cells from its band of cell rows
-        self.at = torch.arange(2 * len(ys), device=dev)[:, None] * w + self.cols.reshape(-1)
+        self.at = torch.arange(2 * len(ys), device=dev)[:, None] * w + cell_cols.reshape(-1)
         self.col_term = (dx[:, :, None] * along_x + size).reshape(1, -1, len(views) * self.d)
         low = _BF16 and dev.type == "cpu"
         mid, last = net.body.mid, net.body.last
@@ -405,8 +398,8 @@ class _ViewsBody:
         self.last_b = last.bias.detach()
 
     def rows(self, r0: int, r1: int) -> Tensor:  # [C, r1 − r0, W]: output rows r0 to r1
-        n_rows, n_cols, width = r1 - r0, self.cols.shape[1], self.heads.shape[2]
-        cells = self.rows_[:, r0:r1].reshape(-1)
+        n_rows, n_cols, width = r1 - r0, self.col_w.shape[1], self.heads.shape[2]
+        cells = self.cell_rows[:, r0:r1].reshape(-1)
         band = self.heads.index_select(0, cells).float()  # [2R, w, V·D]
         band += self.row_term[:, r0:r1].reshape(-1, 1, width)
         at = self.at[: 2 * n_rows].reshape(-1)
