@@ -19,24 +19,16 @@ import torch
 from benchmarks.common import RESULTS, md_table, run_streamed, write_result
 from benchmarks.upscale import box_down, load, pil_resize
 from mhinr.model.compress import UPSCALE_STEPS, Options, compress
+from mhinr.model.images import to_uint8
 from mhinr.model.metrics import psnr
 from mhinr.model.upscale import (
     _back_project,
     _enlarge,
     _held_out_pairs,
     _lanczos_float,
-    area_down,
+    area_resize,
     best_blend,
 )
-
-
-def _area_resize(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """[C, H, W] area-averaged to [C, h, w] (exact pixel integration, any ratio)."""
-    return torch.stack([area_down(area_down(ch, w).T.contiguous(), h).T for ch in x])
-
-
-def _u8(x: torch.Tensor) -> torch.Tensor:
-    return x.clamp(0, 1).mul(255).round().to(torch.uint8)
 
 
 def one(task: tuple[str, int, int]) -> dict:
@@ -63,7 +55,7 @@ def one(task: tuple[str, int, int]) -> dict:
     # the blend as rendered: its weight fitted on the back-projected held-out enlargement
     alphas = {}
     for k, (low, big) in _held_out_pairs(image).items():
-        mine_bp = _u8(_enlarge(net, low, "cpu", k))
+        mine_bp = to_uint8(_enlarge(net, low, "cpu", k))
         _back_project(mine_bp, low, 4096)
         alphas[k] = best_blend(mine_bp.float() / 255, _lanczos_float(low, big.shape[1:]), big)
     row["blend_bp"] = [alphas.get(k, alphas[2]) for k in (2, 3, 4)]
@@ -72,13 +64,13 @@ def one(task: tuple[str, int, int]) -> dict:
     # a check nearer the image's own scale: its 1/√2 copy reduced by s and enlarged back
     c, h, w = image.shape
     h2, w2 = round(h / 2**0.5) // s * s, round(w / 2**0.5) // s * s
-    mid = _area_resize(image, h2, w2)
-    low = _area_resize(mid, h2 // s, w2 // s)
-    mine_bp = _u8(_enlarge(net, low, "cpu", s))
+    mid = area_resize(image, h2, w2)
+    low = area_resize(mid, h2 // s, w2 // s)
+    mine_bp = to_uint8(_enlarge(net, low, "cpu", s))
     _back_project(mine_bp, low, 4096)
     lanczos = _lanczos_float(low, (h2, w2))
-    row["near_lanczos"] = psnr(_u8(lanczos), _u8(mid))
-    row["near_network_bp"] = psnr(mine_bp, _u8(mid))
+    row["near_lanczos"] = psnr(to_uint8(lanczos), to_uint8(mid))
+    row["near_network_bp"] = psnr(mine_bp, to_uint8(mid))
     a = best_blend(mine_bp.float() / 255, lanczos, mid)
     row["near_alpha_bp"] = a
     net.blend = [a, a, a]
@@ -86,17 +78,17 @@ def one(task: tuple[str, int, int]) -> dict:
     net.blend = chosen
     for k, (low, big) in _held_out_pairs(image).items():
         mine = _enlarge(net, low, "cpu", k)
-        mine_bp = _u8(mine)
+        mine_bp = to_uint8(mine)
         _back_project(mine_bp, low, 4096)
         lanczos = _lanczos_float(low, tuple(big.shape[1:]))
-        big_u8 = _u8(big)
-        row[f"held_x{k}_lanczos"] = psnr(_u8(lanczos), big_u8)
-        row[f"held_x{k}_network"] = psnr(_u8(mine), big_u8)
+        big_u8 = to_uint8(big)
+        row[f"held_x{k}_lanczos"] = psnr(to_uint8(lanczos), big_u8)
+        row[f"held_x{k}_network"] = psnr(to_uint8(mine), big_u8)
         row[f"held_x{k}_network_bp"] = psnr(mine_bp, big_u8)
         for tag, x in (("", mine), ("_bp", mine_bp.float() / 255)):
             a = best_blend(x, lanczos, big)
             row[f"held_x{k}_alpha{tag}"] = a
-            row[f"held_x{k}_blend{tag}"] = psnr(_u8(lanczos + a * (x - lanczos)), big_u8)
+            row[f"held_x{k}_blend{tag}"] = psnr(to_uint8(lanczos + a * (x - lanczos)), big_u8)
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}),
           flush=True)  # fmt: skip
     return row

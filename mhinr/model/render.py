@@ -31,7 +31,7 @@ from mhinr.model import pixels, synthesis
 from mhinr.model.codec import postfilter
 from mhinr.model.network import MultiHeadINR, cell_coordinates
 from mhinr.model.pixels import output_size
-from mhinr.model.upscale import VIEWS, UpscaleINR
+from mhinr.model.upscale import UpscaleINR
 
 __all__ = ["Method", "output_size", "render", "render_grid_u8", "render_kind", "resize_u8"]
 
@@ -76,10 +76,7 @@ def resident_bytes(net: MultiHeadINR | UpscaleINR) -> int:
     tensors = [*net.parameters(), *net.buffers()]
     total = sum(t.numel() * t.element_size() for t in tensors)
     if isinstance(net, UpscaleINR) and net.image is not None:
-        _, h, w = net.image.shape
-        total += (
-            net.image.numel() * net.image.element_size() + h * w * len(VIEWS) * net.cfg.hidden * 2
-        )
+        total += net.image.numel() * net.image.element_size() + net.heads_bytes()
     return total
 
 

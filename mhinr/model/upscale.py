@@ -196,6 +196,13 @@ class UpscaleINR(nn.Module):
         return base + gate * res
 
     @torch.no_grad()
+    def heads_bytes(self, views: tuple[int, ...] = VIEWS) -> int:
+        """The memory `stacked_heads` takes for `views` (fp16: 2 bytes a hidden unit)."""
+        if self.image is None:
+            return 0
+        _, h, w = self.image.shape
+        return h * w * len(views) * self.cfg.hidden * 2
+
     def stacked_heads(self, views: tuple[int, ...] = VIEWS, band_bytes: int = 64 * 2**20) -> Tensor:
         """The heads of every view turned back onto the image's own cells: [h, w, V·D] fp16
         (row y, column x holds that cell's head in each view). Cached (64 bytes an input pixel
@@ -421,10 +428,7 @@ def _back_project(out: Tensor, image: Tensor, max_points: int) -> None:
     c, h, w = image.shape
     big_h, big_w = out.shape[1:]
     residual = torch.stack(
-        [
-            image[i] - area_down(area_down(out[i].float() / 255, w).T.contiguous(), h).T
-            for i in range(c)
-        ]
+        [image[i] - area_resize(out[i].float()[None] / 255, h, w)[0] for i in range(c)]
     )  # [C, h, w]
     ys = (torch.arange(big_h, dtype=torch.float32) + 0.5) * h / big_h - 0.5
     xs = (torch.arange(big_w, dtype=torch.float32) + 0.5) * w / big_w - 0.5
@@ -434,6 +438,12 @@ def _back_project(out: Tensor, image: Tensor, max_points: int) -> None:
         r1 = min(big_h, r0 + rows)
         band = out[:, r0:r1].float().add_(fix.rows(r0, r1), alpha=255)
         out[:, r0:r1] = band.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def area_resize(x: Tensor, h: int, w: int) -> Tensor:
+    """[C, H, W] area-averaged to [C, h, w] (h ≤ H, w ≤ W; exact pixel integration at any
+    ratio, `area_down` along each axis)."""
+    return torch.stack([area_down(area_down(ch, w).T.contiguous(), h).T for ch in x])
 
 
 def area_down(x: Tensor, n: int) -> Tensor:
