@@ -452,8 +452,9 @@ def test_compact_file_with_a_bad_restoration_filter_is_refused(filtered_file):
     from mhinr.model.codec import COMPACT, FLAG_FILTER_CODED, open_payload
 
     data = filtered_file[1].data
-    at = COMPACT.size + 4 * (9 + 3)  # the filter's size byte follows the colour transform
     flags_at = COMPACT.size - 1
+    more = open_payload(data)[1][flags_at] >> 7  # a second flags byte after the header
+    at = COMPACT.size + more + 4 * (9 + 3)  # the filter's size byte follows the colours
 
     def edit(offset: int, value: bytes):
         def apply(r):
@@ -951,3 +952,112 @@ def test_a_fixed_body_of_the_wrong_shape_is_refused():
 
     with pytest.raises(CodecError, match="cosine body"):
         decode(_recode(c.encode(0.1), deeper))
+
+
+# --- the cosines predicted from the constant terms (format3.dc_interpolation) -------------
+
+
+def _catmull_rom_matrix(cells: int, n: int) -> torch.Tensor:
+    """[cells·n, cells]: each pixel's weights on the cell centres (Catmull-Rom, indices
+    clamped at the edges), written out tap by tap."""
+    m = torch.zeros(cells * n, cells, dtype=torch.float64)
+    for y in range(cells * n):
+        s = (y + 0.5) / n - 0.5  # in cells, 0 at the first cell's centre
+        base = math.floor(s)
+        t = s - base
+        taps = [
+            (-(t**3) + 2 * t**2 - t) / 2,
+            (3 * t**3 - 5 * t**2 + 2) / 2,
+            (-3 * t**3 + 4 * t**2 + t) / 2,
+            (t**3 - t**2) / 2,
+        ]
+        for j, weight in zip(range(base - 1, base + 3), taps, strict=True):
+            m[y, min(max(j, 0), cells - 1)] += weight
+    return m
+
+
+@pytest.mark.parametrize("cell", [(16, 16), (12, 12), (8, 12)])
+def test_dc_interpolation_is_the_cosines_of_the_interpolated_means(cell):
+    """The NumPy prediction (separable, 5×5 neighbourhoods, DCTs of the weights) equals its
+    definition: the cells' means interpolated between the cells' centres by Catmull-Rom's
+    cubic, each cell's DCT of that image, the constant's row zero."""
+    from mhinr.model.codec.format3 import dc_interpolation
+    from mhinr.model.network import dct_basis, split_cells
+
+    rng = np.random.default_rng(1)
+    dc = rng.integers(-60, 60, (3, 5, 7))
+    step = 0.3
+    basis = dct_basis(cell)
+    means = torch.from_numpy(dc * step * float(basis[0, 0]))
+    rows, cols = _catmull_rom_matrix(5, cell[0]), _catmull_rom_matrix(7, cell[1])
+    up = torch.einsum("yi,cij,xj->cyx", rows, means, cols)
+    expected = basis.T @ split_cells(up, 5, 7)
+    expected[0] = 0
+    got = dc_interpolation(dc, step, cell)
+    assert np.abs(got - expected.numpy()).max() < 1e-10
+    assert np.abs(got).max() > 1  # not trivially zero
+
+
+@pytest.fixture(scope="module")
+def cosine_coder():
+    from mhinr.model.coefficients import fit_coders
+    from mhinr.model.presets import Arch
+
+    img = smooth_image(3, 64, 80)
+    return img, fit_coders(
+        img, "RGB", Options(preset="compact"), True, [Arch(cell=16, fixed=True)]
+    )[0]
+
+
+def test_dc_interpolated_file_decodes_to_the_encoders_reconstruction(cosine_coder):
+    """A cosine-body file coded against the interpolation (flags2 bit 1) decodes, in both
+    decoders, to what the encoder reconstructed; coded at a coarse step, where most cells
+    keep only their constant, the smooth image comes back closer than flat cells do, in no
+    more bytes."""
+    from mhinr.model import decoder
+    from mhinr.model.codec import COMPACT, FLAG2_DC_INTERP, open_payload
+
+    img, c = cosine_coder
+    step = 1.0
+    assert c.tools.dc_interp
+    c.post_filter = False  # the cells alone
+    try:
+        data = c.encode(step)
+        raw = open_payload(data)[1]
+        assert raw[COMPACT.size] & FLAG2_DC_INTERP
+        out = _assert_decodes_to_reconstruction(data, c, step)
+        numpy_out = decoder.read(data).native()
+        assert np.abs(numpy_out.astype(int) - out.numpy().astype(int)).max() <= 1
+        c.tools = replace(c.tools, dc_interp=False)
+        flat = c.encode(step)
+        assert not open_payload(flat)[1][COMPACT.size - 1] & 128  # no second flags byte
+        flat_out = _assert_decodes_to_reconstruction(flat, c, step)
+    finally:
+        c.tools = replace(c.tools, dc_interp=True)
+        c.post_filter = True
+    assert (c.quantized(step)[1:] != 0).float().mean() < 0.05  # mostly constants
+    assert psnr(out, img) > psnr(flat_out, img) + 1 and len(data) <= len(flat) + 2
+
+
+def test_dc_interpolation_needs_the_cosine_body(coder):
+    """A trained body's file cannot say it was coded against the interpolation: the writer
+    refuses it, and a reader refuses a record that claims it."""
+    from mhinr.model.codec import COMPACT, open_payload
+    from mhinr.model.codec.format3 import FLAG_MORE, read
+
+    _, c = coder
+    c.tools = replace(c.tools, dc_interp=True)
+    try:
+        with pytest.raises(ValueError, match="cosine body"):
+            c.encode(0.05)
+    finally:
+        c.tools = replace(c.tools, dc_interp=False)
+    c.tools = replace(c.tools, context_coding=False)  # the byte-plane record: one stream
+    try:
+        raw = bytearray(open_payload(c.encode(0.05))[1])
+    finally:
+        c.tools = replace(c.tools, context_coding=True)
+    raw[COMPACT.size - 1] |= FLAG_MORE  # a second flags byte with bit 1
+    raw[COMPACT.size : COMPACT.size] = bytes([2])
+    with pytest.raises(CodecError, match="cosine body"):
+        read(bytes(raw))

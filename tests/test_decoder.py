@@ -19,21 +19,34 @@ from tests.conftest import smooth_image
 from tests.test_stage import astronaut_crop
 
 DATA = Path(__file__).parent / "data"
-# the files the presets write today: `fast` (16-pixel cells), `max` (8-pixel cells), and a
-# `compact` one with a trained stage (tests/data/make_preset_files.py, make_stage_file.py)
-COMMITTED = ["fast_cosine.inr", "max_cosine.inr", "compact_v3_stage.inr"]
+# the files the presets write: today's `fast` and `compact` (with a trained stage), both with
+# the cosines predicted from the constant terms (tests/data/make_preset_files.py); those of
+# 2026-12-04, without the prediction: `fast` (16-pixel cells), `max` (8-pixel cells) and a
+# `compact` one with a trained stage (make_stage_file.py)
+COMMITTED = [
+    "fast_interp.inr",
+    "compact_interp.inr",
+    "fast_cosine.inr",
+    "max_cosine.inr",
+    "compact_v3_stage.inr",
+]
 SIZES = [None, (96, 128), (100, 130), (400, 533), (37, 300)]
 
 
-def assert_close(numpy_pixels: np.ndarray, torch_pixels: torch.Tensor) -> None:
+def assert_close(numpy_pixels: np.ndarray, torch_pixels: torch.Tensor, spread: float = 1) -> None:
     """Float rounding only: a value may land on the other side of a rounding boundary (by 1,
-    in at most 0.1 % of the values, or 8 of a small image's: a native value that flips
-    moves the few output values a Lanczos resize draws from it)."""
+    in at most 0.1 % of the values, or 8 of a small image's). A resize spreads each native
+    value that flips over the `spread` (output pixels an input pixel) values a Lanczos resize
+    draws from it, by up to 2 where its lobes add to a rounding (since 2026-12-05 the
+    cosines predicted from the constant terms leave few coefficients exactly zero, and a
+    smooth 45×61 image flips 3 of its 2,745 native values)."""
     theirs = torch_pixels.numpy().astype(int)
     assert numpy_pixels.shape == theirs.shape and numpy_pixels.dtype == np.uint8
     diff = np.abs(numpy_pixels.astype(int) - theirs)
     flips = int((diff > 0).sum())
-    assert diff.max() <= 1 and flips <= max(8, diff.size // 1000), (diff.max(), flips, diff.size)
+    allowed = max(8, diff.size // 1000) * max(1.0, spread)
+    top = 1 if spread <= 1 else 2
+    assert diff.max() <= top and flips <= allowed, (diff.max(), flips, diff.size)
 
 
 def both(data: bytes, sizes=SIZES, methods=("resample", "plain")) -> None:
@@ -43,7 +56,10 @@ def both(data: bytes, sizes=SIZES, methods=("resample", "plain")) -> None:
     assert mine.size == size
     for out in sizes:
         for method in methods:
-            assert_close(mine.render(out, method), render(net, size, out, method))
+            spread = 1.0
+            if out is not None and method == "resample":
+                spread = out[0] * out[1] / (size[0] * size[1])
+            assert_close(mine.render(out, method), render(net, size, out, method), spread)
     assert describe(data) == describe_network(data, net, coded)
 
 

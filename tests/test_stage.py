@@ -112,6 +112,28 @@ def test_compact_trains_the_stage_and_keeps_it_only_where_it_pays():
     assert compress(img, "RGB", Options(preset="fast", bpp=0.5)).stage is None
 
 
+@pytest.mark.parametrize("name", ["fast_interp", "compact_interp"])
+def test_committed_files_of_todays_format_decode_to_their_psnr(name):
+    """tests/data/fast_interp.inr and compact_interp.inr (`python -m
+    tests.data.make_preset_files`, 2026-12-05): the astronaut crop, `fast` at 1 bpp and at
+    step 0.1 with a 300-step stage, both coded against the interpolated constant
+    terms (second flags byte, bit 1). A change to the prediction, the stage or their
+    decoders that moves the decoded pixels by more than float rounding fails here, in the
+    PyTorch decoder and in the NumPy one."""
+    from mhinr.model import decoder
+
+    data = (DATA / f"{name}.inr").read_bytes()
+    expected = float((DATA / f"{name}.psnr").read_text())
+    net, coded = decode(data)
+    assert decoder.read(data).record.dc_interp
+    assert (net.stage is not None) == (name == "compact_interp")
+    assert psnr(render(net, (coded.height, coded.width)), astronaut_crop()) == pytest.approx(
+        expected, abs=0.01
+    )
+    numpy_pixels = torch.from_numpy(decoder.read(data).native())
+    assert psnr(numpy_pixels, astronaut_crop()) == pytest.approx(expected, abs=0.01)
+
+
 def test_committed_file_with_a_stage_still_decodes_to_its_psnr():
     """tests/data/compact_v3_stage.inr: the astronaut crop of `astronaut_crop`, `compact` at
     step 0.1 with a stage of 300 steps (flags bit 7, second flags byte bit 0), written 2026-12-04 by

@@ -28,6 +28,7 @@ from mhinr.model.codec import (
     entropy,
     filter_bytes,
     fits_compact,
+    format3,
     postfilter,
     quantize,
     stage_bytes,
@@ -40,6 +41,9 @@ from mhinr.model.presets import MAX_BUDGET_S, MAX_STEPS, Arch, Options, grid
 from mhinr.model.ratecontrol import Compressed, Target, better, finish, target_of
 from mhinr.model.render import render
 
+# the cosine body's cells coded as residuals against the interpolation of their constant
+# terms (format3.dc_interpolation; benchmarks/results/dc_interpolation.md)
+DC_INTERPOLATION = True
 # coefficient quantizer step without a target (kodim23: 38.5 dB in 30.4 kB with `fast`'s
 # fixed body; ~35 dB with the trained width-32 body before 2026-11-30)
 DEFAULT_STEP = 0.1
@@ -412,7 +416,11 @@ class CoefficientCoder:
         h, w = pixels.shape[1:]
         grid_ok = net.cfg.heads == (-(-h // net.cfg.cell[0]), -(-w // net.cfg.cell[1]))
         self.post_filter = grid_ok and fits_compact(net.cfg, mode)
-        self.tools = Tools(version=STORAGE_VERSION["coefficients"], klt=self.post_filter)
+        self.tools = Tools(
+            version=STORAGE_VERSION["coefficients"],
+            klt=self.post_filter,
+            dc_interp=DC_INTERPOLATION and self.post_filter and net.cfg.init == "fixed",
+        )
         # the trained stage after the filter (model/synthesis.py; `_staged`), if any
         self.stage: synthesis.Stage | None = None
         self.train_steps: int | None = None  # a trained body's steps (None: the cosine body)
@@ -454,12 +462,32 @@ class CoefficientCoder:
                 if name.startswith("body."):
                     p.copy_(dequantize(name, quantize(name, p, self.bq)))
 
+    def prediction(self, step: float) -> Tensor | None:
+        """[k, O] what the coefficients at `step` are coded as residuals against (format3's
+        `dc_interpolation` of the quantized constant terms), or None (`tools.dc_interp` off).
+        The constant terms are quantized on their own (RDOQ leaves them as they are), so the
+        decoder, which reads them first, computes the same prediction."""
+        if not self.tools.dc_interp:
+            return None
+        if self.net.cfg.init != "fixed":
+            raise ValueError("DC interpolation needs the cosine body")
+        dc = self._deadzone(self.coef[:1] / step)[0]
+        shape = (len(self.mode), *self.net.cfg.heads)
+        dc_ints = dc.numpy().astype(np.int64).reshape(shape)
+        return torch.from_numpy(format3.dc_interpolation(dc_ints, step, self.net.cfg.cell))
+
+    def _deadzone(self, c: Tensor) -> Tensor:
+        return torch.sign(c) * torch.floor(c.abs() + 0.5 - self.deadzone).clamp_min(0)
+
     def quantized(self, step: float) -> Tensor:
-        c = self.coef / step
-        q = torch.sign(c) * torch.floor(c.abs() + 0.5 - self.deadzone).clamp_min(0)
+        """The integers a file at `step` holds (with `tools.dc_interp`, the residuals
+        against `prediction` but for row 0)."""
+        prediction = self.prediction(step)
+        c = (self.coef if prediction is None else self.coef - prediction) / step
+        q = self._deadzone(c)
         if not self.rdoq or not self.tools.context_coding:
             return q
-        key = (step, self.deadzone, self.rdoq, self.rdoq_passes, self._klt_on)
+        key = (step, self.deadzone, self.rdoq, self.rdoq_passes, self._klt_on, self.tools)
         if self._rdoq_last[0] != key:  # a step's file and its quality share one choice
             shape = (c.shape[0], len(self.mode), *self.net.cfg.heads)
             scaled = c.double().numpy().reshape(shape)
@@ -543,7 +571,11 @@ class CoefficientCoder:
 
     def reconstruction(self, step: float) -> Tensor:
         """The image [C, H, W] the quantized coefficients at `step` decode to (float64)."""
-        cells = self.basis @ (self.quantized(step) * step)  # [n, O], coded colour space
+        coef = self.quantized(step) * step
+        prediction = self.prediction(step)
+        if prediction is not None:
+            coef = coef + prediction
+        cells = self.basis @ coef  # [n, O], coded colour space
         c, h, w = self.pixels.shape
         hy, hx = self.net.cfg.heads
         n_y, n_x = self.net.cfg.cell

@@ -40,8 +40,7 @@ class Decoded:
         self.coded: Coded = record.coded
         rec = record
         c, (hy, hx) = rec.channels, rec.heads
-        assert rec.coded.step is not None  # format 3 always has one
-        coef = (rec.q.astype(np.float64) * rec.coded.step).reshape(-1, c, hy * hx)
+        coef = rec.coefficients().reshape(-1, c, hy * hx)
         colour = np.asarray(rec.coded.colour, dtype=np.float64)
         # the coded channels mixed into the output's (output = colour · coded + mean)
         self._weights = np.einsum("ij,kjm->kim", colour, coef).reshape(len(coef), -1)

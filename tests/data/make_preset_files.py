@@ -1,22 +1,32 @@
-"""Writes tests/data/fast_cosine.inr and tests/data/max_cosine.inr (tests/test_decoder.py): the
-astronaut crop of tests.test_stage coded by the `fast` preset and by `max` with its stage
-trained 400 steps (so that it is quick to make), each at 1 bpp. With compact_v3_stage.inr they
-are the files the NumPy and PyTorch decoders are compared on. Run once, from the repository
-root: `python -m tests.data.make_preset_files`."""
+"""Writes the committed files of the presets as they code today (tests/test_decoder.py,
+tests/test_options.py, tests/test_codec.py): the astronaut crop of tests.test_stage coded by
+`fast` at 1 bpp (fast_interp.inr), and at step 0.1 with a stage trained 300 steps
+(compact_interp.inr; on this small crop `compact` itself keeps no stage: its ~340 bytes are
+10–20 % of the file), each with its PSNR (.psnr), both with the cosines predicted from the
+constant terms (format3.dc_interpolation, 2026-12-05). The older files
+(fast_cosine.inr and max_cosine.inr from 2026-12-04, without the prediction;
+compact_v3_stage.inr) stay as they were written: they are the old files a decoder must still
+read. Run once, from the repository root: `python -m tests.data.make_preset_files`."""
 
 from pathlib import Path
 
+from mhinr.model.codec import decode
 from mhinr.model.compress import compress
+from mhinr.model.metrics import psnr
 from mhinr.model.presets import Options
-from tests.test_stage import astronaut_crop
+from mhinr.model.render import render
+from tests.test_stage import _coder_with_stage, astronaut_crop
 
 if __name__ == "__main__":
     here = Path(__file__).parent
     img = astronaut_crop()
-    for name, options in (
-        ("fast_cosine.inr", Options(preset="fast", bpp=1.0)),
-        ("max_cosine.inr", Options(preset="max", bpp=1.0, steps=400)),
-    ):
-        result = compress(img, "RGB", options)
-        (here / name).write_bytes(result.data)
-        print(name, len(result.data), "bytes", result.summary()["psnr"], "dB")
+    files = {
+        "fast_interp.inr": compress(img, "RGB", Options(preset="fast", bpp=1.0)).data,
+        "compact_interp.inr": _coder_with_stage(img)[1].encode(0.1),
+    }
+    for name, data in files.items():
+        (here / name).write_bytes(data)
+        net, coded = decode(data)
+        value = psnr(render(net, (coded.height, coded.width)), img)
+        (here / name.replace(".inr", ".psnr")).write_text(f"{value:.4f}\n")
+        print(name, len(data), "bytes", f"{value:.4f} dB")

@@ -24,6 +24,7 @@ from mhinr.model.codec.entropy import zigzag
 from mhinr.model.codec.format1 import body_names, json_header, quantize_module
 from mhinr.model.codec.format3 import (
     COMPACT,
+    FLAG2_DC_INTERP,
     FLAG2_STAGE,
     FLAG_DC_MEDIAN,
     FLAG_DC_PREDICTION,
@@ -57,6 +58,10 @@ class Tools:
     # by the median edge detector (`dc_median`) rather than from the left
     context_coding: bool = True
     dc_median: bool = True
+    # format 3, the cosine body: the cosines coded as residuals against
+    # format3.dc_interpolation of the constant terms (the caller's `q` already is; the
+    # CoefficientCoder turns it on for the cosine body)
+    dc_interp: bool = False
 
 
 def encode_coefficients(
@@ -69,9 +74,10 @@ def encode_coefficients(
     post_filter: torch.Tensor | None = None,
     stage: synthesis.Stage | None = None,
 ) -> bytes:
-    """`q`: integer coefficients [k, C·Hy·Hx]; the body must already hold its quantized
-    values (the encoder computes coefficients against exactly the decoder's basis; with
-    `tools.klt` the Karhunen–Loève-ordered one, `cell_basis`).
+    """`q`: integer coefficients [k, C·Hy·Hx] (with `tools.dc_interp`, all rows but the
+    first residuals against format3.dc_interpolation of the first); the body must already
+    hold its quantized values (the encoder computes coefficients against exactly the
+    decoder's basis; with `tools.klt` the Karhunen–Loève-ordered one, `cell_basis`).
     Format 3 (`_compact_record`) for the networks the presets make; any other network
     (a sine or Fourier body, a non-default grid), or `tools.version` 1, in the format 1 JSON
     container. Format 3 can carry a restoration filter [C, C·k²+1]
@@ -79,9 +85,15 @@ def encode_coefficients(
     applies."""
     q = q.astype(np.int64)
     tensors = quantize_module(net, body_quantization, body_names(net))
+    if tools.dc_interp and net.cfg.init != "fixed":
+        raise ValueError("DC interpolation needs the cosine body")
+    format3_only = post_filter is not None or tools.klt or stage is not None or tools.dc_interp
     if not (tools.version >= 3 and _fits_compact_file(net.cfg, coded)):
-        if post_filter is not None or tools.klt or stage is not None:
-            raise ValueError("only format 3 carries a restoration filter, a stage or the KLT order")
+        if format3_only:
+            raise ValueError(
+                "only format 3 carries a restoration filter, a stage, the KLT order or DC "
+                "interpolation"
+            )
         tensors["coefficients"] = zigzag_array(q)  # the JSON container: the values as they are
         return pack(json_header(net, coded), tensors, coder)
     if coder not in ("best", "lzma", "zstd"):
@@ -102,13 +114,17 @@ def encode_coefficients(
     record = None  # the byte-plane record: for LZMA2 (coder 3) and zstd (coder 2)
     if planar or coder == "zstd":
         planes = dict(tensors, coefficients=zigzag_array(predicted(dc_differences)))
-        record = _compact_record(net, coded, planes, dc_prediction, post_filter, klt, stage=stage)
+        record = _compact_record(
+            net, coded, planes, dc_prediction, post_filter, klt, False, stage, tools.dc_interp
+        )
     if planar:
         assert record is not None
         candidates.append((3, lzma_raw(record)))
     if range_coded:
         median = dc_prediction and tools.dc_median
-        head = _compact_record(net, coded, tensors, dc_prediction, post_filter, klt, median, stage)
+        head = _compact_record(
+            net, coded, tensors, dc_prediction, post_filter, klt, median, stage, tools.dc_interp
+        )
         head = lzma_raw(head)
         ranged = predicted(dc_med_residuals if median else dc_differences)
         section = entropy.encode(ranged.reshape(len(q), *dc_shape))
@@ -176,6 +192,7 @@ def _compact_record(
     klt: bool,
     dc_median: bool = False,
     stage: synthesis.Stage | None = None,
+    dc_interp: bool = False,
 ) -> bytes:
     """The format 3 record: with the zigzag coefficients in `tensors`, as byte planes at
     its end; without them, a range-coded file's record, which ends after the body (the
@@ -195,7 +212,7 @@ def _compact_record(
         | (FLAG_RANGE_CODED if range_coded else FLAG_PLANAR)
         | (FLAG_DC_MEDIAN if dc_median else 0)
     )
-    colour, side_flags, more = _side_data(coded, post_filter, stage)
+    colour, side_flags, more = _side_data(coded, post_filter, stage, dc_interp)
     flags |= side_flags
     head = COMPACT.pack(
         coded.height,
@@ -222,7 +239,10 @@ def _compact_record(
 
 
 def _side_data(
-    coded: Coded, post_filter: torch.Tensor | None, stage: synthesis.Stage | None
+    coded: Coded,
+    post_filter: torch.Tensor | None,
+    stage: synthesis.Stage | None,
+    dc_interp: bool = False,
 ) -> tuple[bytes, int, bytes]:
     """(the colour transform, the restoration filter and the stage as they follow the
     header, the flags they set, the second flags byte or nothing)."""
@@ -234,10 +254,13 @@ def _side_data(
         stored, coded_taps = filter_bytes(post_filter, len(coded.mode))
         data += stored
         flags |= FLAG_FILTER_CODED if coded_taps else 0
+    flags2 = FLAG2_DC_INTERP if dc_interp else 0
     if stage is not None:
         data += stage_bytes(stage)
+        flags2 |= FLAG2_STAGE
+    if flags2:
         flags |= FLAG_MORE
-        more = bytes([FLAG2_STAGE])
+        more = bytes([flags2])
     return data, flags, more
 
 
@@ -290,7 +313,7 @@ def decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
     )
     net = MultiHeadINR(cfg)
     tensors = dict(rec.body, coefficients=zigzag(rec.q).astype(np.uint64))
-    load_coefficients(net, rec.coded, tensors, rec.klt)
+    load_coefficients(net, rec.coded, tensors, rec.klt, rec.prediction())
     if rec.post_filter is not None:
         net.post_filter = torch.from_numpy(rec.post_filter.copy())
     if rec.stage is not None:

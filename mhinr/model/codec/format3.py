@@ -11,7 +11,8 @@ The payload (inflated) is one record, all little-endian:
   filter   (flags bit 1) its size k u8, then C×(C·k²+1) f16: the restoration filter;
            with bit 6 instead: k u8, the fraction bits b u8, the coded length u16, then
            the taps ×2^b as integers coded by entropy.encode_values
-  flags2   (flags bit 7) a second flags byte, right after the header: bit 0 the stage
+  flags2   (flags bit 7) a second flags byte, right after the header: bit 0 the stage,
+           bit 1 the cosines predicted from the constant terms (`dc_interpolation`)
   stage    (flags2 bit 0) the trained stage (model/synthesis.py): its hidden channels u8,
            its middle layer's dilation u8 (0: 1×1), the coded length u16, its integers
            coded by entropy.encode_values, then one f16 scale per output row of each
@@ -26,7 +27,9 @@ The payload (inflated) is one record, all little-endian:
            first column: from the cell above), as JPEG codes its DC terms. With flags
            bit 4 (coder 4) the same integers range-coded (model/codec/entropy.py) instead, in a
            section the LZMA2 stream does not cover ("coefficient bytes" is then 1), and
-           with bit 5 row 0 as residuals of the median edge detector (dc_med_residuals)
+           with bit 5 row 0 as residuals of the median edge detector (dc_med_residuals).
+           With flags2 bit 1 the other rows are residuals against `dc_interpolation` of
+           row 0 (the decoder adds it back)
 26 bytes of header where the JSON one took ~600 (~300 after LZMA): the heads grid follows
 from the size and the cell, the channels from the mode, the rest is the presets' default.
 
@@ -39,7 +42,9 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
+from mhinr.model import pixels
 from mhinr.model.codec import entropy
 from mhinr.model.codec.container import MAX_PARAMS, CodecError, Coded
 from mhinr.model.codec.entropy import unzigzag
@@ -73,6 +78,10 @@ FLAG_MORE = 128
 # second flags byte, bit 0: the trained stage (model/synthesis.py) follows the restoration
 # filter
 FLAG2_STAGE = 1
+# second flags byte, bit 1 (the cosine body only): every cell's cosines but the constant are
+# coded as residuals against `dc_interpolation`, the cosines of the constant terms
+# interpolated between the cells' centres (files since 2026-12-05)
+FLAG2_DC_INTERP = 2
 MODES = ("L", "LA", "RGB", "RGBA")
 INITS = ("paper", "torch", "fixed")
 QUANTS = ("fp32", "fp16", "int8")
@@ -127,6 +136,45 @@ def dc_med_sums(res: np.ndarray) -> np.ndarray:
         for x in range(1, res.shape[2]):
             row[:, x] = res[:, y, x] + _med_prediction(row[:, x - 1], up[:, x], up[:, x - 1])
     return out
+
+
+def dc_interpolation(dc: np.ndarray, step: float, cell: tuple[int, int]) -> np.ndarray:
+    """[C, Hy, Hx] constant-term integers → [n, C·Hy·Hx] float64: each cell's cosine
+    coefficients (`pixels.dct_order`) of the image that interpolates the cells' means
+    between their centres by Catmull-Rom's cubic (edges replicated), the constant's row zero.
+
+    At low rates most cells keep little but their constant term, and a plain decode is a
+    mosaic of flat cells; with this prediction a cell whose other coefficients are zero
+    decodes to the smooth interpolation instead, and the coefficients that are coded are the
+    residual against it. The cubic is separable and reaches two cells each way, so a cell's
+    prediction is A·N·Bᵀ for its 5×5 neighbourhood N of means and the DCT A, B of the
+    interpolation weights along each axis (`_dct_of_cubic`). Catmull-Rom against bilinear
+    interpolation and other kernels: benchmarks/dc_prediction_probe.py."""
+    c, hy, hx = dc.shape
+    n_y, n_x = cell
+    means = dc.astype(np.float64) * (step / math.sqrt(n_y * n_x))  # the cells' mean values
+    padded = np.pad(means, ((0, 0), (2, 2), (2, 2)), mode="edge")
+    around = sliding_window_view(padded, (5, 5), axis=(1, 2))  # [C, Hy, Hx, 5, 5]
+    coef = np.einsum("ua,chwab,vb->uvchw", _dct_of_cubic(n_y), around, _dct_of_cubic(n_x))
+    order = np.array(pixels.dct_order(cell))  # coef: [n̂y, n̂x, C, Hy, Hx]
+    out = coef[order[:, 0], order[:, 1]].reshape(n_y * n_x, c * hy * hx)
+    out[0] = 0
+    return out
+
+
+def _dct_of_cubic(n: int) -> np.ndarray:
+    """[n, 5]: the orthonormal DCT-II (rows: frequencies) of the weights with which the n
+    pixels of a cell interpolate the values at the centres of the cells two before … two
+    after it (Keys' cubic convolution with a = −½, Catmull-Rom's spline)."""
+    offset = (np.arange(n) + 0.5) / n - 0.5  # each pixel's distance from the centre, in cells
+    d = np.abs(offset[:, None] - np.arange(-2, 3)[None])
+    near = 1.5 * d**3 - 2.5 * d**2 + 1
+    far = -0.5 * d**3 + 2.5 * d**2 - 4 * d + 2
+    weights = np.where(d <= 1, near, np.where(d < 2, far, 0.0))
+    freq = np.arange(n)
+    scale = np.sqrt(np.where(freq > 0, 2.0, 1.0) / n)
+    dct = scale[:, None] * np.cos(np.pi * (2 * np.arange(n)[None] + 1) * freq[:, None] / (2 * n))
+    return dct @ weights
 
 
 def body_shapes(depth: int, width: int) -> list[tuple[str, tuple[int, ...]]]:
@@ -185,6 +233,7 @@ class Record:
     q: np.ndarray  # the integer coefficients [units + 1, C·Hy·Hx], int64
     post_filter: np.ndarray | None  # [C, C·k²+1] float32
     stage: StageRecord | None
+    dc_interp: bool = False  # flags2 bit 1: q's other rows are residuals (`coefficients`)
 
     @property
     def heads(self) -> tuple[int, int]:
@@ -193,6 +242,23 @@ class Record:
     @property
     def channels(self) -> int:
         return len(self.coded.mode)
+
+    def prediction(self) -> np.ndarray | None:
+        """[k, C·Hy·Hx] float64: what the file's coefficients are residuals against
+        (`dc_interpolation` of its constant terms), or None."""
+        if not self.dc_interp:
+            return None
+        assert self.coded.step is not None  # format 3 always has one
+        dc = self.q[0].reshape(self.channels, *self.heads)
+        return dc_interpolation(dc, self.coded.step, self.cell)
+
+    def coefficients(self) -> np.ndarray:
+        """[k, C·Hy·Hx] float64: the cells' coefficients the file decodes to (its integers
+        times the step, plus the `prediction` where it has one)."""
+        assert self.coded.step is not None  # format 3 always has one
+        coef = self.q.astype(np.float64) * self.coded.step
+        prediction = self.prediction()
+        return coef if prediction is None else coef + prediction
 
     @property
     def fixed(self) -> bool:
@@ -234,7 +300,7 @@ def read(raw: bytes) -> Record:
     c = len(coded.mode)
     r = _Reader(raw, COMPACT.size)
     flags2 = r.byte() if flags & FLAG_MORE else 0
-    if flags2 & ~FLAG2_STAGE:
+    if flags2 & ~(FLAG2_STAGE | FLAG2_DC_INTERP):
         raise CodecError(f"unknown flags {flags2:#x} (second byte): a newer mhinr wrote this file")
     coded.colour = r.take("<f4", (c, c)).astype(np.float64).tolist()
     coded.colour_mean = r.take("<f4", (c,)).astype(np.float64).tolist()
@@ -251,9 +317,12 @@ def read(raw: bytes) -> Record:
     q = _read_coefficients(r, flags, zbytes, (units + 1, c, heads[0], heads[1]))
     if r.pos != len(raw):
         raise CodecError(f"the file has {len(raw) - r.pos} bytes more than its header describes")
+    dc_interp = bool(flags2 & FLAG2_DC_INTERP)
+    if dc_interp and INITS[init] != "fixed":
+        raise CodecError("the header is invalid: DC interpolation without the cosine body")
     return Record(
         coded, (cy, cx), depth, units, INITS[init], seed, bool(flags & FLAG_KLT), body, q,
-        post_filter, stage,
+        post_filter, stage, dc_interp,
     )  # fmt: skip
 
 

@@ -114,8 +114,15 @@ def coefficients_to_heads(
 
 
 def load_coefficients(
-    net: MultiHeadINR, coded: Coded, tensors: dict[str, np.ndarray], klt: bool = False
+    net: MultiHeadINR,
+    coded: Coded,
+    tensors: dict[str, np.ndarray],
+    klt: bool = False,
+    prediction: np.ndarray | None = None,
 ) -> None:
+    """Heads from a file's integer coefficients (`tensors["coefficients"]`, zigzag) times
+    its step, plus `prediction` [k, C·Hy·Hx] where the file coded residuals against one
+    (format3.dc_interpolation)."""
     cfg = net.cfg
     if cfg.alpha != cfg.width or not cfg.head_bias:
         raise CodecError("coefficient storage needs dense heads with a bias")
@@ -129,6 +136,8 @@ def load_coefficients(
     if z.shape != expected or z.dtype.kind != "u":
         raise CodecError(f"coefficients of shape {z.shape}, expected {expected}")
     coef = torch.from_numpy(unzigzag(z).astype(np.float64)) * coded.step
+    if prediction is not None:
+        coef += torch.from_numpy(prediction)
     colour = mean = None
     if coded.colour is not None:
         colour = torch.tensor(coded.colour, dtype=torch.float64)

@@ -1,0 +1,77 @@
+"""The cosines predicted from the constant terms (format3.dc_interpolation), on and off.
+
+For each image, `compact` files at the byte targets with the prediction
+(coefficients.DC_INTERPOLATION) and without it — the same coders, cells, filters and, unless
+`--steps 0`, the trained stage — then the BD-rate of "with" against "without" (PCHIP,
+negative: fewer bytes at equal PSNR) and each target's PSNR difference.
+
+    python -m benchmarks.dc_interpolation --images kodim05,kodim23 --steps 0
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from benchmarks.bd_rate import load
+from benchmarks.common import bd_rate, machine, md_table, write_result
+from mhinr.model import coefficients
+from mhinr.model.compress import Options, compress_sweep
+
+IMAGES = "kodim05,kodim13,kodim18,kodim23,astronaut,coffee,chelsea,rocket"
+BPPS = (0.15, 0.25, 0.5, 1.0, 1.5)
+
+
+def sweep(pixels, mode, options, targets, on: bool):
+    coefficients.DC_INTERPOLATION = on
+    try:
+        return compress_sweep(pixels, mode, options, targets)
+    finally:
+        coefficients.DC_INTERPOLATION = True
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--images", default=IMAGES)
+    ap.add_argument("--steps", type=int, default=None, help="the stage's steps (0: no stage)")
+    ap.add_argument("--out", default="dc_interpolation")
+    a = ap.parse_args()
+    torch.set_num_threads(2)
+    t0 = time.perf_counter()
+    options = Options(preset="compact", steps=a.steps)
+    rows, bds, gains = [], [], []
+    for name in a.images.split(","):
+        img = load(name)
+        h, w = img.pixels.shape[1:]
+        targets = [{"max_bytes": int(b * h * w / 8)} for b in BPPS]
+        off = sweep(img.pixels, img.mode, options, targets, False)
+        on = sweep(img.pixels, img.mode, options, targets, True)
+        bd = bd_rate([o.bytes for o in on], [o.psnr for o in on],
+                     [o.bytes for o in off], [o.psnr for o in off])  # fmt: skip
+        diff = [b.psnr - a_.psnr for a_, b in zip(off, on, strict=True)]
+        bds.append(bd)
+        gains.append(diff)
+        cells = " ".join(
+            f"{o.net.cfg.cell[0]}/{n.net.cfg.cell[0]}" for o, n in zip(off, on, strict=True)
+        )
+        rows.append([name, f"{w}x{h}", bd, *diff, cells])
+        print(name, f"BD {bd:+.2f} %", " ".join(f"{d:+.3f}" for d in diff), cells, flush=True)
+    mean = np.mean(gains, 0).tolist()
+    rows.append(["**mean**", "", float(np.mean(bds)), *mean, ""])
+    stage = "no stage" if a.steps == 0 else "the trained stage as `compact` trains it"
+    text = (
+        "# Cosines predicted from the constant terms (format3.dc_interpolation)\n\n"
+        f"`python -m benchmarks.dc_interpolation --images {a.images}"
+        f"{'' if a.steps is None else f' --steps {a.steps}'}` — {machine()}; {stage}; "
+        f"{(time.perf_counter() - t0) / 60:.1f} min. BD-rate of `compact` with the prediction "
+        "against without (negative: fewer bytes at equal PSNR), then the PSNR difference at "
+        "each byte target (same bytes or fewer); cells: without/with.\n\n"
+        + md_table(["image", "size", "BD-rate %", *(f"{b} bpp dB" for b in BPPS), "cells"], rows)
+    )
+    print(text)
+    write_result(f"{a.out}.md", text)
+
+
+if __name__ == "__main__":
+    main()
