@@ -6,6 +6,7 @@ For each image, `compact` files at the byte targets with the prediction
 negative: fewer bytes at equal PSNR) and each target's PSNR difference.
 
     python -m benchmarks.dc_interpolation --images kodim05,kodim23 --steps 0
+    python -m benchmarks.dc_interpolation --preset fast --out dc_interpolation_fast
 """
 
 import argparse
@@ -36,10 +37,11 @@ def main() -> None:
     ap.add_argument("--images", default=IMAGES)
     ap.add_argument("--steps", type=int, default=None, help="the stage's steps (0: no stage)")
     ap.add_argument("--out", default="dc_interpolation")
+    ap.add_argument("--preset", default="compact", choices=("compact", "fast", "max"))
     a = ap.parse_args()
     torch.set_num_threads(2)
     t0 = time.perf_counter()
-    options = Options(preset="compact", steps=a.steps)
+    options = Options(preset=a.preset, steps=a.steps)
     rows, bds, gains = [], [], []
     for name in a.images.split(","):
         img = load(name)
@@ -59,12 +61,15 @@ def main() -> None:
         print(name, f"BD {bd:+.2f} %", " ".join(f"{d:+.3f}" for d in diff), cells, flush=True)
     mean = np.mean(gains, 0).tolist()
     rows.append(["**mean**", "", float(np.mean(bds)), *mean, ""])
-    stage = "no stage" if a.steps == 0 else "the trained stage as `compact` trains it"
+    stage = (
+        "no stage" if a.steps == 0 or a.preset == "fast" else "the stage as the preset trains it"
+    )
     text = (
         "# Cosines predicted from the constant terms (format3.dc_interpolation)\n\n"
         f"`python -m benchmarks.dc_interpolation --images {a.images}"
-        f"{'' if a.steps is None else f' --steps {a.steps}'}` — {machine()}; {stage}; "
-        f"{(time.perf_counter() - t0) / 60:.1f} min. BD-rate of `compact` with the prediction "
+        f"{'' if a.steps is None else f' --steps {a.steps}'}"
+        f"{'' if a.preset == 'compact' else f' --preset {a.preset}'}` — {machine()}; {stage}; "
+        f"{(time.perf_counter() - t0) / 60:.1f} min. BD-rate of `{a.preset}` with the prediction "
         "against without (negative: fewer bytes at equal PSNR), then the PSNR difference at "
         "each byte target (same bytes or fewer); cells: without/with.\n\n"
         + md_table(["image", "size", "BD-rate %", *(f"{b} bpp dB" for b in BPPS), "cells"], rows)

@@ -34,17 +34,42 @@ from mhinr.model.network import assemble, split_cells
 from mhinr.model.presets import Arch, Options
 
 
-def prediction(coder, dc_q: torch.Tensor, step: float, kind: str = "bilinear") -> torch.Tensor:
+def low_prediction(coder, q: torch.Tensor, step: float, rows: int) -> torch.Tensor:
+    """`lowN`: each cell's first N cosines (its mean and coarsest cosines, as decoded)
+    averaged over the cell's four quadrants, those half-cell means interpolated by
+    Catmull-Rom between the quadrants' centres, the result's cosines with rows 0 … N−1
+    zero (those are coded as they are)."""
+    basis = coder.basis
+    hy, hx = coder.net.cfg.heads
+    n_y, n_x = coder.net.cfg.cell
+    c = len(coder.mode)
+    low = basis[:, :rows] @ (q[:rows].double() * step)  # [n, O]
+    image = assemble(low, c, hy, hx, n_y, n_x)  # [C, Hy·n̂y, Hx·n̂x]
+    halves = image.reshape(c, 2 * hy, n_y // 2, 2 * hx, n_x // 2).mean((2, 4))
+    padded = F.pad(halves[None], (2, 2, 2, 2), mode="replicate")[0]
+    around = padded.unfold(1, 5, 1).unfold(2, 5, 1)  # [C, 2Hy, 2Hx, 5, 5]
+    wy = torch.from_numpy(_kernel_weights(n_y // 2, "keys0.5"))
+    wx = torch.from_numpy(_kernel_weights(n_x // 2, "keys0.5"))
+    sub = torch.einsum("ua,chwab,vb->uvchw", wy, around, wx)
+    up = sub.permute(2, 3, 0, 4, 1).reshape(c, hy * n_y, hx * n_x)
+    p = basis.T @ split_cells(up, hy, hx)
+    p[:rows] = 0
+    return p
+
+
+def prediction(coder, q: torch.Tensor, step: float, kind: str = "codec") -> torch.Tensor:
     """[k, O] the cosines of the interpolated constant terms (row 0 zero): `codec`
     (format3.dc_interpolation, what the codec does: Catmull-Rom), `keysA` (cubic
     convolution, a = −A), `bspline`, `gaussS`, `edgeT` (bilinear, but a neighbour whose mean
     differs from the cell's by more than T quantizer steps of the constant counts as the
-    cell's own value; `edgeinf`: plain bilinear)."""
+    cell's own value; `edgeinf`: plain bilinear), `lowN` (`low_prediction`)."""
     basis = coder.basis  # [n, k]
     hy, hx = coder.net.cfg.heads
     n_y, n_x = coder.net.cfg.cell
     c = len(coder.mode)
-    dc_int = dc_q.reshape(c, hy, hx)
+    if kind.startswith("low"):
+        return low_prediction(coder, q, step, int(kind[3:]))
+    dc_int = q[0].reshape(c, hy, hx)
     if kind == "codec":
         dc = dc_int.numpy().astype(np.int64)
         return torch.from_numpy(format3.dc_interpolation(dc, step, (n_y, n_x)))
@@ -103,11 +128,11 @@ def curve(coder, steps, alpha, kind="codec"):
         coder._rdoq_last = (None, None)
         q0 = coder.quantized(step)
         if alpha:
-            p = alpha * prediction(coder, q0[0], step, kind)
+            p = alpha * prediction(coder, q0, step, kind)
             coder._bases[key] = (basis, coef - p)
             coder._rdoq_last = (None, None)
             q = coder.quantized(step)
-            p = alpha * prediction(coder, q[0], step, kind)  # from what the file holds
+            p = alpha * prediction(coder, q, step, kind)  # from what the file holds
         else:
             q, p = q0, torch.zeros_like(coef)
         data = coder.encode(step)
