@@ -26,14 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from benchmarks.bd_rate import load
-from benchmarks.stage_probe import slope_at
+from benchmarks.stage_probe import untrained_files
 from mhinr.model import synthesis
-from mhinr.model.codec import entropy, filter_bytes, stage_bytes
-from mhinr.model.compress import Options, compress_sweep
+from mhinr.model.codec import entropy, stage_bytes
 from mhinr.model.images import to_uint8
 from mhinr.model.metrics import psnr
-from mhinr.model.render import render
 
 
 class LatentStage(torch.nn.Module):
@@ -147,23 +144,10 @@ def main() -> None:
     torch.set_num_threads(2)
     bpps = [float(b) for b in a.bpps.split(",")]
     for name in a.images.split(","):
-        img = load(name)
+        img, files = untrained_files(name, bpps)
         pixels = img.pixels
-        h, w = pixels.shape[1:]
-        outs = compress_sweep(
-            pixels,
-            img.mode,
-            Options(preset="compact", steps=0),
-            [{"max_bytes": int(b * h * w / 8)} for b in bpps],
-        )
-        curve = [(o.bytes, o.psnr) for o in outs]
-        for i, o in enumerate(outs):
-            slope = slope_at(curve, i)
-            filt = o.net.post_filter
-            filt_bytes = 0 if filt is None else len(filter_bytes(filt, 3)[0])
-            o.net.post_filter = None
-            before = render(o.net, (h, w)).float() / 255
-            o.net.post_filter = filt
+        h = pixels.shape[1]
+        for o, slope, filt_bytes, _, before in files:
             x = to_uint8(before).float() / 255
             for v in a.variants.split(","):
                 parts = v.split(":")

@@ -36,6 +36,31 @@ def slope_at(curve: list[tuple[int, float]], i: int) -> float:
     return (curve[b][1] - curve[a][1]) / math.log2(curve[b][0] / curve[a][0])
 
 
+def untrained_files(name: str, bpps: list[float]):
+    """Each image's best `compact` files without a stage (steps=0) at the bpp targets, with
+    each file's R–D slope, its restoration filter's bytes, and its decode with and without
+    the filter: (image, [(file, slope, filter bytes, after, before)])."""
+    img = load(name)
+    h, w = img.pixels.shape[1:]
+    outs = compress_sweep(
+        img.pixels,
+        img.mode,
+        Options(preset="compact", steps=0),
+        [{"max_bytes": int(b * h * w / 8)} for b in bpps],
+    )
+    curve = [(o.bytes, o.psnr) for o in outs]
+    files = []
+    for i, o in enumerate(outs):
+        filt = o.net.post_filter
+        filt_bytes = 0 if filt is None else len(filter_bytes(filt, 3)[0])
+        after = render(o.net, (h, w)).float() / 255
+        o.net.post_filter = None
+        before = render(o.net, (h, w)).float() / 255
+        o.net.post_filter = filt
+        files.append((o, slope_at(curve, i), filt_bytes, after, before))
+    return img, files
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", default="kodim23,coffee")
@@ -47,24 +72,10 @@ def main() -> None:
     torch.set_num_threads(2)
     bpps = [float(b) for b in a.bpps.split(",")]
     for name in a.images.split(","):
-        img = load(name)
+        img, files = untrained_files(name, bpps)
         pixels = img.pixels
-        h, w = pixels.shape[1:]
-        outs = compress_sweep(
-            pixels,
-            img.mode,
-            Options(preset="compact", steps=0),
-            [{"max_bytes": int(b * h * w / 8)} for b in bpps],
-        )
-        curve = [(o.bytes, o.psnr) for o in outs]
-        for i, o in enumerate(outs):
-            slope = slope_at(curve, i)
-            filt = o.net.post_filter
-            filt_bytes = 0 if filt is None else len(filter_bytes(filt, 3)[0])
-            after = render(o.net, (h, w)).float() / 255
-            o.net.post_filter = None
-            before = render(o.net, (h, w)).float() / 255
-            o.net.post_filter = filt
+        h = pixels.shape[1]
+        for o, slope, filt_bytes, after, before in files:
             for v in a.variants.split(","):
                 hidden, seconds, levels = synthesis.HIDDEN, a.seconds, synthesis.LEVELS
                 max_steps = a.steps or None

@@ -155,9 +155,11 @@ def dc_interpolation(dc: np.ndarray, step: float, cell: tuple[int, int]) -> np.n
     means = dc.astype(np.float64) * (step / math.sqrt(n_y * n_x))  # the cells' mean values
     padded = np.pad(means, ((0, 0), (2, 2), (2, 2)), mode="edge")
     around = sliding_window_view(padded, (5, 5), axis=(1, 2))  # [C, Hy, Hx, 5, 5]
-    coef = np.einsum("ua,chwab,vb->uvchw", _dct_of_cubic(n_y), around, _dct_of_cubic(n_x))
-    order = np.array(pixels.dct_order(cell))  # coef: [n̂y, n̂x, C, Hy, Hx]
-    out = coef[order[:, 0], order[:, 1]].reshape(n_y * n_x, c * hy * hx)
+    # A·N·Bᵀ for every cell, as two products (einsum's plain loops took 4.6 s at 4096²)
+    half = np.tensordot(around, _dct_of_cubic(n_x), axes=([4], [1]))  # [C, Hy, Hx, 5, n̂x]
+    coef = np.tensordot(_dct_of_cubic(n_y), half, axes=([1], [3]))  # [n̂y, C, Hy, Hx, n̂x]
+    order = np.array(pixels.dct_order(cell))
+    out = coef[order[:, 0], :, :, :, order[:, 1]].reshape(n_y * n_x, c * hy * hx)
     out[0] = 0
     return out
 
