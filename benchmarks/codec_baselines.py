@@ -6,6 +6,8 @@ run (its JSON lines: the files the preset returns at 0.15–1.5 bpp), so only th
 are encoded here.
 
     python -m benchmarks.codec_baselines [--rows benchmarks/results/codec_stage_rdoq.jsonl]
+    python -m benchmarks.codec_baselines --rows benchmarks/results/codec_stage_interp.jsonl \
+        --out codec_baselines_interp
 """
 
 import argparse
@@ -77,6 +79,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=Path, default=RESULTS / "codec_stage_rdoq.jsonl")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--out", default="codec_baselines", help="results file name (without .md)")
     a = ap.parse_args()
     rows = [json.loads(x) for x in a.rows.read_text().splitlines() if x.startswith("{")]
     t0 = time.perf_counter()
@@ -94,11 +97,12 @@ def main() -> None:
     means = [np.nanmean([np.nan if v is None else v for v in cols[k]]) for k in cols]
     table.append(["**mean**", ""] + [f"**{_pct(m)}**" for m in means])
     enc = {k: np.mean([base[r["image"]][f"{k} s"] for r in rows]) for k in keys}
+    source = a.rows.relative_to(RESULTS.parent.parent)
     write_result(
-        "codec_baselines.md",
+        f"{a.out}.md",
         f"""# `compact` against AVIF at speed 0 and JPEG XL
 
-`python -m benchmarks.codec_baselines --rows {a.rows.relative_to(RESULTS.parent.parent)}`
+`python -m benchmarks.codec_baselines --rows {source} --out {a.out}`
 ({(time.perf_counter() - t0) / 60:.1f} min, {a.jobs} processes of one thread). BD-rate
 (PCHIP) of `compact` — the files of that `benchmarks.codec_stage` run, 0.15–1.5 bpp, the
 trained stage and RDOQ included — against each baseline at its best: AVIF at libavif speed 6
