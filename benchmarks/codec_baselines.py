@@ -97,7 +97,7 @@ def main() -> None:
     means = [np.nanmean([np.nan if v is None else v for v in cols[k]]) for k in cols]
     table.append(["**mean**", ""] + [f"**{_pct(m)}**" for m in means])
     enc = {k: np.mean([base[r["image"]][f"{k} s"] for r in rows]) for k in keys}
-    source = a.rows.relative_to(RESULTS.parent.parent)
+    source = a.rows.resolve().relative_to(RESULTS.parent.parent.resolve())
     write_result(
         f"{a.out}.md",
         f"""# `compact` against AVIF at speed 0 and JPEG XL
