@@ -410,6 +410,7 @@ class CoefficientCoder:
         self.rdoq = RDOQ_LAMBDA  # rate–distortion-optimised quantization's λ (0: off)
         self.rdoq_passes = RDOQ_PASSES
         self._rdoq_last: tuple = (None, None)
+        self._prediction_last: tuple = (None, None)  # (step, deadzone), its prediction
         self.kernel = postfilter.KERNEL  # the restoration filter's size
         # format 3 (where the network fits it): a restoration filter learnt per file
         # (model/codec/postfilter.py) and every coding tool (codec.Tools)
@@ -471,10 +472,14 @@ class CoefficientCoder:
             return None
         if self.net.cfg.init != "fixed":
             raise ValueError("DC interpolation needs the cosine body")
-        dc = self._deadzone(self.coef[:1] / step)[0]
-        shape = (len(self.mode), *self.net.cfg.heads)
-        dc_ints = dc.numpy().astype(np.int64).reshape(shape)
-        return torch.from_numpy(format3.dc_interpolation(dc_ints, step, self.net.cfg.cell))
+        key = (step, self.deadzone)
+        if self._prediction_last[0] != key:  # `quantized` and `reconstruction` share it
+            dc = self._deadzone(self.coef[:1] / step)[0]
+            shape = (len(self.mode), *self.net.cfg.heads)
+            dc_ints = dc.numpy().astype(np.int64).reshape(shape)
+            p = format3.dc_interpolation(dc_ints, step, self.net.cfg.cell)
+            self._prediction_last = (key, torch.from_numpy(p))
+        return self._prediction_last[1]
 
     def _deadzone(self, c: Tensor) -> Tensor:
         return torch.sign(c) * torch.floor(c.abs() + 0.5 - self.deadzone).clamp_min(0)

@@ -85,15 +85,7 @@ def encode_coefficients(
     applies."""
     q = q.astype(np.int64)
     tensors = quantize_module(net, body_quantization, body_names(net))
-    if tools.dc_interp and net.cfg.init != "fixed":
-        raise ValueError("DC interpolation needs the cosine body")
-    format3_only = post_filter is not None or tools.klt or stage is not None or tools.dc_interp
-    if not (tools.version >= 3 and _fits_compact_file(net.cfg, coded)):
-        if format3_only:
-            raise ValueError(
-                "only format 3 carries a restoration filter, a stage, the KLT order or DC "
-                "interpolation"
-            )
+    if not _format3(net, coded, tools, post_filter is not None or stage is not None):
         tensors["coefficients"] = zigzag_array(q)  # the JSON container: the values as they are
         return pack(json_header(net, coded), tensors, coder)
     if coder not in ("best", "lzma", "zstd"):
@@ -135,6 +127,20 @@ def encode_coefficients(
         assert record is not None
         candidates.append((2, zstandard.ZstdCompressor(level=22).compress(record)))
     return _smallest(candidates)
+
+
+def _format3(net: MultiHeadINR, coded: Coded, tools: Tools, side_data: bool) -> bool:
+    """Whether `encode_coefficients` writes format 3 (else the format 1 JSON container);
+    ValueError for tools (or a filter or stage: `side_data`) the file could not carry."""
+    if tools.dc_interp and net.cfg.init != "fixed":
+        raise ValueError("DC interpolation needs the cosine body")
+    if tools.version >= 3 and _fits_compact_file(net.cfg, coded):
+        return True
+    if side_data or tools.klt or tools.dc_interp:
+        raise ValueError(
+            "only format 3 carries a restoration filter, a stage, the KLT order or DC interpolation"
+        )
+    return False
 
 
 def _smallest(candidates: list[tuple[int, bytes]]) -> bytes:
