@@ -125,12 +125,12 @@ def curve(coder, steps, alpha, kind="codec"):
     points = []
     for step in steps:
         coder._bases[key] = (basis, coef)
-        coder._rdoq_last = (None, None)
+        coder._rdoq_last = (None, None, None)
         q0 = coder.quantized(step)
         if alpha:
             p = alpha * prediction(coder, q0, step, kind)
             coder._bases[key] = (basis, coef - p)
-            coder._rdoq_last = (None, None)
+            coder._rdoq_last = (None, None, None)
             q = coder.quantized(step)
             p = alpha * prediction(coder, q, step, kind)  # from what the file holds
         else:
@@ -147,7 +147,7 @@ def curve(coder, steps, alpha, kind="codec"):
         u8 = rgb.clamp(0, 1).mul(255).round() / 255
         points.append((len(data), psnr(u8, coder.pixels)))
     coder._bases[key] = (basis, coef)
-    coder._rdoq_last = (None, None)
+    coder._rdoq_last = (None, None, None)
     return points
 
 
@@ -165,6 +165,7 @@ def main() -> None:
         img = load(name)
         h, w = img.pixels.shape[1:]
         coefficients.DC_INTERPOLATION = False  # the probe predicts by itself
+        coefficients.CHROMA_PREDICTION = False  # (measured before it)
         coder = fit_coders(
             img.pixels,
             img.mode,

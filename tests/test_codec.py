@@ -1028,12 +1028,12 @@ def test_dc_interpolated_file_decodes_to_the_encoders_reconstruction(cosine_code
         out = _assert_decodes_to_reconstruction(data, c, step)
         numpy_out = decoder.read(data).native()
         assert np.abs(numpy_out.astype(int) - out.numpy().astype(int)).max() <= 1
-        c.tools = replace(c.tools, dc_interp=False)
+        c.tools = replace(c.tools, dc_interp=False, chroma=False)
         flat = c.encode(step)
         assert not open_payload(flat)[1][COMPACT.size - 1] & 128  # no second flags byte
         flat_out = _assert_decodes_to_reconstruction(flat, c, step)
     finally:
-        c.tools = replace(c.tools, dc_interp=True)
+        c.tools = replace(c.tools, dc_interp=True, chroma=True)
         c.post_filter = True
     assert (c.quantized(step)[1:] != 0).float().mean() < 0.05  # mostly constants
     assert psnr(out, img) > psnr(flat_out, img) + 1 and len(data) <= len(flat) + 2
@@ -1061,3 +1061,103 @@ def test_dc_interpolation_needs_the_cosine_body(coder):
     raw[COMPACT.size : COMPACT.size] = bytes([2])
     with pytest.raises(CodecError, match="cosine body"):
         read(bytes(raw))
+
+
+# --- channels ≥ 1 predicted from channel 0 (format3.ChromaPredictor) ----------------------
+
+
+def test_chroma_prediction_is_its_definition():
+    """format3.chroma_prediction (running sums, separable box sums) equals its definition
+    written out cell by cell: row k ≥ 1 of channel c ≥ 1 predicted as α·e₀, e₀ channel 0's
+    integer times the step, α the ridge least-squares fit of the decoded e_c on e₀ over rows
+    1 … k−1 of the (2r+1)² cells around the cell (edges replicated), clipped to ±2."""
+    from mhinr.model.codec.format3 import CHROMA_RADIUS, CHROMA_RIDGE, chroma_prediction
+
+    rng = np.random.default_rng(2)
+    q = rng.integers(-5, 6, (6, 3, 4, 7)) * (rng.random((6, 3, 4, 7)) < 0.6)
+    q[:, 1] += 2 * q[:, 0]  # channel 1 follows channel 0
+    step, r = 0.2, CHROMA_RADIUS
+    k_rows, channels, hy, hx = q.shape
+    e = q * step
+    expected = np.zeros(q.shape)
+    for k in range(1, k_rows):
+        for c in range(1, channels):
+            for y in range(hy):
+                for x in range(hx):
+                    num = den = 0.0
+                    for yy in range(y - r, y + r + 1):
+                        for xx in range(x - r, x + r + 1):
+                            cy, cx = min(max(yy, 0), hy - 1), min(max(xx, 0), hx - 1)
+                            for j in range(1, k):
+                                num += e[j, c, cy, cx] * e[j, 0, cy, cx]
+                                den += e[j, 0, cy, cx] ** 2
+                    alpha = min(max(num / (den + CHROMA_RIDGE * step**2), -2.0), 2.0)
+                    expected[k, c, y, x] = alpha * e[k, 0, y, x]
+            e[k, c] += expected[k, c]  # the decoded row: the integers plus the prediction
+    got = chroma_prediction(q, step)
+    assert np.abs(got - expected).max() < 1e-9
+    assert np.abs(got[:, 1]).max() > 0.5  # not trivially zero
+    assert not got[0].any() and not got[:, 0].any()
+
+
+def test_chroma_predicted_file_decodes_to_the_encoders_reconstruction(cosine_coder):
+    """A colour cosine-body file codes channels ≥ 1 against the prediction from channel 0
+    (flags2 bit 2): the prediction the encoder quantized against is the decoder's own
+    (chroma_prediction of the file's integers, exactly), and both decoders give the
+    encoder's reconstruction; without it the second flags byte loses bit 2 and the file
+    decodes as before."""
+    from mhinr.model import decoder
+    from mhinr.model.codec import COMPACT, FLAG2_CHROMA, open_payload
+    from mhinr.model.codec.format3 import chroma_prediction
+
+    img, c = cosine_coder
+    step = 0.02
+    assert c.tools.chroma
+    c.post_filter = False
+    try:
+        data = c.encode(step)
+        assert open_payload(data)[1][COMPACT.size] & FLAG2_CHROMA
+        q = c.quantized(step).numpy().astype(np.int64).reshape(-1, 3, *c.net.cfg.heads)
+        terms = c.chroma(step).numpy().reshape(q.shape)
+        assert np.array_equal(terms, chroma_prediction(q, step)) and np.abs(terms).max() > 0
+        out = _assert_decodes_to_reconstruction(data, c, step)
+        numpy_out = decoder.read(data).native()
+        assert np.abs(numpy_out.astype(int) - out.numpy().astype(int)).max() <= 1
+        c.tools = replace(c.tools, chroma=False)
+        plain = c.encode(step)
+        assert not open_payload(plain)[1][COMPACT.size] & FLAG2_CHROMA
+        _assert_decodes_to_reconstruction(plain, c, step)
+    finally:
+        c.tools = replace(c.tools, chroma=True)
+        c.post_filter = True
+
+
+def test_chroma_prediction_needs_the_cosine_body_in_colour(coder):
+    """The writer refuses the chroma prediction on a trained body; a reader refuses a
+    record that claims it on a trained body or a grey image."""
+    from mhinr.model.codec import COMPACT, open_payload
+    from mhinr.model.codec.format3 import FLAG_MORE, read
+    from mhinr.model.coefficients import FIXED, fit_coders
+
+    _, c = coder
+    c.tools = replace(c.tools, chroma=True)
+    try:
+        with pytest.raises(ValueError, match="cosine body in colour"):
+            c.encode(0.05)
+    finally:
+        c.tools = replace(c.tools, chroma=False)
+    (grey,) = fit_coders(smooth_image(1, 40, 56), "L", Options(preset="fast"), True, [FIXED])
+    assert not grey.tools.chroma
+    for one, flags2_at in ((c, COMPACT.size), (grey, COMPACT.size)):
+        one.tools = replace(one.tools, context_coding=False)  # the byte-plane record
+        try:
+            raw = bytearray(open_payload(one.encode(0.05))[1])
+        finally:
+            one.tools = replace(one.tools, context_coding=True)
+        if raw[COMPACT.size - 1] & FLAG_MORE:
+            raw[flags2_at] |= 4
+        else:
+            raw[COMPACT.size - 1] |= FLAG_MORE
+            raw[flags2_at:flags2_at] = bytes([4])
+        with pytest.raises(CodecError, match="chroma prediction"):
+            read(bytes(raw))

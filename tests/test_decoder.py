@@ -19,11 +19,14 @@ from tests.conftest import smooth_image
 from tests.test_stage import astronaut_crop
 
 DATA = Path(__file__).parent / "data"
-# the files the presets write: today's `fast` and `compact` (with a trained stage), both with
-# the cosines predicted from the constant terms (tests/data/make_preset_files.py); those of
-# 2026-12-04, without the prediction: `fast` (16-pixel cells), `max` (8-pixel cells) and a
+# the files the presets write: today's `fast` and `compact` (with a trained stage), with the
+# cosines predicted from the constant terms and the chroma from channel 0
+# (tests/data/make_preset_files.py); the same morning's, with the first prediction only; those
+# of 2026-12-04, without either: `fast` (16-pixel cells), `max` (8-pixel cells) and a
 # `compact` one with a trained stage (make_stage_file.py)
 COMMITTED = [
+    "fast_chroma.inr",
+    "compact_chroma.inr",
     "fast_interp.inr",
     "compact_interp.inr",
     "fast_cosine.inr",

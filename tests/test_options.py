@@ -119,10 +119,11 @@ def test_fit_explain_prints_the_plan_and_writes_nothing(tmp_path):
 
 def test_the_same_options_give_the_same_bytes():
     """Options and plans change no file: `fast` at 1 bpp on the astronaut crop is still byte
-    for byte the committed file (tests/data/make_preset_files; rewritten 2026-12-05 when the
-    codec began to predict the cosines from the constant terms)."""
+    for byte the committed file (tests/data/make_preset_files; rewritten twice on 2026-12-05,
+    when the codec began to predict the cosines from the constant terms and then the chroma
+    from channel 0)."""
     data = compress(astronaut_crop(), "RGB", Options(preset="fast", bpp=1.0)).data
-    assert data == (DATA / "fast_interp.inr").read_bytes()
+    assert data == (DATA / "fast_chroma.inr").read_bytes()
 
 
 def test_the_lifespan_runs_the_embedded_worker_and_stops_it(tmp_path):

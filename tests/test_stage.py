@@ -112,21 +112,25 @@ def test_compact_trains_the_stage_and_keeps_it_only_where_it_pays():
     assert compress(img, "RGB", Options(preset="fast", bpp=0.5)).stage is None
 
 
-@pytest.mark.parametrize("name", ["fast_interp", "compact_interp"])
+@pytest.mark.parametrize(
+    "name", ["fast_chroma", "compact_chroma", "fast_interp", "compact_interp"]
+)
 def test_committed_files_of_todays_format_decode_to_their_psnr(name):
-    """tests/data/fast_interp.inr and compact_interp.inr (`python -m
+    """tests/data/fast_chroma.inr and compact_chroma.inr (`python -m
     tests.data.make_preset_files`, 2026-12-05): the astronaut crop, `fast` at 1 bpp and at
-    step 0.1 with a 300-step stage, both coded against the interpolated constant
-    terms (second flags byte, bit 1). A change to the prediction, the stage or their
-    decoders that moves the decoded pixels by more than float rounding fails here, in the
-    PyTorch decoder and in the NumPy one."""
+    step 0.1 with a 300-step stage, both coded against the interpolated constant terms
+    (second flags byte, bit 1) and with the chroma predicted from channel 0 (bit 2); the
+    `_interp` files of the same morning have the first prediction only. A change to the
+    predictions, the stage or their decoders that moves the decoded pixels by more than
+    float rounding fails here, in the PyTorch decoder and in the NumPy one."""
     from mhinr.model import decoder
 
     data = (DATA / f"{name}.inr").read_bytes()
     expected = float((DATA / f"{name}.psnr").read_text())
     net, coded = decode(data)
-    assert decoder.read(data).record.dc_interp
-    assert (net.stage is not None) == (name == "compact_interp")
+    record = decoder.read(data).record
+    assert record.dc_interp and record.chroma == name.endswith("chroma")
+    assert (net.stage is not None) == name.startswith("compact")
     assert psnr(render(net, (coded.height, coded.width)), astronaut_crop()) == pytest.approx(
         expected, abs=0.01
     )

@@ -44,6 +44,9 @@ from mhinr.model.render import render
 # the cosine body's cells coded as residuals against the interpolation of their constant
 # terms (format3.dc_interpolation; benchmarks/results/dc_interpolation.md)
 DC_INTERPOLATION = True
+# a colour image's channels ≥ 1 (its chroma) coded as residuals against a prediction from
+# channel 0 (format3.ChromaPredictor; benchmarks/cfl_probe.py)
+CHROMA_PREDICTION = True
 # coefficient quantizer step without a target (kodim23: 38.5 dB in 30.4 kB with `fast`'s
 # fixed body; ~35 dB with the trained width-32 body before 2026-11-30)
 DEFAULT_STEP = 0.1
@@ -409,7 +412,7 @@ class CoefficientCoder:
         self.deadzone = DEADZONE
         self.rdoq = RDOQ_LAMBDA  # rate–distortion-optimised quantization's λ (0: off)
         self.rdoq_passes = RDOQ_PASSES
-        self._rdoq_last: tuple = (None, None)
+        self._rdoq_last: tuple = (None, None, None)
         self._prediction_last: tuple = (None, None)  # (step, deadzone), its prediction
         self.kernel = postfilter.KERNEL  # the restoration filter's size
         # format 3 (where the network fits it): a restoration filter learnt per file
@@ -421,6 +424,10 @@ class CoefficientCoder:
             version=STORAGE_VERSION["coefficients"],
             klt=self.post_filter,
             dc_interp=DC_INTERPOLATION and self.post_filter and net.cfg.init == "fixed",
+            chroma=CHROMA_PREDICTION
+            and self.post_filter
+            and net.cfg.init == "fixed"
+            and mode == "RGB",
         )
         # the trained stage after the filter (model/synthesis.py; `_staged`), if any
         self.stage: synthesis.Stage | None = None
@@ -486,20 +493,38 @@ class CoefficientCoder:
 
     def quantized(self, step: float) -> Tensor:
         """The integers a file at `step` holds (with `tools.dc_interp`, the residuals
-        against `prediction` but for row 0)."""
+        against `prediction` but for row 0; with `tools.chroma`, channels ≥ 1 also against
+        format3.ChromaPredictor's prediction from channel 0)."""
         prediction = self.prediction(step)
         c = (self.coef if prediction is None else self.coef - prediction) / step
         q = self._deadzone(c)
-        if not self.rdoq or not self.tools.context_coding:
+        rdoq = self.rdoq if self.tools.context_coding else 0.0
+        if not rdoq and not self.tools.chroma:
             return q
-        key = (step, self.deadzone, self.rdoq, self.rdoq_passes, self._klt_on, self.tools)
+        key = (step, self.deadzone, rdoq, self.rdoq_passes, self._klt_on, self.tools)
         if self._rdoq_last[0] != key:  # a step's file and its quality share one choice
             shape = (c.shape[0], len(self.mode), *self.net.cfg.heads)
             scaled = c.double().numpy().reshape(shape)
             ints = q.numpy().astype(np.int64).reshape(shape)
-            out = entropy.rd_quantize(scaled, ints, self.rdoq, self.rdoq_passes)
-            self._rdoq_last = (key, torch.from_numpy(out.reshape(q.shape)).to(q.dtype))
+            if rdoq:
+                ints = entropy.rd_quantize(scaled, ints, rdoq, self.rdoq_passes)
+            chroma = None
+            if self.tools.chroma:
+                predictor = format3.ChromaPredictor(shape[1:], step)
+                ints, terms = entropy.rd_quantize_predicted(
+                    scaled, ints, rdoq, self.deadzone, predictor
+                )
+                chroma = torch.from_numpy(terms.reshape(q.shape))
+            self._rdoq_last = (key, torch.from_numpy(ints.reshape(q.shape)).to(q.dtype), chroma)
         return self._rdoq_last[1]
+
+    def chroma(self, step: float) -> Tensor | None:
+        """[k, O] the chroma prediction the decoder adds at `step` (format3.chroma_prediction
+        of `quantized`, computed with it), or None (`tools.chroma` off)."""
+        if not self.tools.chroma:
+            return None
+        self.quantized(step)
+        return self._rdoq_last[2]
 
     def encode(self, step: float) -> bytes:
         return self._code(step)[2]
@@ -576,10 +601,14 @@ class CoefficientCoder:
 
     def reconstruction(self, step: float) -> Tensor:
         """The image [C, H, W] the quantized coefficients at `step` decode to (float64)."""
-        coef = self.quantized(step) * step
+        q = self.quantized(step)
+        coef = q * step
         prediction = self.prediction(step)
         if prediction is not None:
             coef = coef + prediction
+        chroma = self.chroma(step)
+        if chroma is not None:
+            coef = coef + chroma
         cells = self.basis @ coef  # [n, O], coded colour space
         c, h, w = self.pixels.shape
         hy, hx = self.net.cfg.heads
@@ -615,15 +644,17 @@ class CoefficientCoder:
                     lo, hi = (lo, mid) if by_psnr else (mid, hi)
             return good, lo, hi
 
-        # the wide search with the deadzone quantizer alone (RDOQ costs ~0.3 s a step) …
+        # the wide search with the deadzone quantizer alone (RDOQ and the chroma
+        # prediction cost ~0.3 s a step each) …
         rdoq, self.rdoq = self.rdoq, 0.0
+        tools, self.tools = self.tools, replace(self.tools, chroma=False)
         try:
             good, lo, hi = bisect(math.log(1e-3), math.log(2.0), 10)  # finest, coarsest
         finally:
-            self.rdoq = rdoq
+            self.rdoq, self.tools = rdoq, tools
         if good is None:  # unreachable: the closest we can get
             return finish(self.encode(math.exp(lo if by_psnr else hi)), self.pixels, target)
-        if rdoq:  # … then RDOQ's step, a little finer (it saves bytes and costs dB)
+        if rdoq or tools.chroma:  # … then their step, a little finer (they save bytes)
             finer = good + math.log(RDOQ_BRACKET)
             refined, _, _ = bisect(finer, good, 3)
             good = refined if refined is not None else (finer if by_psnr else good)

@@ -1,12 +1,13 @@
 """Writes the committed files of the presets as they code today (tests/test_decoder.py,
 tests/test_options.py, tests/test_codec.py): the astronaut crop of tests.test_stage coded by
-`fast` at 1 bpp (fast_interp.inr), and at step 0.1 with a stage trained 300 steps
-(compact_interp.inr; on this small crop `compact` itself keeps no stage: its ~340 bytes are
+`fast` at 1 bpp (fast_chroma.inr), and at step 0.1 with a stage trained 300 steps
+(compact_chroma.inr; on this small crop `compact` itself keeps no stage: its ~340 bytes are
 10–20 % of the file), each with its PSNR (.psnr), both with the cosines predicted from the
-constant terms (format3.dc_interpolation, 2026-12-05). The older files
-(fast_cosine.inr and max_cosine.inr from 2026-12-04, without the prediction;
-compact_v3_stage.inr) stay as they were written: they are the old files a decoder must still
-read. Run once, from the repository root: `python -m tests.data.make_preset_files`."""
+constant terms (format3.dc_interpolation) and the chroma from channel 0
+(format3.ChromaPredictor; both 2026-12-05). The older files (fast_interp.inr and
+compact_interp.inr of the morning of 2026-12-05, without the chroma prediction;
+fast_cosine.inr and max_cosine.inr from 2026-12-04, without either; compact_v3_stage.inr)
+stay as they were written: they are the old files a decoder must still read. Run once, from the repository root: `python -m tests.data.make_preset_files`."""
 
 from pathlib import Path
 
@@ -21,8 +22,8 @@ if __name__ == "__main__":
     here = Path(__file__).parent
     img = astronaut_crop()
     files = {
-        "fast_interp.inr": compress(img, "RGB", Options(preset="fast", bpp=1.0)).data,
-        "compact_interp.inr": _coder_with_stage(img)[1].encode(0.1),
+        "fast_chroma.inr": compress(img, "RGB", Options(preset="fast", bpp=1.0)).data,
+        "compact_chroma.inr": _coder_with_stage(img)[1].encode(0.1),
     }
     for name, data in files.items():
         (here / name).write_bytes(data)

@@ -25,6 +25,7 @@ _WHERE = {
     "COMPACT": "format3",
     "CodecError": "container",
     "Coded": "container",
+    "FLAG2_CHROMA": "format3",
     "FLAG2_DC_INTERP": "format3",
     "FLAG2_STAGE": "format3",
     "FLAG_DC_MEDIAN": "format3",
@@ -68,6 +69,7 @@ __all__ = [  # noqa: RUF022
     "COMPACT",
     "CodecError",
     "Coded",
+    "FLAG2_CHROMA",
     "FLAG2_DC_INTERP",
     "FLAG2_STAGE",
     "FLAG_DC_MEDIAN",
@@ -130,6 +132,7 @@ if TYPE_CHECKING:  # the same names, for type checkers
     from mhinr.model.codec.format1 import INT8_LEVELS, dequantize, encode_weights, quantize
     from mhinr.model.codec.format3 import (
         COMPACT,
+        FLAG2_CHROMA,
         FLAG2_DC_INTERP,
         FLAG2_STAGE,
         FLAG_DC_MEDIAN,

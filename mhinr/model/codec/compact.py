@@ -24,6 +24,7 @@ from mhinr.model.codec.entropy import zigzag
 from mhinr.model.codec.format1 import body_names, json_header, quantize_module
 from mhinr.model.codec.format3 import (
     COMPACT,
+    FLAG2_CHROMA,
     FLAG2_DC_INTERP,
     FLAG2_STAGE,
     FLAG_DC_MEDIAN,
@@ -62,6 +63,14 @@ class Tools:
     # format3.dc_interpolation of the constant terms (the caller's `q` already is; the
     # CoefficientCoder turns it on for the cosine body)
     dc_interp: bool = False
+    # format 3, the cosine body in colour: channels ≥ 1 coded as residuals against
+    # format3.ChromaPredictor's prediction from channel 0 (the caller's `q` already is)
+    chroma: bool = False
+
+    @property
+    def flags2(self) -> int:
+        """The second flags byte's bits these tools set (the stage's is the caller's)."""
+        return (FLAG2_DC_INTERP if self.dc_interp else 0) | (FLAG2_CHROMA if self.chroma else 0)
 
 
 def encode_coefficients(
@@ -107,7 +116,7 @@ def encode_coefficients(
     if planar or coder == "zstd":
         planes = dict(tensors, coefficients=zigzag_array(predicted(dc_differences)))
         record = _compact_record(
-            net, coded, planes, dc_prediction, post_filter, klt, False, stage, tools.dc_interp
+            net, coded, planes, dc_prediction, post_filter, klt, False, stage, tools.flags2
         )
     if planar:
         assert record is not None
@@ -115,7 +124,7 @@ def encode_coefficients(
     if range_coded:
         median = dc_prediction and tools.dc_median
         head = _compact_record(
-            net, coded, tensors, dc_prediction, post_filter, klt, median, stage, tools.dc_interp
+            net, coded, tensors, dc_prediction, post_filter, klt, median, stage, tools.flags2
         )
         head = lzma_raw(head)
         ranged = predicted(dc_med_residuals if median else dc_differences)
@@ -134,9 +143,11 @@ def _format3(net: MultiHeadINR, coded: Coded, tools: Tools, side_data: bool) -> 
     ValueError for tools (or a filter or stage: `side_data`) the file could not carry."""
     if tools.dc_interp and net.cfg.init != "fixed":
         raise ValueError("DC interpolation needs the cosine body")
+    if tools.chroma and (net.cfg.init != "fixed" or len(coded.mode) < 2):
+        raise ValueError("the chroma prediction needs the cosine body in colour")
     if tools.version >= 3 and _fits_compact_file(net.cfg, coded):
         return True
-    if side_data or tools.klt or tools.dc_interp:
+    if side_data or tools.klt or tools.flags2:
         raise ValueError(
             "only format 3 carries a restoration filter, a stage, the KLT order or DC interpolation"
         )
@@ -198,7 +209,7 @@ def _compact_record(
     klt: bool,
     dc_median: bool = False,
     stage: synthesis.Stage | None = None,
-    dc_interp: bool = False,
+    flags2: int = 0,
 ) -> bytes:
     """The format 3 record: with the zigzag coefficients in `tensors`, as byte planes at
     its end; without them, a range-coded file's record, which ends after the body (the
@@ -218,7 +229,7 @@ def _compact_record(
         | (FLAG_RANGE_CODED if range_coded else FLAG_PLANAR)
         | (FLAG_DC_MEDIAN if dc_median else 0)
     )
-    colour, side_flags, more = _side_data(coded, post_filter, stage, dc_interp)
+    colour, side_flags, more = _side_data(coded, post_filter, stage, flags2)
     flags |= side_flags
     head = COMPACT.pack(
         coded.height,
@@ -248,7 +259,7 @@ def _side_data(
     coded: Coded,
     post_filter: torch.Tensor | None,
     stage: synthesis.Stage | None,
-    dc_interp: bool = False,
+    flags2: int = 0,
 ) -> tuple[bytes, int, bytes]:
     """(the colour transform, the restoration filter and the stage as they follow the
     header, the flags they set, the second flags byte or nothing)."""
@@ -260,7 +271,6 @@ def _side_data(
         stored, coded_taps = filter_bytes(post_filter, len(coded.mode))
         data += stored
         flags |= FLAG_FILTER_CODED if coded_taps else 0
-    flags2 = FLAG2_DC_INTERP if dc_interp else 0
     if stage is not None:
         data += stage_bytes(stage)
         flags2 |= FLAG2_STAGE

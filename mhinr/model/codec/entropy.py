@@ -216,6 +216,42 @@ def rd_quantize(scaled: np.ndarray, q: np.ndarray, lam: float, passes: int = 2) 
     return q
 
 
+def rd_quantize_predicted(
+    scaled: np.ndarray, q: np.ndarray, lam: float, deadzone: float, predictor
+) -> tuple[np.ndarray, np.ndarray]:
+    """`q` [K, C, Hy, Hx] with the AC rows of channels ≥ 1 quantized again as residuals
+    against `predictor` (format3.ChromaPredictor), row by row in the decoder's order, so
+    that each row's prediction is made from the rows the decoder will have: `scaled` are the
+    coefficients over the step before that prediction, q's channel 0 and row 0 stay. Each
+    row is rounded with the deadzone, then (λ > 0) its nonzero integers move one step
+    towards zero as `rd_quantize` moves them (one pass), each table chosen from the final
+    rows before it. Returns (the integers, the prediction [K, C, Hy, Hx] the decoder will
+    add: format3.chroma_prediction of them)."""
+    q = q.copy()
+    terms = np.zeros(q.shape)
+    step = predictor.step
+    costs = bit_costs()
+    alpha = fit_alpha(zigzag(q), context_indices(q))  # the row scales, once
+    ctx = _Context(q.shape[1:])
+    for k in range(1, q.shape[0]):
+        term = terms[k] = predictor.term(q[k, 0] * step)
+        for c in range(1, q.shape[1]):
+            r = scaled[k, c] - term[c] / step
+            a_c = np.abs(r)
+            qc = (np.sign(r) * np.maximum(np.floor(a_c + 0.5 - deadzone), 0)).astype(np.int64)
+            if lam:
+                s = np.minimum(alpha[k, c] + ctx.terms(k, q[k], c), SCALES - 1)
+                a = np.abs(qc)
+                down = np.sign(qc) * np.maximum(a - 1, 0)
+                saved = costs[s, np.minimum(zigzag(qc), 127)] - costs[s, np.minimum(zigzag(down), 127)]
+                added = (a_c - (a - 1)) ** 2 - (a_c - a) ** 2
+                qc = np.where((a >= 1) & (added < lam * saved), down, qc)
+            q[k, c] = qc
+        predictor.update(q[k] * step + term)
+        ctx.update(k, q[k])
+    return q, terms
+
+
 def fit_alpha(z: np.ndarray, ctx: np.ndarray) -> np.ndarray:
     """[K, C] α minimising the estimated bits of each row and channel."""
     k, c = z.shape[:2]

@@ -12,7 +12,8 @@ The payload (inflated) is one record, all little-endian:
            with bit 6 instead: k u8, the fraction bits b u8, the coded length u16, then
            the taps ×2^b as integers coded by entropy.encode_values
   flags2   (flags bit 7) a second flags byte, right after the header: bit 0 the stage,
-           bit 1 the cosines predicted from the constant terms (`dc_interpolation`)
+           bit 1 the cosines predicted from the constant terms (`dc_interpolation`),
+           bit 2 channels ≥ 1 predicted from channel 0 (`ChromaPredictor`)
   stage    (flags2 bit 0) the trained stage (model/synthesis.py): its hidden channels u8,
            its middle layer's dilation u8 (0: 1×1), the coded length u16, its integers
            coded by entropy.encode_values, then one f16 scale per output row of each
@@ -29,7 +30,8 @@ The payload (inflated) is one record, all little-endian:
            section the LZMA2 stream does not cover ("coefficient bytes" is then 1), and
            with bit 5 row 0 as residuals of the median edge detector (dc_med_residuals).
            With flags2 bit 1 the other rows are residuals against `dc_interpolation` of
-           row 0 (the decoder adds it back)
+           row 0 (the decoder adds it back); with bit 2 the rows of channels ≥ 1 are
+           also residuals against `ChromaPredictor`'s prediction from channel 0
 26 bytes of header where the JSON one took ~600 (~300 after LZMA): the heads grid follows
 from the size and the cell, the channels from the mode, the rest is the presets' default.
 
@@ -82,6 +84,10 @@ FLAG2_STAGE = 1
 # coded as residuals against `dc_interpolation`, the cosines of the constant terms
 # interpolated between the cells' centres (files since 2026-12-05)
 FLAG2_DC_INTERP = 2
+# second flags byte, bit 2 (the cosine body, two channels or more): the coefficients of
+# channels ≥ 1 are coded as residuals against `ChromaPredictor`'s prediction from channel 0's
+# (files since 2026-12-05)
+FLAG2_CHROMA = 4
 MODES = ("L", "LA", "RGB", "RGBA")
 INITS = ("paper", "torch", "fixed")
 QUANTS = ("fp32", "fp16", "int8")
@@ -164,6 +170,71 @@ def dc_interpolation(dc: np.ndarray, step: float, cell: tuple[int, int]) -> np.n
     return out
 
 
+# the chroma prediction's neighbourhood (cells each way) and its ridge, in steps² (measured:
+# benchmarks/cfl_probe.py)
+CHROMA_RADIUS, CHROMA_RIDGE = 2, 64.0
+
+
+class ChromaPredictor:
+    """The coefficients of channels ≥ 1 (in a colour image's Karhunen–Loève space, the
+    chroma) predicted from channel 0's in the same cell and row, as the decoder decodes
+    them: a row at a time, channel 0 first, so that when it reaches row k of channel c it
+    has row k of channel 0 in every cell and rows 1 … k−1 of all channels. The colour
+    transform decorrelates the channels over the whole image; at an edge they still move
+    together, by a factor that changes from place to place. The prediction is α · e₀, e₀
+    channel 0's decoded residual (its integer times the step), α a local least-squares fit
+    on the rows before k of the cell's (2r+1)² neighbourhood, with a ridge:
+
+        α = Σ e_c e₀ / (Σ e₀² + ridge · step²)
+
+    The encoder (entropy.rd_quantize_rows) and the decoders (`chroma_prediction`) run the
+    same steps: `term` for a row, then `update` with its decoded values."""
+
+    def __init__(self, shape: tuple[int, int, int], step: float):
+        self.step = step
+        self.num = np.zeros((shape[0] - 1, *shape[1:]))  # Σ e_c e₀ (c ≥ 1) over the rows so far
+        self.den = np.zeros(shape[1:])  # Σ e₀²
+
+    def term(self, e0: np.ndarray) -> np.ndarray:
+        """[C, Hy, Hx]: the prediction of the next row from channel 0's e₀ [Hy, Hx]
+        (channel 0's own: zero)."""
+        den = _box(self.den, CHROMA_RADIUS) + CHROMA_RIDGE * self.step**2
+        alpha = np.clip(_box(self.num, CHROMA_RADIUS) / den, -2.0, 2.0)
+        return np.concatenate([np.zeros((1, *e0.shape)), alpha * e0])
+
+    def update(self, e: np.ndarray) -> None:
+        """Take in a decoded row e [C, Hy, Hx] (prediction included)."""
+        self.num += e[1:] * e[0]
+        self.den += e[0] ** 2
+
+
+def _box(a: np.ndarray, r: int) -> np.ndarray:
+    """[…, Hy, Hx] → the sum over each cell's (2r+1)² neighbourhood (edges replicated):
+    running sums along each axis in turn."""
+    n = 2 * r + 1
+    for axis in (a.ndim - 2, a.ndim - 1):
+        size = a.shape[axis]
+        c = np.cumsum(np.take(a, np.clip(np.arange(-r, size + r), 0, size - 1), axis), axis)
+        c = np.moveaxis(c, axis, 0)
+        out = c[n - 1 :].copy()
+        out[1:] -= c[:-n]
+        a = np.moveaxis(out, 0, axis)
+    return a
+
+
+def chroma_prediction(q: np.ndarray, step: float) -> np.ndarray:
+    """[K, C, Hy, Hx] integers (rows ≥ 1 of channels ≥ 1 residuals against the prediction)
+    → [K, C, Hy, Hx] float64: the `ChromaPredictor` terms the decoder adds (row 0 and
+    channel 0: zero)."""
+    out = np.zeros(q.shape)
+    pred = ChromaPredictor(q.shape[1:], step)
+    for k in range(1, q.shape[0]):
+        e = q[k] * step
+        out[k] = pred.term(e[0])
+        pred.update(e + out[k])
+    return out
+
+
 def _dct_of_cubic(n: int) -> np.ndarray:
     """[n, 5]: the orthonormal DCT-II (rows: frequencies) of the weights with which the n
     pixels of a cell interpolate the values at the centres of the cells two before … two
@@ -236,6 +307,7 @@ class Record:
     post_filter: np.ndarray | None  # [C, C·k²+1] float32
     stage: StageRecord | None
     dc_interp: bool = False  # flags2 bit 1: q's other rows are residuals (`coefficients`)
+    chroma: bool = False  # flags2 bit 2: channels ≥ 1 residuals against ChromaPredictor
 
     @property
     def heads(self) -> tuple[int, int]:
@@ -247,12 +319,17 @@ class Record:
 
     def prediction(self) -> np.ndarray | None:
         """[k, C·Hy·Hx] float64: what the file's coefficients are residuals against
-        (`dc_interpolation` of its constant terms), or None."""
-        if not self.dc_interp:
+        (`dc_interpolation` of its constant terms, plus `chroma_prediction`), or None."""
+        if not (self.dc_interp or self.chroma):
             return None
         assert self.coded.step is not None  # format 3 always has one
-        dc = self.q[0].reshape(self.channels, *self.heads)
-        return dc_interpolation(dc, self.coded.step, self.cell)
+        step, shape = self.coded.step, (len(self.q), self.channels, *self.heads)
+        out = np.zeros(self.q.shape)
+        if self.dc_interp:
+            out += dc_interpolation(self.q[0].reshape(shape[1:]), step, self.cell)
+        if self.chroma:
+            out += chroma_prediction(self.q.reshape(shape), step).reshape(self.q.shape)
+        return out
 
     def coefficients(self) -> np.ndarray:
         """[k, C·Hy·Hx] float64: the cells' coefficients the file decodes to (its integers
@@ -302,7 +379,7 @@ def read(raw: bytes) -> Record:
     c = len(coded.mode)
     r = _Reader(raw, COMPACT.size)
     flags2 = r.byte() if flags & FLAG_MORE else 0
-    if flags2 & ~(FLAG2_STAGE | FLAG2_DC_INTERP):
+    if flags2 & ~(FLAG2_STAGE | FLAG2_DC_INTERP | FLAG2_CHROMA):
         raise CodecError(f"unknown flags {flags2:#x} (second byte): a newer mhinr wrote this file")
     coded.colour = r.take("<f4", (c, c)).astype(np.float64).tolist()
     coded.colour_mean = r.take("<f4", (c,)).astype(np.float64).tolist()
@@ -322,9 +399,12 @@ def read(raw: bytes) -> Record:
     dc_interp = bool(flags2 & FLAG2_DC_INTERP)
     if dc_interp and INITS[init] != "fixed":
         raise CodecError("the header is invalid: DC interpolation without the cosine body")
+    chroma = bool(flags2 & FLAG2_CHROMA)
+    if chroma and (INITS[init] != "fixed" or c < 2):
+        raise CodecError("the header is invalid: a chroma prediction needs the cosine body in colour")
     return Record(
         coded, (cy, cx), depth, units, INITS[init], seed, bool(flags & FLAG_KLT), body, q,
-        post_filter, stage, dc_interp,
+        post_filter, stage, dc_interp, chroma,
     )  # fmt: skip
 
 
