@@ -1,12 +1,15 @@
-"""The cosines predicted from the constant terms (format3.dc_interpolation), on and off.
+"""A prediction of the cosine codec on and off: the cosines predicted from the constant
+terms (format3.dc_interpolation, `--tool dc_interpolation`, the default) or the chroma from
+channel 0 (format3.ChromaPredictor, `--tool chroma`).
 
 For each image, `compact` files at the byte targets with the prediction
-(coefficients.DC_INTERPOLATION) and without it — the same coders, cells, filters and, unless
+(coefficients.DC_INTERPOLATION or CHROMA_PREDICTION) and without it — the same coders, cells, filters and, unless
 `--steps 0`, the trained stage — then the BD-rate of "with" against "without" (PCHIP,
 negative: fewer bytes at equal PSNR) and each target's PSNR difference.
 
     python -m benchmarks.dc_interpolation --images kodim05,kodim23 --steps 0
     python -m benchmarks.dc_interpolation --preset fast --out dc_interpolation_fast
+    python -m benchmarks.dc_interpolation --tool chroma --preset fast --out chroma_fast
 """
 
 import argparse
@@ -24,12 +27,21 @@ IMAGES = "kodim05,kodim13,kodim18,kodim23,astronaut,coffee,chelsea,rocket"
 BPPS = (0.15, 0.25, 0.5, 1.0, 1.5)
 
 
-def sweep(pixels, mode, options, targets, on: bool):
-    coefficients.DC_INTERPOLATION = on
+TOOLS = {  # --tool: (the switch in model/coefficients.py, what it is)
+    "dc_interpolation": (
+        "DC_INTERPOLATION",
+        "Cosines predicted from the constant terms (format3.dc_interpolation)",
+    ),
+    "chroma": ("CHROMA_PREDICTION", "The chroma predicted from channel 0 (format3.ChromaPredictor)"),
+}
+
+
+def sweep(pixels, mode, options, targets, switch: str, on: bool):
+    setattr(coefficients, switch, on)
     try:
         return compress_sweep(pixels, mode, options, targets)
     finally:
-        coefficients.DC_INTERPOLATION = True
+        setattr(coefficients, switch, True)
 
 
 def main() -> None:
@@ -38,7 +50,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="the stage's steps (0: no stage)")
     ap.add_argument("--out", default="dc_interpolation")
     ap.add_argument("--preset", default="compact", choices=("compact", "fast", "max"))
+    ap.add_argument("--tool", default="dc_interpolation", choices=tuple(TOOLS))
     a = ap.parse_args()
+    switch, title = TOOLS[a.tool]
     torch.set_num_threads(2)
     t0 = time.perf_counter()
     options = Options(preset=a.preset, steps=a.steps)
@@ -47,8 +61,8 @@ def main() -> None:
         img = load(name)
         h, w = img.pixels.shape[1:]
         targets = [{"max_bytes": int(b * h * w / 8)} for b in BPPS]
-        off = sweep(img.pixels, img.mode, options, targets, False)
-        on = sweep(img.pixels, img.mode, options, targets, True)
+        off = sweep(img.pixels, img.mode, options, targets, switch, False)
+        on = sweep(img.pixels, img.mode, options, targets, switch, True)
         bd = bd_rate([o.bytes for o in on], [o.psnr for o in on],
                      [o.bytes for o in off], [o.psnr for o in off])  # fmt: skip
         diff = [b.psnr - a_.psnr for a_, b in zip(off, on, strict=True)]
@@ -65,10 +79,12 @@ def main() -> None:
         "no stage" if a.steps == 0 or a.preset == "fast" else "the stage as the preset trains it"
     )
     text = (
-        "# Cosines predicted from the constant terms (format3.dc_interpolation)\n\n"
+        f"# {title}\n\n"
         f"`python -m benchmarks.dc_interpolation --images {a.images}"
+        f"{'' if a.tool == 'dc_interpolation' else f' --tool {a.tool}'}"
         f"{'' if a.steps is None else f' --steps {a.steps}'}"
-        f"{'' if a.preset == 'compact' else f' --preset {a.preset}'}` — {machine()}; {stage}; "
+        f"{'' if a.preset == 'compact' else f' --preset {a.preset}'}"
+        f"{'' if a.out == 'dc_interpolation' else f' --out {a.out}'}` — {machine()}; {stage}; "
         f"{(time.perf_counter() - t0) / 60:.1f} min. BD-rate of `{a.preset}` with the prediction "
         "against without (negative: fewer bytes at equal PSNR), then the PSNR difference at "
         "each byte target (same bytes or fewer); cells: without/with.\n\n"
