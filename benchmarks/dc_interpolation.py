@@ -3,9 +3,9 @@ terms (format3.dc_interpolation, `--tool dc_interpolation`, the default) or the 
 channel 0 (format3.ChromaPredictor, `--tool chroma`).
 
 For each image, `compact` files at the byte targets with the prediction
-(coefficients.DC_INTERPOLATION or CHROMA_PREDICTION) and without it — the same coders, cells, filters and, unless
-`--steps 0`, the trained stage — then the BD-rate of "with" against "without" (PCHIP,
-negative: fewer bytes at equal PSNR) and each target's PSNR difference.
+(coefficients.DC_INTERPOLATION or CHROMA_PREDICTION) and without it — the same coders, cells,
+filters and, unless `--steps 0`, the trained stage — then the BD-rate of "with" against
+"without" (PCHIP, negative: fewer bytes at equal PSNR) and each target's PSNR difference.
 
     python -m benchmarks.dc_interpolation --images kodim05,kodim23 --steps 0
     python -m benchmarks.dc_interpolation --preset fast --out dc_interpolation_fast
@@ -32,7 +32,10 @@ TOOLS = {  # --tool: (the switch in model/coefficients.py, what it is)
         "DC_INTERPOLATION",
         "Cosines predicted from the constant terms (format3.dc_interpolation)",
     ),
-    "chroma": ("CHROMA_PREDICTION", "The chroma predicted from channel 0 (format3.ChromaPredictor)"),
+    "chroma": (
+        "CHROMA_PREDICTION",
+        "The chroma predicted from channel 0 (format3.ChromaPredictor)",
+    ),
 }
 
 

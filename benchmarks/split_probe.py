@@ -30,6 +30,7 @@ import torch
 
 from benchmarks.bd_rate import load
 from benchmarks.common import bd_rate
+from mhinr.model import coefficients
 from mhinr.model.codec import entropy
 from mhinr.model.coefficients import fit_coders
 from mhinr.model.metrics import psnr
@@ -127,7 +128,9 @@ def point(coder, m: np.ndarray, step: float, mode: str, lam: float) -> tuple:
     cells = coder.basis @ torch.from_numpy(back)
     h, w = coder.pixels.shape[1:]
     rec = assemble(cells, c, hy, hx, 16, 16)[:, :h, :w]
-    rgb = torch.einsum("ij,jhw->ihw", coder.colour.double(), rec) + coder.mean.double()[:, None, None]
+    rgb = (
+        torch.einsum("ij,jhw->ihw", coder.colour.double(), rec) + coder.mean.double()[:, None, None]
+    )
     u8 = rgb.clamp(0, 1).mul(255).round() / 255
     return size, psnr(u8, coder.pixels), float(split.mean())
 
@@ -145,6 +148,7 @@ def main() -> None:
     bs = basis_2d(split_axis(16), split_axis(16), 16)
     m = bs.T @ b16
     summary = []
+    coefficients.CHROMA_PREDICTION = False  # measured before the codec predicted the chroma
     for name in a.images.split(","):
         img = load(name)
         h, w = img.pixels.shape[1:]
@@ -161,7 +165,7 @@ def main() -> None:
             variants.append(("all", 0.0))
         for mode, lam in variants:
             pts = [point(coder, m, s, mode, lam) for s in steps]
-            bd = bd_rate([p[0] for p in pts], [p[1] for p in pts], *zip(*base))
+            bd = bd_rate([p[0] for p in pts], [p[1] for p in pts], *zip(*base, strict=True))
             by = " ".join(f"{8 * b / (h * w):.3f}:{q:.2f}/{f:.2f}" for b, q, f in pts)
             print(f"{name} {mode} λ={lam}: BD-rate {bd:+.2f} % | bpp:dB/split {by}", flush=True)
             summary.append((name, mode, lam, bd))

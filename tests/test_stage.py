@@ -112,9 +112,7 @@ def test_compact_trains_the_stage_and_keeps_it_only_where_it_pays():
     assert compress(img, "RGB", Options(preset="fast", bpp=0.5)).stage is None
 
 
-@pytest.mark.parametrize(
-    "name", ["fast_chroma", "compact_chroma", "fast_interp", "compact_interp"]
-)
+@pytest.mark.parametrize("name", ["fast_chroma", "compact_chroma", "fast_interp", "compact_interp"])
 def test_committed_files_of_todays_format_decode_to_their_psnr(name):
     """tests/data/fast_chroma.inr and compact_chroma.inr (`python -m
     tests.data.make_preset_files`, 2026-12-05): the astronaut crop, `fast` at 1 bpp and at

@@ -7,7 +7,8 @@ constant terms (format3.dc_interpolation) and the chroma from channel 0
 (format3.ChromaPredictor; both 2026-12-05). The older files (fast_interp.inr and
 compact_interp.inr of the morning of 2026-12-05, without the chroma prediction;
 fast_cosine.inr and max_cosine.inr from 2026-12-04, without either; compact_v3_stage.inr)
-stay as they were written: they are the old files a decoder must still read. Run once, from the repository root: `python -m tests.data.make_preset_files`."""
+stay as they were written: they are the old files a decoder must still read. Run once, from
+the repository root: `python -m tests.data.make_preset_files`."""
 
 from pathlib import Path
 

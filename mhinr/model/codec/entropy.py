@@ -243,7 +243,9 @@ def rd_quantize_predicted(
                 s = np.minimum(alpha[k, c] + ctx.terms(k, q[k], c), SCALES - 1)
                 a = np.abs(qc)
                 down = np.sign(qc) * np.maximum(a - 1, 0)
-                saved = costs[s, np.minimum(zigzag(qc), 127)] - costs[s, np.minimum(zigzag(down), 127)]
+                saved = (
+                    costs[s, np.minimum(zigzag(qc), 127)] - costs[s, np.minimum(zigzag(down), 127)]
+                )
                 added = (a_c - (a - 1)) ** 2 - (a_c - a) ** 2
                 qc = np.where((a >= 1) & (added < lam * saved), down, qc)
             q[k, c] = qc

@@ -190,6 +190,8 @@ class ChromaPredictor:
     The encoder (entropy.rd_quantize_rows) and the decoders (`chroma_prediction`) run the
     same steps: `term` for a row, then `update` with its decoded values."""
 
+    radius, ridge = CHROMA_RADIUS, CHROMA_RIDGE
+
     def __init__(self, shape: tuple[int, int, int], step: float):
         self.step = step
         self.num = np.zeros((shape[0] - 1, *shape[1:]))  # Σ e_c e₀ (c ≥ 1) over the rows so far
@@ -198,8 +200,8 @@ class ChromaPredictor:
     def term(self, e0: np.ndarray) -> np.ndarray:
         """[C, Hy, Hx]: the prediction of the next row from channel 0's e₀ [Hy, Hx]
         (channel 0's own: zero)."""
-        den = _box(self.den, CHROMA_RADIUS) + CHROMA_RIDGE * self.step**2
-        alpha = np.clip(_box(self.num, CHROMA_RADIUS) / den, -2.0, 2.0)
+        den = _box(self.den, self.radius) + self.ridge * self.step**2
+        alpha = np.clip(_box(self.num, self.radius) / den, -2.0, 2.0)
         return np.concatenate([np.zeros((1, *e0.shape)), alpha * e0])
 
     def update(self, e: np.ndarray) -> None:
@@ -222,12 +224,14 @@ def _box(a: np.ndarray, r: int) -> np.ndarray:
     return a
 
 
-def chroma_prediction(q: np.ndarray, step: float) -> np.ndarray:
+def chroma_prediction(
+    q: np.ndarray, step: float, pred: ChromaPredictor | None = None
+) -> np.ndarray:
     """[K, C, Hy, Hx] integers (rows ≥ 1 of channels ≥ 1 residuals against the prediction)
     → [K, C, Hy, Hx] float64: the `ChromaPredictor` terms the decoder adds (row 0 and
-    channel 0: zero)."""
+    channel 0: zero). `pred`: a fresh predictor of another kind (benchmarks)."""
     out = np.zeros(q.shape)
-    pred = ChromaPredictor(q.shape[1:], step)
+    pred = pred or ChromaPredictor(q.shape[1:], step)
     for k in range(1, q.shape[0]):
         e = q[k] * step
         out[k] = pred.term(e[0])
@@ -401,7 +405,9 @@ def read(raw: bytes) -> Record:
         raise CodecError("the header is invalid: DC interpolation without the cosine body")
     chroma = bool(flags2 & FLAG2_CHROMA)
     if chroma and (INITS[init] != "fixed" or c < 2):
-        raise CodecError("the header is invalid: a chroma prediction needs the cosine body in colour")
+        raise CodecError(
+            "the header is invalid: a chroma prediction needs the cosine body in colour"
+        )
     return Record(
         coded, (cy, cx), depth, units, INITS[init], seed, bool(flags & FLAG_KLT), body, q,
         post_filter, stage, dc_interp, chroma,
