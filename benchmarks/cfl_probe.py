@@ -20,14 +20,11 @@ import argparse
 import numpy as np
 import torch
 
-from benchmarks.bd_rate import load
 from benchmarks.common import bd_rate
-from mhinr.model import coefficients
+from benchmarks.split_probe import decoded, file_bytes, plain_coder
 from mhinr.model.codec import entropy, format3, postfilter
-from mhinr.model.coefficients import SOLVE_STRIDE, fit_coders
+from mhinr.model.coefficients import SOLVE_STRIDE
 from mhinr.model.metrics import psnr
-from mhinr.model.network import assemble
-from mhinr.model.presets import Arch, Options
 
 FILTER = False
 
@@ -56,22 +53,12 @@ def point(coder, step: float, kappa: float | None, radius: int) -> tuple[int, fl
             (coef - pred) / step, base, coder.rdoq, coder.deadzone, Predictor(base.shape[1:], step)
         )
     e = q * step + terms  # the encoder's terms are the decoder's (tests/test_codec.py)
-    qt = torch.from_numpy(q.reshape(q.shape[0], -1).astype(np.float32))
-    coder.quantized = lambda s: qt
-    coder._coded = None
-    size = len(coder.encode(step))
-    del coder.quantized
-    coder._coded = None
-    coef_hat = torch.from_numpy((e + pred).reshape(e.shape[0], -1))
-    h, w = coder.pixels.shape[1:]
-    rec = assemble(coder.basis @ coef_hat, c, hy, hx, *coder.net.cfg.cell)[:, :h, :w]
-    rgb = (
-        torch.einsum("ij,jhw->ihw", coder.colour.double(), rec) + coder.mean.double()[:, None, None]
-    )
+    size = file_bytes(coder, q, step)
+    rgb = decoded(coder, e + pred, u8=not FILTER)
     if FILTER:  # the restoration filter the codec would solve (its bytes are on both sides)
         f = postfilter.solve(rgb, coder.pixels, coder.kernel, SOLVE_STRIDE)
-        rgb = postfilter.apply(rgb, f)
-    return size, psnr(rgb.clamp(0, 1).mul(255).round() / 255, coder.pixels)
+        rgb = postfilter.apply(rgb, f).clamp(0, 1).mul(255).round() / 255
+    return size, psnr(rgb, coder.pixels)
 
 
 def main() -> None:
@@ -88,14 +75,9 @@ def main() -> None:
     torch.set_num_threads(2)
     steps = [float(s) for s in a.steps.split(",")]
     summary: dict[float, list[float]] = {}
-    coefficients.CHROMA_PREDICTION = False  # the probe predicts by itself
     for name in a.images.split(","):
-        img = load(name)
+        img, coder = plain_coder(name)  # the probe predicts the chroma by itself
         h, w = img.pixels.shape[1:]
-        coder = fit_coders(
-            img.pixels, img.mode, Options(preset="fast"), True, archs=[Arch(cell=16, fixed=True)]
-        )[0]
-        coder.post_filter = False
         base = [point(coder, s, None, 0) for s in steps]
         print(name, "plain", " ".join(f"{8 * b / (h * w):.3f}:{q:.2f}" for b, q in base))
         for kappa in [float(x) for x in a.kappas.split(",")]:

@@ -118,21 +118,47 @@ def point(coder, m: np.ndarray, step: float, mode: str, lam: float) -> tuple:
     pred = np.where(split.ravel()[None].repeat(c, 0).ravel()[None], m @ p16, p16)
     coef_hat = q.reshape(q.shape[0], -1) * step + pred
     back = np.where(split.ravel()[None].repeat(c, 0).ravel()[None], m.T @ coef_hat, coef_hat)
-    qt = torch.from_numpy(q.reshape(q.shape[0], -1).astype(np.float32))
-    coder.quantized = lambda s: qt  # the file codes these integers
-    coder._coded = None
-    size = len(coder.encode(step))
-    del coder.quantized
+    size = file_bytes(coder, q, step)
     if mode == "rd" or mode == "all":
         size += math.ceil(flag_bits(split) / 8)
-    cells = coder.basis @ torch.from_numpy(back)
-    h, w = coder.pixels.shape[1:]
-    rec = assemble(cells, c, hy, hx, 16, 16)[:, :h, :w]
-    rgb = (
-        torch.einsum("ij,jhw->ihw", coder.colour.double(), rec) + coder.mean.double()[:, None, None]
-    )
-    u8 = rgb.clamp(0, 1).mul(255).round() / 255
-    return size, psnr(u8, coder.pixels), float(split.mean())
+    return size, psnr(decoded(coder, back), coder.pixels), float(split.mean())
+
+
+def plain_coder(name: str):
+    """(the image, the `fast` coder of its 16-pixel cells without the restoration filter and
+    without the codec's chroma prediction: the probes make their own)."""
+    img = load(name)
+    coefficients.CHROMA_PREDICTION = False
+    try:
+        arch = Arch(cell=16, fixed=True)
+        coder = fit_coders(img.pixels, img.mode, Options(preset="fast"), True, archs=[arch])[0]
+    finally:
+        coefficients.CHROMA_PREDICTION = True
+    coder.post_filter = False
+    return img, coder
+
+
+def file_bytes(coder, q: np.ndarray, step: float) -> int:
+    """The length of the coder's file at `step` holding the integers `q` instead of its own."""
+    qt = torch.from_numpy(q.reshape(q.shape[0], -1).astype(np.float32))
+    coder.quantized = lambda s: qt
+    coder._coded = None
+    try:
+        return len(coder.encode(step))
+    finally:
+        del coder.quantized
+        coder._coded = None
+
+
+def decoded(coder, coef: np.ndarray, u8: bool = True) -> torch.Tensor:
+    """The image [C, H, W] of cell coefficients [k, O]: in [0, 1] rounded to 8 bits, or
+    (`u8` False) as computed, float64."""
+    c, h, w = coder.pixels.shape
+    cells = coder.basis @ torch.from_numpy(coef.reshape(coef.shape[0], -1))
+    rec = assemble(cells, c, *coder.net.cfg.heads, *coder.net.cfg.cell)[:, :h, :w]
+    mean = coder.mean.double()[:, None, None]
+    rgb = torch.einsum("ij,jhw->ihw", coder.colour.double(), rec) + mean
+    return rgb.clamp(0, 1).mul(255).round() / 255 if u8 else rgb
 
 
 def main() -> None:
@@ -148,14 +174,9 @@ def main() -> None:
     bs = basis_2d(split_axis(16), split_axis(16), 16)
     m = bs.T @ b16
     summary = []
-    coefficients.CHROMA_PREDICTION = False  # measured before the codec predicted the chroma
     for name in a.images.split(","):
-        img = load(name)
+        img, coder = plain_coder(name)
         h, w = img.pixels.shape[1:]
-        coder = fit_coders(
-            img.pixels, img.mode, Options(preset="fast"), True, archs=[Arch(cell=16, fixed=True)]
-        )[0]
-        coder.post_filter = False
         # the coder's basis is the DCT in dct_order on row-major pixels (signs included)
         assert np.allclose(coder.basis.numpy(), b16, atol=1e-9)
         base = [point(coder, m, s, "none", 0)[:2] for s in steps]

@@ -1039,6 +1039,17 @@ def test_dc_interpolated_file_decodes_to_the_encoders_reconstruction(cosine_code
     assert psnr(out, img) > psnr(flat_out, img) + 1 and len(data) <= len(flat) + 2
 
 
+@contextlib.contextmanager
+def _tools(c, **changes):
+    """A coder's coding tools changed for the block, then as they were."""
+    before = c.tools
+    c.tools = replace(before, **changes)
+    try:
+        yield c
+    finally:
+        c.tools = before
+
+
 def test_dc_interpolation_needs_the_cosine_body(coder):
     """A trained body's file cannot say it was coded against the interpolation: the writer
     refuses it, and a reader refuses a record that claims it."""
@@ -1046,17 +1057,10 @@ def test_dc_interpolation_needs_the_cosine_body(coder):
     from mhinr.model.codec.format3 import FLAG_MORE, read
 
     _, c = coder
-    c.tools = replace(c.tools, dc_interp=True)
-    try:
-        with pytest.raises(ValueError, match="cosine body"):
-            c.encode(0.05)
-    finally:
-        c.tools = replace(c.tools, dc_interp=False)
-    c.tools = replace(c.tools, context_coding=False)  # the byte-plane record: one stream
-    try:
+    with _tools(c, dc_interp=True), pytest.raises(ValueError, match="cosine body"):
+        c.encode(0.05)
+    with _tools(c, context_coding=False):  # the byte-plane record: one stream
         raw = bytearray(open_payload(c.encode(0.05))[1])
-    finally:
-        c.tools = replace(c.tools, context_coding=True)
     raw[COMPACT.size - 1] |= FLAG_MORE  # a second flags byte with bit 1
     raw[COMPACT.size : COMPACT.size] = bytes([2])
     with pytest.raises(CodecError, match="cosine body"):
@@ -1140,24 +1144,17 @@ def test_chroma_prediction_needs_the_cosine_body_in_colour(coder):
     from mhinr.model.coefficients import FIXED, fit_coders
 
     _, c = coder
-    c.tools = replace(c.tools, chroma=True)
-    try:
-        with pytest.raises(ValueError, match="cosine body in colour"):
-            c.encode(0.05)
-    finally:
-        c.tools = replace(c.tools, chroma=False)
+    with _tools(c, chroma=True), pytest.raises(ValueError, match="cosine body in colour"):
+        c.encode(0.05)
     (grey,) = fit_coders(smooth_image(1, 40, 56), "L", Options(preset="fast"), True, [FIXED])
     assert not grey.tools.chroma
-    for one, flags2_at in ((c, COMPACT.size), (grey, COMPACT.size)):
-        one.tools = replace(one.tools, context_coding=False)  # the byte-plane record
-        try:
+    for one in (c, grey):
+        with _tools(one, context_coding=False):  # the byte-plane record
             raw = bytearray(open_payload(one.encode(0.05))[1])
-        finally:
-            one.tools = replace(one.tools, context_coding=True)
         if raw[COMPACT.size - 1] & FLAG_MORE:
-            raw[flags2_at] |= 4
+            raw[COMPACT.size] |= 4
         else:
             raw[COMPACT.size - 1] |= FLAG_MORE
-            raw[flags2_at:flags2_at] = bytes([4])
+            raw[COMPACT.size : COMPACT.size] = bytes([4])
         with pytest.raises(CodecError, match="chroma prediction"):
             read(bytes(raw))

@@ -84,7 +84,8 @@ def encode_coefficients(
     stage: synthesis.Stage | None = None,
 ) -> bytes:
     """`q`: integer coefficients [k, C·Hy·Hx] (with `tools.dc_interp`, all rows but the
-    first residuals against format3.dc_interpolation of the first); the body must already
+    first residuals against format3.dc_interpolation of the first; with `tools.chroma`,
+    channels ≥ 1 also against format3.ChromaPredictor's prediction); the body must already
     hold its quantized values (the encoder computes coefficients against exactly the
     decoder's basis; with `tools.klt` the Karhunen–Loève-ordered one, `cell_basis`).
     Format 3 (`_compact_record`) for the networks the presets make; any other network
@@ -115,18 +116,14 @@ def encode_coefficients(
     record = None  # the byte-plane record: for LZMA2 (coder 3) and zstd (coder 2)
     if planar or coder == "zstd":
         planes = dict(tensors, coefficients=zigzag_array(predicted(dc_differences)))
-        record = _compact_record(
-            net, coded, planes, dc_prediction, post_filter, klt, False, stage, tools.flags2
-        )
-    if planar:
-        assert record is not None
-        candidates.append((3, lzma_raw(record)))
+        side = (post_filter, klt, False, stage, tools.flags2)
+        record = _compact_record(net, coded, planes, dc_prediction, *side)
+        if planar:
+            candidates.append((3, lzma_raw(record)))
     if range_coded:
         median = dc_prediction and tools.dc_median
-        head = _compact_record(
-            net, coded, tensors, dc_prediction, post_filter, klt, median, stage, tools.flags2
-        )
-        head = lzma_raw(head)
+        side = (post_filter, klt, median, stage, tools.flags2)
+        head = lzma_raw(_compact_record(net, coded, tensors, dc_prediction, *side))
         ranged = predicted(dc_med_residuals if median else dc_differences)
         section = entropy.encode(ranged.reshape(len(q), *dc_shape))
         candidates.append((4, struct.pack("<I", len(head)) + head + section))
