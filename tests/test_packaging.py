@@ -4,6 +4,7 @@ service's packages come with `mhinr[server]`."""
 import json
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -157,3 +158,22 @@ def test_a_fresh_virtualenv_with_pip_install_decodes_and_renders_without_pytorch
     assert "pip install 'mhinr[fit]'" in up.stderr
     fit = mhinr("fit", str(data_dir / "fast_v1.inr"), "-o", "x.inr")
     assert fit.returncode == 2 and "fit needs pip install 'mhinr[fit]'" in fit.stderr, fit.stderr
+
+
+def test_render_and_info_do_not_import_pytorch():
+    """`mhinr render` and `mhinr info` of a cosine codec file run on NumPy alone even where
+    PyTorch is installed: `fit`'s options (which import the model, and PyTorch, 1.5 s here)
+    are not built for them (cli.parser's `fit_flags`)."""
+    data = ROOT / "tests" / "data" / "fast_chroma.inr"
+    code = (
+        "import sys; from mhinr.app.cli import main; "
+        f"main(['info', {str(data)!r}]); "
+        f"main(['render', {str(data)!r}, '--size', '64', '-o', sys.argv[1]]); "
+        "print('torch' in sys.modules)"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            [sys.executable, "-c", code, f"{tmp}/x.png"], capture_output=True, text=True, timeout=60
+        )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("False"), out.stdout

@@ -10,7 +10,9 @@ from mhinr.model.files import write_atomic
 OUTPUT_FORMATS = {".png": "PNG", ".webp": "WEBP", ".jpg": "JPEG", ".jpeg": "JPEG", ".avif": "AVIF"}
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(fit_flags: bool = True) -> argparse.ArgumentParser:
+    """The command line. `fit_flags` False leaves out `fit`'s options (they import the
+    model, and PyTorch with it: 1.5 s that `render` and `info` need not wait)."""
     p = argparse.ArgumentParser(prog="mhinr", description="Images as multi-head ReLU INRs.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -18,6 +20,8 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("image", type=Path)
     f.add_argument("-o", "--output", type=Path, help="the .inr file to write")
     try:  # every option of worker/options.FitSpec (pydantic: `pip install 'mhinr[fit]'`)
+        if not fit_flags:
+            raise ImportError
         from mhinr.worker.options import add_flags
     except ImportError:  # the decoder alone: `mhinr fit` says what to install (cmd_fit)
         f.add_argument("rest", nargs=argparse.REMAINDER)
@@ -312,7 +316,9 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    light = bool(argv) and argv[0] in ("render", "info", "sign")  # no fit options to parse
+    args = parser(fit_flags=not light).parse_args(argv)
     from mhinr.model.codec.container import CodecError
 
     commands = {
