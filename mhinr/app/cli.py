@@ -19,14 +19,15 @@ def parser(fit_flags: bool = True) -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit a network to an image and write the .inr file")
     f.add_argument("image", type=Path)
     f.add_argument("-o", "--output", type=Path, help="the .inr file to write")
-    try:  # every option of worker/options.FitSpec (pydantic: `pip install 'mhinr[fit]'`)
-        if not fit_flags:
-            raise ImportError
-        from mhinr.worker.options import add_flags
-    except ImportError:  # the decoder alone: `mhinr fit` says what to install (cmd_fit)
-        f.add_argument("rest", nargs=argparse.REMAINDER)
-    else:
+    if fit_flags:  # every option of worker/options.FitSpec (pydantic: `pip install 'mhinr[fit]'`)
+        try:
+            from mhinr.worker.options import add_flags
+        except ImportError:  # the decoder alone: `mhinr fit` says what to install (cmd_fit)
+            fit_flags = False
+    if fit_flags:
         add_flags(f)
+    else:
+        f.add_argument("rest", nargs=argparse.REMAINDER)
     f.add_argument(
         "--explain", action="store_true", help="print what the fit would do, and do nothing"
     )

@@ -601,8 +601,7 @@ class CoefficientCoder:
 
     def reconstruction(self, step: float) -> Tensor:
         """The image [C, H, W] the quantized coefficients at `step` decode to (float64)."""
-        q = self.quantized(step)
-        coef = q * step
+        coef = self.quantized(step) * step
         prediction = self.prediction(step)
         if prediction is not None:
             coef = coef + prediction
