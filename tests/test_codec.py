@@ -24,7 +24,7 @@ from mhinr.model.compress import Options, compress
 from mhinr.model.fit import FitConfig, fit
 from mhinr.model.metrics import psnr
 from mhinr.model.network import build_network
-from mhinr.model.ratecontrol import finish
+from mhinr.model.ratecontrol import boundary, finish
 from mhinr.model.render import render
 from tests.conftest import smooth_image
 
@@ -179,11 +179,39 @@ def test_coefficient_storage_reports_the_real_files_numbers(channels, mode):
 def test_rate_control_meets_a_byte_budget_and_a_psnr_target():
     img = smooth_image(3, 64, 64, seed=7)
     small = compress(img, "RGB", Options(preset="fast", max_bytes=1200))
-    assert small.met and small.bytes <= 1200
+    assert small.met and 0.9 * 1200 < small.bytes <= 1200  # the finest step that fits
     aim = small.psnr + 2  # above what the byte budget allows
     good = compress(img, "RGB", Options(preset="fast", target_psnr=aim))
     assert good.met and good.psnr >= aim
     assert good.bytes > small.bytes and good.psnr > small.psnr
+
+
+@pytest.mark.parametrize("ok_below", [True, False])
+@pytest.mark.parametrize(
+    "g",
+    [
+        lambda x: -1.3 * (x - 0.37),  # nearly what log(bytes) is against log(step)
+        lambda x: 3.0 - math.exp(x + 2.5),  # curved, steep beyond the root (ln 3 − 2.5)
+        lambda x: math.floor(-40 * (x + 1.1)) / 40,  # steps, as integer coefficients give
+    ],
+)
+def test_the_step_search_lands_on_the_ok_side_next_to_the_root(g, ok_below):
+    lo, hi, root = math.log(1e-3), math.log(2.0), None
+    a, b = lo, hi  # the root by bisection, to compare
+    for _ in range(60):
+        m = (a + b) / 2
+        a, b = (m, b) if g(m) >= 0 else (a, m)
+    root = (a + b) / 2
+    x, _, evals = boundary(g, math.log(0.1), lo, hi, ok_below, 0.0074, 1e-9, -1.2)
+    assert x is not None and evals <= 9  # bisection of the range took 10
+    assert (g(x) >= 0) if ok_below else (g(x) < 0)  # on the side where the target holds
+    assert abs(x - root) <= 0.0074 + 1e-9  # and next to the root
+
+
+def test_the_step_search_says_when_the_root_is_out_of_range():
+    far = lambda x: -(x - 5.0)  # noqa: E731  g ≥ 0 over the whole range
+    assert boundary(far, 0.0, -7.0, 0.7, False, 0.0074, 1e-3, -1.2)[:2] == (None, 0.7)
+    assert boundary(far, 0.0, -7.0, 0.7, True, 0.0074, 1e-3, -1.2)[0] == 0.7  # all of it ok
 
 
 def test_an_unreachable_target_is_reported_as_not_met():

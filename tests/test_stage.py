@@ -104,7 +104,7 @@ def test_compact_trains_the_stage_and_keeps_it_only_where_it_pays():
     assert stage is not None and stage["steps"] == 400 and out.train_steps == 400
     assert 0 < stage["steps"] / stage["seconds"] < stage["steps_per_s"]  # training alone
     assert out.met and out.bytes <= 0.5 * 192 * 256 / 8
-    assert out.psnr >= stage["without"]["psnr"] - 1e-9
+    assert out.psnr >= stage["without"]["psnr"] - 5e-4  # the metrics round to 0.001 dB
     assert (out.stage["kept"]) == (decode(out.data)[0].stage is not None)
     off = compress(img, "RGB", Options(preset="compact", bpp=0.5, steps=0))
     assert off.stage is None and decode(off.data)[0].stage is None

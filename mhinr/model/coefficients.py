@@ -38,7 +38,7 @@ from mhinr.model.fit import FitConfig, Progress, fit_projection, prepare_target
 from mhinr.model.metrics import psnr
 from mhinr.model.network import MultiHeadINR, assemble, build_network, split_cells
 from mhinr.model.presets import MAX_BUDGET_S, MAX_STEPS, Arch, Options, grid
-from mhinr.model.ratecontrol import Compressed, Target, better, finish, target_of
+from mhinr.model.ratecontrol import Compressed, Target, better, boundary, finish, target_of
 from mhinr.model.render import render
 
 # the cosine body's cells coded as residuals against the interpolation of their constant
@@ -57,8 +57,12 @@ DEFAULT_STEP = 0.1
 RDOQ_LAMBDA = 0.1
 RDOQ_PASSES = 1
 # a target's step is searched without RDOQ, then with it between this fraction of that step
-# and the step (three halvings)
+# and the step (`search`)
 RDOQ_BRACKET = 0.85
+# the step search (ratecontrol.boundary) stops within this much of log(step) of the target's
+# boundary (bisection's 10 halvings of [1e-3, 2] gave 0.0074), or where a file is within
+# BYTES_TOL of log(max_bytes) or PSNR_TOL dB of a PSNR target
+WIDE_TOL, BYTES_TOL, PSNR_TOL = 0.0074, 0.004, 0.01
 DEADZONE = 0.1  # rounding offset towards zero: cheaper zeros for a little more error (0.2 until
 # 2026-11-30: benchmarks/results/codec_ablation.md measured 0.1 better by 1.25 % BD-rate)
 # the slope that prices a restoration filter's bytes (`CoefficientCoder.filters`): ~6 dB per
@@ -620,42 +624,39 @@ class CoefficientCoder:
 
     def search(self, target: Target, default_step: float) -> Compressed:
         """The coarsest step that meets a PSNR target, or the finest whose file fits a byte
-        budget: bisection on log(step), quality and size both falling as the step grows.
+        budget, on log(step), quality and size both falling as the step grows
+        (ratecontrol.boundary: regula falsi, ~5 steps tried where bisection took 10).
         Quality is computed from the coefficients, size by coding; the chosen file is then
         decoded and measured, and a PSNR target missed by rounding is met with a finer step."""
         if not target:
             return finish(self.encode(default_step), self.pixels, target)
         by_psnr = "psnr" in target
 
-        def ok(step: float) -> bool:
+        def g(step: float) -> float:  # falls as the step grows; ≥ 0 / < 0 where a target holds
             if by_psnr:
-                return self.quality(step) >= target["psnr"]
-            return len(self.encode(step)) <= target["max_bytes"]
+                return self.quality(step) - target["psnr"]
+            return math.log(len(self.encode(step)) / (target["max_bytes"] + 0.5))
 
-        def bisect(lo: float, hi: float, times: int) -> tuple[float | None, float, float]:
-            good = None  # log-steps; ok() holds at finer steps (PSNR) or coarser (bytes)
-            for _ in range(times):
-                mid = (lo + hi) / 2
-                if ok(math.exp(mid)):
-                    good = mid
-                    lo, hi = (mid, hi) if by_psnr else (lo, mid)
-                else:
-                    lo, hi = (lo, mid) if by_psnr else (mid, hi)
-            return good, lo, hi
+        def find(x0: float, lo: float, hi: float, x_tol: float) -> tuple[float | None, float]:
+            g_tol, slope = (PSNR_TOL, -7.0) if by_psnr else (BYTES_TOL, -1.2)
+            found, end, _ = boundary(
+                lambda x: g(math.exp(x)), x0, lo, hi, by_psnr, x_tol, g_tol, slope
+            )
+            return found, end
 
         # the wide search with the deadzone quantizer alone (RDOQ and the chroma
         # prediction cost ~0.3 s a step each) …
         rdoq, self.rdoq = self.rdoq, 0.0
         tools, self.tools = self.tools, replace(self.tools, chroma=False)
-        try:
-            good, lo, hi = bisect(math.log(1e-3), math.log(2.0), 10)  # finest, coarsest
+        try:  # finest, coarsest
+            good, end = find(math.log(default_step), math.log(1e-3), math.log(2.0), WIDE_TOL)
         finally:
             self.rdoq, self.tools = rdoq, tools
         if good is None:  # unreachable: the closest we can get
-            return finish(self.encode(math.exp(lo if by_psnr else hi)), self.pixels, target)
+            return finish(self.encode(math.exp(end)), self.pixels, target)
         if rdoq or tools.chroma:  # … then their step, a little finer (they save bytes)
             finer = good + math.log(RDOQ_BRACKET)
-            refined, _, _ = bisect(finer, good, 3)
+            refined, _ = find((good + finer) / 2, finer, good, abs(math.log(RDOQ_BRACKET)) / 8)
             good = refined if refined is not None else (finer if by_psnr else good)
         step = math.exp(good)
         out = finish(self.encode(step), self.pixels, target)

@@ -162,3 +162,59 @@ def better(a: Compressed, b: Compressed, target: Target) -> bool:
     if "max_bytes" in target and not a.met:  # both over the limit: the closer to it
         return a.bytes < b.bytes
     return a.psnr > b.psnr
+
+
+def boundary(
+    g,
+    x0: float,
+    lo: float,
+    hi: float,
+    ok_below: bool,
+    x_tol: float,
+    g_tol: float,
+    slope: float,
+    max_evals: int = 16,
+) -> tuple[float | None, float, int]:
+    """Where a decreasing function `g` of x in [lo, hi] crosses zero, from the side where a
+    target holds (`ok_below`: g ≥ 0, at x left of the root; else g ≤ 0, right of it): the x
+    on that side closest to the root that was evaluated, found by regula falsi on a bracket
+    (each new point kept at least a tenth of the bracket from its ends, so the bracket
+    shrinks whatever g's shape), the first bracket found by extrapolating from `x0` with
+    the slope of the last two points (`slope` at first). It stops when the bracket is
+    narrower than `x_tol` or a point on the ok side has |g| ≤ `g_tol`.
+    Returns (that x or None if no evaluated point was on the ok side, the end of [lo, hi]
+    nearest the root's side when none was, the evaluations made). A smooth g (bytes or PSNR
+    against log(step)) takes 3–6 evaluations where bisection of [lo, hi] took 10."""
+    left: tuple[float, float] | None = None  # the largest x evaluated with g ≥ 0 …
+    right: tuple[float, float] | None = None  # … and the smallest with g < 0
+    last: list[tuple[float, float]] = []
+    x, evals = min(hi, max(lo, x0)), 0
+    while evals < max_evals:
+        v = g(x)
+        evals += 1
+        last = [*last[-1:], (x, v)]
+        if v >= 0 and (left is None or x > left[0]):
+            left = (x, v)
+        if v < 0 and (right is None or x < right[0]):
+            right = (x, v)
+        ok = left if ok_below else right
+        if ok is not None and abs(ok[1]) <= g_tol:
+            break
+        if left is not None and right is not None:
+            width = right[0] - left[0]
+            if width <= x_tol:
+                break
+            guess = left[0] + width * left[1] / (left[1] - right[1])
+            x = min(right[0] - width / 10, max(left[0] + width / 10, guess))
+            continue
+        if len(last) == 2 and last[0][0] != last[1][0] and last[0][1] != last[1][1]:
+            slope = min(-1e-3, (last[1][1] - last[0][1]) / (last[1][0] - last[0][0]))
+        if (left is None and x <= lo) or (right is None and x >= hi):
+            break  # the root lies beyond the range
+        step = max(-2.0, min(2.0, -v / slope))  # toward the root, a bounded jump
+        step = step if abs(step) > x_tol else (x_tol if v >= 0 else -x_tol)  # g ≥ 0: go right
+        x = min(hi, max(lo, x + step))
+    ok = left if ok_below else right
+    if ok is not None:
+        return ok[0], ok[0], evals
+    return None, (lo if ok_below else hi), evals

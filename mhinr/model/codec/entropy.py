@@ -149,17 +149,20 @@ class _Context:
     def terms(self, k: int, row: np.ndarray | None, c: int) -> np.ndarray:
         """Context indices [Hy, Hx] for channel c of row k; `row` is row k decoded so far
         (channel 0 is used for c ≥ 1). Row 0 (the constant terms) comes last (`order`)."""
+        return np.searchsorted(_THRESHOLDS, self.magnitudes(k, row, c, c + 1)[0], side="right")
+
+    def magnitudes(self, k: int, row: np.ndarray | None, c0: int, c1: int) -> np.ndarray:
+        """The mixed magnitudes [c1 − c0, Hy, Hx] of channels c0 … c1 − 1 of row k, whose
+        context indices `terms` looks up."""
         if k == 0:
-            own, w_own, w_nb = self.low[c], W_DC_OWN, W_DC_NEIGHBOURS
-            nb = _neighbour_sum(self.low[c : c + 1])[0]
+            own, w_own, w_nb = self.low[c0:c1], W_DC_OWN, W_DC_NEIGHBOURS
         else:
-            own, w_own, w_nb = self.own[c], W_OWN, W_NEIGHBOURS
-            nb = _neighbour_sum(self.own[c : c + 1])[0]
-        m = round(4 * w_own) * own + round(w_nb) * nb
-        if c > 0:
+            own, w_own, w_nb = self.own[c0:c1], W_OWN, W_NEIGHBOURS
+        m = round(4 * w_own) * own + round(w_nb) * _neighbour_sum(own)
+        if c1 > 1:
             assert row is not None  # channel 0 of this row, decoded first
-            m = m + round(4 * W_CHANNEL0) * ONE * np.abs(row[0])
-        return np.searchsorted(_THRESHOLDS, m // 4, side="right")
+            m[max(0, 1 - c0) :] += round(4 * W_CHANNEL0) * ONE * np.abs(row[0])
+        return m // 4
 
     def update(self, k: int, row: np.ndarray) -> None:
         """Take in row k (all channels) once it is coded."""
@@ -176,14 +179,14 @@ def order(k_rows: int) -> list[int]:
 
 
 def context_indices(q: np.ndarray) -> np.ndarray:
-    """[K, C, Hy, Hx] context indices of all coefficients (the encoder's view)."""
+    """[K, C, Hy, Hx] context indices of all coefficients (the encoder's view: every
+    channel of a row at once, one lookup for them all)."""
     ctx = _Context(q.shape[1:])
-    out = np.empty(q.shape, np.int64)
+    m = np.empty(q.shape, np.int64)
     for k in order(q.shape[0]):
-        for c in range(q.shape[1]):
-            out[k, c] = ctx.terms(k, q[k], c)
+        m[k] = ctx.magnitudes(k, q[k], 0, q.shape[1])
         ctx.update(k, q[k])
-    return out
+    return np.searchsorted(_THRESHOLDS, m, side="right")
 
 
 def rd_quantize(scaled: np.ndarray, q: np.ndarray, lam: float, passes: int = 2) -> np.ndarray:
@@ -257,19 +260,26 @@ def rd_quantize_predicted(
 def fit_alpha(z: np.ndarray, ctx: np.ndarray) -> np.ndarray:
     """[K, C] α minimising the estimated bits of each row and channel."""
     k, c = z.shape[:2]
-    rows = np.arange(k * c).reshape(k, c, 1, 1)
     per_row = (CONTEXTS + 1) * 128
+    rows = np.arange(k * c, dtype=np.int64).reshape(k, c, 1, 1)
     flat = (rows * per_row + ctx * 128 + np.minimum(z, 127)).ravel()
-    # the (row, context, symbol) triples that occur, counted: a few thousand of the
-    # K·C·81·128 possible (a dense histogram of them took most of an encode's time)
-    seen, counts = np.unique(flat, return_counts=True)
-    cell = seen % per_row  # context · 128 + symbol
-    weighted = _shifted_costs().reshape(SCALES, -1).T[cell] * counts[:, None]  # [seen, α]
+    # the (row, context, symbol) triples that occur, counted: a few tens of thousands of the
+    # K·C·81·128 possible (a histogram of them all, then only its nonzero bins summed)
+    counts = np.bincount(flat, minlength=k * c * per_row)
+    seen = np.flatnonzero(counts.astype(bool))
+    weighted = np.take(_costs_by_cell(), seen % per_row, axis=0)  # [seen, α]
+    weighted *= counts[seen][:, None]
     row = seen // per_row  # sorted: each row's triples are one run
     starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
     bits = np.zeros((k * c, SCALES))
     bits[row[starts]] = np.add.reduceat(weighted, starts, axis=0)
     return bits.argmin(1).reshape(k, c)
+
+
+@cache
+def _costs_by_cell() -> np.ndarray:
+    """[context · 128 + symbol, α] bits (`_shifted_costs`, laid out for `fit_alpha`)."""
+    return np.ascontiguousarray(_shifted_costs().reshape(SCALES, -1).T)
 
 
 # the last ((shape, digest of the integers), section): replaced whole, read once, so threads
@@ -299,12 +309,30 @@ def _encode(q: np.ndarray) -> bytes:
     enc = constriction.stream.queue.RangeEncoder()
     uniform = constriction.stream.model.Uniform()
     _put(enc, uniform, zigzag(_alpha_differences(alpha)).ravel(), ALPHA_SCALE)
-    for k in order(q.shape[0]):
-        for c in range(q.shape[1]):
-            s = np.minimum(alpha[k, c] + ctx[k, c].ravel(), SCALES - 1)
-            zs = z[k, c].ravel()
-            for v in np.unique(s):
-                _put(enc, uniform, zs[s == v], int(v))
+    # each row and channel in coding order, its symbols grouped by scale (ascending), in
+    # raster order within a group: one stable sort of each row's scales (8-bit keys: a
+    # radix sort), then one `encode` a group
+    rows = order(q.shape[0])
+    s = np.minimum(alpha[rows][:, :, None, None] + ctx[rows], SCALES - 1)
+    s = s.reshape(-1, s[0, 0].size).astype(np.uint8)
+    perm = np.argsort(s, axis=1, kind="stable")
+    s = np.take_along_axis(s, perm, 1).ravel()
+    zs = np.take_along_axis(z[rows].reshape(len(s) // perm.shape[1], -1), perm, 1).ravel()
+    cut = np.ones(len(s), bool)  # where a group starts: a new row, or a new scale
+    cut[1:] = s[1:] != s[:-1]
+    cut[:: perm.shape[1]] = True
+    starts = np.flatnonzero(cut)
+    esc = (2 * np.array([_span(v) for v in range(SCALES)]) + 1)[s]
+    clipped = np.minimum(zs, esc).astype(np.int32)
+    escaped = np.flatnonzero(zs >= esc)
+    ends = np.r_[starts[1:], len(s)]
+    has_escape = np.zeros(len(starts), bool)
+    if len(escaped):
+        has_escape[np.searchsorted(starts, escaped, side="right") - 1] = True
+    for a, b, v, e in zip(starts.tolist(), ends.tolist(), s[starts].tolist(), has_escape.tolist()):
+        enc.encode(clipped[a:b], _model(v))
+        if e:
+            _encode_excess(enc, uniform, zs[a:b][zs[a:b] >= esc[a]] - esc[a])
     return enc.get_compressed().astype("<u4").tobytes()
 
 
