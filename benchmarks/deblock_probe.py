@@ -50,7 +50,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def filtered(decoded: np.ndarray, original: np.ndarray) -> np.ndarray:
     """`decoded` after a restoration filter solved for it (as the encoder would)."""
-    f = postfilter.solve(torch.from_numpy(decoded / 255).float(), torch.from_numpy(original / 255).float())
+    f = postfilter.solve(
+        torch.from_numpy(decoded / 255).float(), torch.from_numpy(original / 255).float()
+    )
     u8 = torch.from_numpy(np.clip(np.round(decoded), 0, 255).astype(np.uint8))
     return postfilter.apply_u8(u8, f).numpy().astype(float)
 
@@ -69,7 +71,7 @@ def main() -> None:
         h, w = img.pixels.shape[1:]
         original = (np.asarray(img.pixels) * 255).round().astype(float)
         targets = [{"max_bytes": int(b * h * w / 8)} for b in bpps]
-        for bpp, o in zip(bpps, compress_sweep(img.pixels, img.mode, Options(preset="fast"), targets)):
+        for o in compress_sweep(img.pixels, img.mode, Options(preset="fast"), targets):
             net, n = o.net, o.net.cfg.cell[0]
             kept, net.post_filter = net.post_filter, None
             decoded = render(net, (h, w)).numpy().astype(float)
@@ -82,7 +84,7 @@ def main() -> None:
                     best_raw = max(best_raw, (psnr(d, original) - plain, ramp, most))
                     best = max(best, (psnr(filtered(d, original), original) - refit, ramp, most))
             rows.append(
-                f"| {name} | {o.bpp:.3f} | {n} | {o.psnr:.2f} | {'yes' if kept is not None else 'no'}"
+                f"| {name} | {o.bpp:.3f} | {n} | {o.psnr:.2f} | {'no' if kept is None else 'yes'}"
                 f" | {plain:.2f} | {best_raw[0]:+.3f} (L {best_raw[1]}, T {best_raw[2]})"
                 f" | {refit:.2f} | {best[0]:+.3f} (L {best[1]}, T {best[2]}) |"
             )
@@ -91,7 +93,8 @@ def main() -> None:
         [
             "# A deblocking filter at the cell borders (probe)",
             "",
-            f"`python -m benchmarks.deblock_probe --images {a.images} --bpps {a.bpps}` — {machine()}."
+            f"`python -m benchmarks.deblock_probe --images {a.images} --bpps {a.bpps}`"
+            f" — {machine()}."
             " `fast` files; dB against the original (RGB). *deblocked*: the best (L, T) of the"
             " grid on the decode without a restoration filter; *then filtered*: a filter solved"
             " again after deblocking, against one solved on the plain decode (unpriced: see the"

@@ -329,9 +329,10 @@ def _encode(q: np.ndarray) -> bytes:
     has_escape = np.zeros(len(starts), bool)
     if len(escaped):
         has_escape[np.searchsorted(starts, escaped, side="right") - 1] = True
-    for a, b, v, e in zip(starts.tolist(), ends.tolist(), s[starts].tolist(), has_escape.tolist()):
+    groups = zip(starts.tolist(), ends.tolist(), s[starts].tolist(), has_escape, strict=True)
+    for a, b, v, escapes in groups:
         enc.encode(clipped[a:b], _model(v))
-        if e:
+        if escapes:
             _encode_excess(enc, uniform, zs[a:b][zs[a:b] >= esc[a]] - esc[a])
     return enc.get_compressed().astype("<u4").tobytes()
 
