@@ -1,15 +1,18 @@
-"""A prediction of the cosine codec on and off: the cosines predicted from the constant
-terms (format3.dc_interpolation, `--tool dc_interpolation`, the default) or the chroma from
-channel 0 (format3.ChromaPredictor, `--tool chroma`).
+"""A tool of the cosine codec on and off: the cosines predicted from the constant terms
+(format3.dc_interpolation, `--tool dc_interpolation`, the default), the chroma from channel
+0 (format3.ChromaPredictor, `--tool chroma`) or the deblocking filter (codec/deblock.py,
+`--tool deblock`).
 
-For each image, `compact` files at the byte targets with the prediction
-(coefficients.DC_INTERPOLATION or CHROMA_PREDICTION) and without it — the same coders, cells,
-filters and, unless `--steps 0`, the trained stage — then the BD-rate of "with" against
-"without" (PCHIP, negative: fewer bytes at equal PSNR) and each target's PSNR difference.
+For each image, `compact` files at the byte targets with the tool
+(coefficients.DC_INTERPOLATION, CHROMA_PREDICTION or DEBLOCKING) and without it — the same
+coders, cells, filters and, unless `--steps 0`, the trained stage — then the BD-rate of
+"with" against "without" (PCHIP, negative: fewer bytes at equal PSNR) and each target's
+PSNR difference.
 
     python -m benchmarks.dc_interpolation --images kodim05,kodim23 --steps 0
     python -m benchmarks.dc_interpolation --preset fast --out dc_interpolation_fast
     python -m benchmarks.dc_interpolation --tool chroma --preset fast --out chroma_fast
+    python -m benchmarks.dc_interpolation --tool deblock --preset fast --out deblock_fast
 """
 
 import argparse
@@ -36,6 +39,7 @@ TOOLS = {  # --tool: (the switch in model/coefficients.py, what it is)
         "CHROMA_PREDICTION",
         "The chroma predicted from channel 0 (format3.ChromaPredictor)",
     ),
+    "deblock": ("DEBLOCKING", "The deblocking filter at the cells' borders (codec/deblock.py)"),
 }
 
 
@@ -88,7 +92,7 @@ def main() -> None:
         f"{'' if a.steps is None else f' --steps {a.steps}'}"
         f"{'' if a.preset == 'compact' else f' --preset {a.preset}'}"
         f"{'' if a.out == 'dc_interpolation' else f' --out {a.out}'}` — {machine()}; {stage}; "
-        f"{(time.perf_counter() - t0) / 60:.1f} min. BD-rate of `{a.preset}` with the prediction "
+        f"{(time.perf_counter() - t0) / 60:.1f} min. BD-rate of `{a.preset}` with the tool "
         "against without (negative: fewer bytes at equal PSNR), then the PSNR difference at "
         "each byte target (same bytes or fewer); cells: without/with.\n\n"
         + md_table(["image", "size", "BD-rate %", *(f"{b} bpp dB" for b in BPPS), "cells"], rows)

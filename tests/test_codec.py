@@ -467,7 +467,7 @@ def test_compact_file_carries_its_restoration_filter_and_the_render_uses_it(filt
     with_filter = psnr(render(net, (40, 56)), img)
     assert with_filter == pytest.approx(out.psnr, abs=1e-9)
     plain = render(net, (40, 56), method="plain")  # the network alone
-    net.post_filter = None
+    net.post_filter = net.deblock = None  # (the file may have a deblocking too)
     assert torch.equal(render(net, (40, 56)), plain)
     assert with_filter > psnr(plain, img)  # the filter was solved to reduce the error
     # at other sizes: the filtered native samples, resized
@@ -477,11 +477,14 @@ def test_compact_file_carries_its_restoration_filter_and_the_render_uses_it(filt
 
 
 def test_compact_file_with_a_bad_restoration_filter_is_refused(filtered_file):
-    from mhinr.model.codec import COMPACT, FLAG_FILTER_CODED, open_payload
+    from mhinr.model.codec import COMPACT, FLAG2_DEBLOCK, FLAG_FILTER_CODED, open_payload
 
     data = filtered_file[1].data
     flags_at = COMPACT.size - 1
-    more = open_payload(data)[1][flags_at] >> 7  # a second flags byte after the header
+    payload = open_payload(data)[1]
+    more = payload[flags_at] >> 7  # a second flags byte after the header …
+    if more and payload[COMPACT.size] & FLAG2_DEBLOCK:
+        more += 2  # … and the deblocking's two bytes after it
     at = COMPACT.size + more + 4 * (9 + 3)  # the filter's size byte follows the colours
 
     def edit(offset: int, value: bytes):
@@ -554,9 +557,9 @@ def test_banded_filter_application_equals_the_whole_image():
 def test_compact_file_with_unknown_flags_is_refused(compact_file):
     from mhinr.model.codec import COMPACT
 
-    def flag(r):  # bit 7: a second flags byte, whose bit 3 is not defined
+    def flag(r):  # bit 7: a second flags byte, whose bit 4 is not defined
         r[COMPACT.size - 1] |= 128
-        r[COMPACT.size : COMPACT.size] = b"\x08"
+        r[COMPACT.size : COMPACT.size] = b"\x10"
         return r
 
     with pytest.raises(CodecError, match="unknown flags"):
@@ -599,10 +602,10 @@ def test_klt_rotation_orders_the_basis_by_model_variance_and_needs_no_bytes(code
 
 
 def _assert_decodes_to_reconstruction(data: bytes, c, step: float) -> torch.Tensor:
-    """The file's network alone (no restoration filter) renders what the encoder's
-    quantized coefficients reconstruct, up to float rounding; returns the render."""
+    """The file's network alone (no deblocking, no restoration filter) renders what the
+    encoder's quantized coefficients reconstruct, up to float rounding; returns the render."""
     net, coded = decode(data)
-    net.post_filter = None
+    net.post_filter = net.deblock = None
     rec = (c.reconstruction(step).clamp(0, 1) * 255).round().to(torch.uint8)
     out = render(net, (coded.height, coded.width))
     assert psnr(out, rec) > 50
@@ -1049,6 +1052,7 @@ def test_dc_interpolated_file_decodes_to_the_encoders_reconstruction(cosine_code
     step = 1.0
     assert c.tools.dc_interp
     c.post_filter = False  # the cells alone
+    c.tools = replace(c.tools, deblock=False)
     try:
         data = c.encode(step)
         raw = open_payload(data)[1]
@@ -1061,7 +1065,7 @@ def test_dc_interpolated_file_decodes_to_the_encoders_reconstruction(cosine_code
         assert not open_payload(flat)[1][COMPACT.size - 1] & 128  # no second flags byte
         flat_out = _assert_decodes_to_reconstruction(flat, c, step)
     finally:
-        c.tools = replace(c.tools, dc_interp=True, chroma=True)
+        c.tools = replace(c.tools, dc_interp=True, chroma=True, deblock=True)
         c.post_filter = True
     assert (c.quantized(step)[1:] != 0).float().mean() < 0.05  # mostly constants
     assert psnr(out, img) > psnr(flat_out, img) + 1 and len(data) <= len(flat) + 2
@@ -1089,8 +1093,11 @@ def test_dc_interpolation_needs_the_cosine_body(coder):
         c.encode(0.05)
     with _tools(c, context_coding=False):  # the byte-plane record: one stream
         raw = bytearray(open_payload(c.encode(0.05))[1])
-    raw[COMPACT.size - 1] |= FLAG_MORE  # a second flags byte with bit 1
-    raw[COMPACT.size : COMPACT.size] = bytes([2])
+    if raw[COMPACT.size - 1] & FLAG_MORE:  # a second flags byte with bit 1
+        raw[COMPACT.size] |= 2
+    else:
+        raw[COMPACT.size - 1] |= FLAG_MORE
+        raw[COMPACT.size : COMPACT.size] = bytes([2])
     with pytest.raises(CodecError, match="cosine body"):
         read(bytes(raw))
 
@@ -1145,7 +1152,8 @@ def test_chroma_predicted_file_decodes_to_the_encoders_reconstruction(cosine_cod
     img, c = cosine_coder
     step = 0.02
     assert c.tools.chroma
-    c.post_filter = False
+    c.post_filter = False  # the cells alone
+    c.tools = replace(c.tools, deblock=False)
     try:
         data = c.encode(step)
         assert open_payload(data)[1][COMPACT.size] & FLAG2_CHROMA
@@ -1160,7 +1168,7 @@ def test_chroma_predicted_file_decodes_to_the_encoders_reconstruction(cosine_cod
         assert not open_payload(plain)[1][COMPACT.size] & FLAG2_CHROMA
         _assert_decodes_to_reconstruction(plain, c, step)
     finally:
-        c.tools = replace(c.tools, chroma=True)
+        c.tools = replace(c.tools, chroma=True, deblock=True)
         c.post_filter = True
 
 
@@ -1186,3 +1194,73 @@ def test_chroma_prediction_needs_the_cosine_body_in_colour(coder):
             raw[COMPACT.size : COMPACT.size] = bytes([4])
         with pytest.raises(CodecError, match="chroma prediction"):
             read(bytes(raw))
+
+
+# --- the deblocking filter at the cells' borders (model/codec/deblock.py) -----------------
+
+
+def test_deblocking_is_its_definition():
+    """One vertical border between flat cells of 100 and 120 (a step of 20 levels, the
+    gradient on either side 0): d = 3·20 − 20 = 40, so with a ramp of 2 the pixels next to
+    the border move by (40·3 + 8) // 16 = 8 and the next ones by (40 + 8) // 16 = 3 toward
+    each other; a threshold under the step leaves it alone, pixels beyond the ramp never
+    move, and the horizontal borders are the same transposed."""
+    from mhinr.model.codec.deblock import deblock_u8, valid
+
+    img = np.full((3, 6, 16), 100, np.uint8)
+    img[:, :, 8:] = 120
+    out = deblock_u8(img, (8, 8), 2, 32).astype(int)
+    assert out[0, 0, 5:11].tolist() == [100, 103, 108, 112, 117, 120]
+    assert (out == out[:1, :1]).all(axis=(0, 1)).all()  # every row and channel alike
+    assert np.array_equal(deblock_u8(img, (8, 8), 2, 16), img)  # 20 > 16: an edge, kept
+    across = deblock_u8(img.transpose(0, 2, 1).copy(), (8, 8), 2, 32)
+    assert np.array_equal(across, out.transpose(0, 2, 1))
+    flat = np.full((3, 32, 32), 77, np.uint8)
+    assert np.array_equal(deblock_u8(flat, (16, 16), 4, 255), flat)
+    assert valid(8, 255, (16, 16)) and not valid(9, 32, (16, 16)) and not valid(2, 0, (8, 8))
+
+
+def test_deblocked_file_decodes_to_the_encoders_image_in_both_decoders(cosine_coder):
+    """At a coarse step the encoder keeps the deblocking setting that lowers the error most
+    (flags2 bit 3, its two bytes): both decoders apply it to the cells as the encoder did,
+    and the result is closer to the image than the cells alone."""
+    from mhinr.model import decoder
+    from mhinr.model.codec import COMPACT, FLAG2_DEBLOCK, open_payload
+
+    img, c = cosine_coder
+    step = 1.0
+    c.post_filter = False  # the cells and the deblocking alone
+    try:
+        data = c.encode(step)
+        image, setting = c.deblocked(step)
+        assert setting is not None and open_payload(data)[1][COMPACT.size] & FLAG2_DEBLOCK
+        assert decoder.read(data).record.deblock == setting
+        net, coded = decode(data)
+        out = render(net, (coded.height, coded.width))
+        expected = (image * 255).round().to(torch.uint8)
+        assert psnr(out, expected) > 50  # the encoder's deblocked image, up to rounding
+        assert np.abs(decoder.read(data).native().astype(int) - out.numpy().astype(int)).max() <= 1
+        cells = _assert_decodes_to_reconstruction(data, c, step)
+        assert psnr(out, img) > psnr(cells, img)
+        assert psnr(out, img) == pytest.approx(c.quality(step), abs=0.02)
+    finally:
+        c.post_filter = True
+
+
+def test_a_deblocking_wider_than_half_a_cell_is_refused(cosine_coder):
+    """The writer refuses a ramp wider than half a cell (the borders' ramps would overlap);
+    a reader refuses a record that holds one."""
+    from mhinr.model.codec import COMPACT, encode_coefficients, open_payload
+    from mhinr.model.codec.format3 import read
+
+    _, c = cosine_coder
+    with _tools(c, context_coding=False):  # the byte-plane record: one stream
+        raw = bytearray(open_payload(c.encode(1.0))[1])
+    assert c.deblocked(1.0)[1] is not None
+    raw[COMPACT.size + 1] = 9  # the ramp, on 16-pixel cells
+    with pytest.raises(CodecError, match="deblocking"):
+        read(bytes(raw))
+    coded = decode(c.encode(1.0))[1]
+    q = c.quantized(1.0).numpy()
+    with pytest.raises(ValueError, match="deblocking"):
+        encode_coefficients(c.net, coded, q, c.bq, "lzma", c.tools, None, None, (9, 32))

@@ -24,11 +24,11 @@ def astronaut_crop() -> torch.Tensor:
     return torch.from_numpy(crop).permute(2, 0, 1).float() / 255
 
 
-def _coder_with_stage(img: torch.Tensor, steps: int = 300):
+def _coder_with_stage(img: torch.Tensor, steps: int = 300, step: float = 0.1):
     from mhinr.model.coefficients import CoefficientCoder, fit_coders
 
     (coder,) = fit_coders(img, "RGB", Options(preset="fast"), search=False)
-    decoded = coder.decoded(0.1)
+    decoded = coder.decoded(step)
     stage, taken = synthesis.train(decoded, img, seconds=600, max_steps=steps)
     trained: CoefficientCoder = copy.copy(coder)
     trained.stage, trained._coded = stage, None
@@ -112,22 +112,28 @@ def test_compact_trains_the_stage_and_keeps_it_only_where_it_pays():
     assert compress(img, "RGB", Options(preset="fast", bpp=0.5)).stage is None
 
 
-@pytest.mark.parametrize("name", ["fast_chroma", "compact_chroma", "fast_interp", "compact_interp"])
+@pytest.mark.parametrize(
+    "name",
+    ["fast_deblock", "compact_deblock", "fast_chroma", "compact_chroma", "fast_interp",
+     "compact_interp"],
+)  # fmt: skip
 def test_committed_files_of_todays_format_decode_to_their_psnr(name):
-    """tests/data/fast_chroma.inr and compact_chroma.inr (`python -m
-    tests.data.make_preset_files`, 2026-12-05): the astronaut crop, `fast` at 1 bpp and at
-    step 0.1 with a 300-step stage, both coded against the interpolated constant terms
-    (second flags byte, bit 1) and with the chroma predicted from channel 0 (bit 2); the
-    `_interp` files of the same morning have the first prediction only. A change to the
-    predictions, the stage or their decoders that moves the decoded pixels by more than
-    float rounding fails here, in the PyTorch decoder and in the NumPy one."""
+    """tests/data/*_deblock.inr and *_chroma.inr (`python -m tests.data.make_preset_files`,
+    2026-12-05): the astronaut crop, `fast` at 0.5 and 1 bpp and at steps 0.3 and 0.1 with a
+    300-step stage, all coded against the interpolated constant terms (second flags byte,
+    bit 1) and with the chroma predicted from channel 0 (bit 2); the `_deblock` files
+    with the deblocking filter too (bit 3); the `_interp` files of the same morning have
+    the first prediction only. A change to the predictions, the deblocking, the stage or
+    their decoders that moves the decoded pixels by more than float rounding fails here,
+    in the PyTorch decoder and in the NumPy one."""
     from mhinr.model import decoder
 
     data = (DATA / f"{name}.inr").read_bytes()
     expected = float((DATA / f"{name}.psnr").read_text())
     net, coded = decode(data)
     record = decoder.read(data).record
-    assert record.dc_interp and record.chroma == name.endswith("chroma")
+    assert record.dc_interp and record.chroma == (not name.endswith("interp"))
+    assert (record.deblock is not None) == name.endswith("deblock")
     assert (net.stage is not None) == name.startswith("compact")
     assert psnr(render(net, (coded.height, coded.width)), astronaut_crop()) == pytest.approx(
         expected, abs=0.01

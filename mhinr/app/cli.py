@@ -207,6 +207,8 @@ def describe(data: bytes) -> dict:
 
 def describe_network(data: bytes, net, coded) -> dict:
     """`describe` of a network decoded by PyTorch."""
+    from mhinr.model.codec import deblock as deblocking
+
     cfg = net.cfg
     info = {
         "bytes": len(data),
@@ -235,6 +237,7 @@ def describe_network(data: bytes, net, coded) -> dict:
             "body": cfg.body,
             "depth": cfg.depth,
             "width_units": cfg.width,
+            "deblocking": deblocking.describe(getattr(net, "deblock", None)),
             "stage": "none"
             if getattr(net, "stage", None) is None
             else f"ReLU, {net.stage.hidden} channels, {net.stage.multiplications()} "

@@ -23,6 +23,7 @@ from mhinr.model.codec import (
     Quantization,
     Tools,
     coding_basis,
+    deblock,
     dequantize,
     encode_coefficients,
     entropy,
@@ -47,6 +48,9 @@ DC_INTERPOLATION = True
 # a colour image's channels ≥ 1 (its chroma) coded as residuals against a prediction from
 # channel 0 (format3.ChromaPredictor; benchmarks/cfl_probe.py)
 CHROMA_PREDICTION = True
+# the cells' borders smoothed by the decoder where that pays (model/codec/deblock.py; the
+# encoder tries its settings at each step)
+DEBLOCKING = True
 # coefficient quantizer step without a target (kodim23: 38.5 dB in 30.4 kB with `fast`'s
 # fixed body; ~35 dB with the trained width-32 body before 2026-11-30)
 DEFAULT_STEP = 0.1
@@ -417,6 +421,7 @@ class CoefficientCoder:
         self.rdoq = RDOQ_LAMBDA  # rate–distortion-optimised quantization's λ (0: off)
         self.rdoq_passes = RDOQ_PASSES
         self._rdoq_last: tuple = (None, None, None)
+        self._deblock_last: tuple = (None, None, None)  # (settings, image, deblocking)
         self._prediction_last: tuple = (None, None)  # (step, deadzone), its prediction
         self.kernel = postfilter.KERNEL  # the restoration filter's size
         # format 3 (where the network fits it): a restoration filter learnt per file
@@ -432,12 +437,13 @@ class CoefficientCoder:
             and self.post_filter
             and net.cfg.init == "fixed"
             and mode == "RGB",
+            deblock=DEBLOCKING and self.post_filter,
         )
         # the trained stage after the filter (model/synthesis.py; `_staged`), if any
         self.stage: synthesis.Stage | None = None
         self.train_steps: int | None = None  # a trained body's steps (None: the cosine body)
         # the last (step, settings)'s filter and file
-        self._coded: tuple[tuple, Tensor | None, bytes] | None = None
+        self._coded: tuple[tuple, Tensor | None, bytes, Tensor, tuple | None] | None = None
         self._quantize_body()
         self._cells = split_cells(prepare_target(net, coded_pixels).double(), *net.cfg.heads)
         self._bases: dict[bool, tuple[Tensor, Tensor]] = {}
@@ -533,7 +539,9 @@ class CoefficientCoder:
     def encode(self, step: float) -> bytes:
         return self._code(step)[2]
 
-    def _encode(self, step: float, filters: Tensor | None) -> bytes:
+    def _encode(
+        self, step: float, filters: Tensor | None, deblocking: tuple[int, int] | None
+    ) -> bytes:
         h, w = self.pixels.shape[1:]
         quant: Quantization = "int8" if self.bq == "int8" else "fp16"
         coded = Coded(
@@ -548,7 +556,9 @@ class CoefficientCoder:
         )
         q = self.quantized(step).numpy().astype(np.int64)
         tools = replace(self.tools, klt=self._klt_on)
-        return encode_coefficients(self.net, coded, q, self.bq, "lzma", tools, filters, self.stage)
+        return encode_coefficients(
+            self.net, coded, q, self.bq, "lzma", tools, filters, self.stage, deblocking
+        )
 
     def filters(self, step: float) -> Tensor | None:
         """The restoration filter of the reconstruction at `step`, or None where it does
@@ -556,9 +566,10 @@ class CoefficientCoder:
         would buy in a finer step, FILTER_DB_PER_OCTAVE dB per doubling of the file."""
         return self._code(step)[1]
 
-    def _code(self, step: float) -> tuple[tuple, Tensor | None, bytes]:
-        """((step, settings), its filter or None, its file), computed once a step (and
-        again when the ablation changes a setting)."""
+    def _code(self, step: float) -> tuple[tuple, Tensor | None, bytes, Tensor, tuple | None]:
+        """((step, settings), its filter or None, its file, the image the filter is applied
+        to, the deblocking setting that made it or None), computed once a step (and again
+        when the ablation changes a setting)."""
         key = (
             step,
             self.tools,
@@ -569,18 +580,35 @@ class CoefficientCoder:
             id(self.stage),
         )
         if self._coded is None or self._coded[0] != key:
-            f, data = None, None
+            image, setting = self.deblocked(step)
+            f = None
             if self.post_filter and self.tools.version >= 3:
-                rec = self.reconstruction(step)
-                f = postfilter.solve(rec, self.pixels, self.kernel, SOLVE_STRIDE)
-                gain = psnr(postfilter.apply(rec, f), self.pixels) - psnr(rec, self.pixels)
-                data = self._encode(step, f)
-                # the file without it is shorter by this much
-                extra = len(filter_bytes(f, len(self.mode))[0])
-                if gain <= FILTER_DB_PER_OCTAVE * math.log2(1 + extra / (len(data) - extra)):
-                    f, data = None, None
-            self._coded = (key, f, data if data is not None else self._encode(step, None))
+                f, image, setting = self._with_filter(step, image, setting)
+            self._coded = (key, f, self._encode(step, f, setting), image, setting)
         return self._coded
+
+    def _with_filter(
+        self, step: float, image: Tensor, setting: tuple[int, int] | None
+    ) -> tuple[Tensor | None, Tensor, tuple[int, int] | None]:
+        """(the restoration filter at `step` or None, the image it filters, the deblocking
+        setting that made that image or None): the best for PSNR of the image with and
+        without a filter, each filter priced at what its bytes would buy in a finer step
+        (FILTER_DB_PER_OCTAVE dB per doubling of the file: small files go without). The
+        deblocking was chosen on the cells alone (`deblocked`), so the plain cells are
+        tried too: a filter may undo more of their error than of the deblocked ones'."""
+        tried = [(image, setting)]
+        if setting is not None:
+            tried.append((self.reconstruction(step), None))
+        options: list[tuple[float, Tensor | None, Tensor, tuple[int, int] | None]] = []
+        for rec, s in tried:
+            options.append((psnr(rec, self.pixels), None, rec, s))
+            f = postfilter.solve(rec, self.pixels, self.kernel, SOLVE_STRIDE)
+            data = self._encode(step, f, s)
+            extra = len(filter_bytes(f, len(self.mode))[0])  # the file without it is shorter so
+            price = FILTER_DB_PER_OCTAVE * math.log2(1 + extra / (len(data) - extra))
+            options.append((psnr(postfilter.apply(rec, f), self.pixels) - price, f, rec, s))
+        _, chosen, rec, s = max(options, key=lambda o: o[0])  # the first of equals: no filter
+        return chosen, rec, s
 
     def quality(self, step: float) -> float:
         """PSNR of the reconstruction at `step` (with its restoration filter and trained
@@ -598,10 +626,34 @@ class CoefficientCoder:
         return self._filtered(step).float().clamp(0, 1).mul(255).round().div(255)
 
     def _filtered(self, step: float) -> Tensor:
-        """The reconstruction at `step` with its restoration filter, if it has one."""
-        rgb = self.reconstruction(step)
-        filters = self.filters(step)
-        return rgb if filters is None else postfilter.apply(rgb, filters)
+        """The reconstruction at `step` with its deblocking and restoration filter, if it
+        has them."""
+        _, filters, _, image, _ = self._code(step)
+        return image if filters is None else postfilter.apply(image, filters)
+
+    def deblocked(self, step: float) -> tuple[Tensor, tuple[int, int] | None]:
+        """(the reconstruction at `step` as the decoder's deblocking leaves it — rounded to
+        8 bits and deblocked with the best of deblock.RAMPS × THRESHOLDS for PSNR — and
+        that setting), or (the reconstruction, None) where no setting beats the plain
+        reconstruction or `tools.deblock` is off."""
+        key = (step, self.tools, self.deadzone, self.rdoq, self.rdoq_passes, self._klt_on)
+        if self._deblock_last[0] == key:
+            return self._deblock_last[1], self._deblock_last[2]
+        rec = self.reconstruction(step)
+        best: tuple[float, Tensor, tuple[int, int] | None] = (psnr(rec, self.pixels), rec, None)
+        if self.tools.deblock:
+            u8 = rec.clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
+            for ramp in deblock.RAMPS:
+                for most in deblock.THRESHOLDS:
+                    if not deblock.valid(ramp, most, self.net.cfg.cell):
+                        continue
+                    image = torch.from_numpy(deblock.deblock_u8(u8, self.net.cfg.cell, ramp, most))
+                    image = image.double() / 255
+                    db = psnr(image, self.pixels)
+                    if db > best[0]:
+                        best = (db, image, (ramp, most))
+        self._deblock_last = (key, best[1], best[2])
+        return best[1], best[2]
 
     def reconstruction(self, step: float) -> Tensor:
         """The image [C, H, W] the quantized coefficients at `step` decode to (float64)."""

@@ -21,6 +21,8 @@ import numpy as np
 from mhinr.model import pixels
 from mhinr.model.codec import container, format3
 from mhinr.model.codec.container import CodecError, Coded
+from mhinr.model.codec.deblock import deblock_u8
+from mhinr.model.codec.deblock import describe as describe_deblocking
 
 DEFAULT_CHUNK_BYTES = 256 * 2**20
 INSTALL = "pip install 'mhinr[fit]'"
@@ -72,11 +74,13 @@ class Decoded:
 
     def native(self) -> np.ndarray:
         """uint8 [C, H, W]: the image the file holds at its own size (the cells, then the
-        restoration filter, then the trained stage)."""
+        deblocking, the restoration filter, the trained stage)."""
         if self._native is None:
             rec = self.record
             h, w = self.size
             image = self.grid_u8(*rec.cell)[:, :h, :w]
+            if rec.deblock is not None:
+                image = deblock_u8(image, rec.cell, *rec.deblock)
             if rec.post_filter is not None:
                 image = apply_filter_u8(image, rec.post_filter)
             if rec.stage is not None:
@@ -132,6 +136,7 @@ class Decoded:
             "body": "cosine",
             "depth": rec.depth,
             "width_units": rec.units,
+            "deblocking": describe_deblocking(rec.deblock),
             "stage": stage,
             "params": self.parameter_count(),
             "seed": rec.seed,

@@ -224,6 +224,8 @@ class MultiHeadINR(nn.Module):
         # a restoration filter [C, C·k²+1] applied to the native render (model/codec/postfilter.py),
         # set by the decoder of the coefficient storage; None for every other network
         self.post_filter: Tensor | None = None
+        # the deblocking before it (model/codec/deblock.py: ramp, threshold), if the file has one
+        self.deblock: tuple[int, int] | None = None
         # the trained stage after it (model/synthesis.py), where the file has one
         self.stage: Stage | None = None
         self.reset_parameters()

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from mhinr.model import pixels, synthesis
 from mhinr.model.codec import postfilter
+from mhinr.model.codec.deblock import deblock_u8
 from mhinr.model.network import MultiHeadINR, cell_coordinates
 from mhinr.model.pixels import output_size
 from mhinr.model.upscale import UpscaleINR
@@ -128,6 +129,8 @@ def render(
     n_y, n_x = net.cfg.cell
     if method == "resample":
         native = render_grid_u8(net, n_y, n_x, max_chunk_bytes)[:, :h, :w]
+        if net.deblock is not None:  # the codec's deblocking, before everything else
+            native = torch.from_numpy(deblock_u8(native.numpy(), (n_y, n_x), *net.deblock))
         if net.post_filter is not None:  # the codec's restoration filter, at the native size
             native = postfilter.apply_u8(native, net.post_filter)
         if net.stage is not None:  # the trained stage, after the filter

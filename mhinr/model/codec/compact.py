@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from mhinr.model import synthesis
+from mhinr.model.codec import deblock as deblocking
 from mhinr.model.codec import entropy, format3, postfilter
 from mhinr.model.codec.container import (
     MAGIC,
@@ -26,6 +27,7 @@ from mhinr.model.codec.format3 import (
     COMPACT,
     FLAG2_CHROMA,
     FLAG2_DC_INTERP,
+    FLAG2_DEBLOCK,
     FLAG2_STAGE,
     FLAG_DC_MEDIAN,
     FLAG_DC_PREDICTION,
@@ -66,6 +68,10 @@ class Tools:
     # format 3, the cosine body in colour: channels ≥ 1 coded as residuals against
     # format3.ChromaPredictor's prediction from channel 0 (the caller's `q` already is)
     chroma: bool = False
+    # format 3: the coder tries the deblocking filter (model/codec/deblock.py) at each step
+    # and writes the best of its settings where it pays (the second flags byte's bit 3 then
+    # says so, as the stage's bit 0 says a stage follows: `flags2` leaves both to the caller)
+    deblock: bool = False
 
     @property
     def flags2(self) -> int:
@@ -82,6 +88,7 @@ def encode_coefficients(
     tools: Tools = Tools(),
     post_filter: torch.Tensor | None = None,
     stage: synthesis.Stage | None = None,
+    deblock: tuple[int, int] | None = None,
 ) -> bytes:
     """`q`: integer coefficients [k, C·Hy·Hx] (with `tools.dc_interp`, all rows but the
     first residuals against format3.dc_interpolation of the first; with `tools.chroma`,
@@ -92,10 +99,14 @@ def encode_coefficients(
     (a sine or Fourier body, a non-default grid), or `tools.version` 1, in the format 1 JSON
     container. Format 3 can carry a restoration filter [C, C·k²+1]
     (model/codec/postfilter.py) and a trained `stage` (model/synthesis.py) the decoder
-    applies."""
+    applies, and a `deblock` (model/codec/deblock.py: its ramp and threshold) it applies
+    first."""
     q = q.astype(np.int64)
     tensors = quantize_module(net, body_quantization, body_names(net))
-    if not _format3(net, coded, tools, post_filter is not None or stage is not None):
+    if deblock is not None and not deblocking.valid(*deblock, net.cfg.cell):
+        raise ValueError(f"a deblocking of {deblock} on {net.cfg.cell} cells")
+    side_data = post_filter is not None or stage is not None or deblock is not None
+    if not _format3(net, coded, tools, side_data):
         tensors["coefficients"] = zigzag_array(q)  # the JSON container: the values as they are
         return pack(json_header(net, coded), tensors, coder)
     if coder not in ("best", "lzma", "zstd"):
@@ -116,13 +127,13 @@ def encode_coefficients(
     record = None  # the byte-plane record: for LZMA2 (coder 3) and zstd (coder 2)
     if planar or coder == "zstd":
         planes = dict(tensors, coefficients=zigzag_array(predicted(dc_differences)))
-        side = (post_filter, klt, False, stage, tools.flags2)
+        side = (post_filter, klt, False, stage, tools.flags2, deblock)
         record = _compact_record(net, coded, planes, dc_prediction, *side)
         if planar:
             candidates.append((3, lzma_raw(record)))
     if range_coded:
         median = dc_prediction and tools.dc_median
-        side = (post_filter, klt, median, stage, tools.flags2)
+        side = (post_filter, klt, median, stage, tools.flags2, deblock)
         head = lzma_raw(_compact_record(net, coded, tensors, dc_prediction, *side))
         ranged = predicted(dc_med_residuals if median else dc_differences)
         section = entropy.encode(ranged.reshape(len(q), *dc_shape))
@@ -146,7 +157,8 @@ def _format3(net: MultiHeadINR, coded: Coded, tools: Tools, side_data: bool) -> 
         return True
     if side_data or tools.klt or tools.flags2:
         raise ValueError(
-            "only format 3 carries a restoration filter, a stage, the KLT order or DC interpolation"
+            "only format 3 carries a restoration filter, a stage, a deblocking, the KLT order or"
+            " DC interpolation"
         )
     return False
 
@@ -207,6 +219,7 @@ def _compact_record(
     dc_median: bool = False,
     stage: synthesis.Stage | None = None,
     flags2: int = 0,
+    deblock: tuple[int, int] | None = None,
 ) -> bytes:
     """The format 3 record: with the zigzag coefficients in `tensors`, as byte planes at
     its end; without them, a range-coded file's record, which ends after the body (the
@@ -226,7 +239,7 @@ def _compact_record(
         | (FLAG_RANGE_CODED if range_coded else FLAG_PLANAR)
         | (FLAG_DC_MEDIAN if dc_median else 0)
     )
-    colour, side_flags, more = _side_data(coded, post_filter, stage, flags2)
+    colour, side_flags, more = _side_data(coded, post_filter, stage, flags2, deblock)
     flags |= side_flags
     head = COMPACT.pack(
         coded.height,
@@ -257,9 +270,11 @@ def _side_data(
     post_filter: torch.Tensor | None,
     stage: synthesis.Stage | None,
     flags2: int = 0,
+    deblock: tuple[int, int] | None = None,
 ) -> tuple[bytes, int, bytes]:
     """(the colour transform, the restoration filter and the stage as they follow the
-    header, the flags they set, the second flags byte or nothing)."""
+    header, the flags they set, the second flags byte (and the deblocking's two) or
+    nothing)."""
     data = (
         np.asarray(coded.colour, "<f4").tobytes() + np.asarray(coded.colour_mean, "<f4").tobytes()
     )
@@ -271,9 +286,11 @@ def _side_data(
     if stage is not None:
         data += stage_bytes(stage)
         flags2 |= FLAG2_STAGE
+    if deblock is not None:
+        flags2 |= FLAG2_DEBLOCK
     if flags2:
         flags |= FLAG_MORE
-        more = bytes([flags2])
+        more = bytes([flags2, *(deblock or ())])
     return data, flags, more
 
 
@@ -327,6 +344,7 @@ def decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
     net = MultiHeadINR(cfg)
     tensors = dict(rec.body, coefficients=zigzag(rec.q).astype(np.uint64))
     load_coefficients(net, rec.coded, tensors, rec.klt, rec.prediction())
+    net.deblock = rec.deblock
     if rec.post_filter is not None:
         net.post_filter = torch.from_numpy(rec.post_filter.copy())
     if rec.stage is not None:

@@ -13,7 +13,9 @@ The payload (inflated) is one record, all little-endian:
            the taps ×2^b as integers coded by entropy.encode_values
   flags2   (flags bit 7) a second flags byte, right after the header: bit 0 the stage,
            bit 1 the cosines predicted from the constant terms (`dc_interpolation`),
-           bit 2 channels ≥ 1 predicted from channel 0 (`ChromaPredictor`)
+           bit 2 channels ≥ 1 predicted from channel 0 (`ChromaPredictor`), bit 3 the
+           deblocking filter (model/codec/deblock.py), whose ramp u8 and threshold u8
+           follow this byte
   stage    (flags2 bit 0) the trained stage (model/synthesis.py): its hidden channels u8,
            its middle layer's dilation u8 (0: 1×1), the coded length u16, its integers
            coded by entropy.encode_values, then one f16 scale per output row of each
@@ -47,6 +49,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from mhinr.model import pixels
+from mhinr.model.codec import deblock as deblocking
 from mhinr.model.codec import entropy
 from mhinr.model.codec.container import MAX_PARAMS, CodecError, Coded
 from mhinr.model.codec.entropy import unzigzag
@@ -88,6 +91,9 @@ FLAG2_DC_INTERP = 2
 # channels ≥ 1 are coded as residuals against `ChromaPredictor`'s prediction from channel 0's
 # (files since 2026-12-05)
 FLAG2_CHROMA = 4
+# second flags byte, bit 3: the decoder smooths the cells' borders (model/codec/deblock.py)
+# with the ramp and threshold of the two bytes after this one (files since 2026-12-05)
+FLAG2_DEBLOCK = 8
 MODES = ("L", "LA", "RGB", "RGBA")
 INITS = ("paper", "torch", "fixed")
 QUANTS = ("fp32", "fp16", "int8")
@@ -312,6 +318,7 @@ class Record:
     stage: StageRecord | None
     dc_interp: bool = False  # flags2 bit 1: q's other rows are residuals (`coefficients`)
     chroma: bool = False  # flags2 bit 2: channels ≥ 1 residuals against ChromaPredictor
+    deblock: tuple[int, int] | None = None  # flags2 bit 3: the deblocking's (ramp, threshold)
 
     @property
     def heads(self) -> tuple[int, int]:
@@ -383,8 +390,11 @@ def read(raw: bytes) -> Record:
     c = len(coded.mode)
     r = _Reader(raw, COMPACT.size)
     flags2 = r.byte() if flags & FLAG_MORE else 0
-    if flags2 & ~(FLAG2_STAGE | FLAG2_DC_INTERP | FLAG2_CHROMA):
+    if flags2 & ~(FLAG2_STAGE | FLAG2_DC_INTERP | FLAG2_CHROMA | FLAG2_DEBLOCK):
         raise CodecError(f"unknown flags {flags2:#x} (second byte): a newer mhinr wrote this file")
+    deblock = (r.byte(), r.byte()) if flags2 & FLAG2_DEBLOCK else None
+    if deblock is not None and not deblocking.valid(*deblock, (cy, cx)):
+        raise CodecError(f"the header is invalid: a deblocking of {deblock} on {cy}×{cx} cells")
     coded.colour = r.take("<f4", (c, c)).astype(np.float64).tolist()
     coded.colour_mean = r.take("<f4", (c,)).astype(np.float64).tolist()
     post_filter = _read_filter(r, c, flags) if flags & FLAG_POST_FILTER else None
@@ -410,7 +420,7 @@ def read(raw: bytes) -> Record:
         )
     return Record(
         coded, (cy, cx), depth, units, INITS[init], seed, bool(flags & FLAG_KLT), body, q,
-        post_filter, stage, dc_interp, chroma,
+        post_filter, stage, dc_interp, chroma, deblock,
     )  # fmt: skip
 
 
