@@ -39,7 +39,8 @@ def main() -> None:
     lines = [
         f"# `compact` ({a.curve}) against {a.baseline}, rate by rate",
         "",
-        f"`python -m benchmarks.gap_by_rate {a.run} --baseline {a.baseline}`: PSNR of the"
+        f"`python -m benchmarks.gap_by_rate {a.run} --baseline {a.baseline}"
+        f"{'' if a.out == 'gap_by_rate' else f' --out {a.out}'}`: PSNR of the"
         f" file minus {a.baseline}'s at the same bpp (dB; positive: `compact` is better),"
         " at each target of the run (its bpp in brackets).",
         "",

@@ -82,7 +82,10 @@ def _coefficients(opt: Options, h: int, w: int, target: Target) -> Plan:
     if opt.preset == "max" and target:
         kernels += list(coefficients.MAX_KERNELS)
     sizes = " or ".join(f"{k}x{k}" for k in kernels)
-    lines.append(f"a linear restoration filter ({sizes}), solved on the image, where it pays")
+    filters = f"a linear restoration filter ({sizes}), solved on the image"
+    if coefficients.DEBLOCKING:
+        filters = f"a deblocking of the cells' borders and {filters}, each"
+    lines.append(f"{filters} where it pays")
     stage = coefficients.stage_seconds(opt)
     if stage:
         steps = opt.steps or coefficients.STAGE_STEPS[opt.preset]
