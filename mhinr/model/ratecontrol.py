@@ -105,12 +105,15 @@ class Compressed:
         t = self.target
         if not t:
             return None
-        reached = f"{self.bytes:,} bytes at {self.psnr:.2f} dB"
+        # the PSNR as the metrics report it (to 0.001 dB), so that the two never disagree
+        # in the second decimal (22.42497 would read 22.42 here and 22.425 there)
+        db = _finite(self.psnr) or self.psnr
+        reached = f"{self.bytes:,} bytes at {db:.2f} dB"
         if "psnr" in t:
             if self.met:
-                return f"met: {self.psnr:.2f} dB (target {t['psnr']:g} dB) in {self.bytes:,} bytes"
+                return f"met: {db:.2f} dB (target {t['psnr']:g} dB) in {self.bytes:,} bytes"
             return (
-                f"not met: {self.psnr:.2f} dB, below the {t['psnr']:g} dB asked; the best "
+                f"not met: {db:.2f} dB, below the {t['psnr']:g} dB asked; the best "
                 f"quality this preset reaches on this image ({reached})"
             )
         limit = f"{t['max_bytes']:,} bytes" + (f" ({t['bpp']:g} bpp)" if "bpp" in t else "")
@@ -118,7 +121,7 @@ class Compressed:
             return f"met: {reached}, within {limit}"
         return (
             f"not met: the smallest file this preset makes of this image is "
-            f"{self.bytes:,} bytes ({self.psnr:.2f} dB), over the {limit} asked"
+            f"{self.bytes:,} bytes ({db:.2f} dB), over the {limit} asked"
         )
 
 
