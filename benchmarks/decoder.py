@@ -2,7 +2,7 @@
 `compact` file to 1024 px and `mhinr info` from a cold process (the command line as a user
 runs it), the same work with PyTorch's decoder from a cold process, and where the NumPy
 decoder's time goes (in one warm process: reading the record, which is mostly the range
-decoder; the cells; the filter and the stage; the resize; the PNG).
+decoder; the cells; the deblocking, the filter and the stage; the resize; the PNG).
 
     python -m benchmarks.decoder [--image kodim23] [--runs 10] [--file some.inr]
 
@@ -62,6 +62,9 @@ def breakdown(data: bytes) -> list[tuple[str, float]]:
     h, w = d.size
     image = d.grid_u8(*rec.cell)[:, :h, :w]
     mark("the cells (cosines × coefficients)")
+    if rec.deblock is not None:
+        image = decoder.deblock_u8(image, rec.cell, *rec.deblock)
+    mark("deblocking")
     if rec.post_filter is not None:
         image = decoder.apply_filter_u8(image, rec.post_filter)
     mark("restoration filter")
