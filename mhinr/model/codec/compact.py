@@ -97,16 +97,11 @@ def encode_coefficients(
     decoder's basis; with `tools.klt` the Karhunen–Loève-ordered one, `cell_basis`).
     Format 3 (`_compact_record`) for the networks the presets make; any other network
     (a sine or Fourier body, a non-default grid), or `tools.version` 1, in the format 1 JSON
-    container. Format 3 can carry a restoration filter [C, C·k²+1]
-    (model/codec/postfilter.py) and a trained `stage` (model/synthesis.py) the decoder
-    applies, and a `deblock` (model/codec/deblock.py: its ramp and threshold) it applies
-    first."""
+    container. Format 3 can carry a restoration filter [C, C·k²+1] (model/codec/postfilter.py),
+    a trained `stage` (model/synthesis.py) and a `deblock` (codec/deblock.py) to apply."""
     q = q.astype(np.int64)
     tensors = quantize_module(net, body_quantization, body_names(net))
-    if deblock is not None and not deblocking.valid(*deblock, net.cfg.cell):
-        raise ValueError(f"a deblocking of {deblock} on {net.cfg.cell} cells")
-    side_data = post_filter is not None or stage is not None or deblock is not None
-    if not _format3(net, coded, tools, side_data):
+    if not _format3(net, coded, tools, post_filter is not None or stage is not None, deblock):
         tensors["coefficients"] = zigzag_array(q)  # the JSON container: the values as they are
         return pack(json_header(net, coded), tensors, coder)
     if coder not in ("best", "lzma", "zstd"):
@@ -146,9 +141,19 @@ def encode_coefficients(
     return _smallest(candidates)
 
 
-def _format3(net: MultiHeadINR, coded: Coded, tools: Tools, side_data: bool) -> bool:
+def _format3(
+    net: MultiHeadINR,
+    coded: Coded,
+    tools: Tools,
+    side_data: bool,
+    deblock: tuple[int, int] | None = None,
+) -> bool:
     """Whether `encode_coefficients` writes format 3 (else the format 1 JSON container);
-    ValueError for tools (or a filter or stage: `side_data`) the file could not carry."""
+    ValueError for tools (or a filter, stage or deblocking: `side_data`) the file could not
+    carry."""
+    if deblock is not None and not deblocking.valid(*deblock, net.cfg.cell):
+        raise ValueError(f"a deblocking of {deblock} on {net.cfg.cell} cells")
+    side_data = side_data or deblock is not None
     if tools.dc_interp and net.cfg.init != "fixed":
         raise ValueError("DC interpolation needs the cosine body")
     if tools.chroma and (net.cfg.init != "fixed" or len(coded.mode) < 2):
