@@ -421,7 +421,8 @@ class CoefficientCoder:
         self.rdoq = RDOQ_LAMBDA  # rate–distortion-optimised quantization's λ (0: off)
         self.rdoq_passes = RDOQ_PASSES
         self._rdoq_last: tuple = (None, None, None)
-        self._deblock_last: tuple = (None, None, None)  # (settings, image, deblocking)
+        # (settings, image, deblocking, the plain reconstruction)
+        self._deblock_last: tuple = (None, None, None, None)
         self._prediction_last: tuple = (None, None)  # (step, deadzone), its prediction
         self.kernel = postfilter.KERNEL  # the restoration filter's size
         # format 3 (where the network fits it): a restoration filter learnt per file
@@ -583,22 +584,24 @@ class CoefficientCoder:
             image, setting = self.deblocked(step)
             f = None
             if self.post_filter and self.tools.version >= 3:
-                f, image, setting = self._with_filter(step, image, setting)
+                plain = self._deblock_last[3]  # the reconstruction `deblocked` started from
+                f, image, setting = self._with_filter(step, image, setting, plain)
             self._coded = (key, f, self._encode(step, f, setting), image, setting)
         return self._coded
 
     def _with_filter(
-        self, step: float, image: Tensor, setting: tuple[int, int] | None
+        self, step: float, image: Tensor, setting: tuple[int, int] | None, plain: Tensor
     ) -> tuple[Tensor | None, Tensor, tuple[int, int] | None]:
         """(the restoration filter at `step` or None, the image it filters, the deblocking
         setting that made that image or None): the best for PSNR of the image with and
         without a filter, each filter priced at what its bytes would buy in a finer step
         (FILTER_DB_PER_OCTAVE dB per doubling of the file: small files go without). The
         deblocking was chosen on the cells alone (`deblocked`), so the plain cells are
-        tried too: a filter may undo more of their error than of the deblocked ones'."""
+        tried too (`plain`): a filter may undo more of their error than of the deblocked
+        ones'."""
         tried = [(image, setting)]
         if setting is not None:
-            tried.append((self.reconstruction(step), None))
+            tried.append((plain, None))
         options: list[tuple[float, Tensor | None, Tensor, tuple[int, int] | None]] = []
         for rec, s in tried:
             options.append((psnr(rec, self.pixels), None, rec, s))
@@ -652,7 +655,7 @@ class CoefficientCoder:
                     db = psnr(image, self.pixels)
                     if db > best[0]:
                         best = (db, image, (ramp, most))
-        self._deblock_last = (key, best[1], best[2])
+        self._deblock_last = (key, best[1], best[2], rec)
         return best[1], best[2]
 
     def reconstruction(self, step: float) -> Tensor:
