@@ -129,7 +129,16 @@ def main() -> None:
     ap.add_argument("--out", default="codec_stage")
     ap.add_argument("--reuse", type=Path, help="JSON-lines rows of an earlier run to keep")
     ap.add_argument("--speed", action="store_true", help="steps a second on 1 and 2 threads")
+    ap.add_argument(
+        "--stage-on",
+        choices=("deblocked", "cells"),
+        default="deblocked",
+        help="what the stage reads: the deblocked cells (the default) or the cells as coded",
+    )
     args = ap.parse_args()
+    from mhinr.model import coefficients
+
+    coefficients.STAGE_ON_DEBLOCKED = args.stage_on == "deblocked"
     if args.speed:
         write_result(f"{args.out}_speed.md", speed())
         return

@@ -557,13 +557,18 @@ def test_banded_filter_application_equals_the_whole_image():
 def test_compact_file_with_unknown_flags_is_refused(compact_file):
     from mhinr.model.codec import COMPACT
 
-    def flag(r):  # bit 7: a second flags byte, whose bit 4 is not defined
-        r[COMPACT.size - 1] |= 128
-        r[COMPACT.size : COMPACT.size] = b"\x10"
-        return r
+    def flag(second: bytes):  # bit 7: a second flags byte, then that byte
+        def change(r):
+            r[COMPACT.size - 1] |= 128
+            r[COMPACT.size : COMPACT.size] = second
+            return r
 
-    with pytest.raises(CodecError, match="unknown flags"):
-        decode(_recode(compact_file[1].data, flag))
+        return change
+
+    with pytest.raises(CodecError, match="unknown flags"):  # bit 5 is not defined
+        decode(_recode(compact_file[1].data, flag(b"\x20")))
+    with pytest.raises(CodecError, match="bias unit without a stage"):  # bit 4 needs bit 0
+        decode(_recode(compact_file[1].data, flag(b"\x10")))
 
 
 # --- the Karhunen–Loève order of the coefficient basis ----------------------------------------

@@ -40,10 +40,24 @@ def test_a_stage_starts_as_the_identity_and_quantizes_to_what_the_file_holds():
     x = torch.rand(1, 3, 20, 24)
     assert torch.equal(net(x), x)  # the output layer starts at zero
     torch.nn.init.normal_(net.out.weight, std=0.1)
+    torch.nn.init.normal_(net.out.bias, std=0.01)
+    biases = [conv.bias.detach().clone() for conv in net.layers()]
     ints, scales = synthesis.quantize_(net)
-    assert np.abs(ints).max() <= synthesis.LEVELS + 1
-    again = synthesis.from_quantized(3, synthesis.HIDDEN, 0, ints, scales)
+    assert net.bias_shift == 4  # today's files: biases in sixteenths of their row's unit
+    at = 0
+    for conv, bias, scale in zip(net.layers(), biases, np.split(scales, [8, 16]), strict=True):
+        rows = ints[at : at + conv.bias.numel() * (conv.weight[0].numel() + 1)]
+        rows = rows.reshape(conv.bias.numel(), -1)
+        at += rows.size
+        assert np.abs(rows[:, :-1]).max() <= synthesis.LEVELS + 1  # the weights
+        # the bias rounded to a sixteenth of the weights' unit, where the weights' unit
+        # would have moved the output layer's by up to half of it
+        unit = torch.from_numpy(scale.astype(np.float64)).float() / 16
+        assert torch.all((conv.bias.detach() - bias).abs() <= unit / 2 + 1e-7)
+    again = synthesis.from_quantized(3, synthesis.HIDDEN, 0, ints, scales, net.bias_shift)
     assert torch.allclose(again(x), net(x), atol=1e-6)
+    old = synthesis.from_quantized(3, synthesis.HIDDEN, 0, ints, scales)  # files before
+    assert not torch.allclose(old(x), net(x), atol=1e-3)  # their biases read 16× larger
     assert net.multiplications() < 2000  # the issue's decoder budget a pixel
 
 
@@ -114,18 +128,19 @@ def test_compact_trains_the_stage_and_keeps_it_only_where_it_pays():
 
 @pytest.mark.parametrize(
     "name",
-    ["fast_deblock", "compact_deblock", "fast_chroma", "compact_chroma", "fast_interp",
-     "compact_interp"],
+    ["fast_deblock", "compact_bias", "compact_deblock", "fast_chroma", "compact_chroma",
+     "fast_interp", "compact_interp"],
 )  # fmt: skip
 def test_committed_files_of_todays_format_decode_to_their_psnr(name):
-    """tests/data/*_deblock.inr and *_chroma.inr (`python -m tests.data.make_preset_files`,
-    2026-12-05): the astronaut crop, `fast` at 0.5 and 1 bpp and at steps 0.3 and 0.1 with a
-    300-step stage, all coded against the interpolated constant terms (second flags byte,
-    bit 1) and with the chroma predicted from channel 0 (bit 2); the `_deblock` files
-    with the deblocking filter too (bit 3); the `_interp` files of the same morning have
-    the first prediction only. A change to the predictions, the deblocking, the stage or
-    their decoders that moves the decoded pixels by more than float rounding fails here,
-    in the PyTorch decoder and in the NumPy one."""
+    """tests/data/*_deblock.inr, *_chroma.inr and compact_bias.inr (`python -m
+    tests.data.make_preset_files`, 2026-12-05): the astronaut crop, `fast` at 0.5 and 1
+    bpp and at steps 0.3 and 0.1 with a 300-step stage, all coded against the interpolated
+    constant terms (second flags byte, bit 1) and with the chroma predicted from channel 0
+    (bit 2); the `_deblock` files and compact_bias with the deblocking filter too (bit 3);
+    compact_bias's stage with its biases in sixteenths of their row's unit (bit 4); the
+    `_interp` files of the same morning have the first prediction only. A change to the
+    predictions, the deblocking, the stage or their decoders that moves the decoded pixels
+    by more than float rounding fails here, in the PyTorch decoder and in the NumPy one."""
     from mhinr.model import decoder
 
     data = (DATA / f"{name}.inr").read_bytes()
@@ -133,8 +148,11 @@ def test_committed_files_of_todays_format_decode_to_their_psnr(name):
     net, coded = decode(data)
     record = decoder.read(data).record
     assert record.dc_interp and record.chroma == (not name.endswith("interp"))
-    assert (record.deblock is not None) == name.endswith("deblock")
+    assert (record.deblock is not None) == name.endswith(("deblock", "bias"))
     assert (net.stage is not None) == name.startswith("compact")
+    if net.stage is not None:
+        assert record.stage is not None
+        assert record.stage.bias_shift == net.stage.bias_shift == (4 if "bias" in name else 0)
     assert psnr(render(net, (coded.height, coded.width)), astronaut_crop()) == pytest.approx(
         expected, abs=0.01
     )

@@ -277,6 +277,9 @@ STAGE_SECONDS = {"compact": 45.0, "max": 240.0}
 STAGE_STEPS = {"compact": 8000, "max": 40000}
 # bytes a stage is assumed to take before it is trained (a byte target's first step)
 STAGE_BYTES_GUESS = 400
+# the stage reads the deblocked cells (True) or the cells as coded, in place of the
+# deblocking as of the restoration filter (False)
+STAGE_ON_DEBLOCKED = True
 
 
 def stage_seconds(options: Options) -> float | None:
@@ -310,6 +313,8 @@ def _staged(
     search = target or Target(psnr=plain.psnr)
     trained = copy.copy(coder)  # the stage replaces the linear restoration filter
     trained.post_filter, trained._coded = False, None
+    if not STAGE_ON_DEBLOCKED:
+        trained.tools = replace(coder.tools, deblock=False)
     step = plain.coded.step
     assert step is not None  # a coefficient file has one
     if "max_bytes" in target:  # room for the stage's bytes: a coarser step

@@ -14,10 +14,10 @@ filter (model/coefficients.py `_staged`); a file may hold both (the filter first
     y = x + conv3×3(h)          [C, H, W]        (edges replicated)
 
 HIDDEN = 8 for RGB: 515 parameters, ~500 multiplications a decoded pixel. Its weights are
-quantized (each output row of each layer: one fp16 scale, then integers within ±LEVELS, the
-bias in that row too) and range-coded (entropy.encode_values): ~300 bytes in a file. The
-encoder keeps it only where it pays (model/coefficients.py: its PSNR gain must beat what its
-bytes would buy in a finer quantizer step).
+quantized (each output row of each layer: one fp16 scale, then integers within ±LEVELS
+times it, the bias in sixteenths of it) and range-coded (entropy.encode_values): ~350 bytes
+in a file. The encoder keeps it only where it pays (model/coefficients.py: its PSNR gain
+must beat what its bytes would buy in a finer quantizer step).
 
 Measured on Kodak and outside it: benchmarks/results/codec_stage.md
 (`python -m benchmarks.codec_stage`).
@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mhinr.model.codec.format3 import STAGE_BIAS_SHIFT
+
 HIDDEN = 8
 LEVELS = 15  # integer weights within ±LEVELS (4 bits and a sign); 31 cost ~25 % more bytes
 CROP = 64  # training crops (pixels a side) …
@@ -44,6 +46,9 @@ DILATION = 0
 # the last fraction of the steps trains through the quantized weights (straight-through:
 # the forward pass uses what the file will hold, the update goes to the float weights)
 QAT_FRACTION = 0.1
+# a row's bias is stored in units of its scale / 2^BIAS_SHIFT, finer than its weights
+# (format3.FLAG2_STAGE_BIAS says why)
+BIAS_SHIFT = STAGE_BIAS_SHIFT
 
 
 class Stage(torch.nn.Module):
@@ -54,6 +59,7 @@ class Stage(torch.nn.Module):
         self.channels, self.hidden, self.dilation = channels, hidden, dilation
         # what a file stores (`quantize_`, `from_quantized`): (integers, fp16 scales)
         self.quantized: tuple[np.ndarray, np.ndarray] | None = None
+        self.bias_shift = BIAS_SHIFT  # the bias's unit: the row's scale / 2^bias_shift
         self.inner = torch.nn.Conv2d(channels, hidden, 3)
         if dilation:  # each channel on its own, over a 3×3 grid `dilation` pixels apart
             self.mix = torch.nn.Conv2d(hidden, hidden, 3, dilation=dilation, groups=hidden)
@@ -154,7 +160,7 @@ def _steps(net, opt, x_all, y_all, gen, seconds, max_steps, progress, should_sto
             saved = [p.detach().clone() for p in net.parameters()]
             with torch.no_grad():
                 for conv in net.layers():
-                    _load_rows(conv, _quantized_rows(conv, levels)[0])
+                    _load_rows(conv, _quantized_rows(conv, levels, net.bias_shift)[0])
         loss = F.mse_loss(net(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -183,14 +189,22 @@ def _rows(conv: torch.nn.Conv2d) -> Tensor:
     return torch.cat([conv.weight.detach().flatten(1), _bias(conv).detach()[:, None]], 1)
 
 
-def _quantized_rows(conv: torch.nn.Conv2d, levels: int) -> tuple[Tensor, Tensor, Tensor]:
-    """(the rows as the file holds them, their integers, their scales [out, 1])."""
+def _quantized_rows(
+    conv: torch.nn.Conv2d, levels: int, bias_shift: int = 0
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(the rows as the file holds them, their integers, their scales [out, 1]). The
+    weights are integers times the row's scale; the bias (the row's last value) an integer
+    times the scale / 2^bias_shift."""
     rows = _rows(conv).double()
-    scale = rows.abs().amax(1, keepdim=True) / levels
+    scale = rows[:, :-1].abs().amax(1, keepdim=True) / levels
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     scale = scale.to(torch.float16).double().clamp_min(2.0**-24)
-    q = torch.round(rows / scale).clamp(-levels - 1, levels + 1)
-    return q * scale, q, scale
+    unit = torch.ones_like(rows)
+    unit[:, -1] = 2.0**-bias_shift
+    unit = unit * scale
+    q = torch.round(rows / unit)
+    q[:, :-1] = q[:, :-1].clamp(-levels - 1, levels + 1)
+    return q * unit, q, scale
 
 
 def quantize_(net: Stage, levels: int = LEVELS) -> tuple[np.ndarray, np.ndarray]:
@@ -199,7 +213,7 @@ def quantize_(net: Stage, levels: int = LEVELS) -> tuple[np.ndarray, np.ndarray]
     ints, scales = [], []
     with torch.no_grad():
         for conv in net.layers():
-            values, q, scale = _quantized_rows(conv, levels)
+            values, q, scale = _quantized_rows(conv, levels, net.bias_shift)
             _load_rows(conv, values)
             ints.append(q.flatten().cpu().numpy().astype(np.int64))
             scales.append(scale.flatten().cpu().numpy().astype(np.float16))
@@ -213,16 +227,24 @@ def _load_rows(conv: torch.nn.Conv2d, rows: Tensor) -> None:
 
 
 def from_quantized(
-    channels: int, hidden: int, dilation: int, ints: np.ndarray, scales: np.ndarray
+    channels: int,
+    hidden: int,
+    dilation: int,
+    ints: np.ndarray,
+    scales: np.ndarray,
+    bias_shift: int = 0,
 ) -> Stage:
-    """The stage a file describes (`quantize_`'s output)."""
+    """The stage a file describes (`quantize_`'s output; `bias_shift` 0 for files before
+    flags2 bit 4)."""
     net = Stage(channels, hidden, dilation)
+    net.bias_shift = bias_shift
     i = s = 0
     with torch.no_grad():
         for conv in net.layers():
             rows, cols = conv.out_channels, _rows(conv).shape[1]
             q = torch.from_numpy(ints[i : i + rows * cols].astype(np.float64)).reshape(rows, cols)
             scale = torch.from_numpy(scales[s : s + rows].astype(np.float64))[:, None]
+            q[:, -1] *= 2.0**-bias_shift
             _load_rows(conv, q * scale)
             i, s = i + rows * cols, s + rows
     net.quantized = (ints, scales)

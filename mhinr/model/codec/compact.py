@@ -29,6 +29,7 @@ from mhinr.model.codec.format3 import (
     FLAG2_DC_INTERP,
     FLAG2_DEBLOCK,
     FLAG2_STAGE,
+    FLAG2_STAGE_BIAS,
     FLAG_DC_MEDIAN,
     FLAG_DC_PREDICTION,
     FLAG_FILTER_CODED,
@@ -40,6 +41,7 @@ from mhinr.model.codec.format3 import (
     INITS,
     MODES,
     QUANTS,
+    STAGE_BIAS_SHIFT,
     dc_differences,
     dc_med_residuals,
 )
@@ -290,7 +292,7 @@ def _side_data(
         flags |= FLAG_FILTER_CODED if coded_taps else 0
     if stage is not None:
         data += stage_bytes(stage)
-        flags2 |= FLAG2_STAGE
+        flags2 |= FLAG2_STAGE | (FLAG2_STAGE_BIAS if stage.bias_shift else 0)
     if deblock is not None:
         flags2 |= FLAG2_DEBLOCK
     if flags2:
@@ -318,6 +320,8 @@ def stage_bytes(stage: synthesis.Stage) -> bytes:
     if stage.quantized is None:
         raise ValueError("the stage is not quantized (synthesis.quantize_)")
     ints, scales = stage.quantized
+    if stage.bias_shift not in (0, STAGE_BIAS_SHIFT):
+        raise ValueError(f"a stage's bias in units of 2^-{stage.bias_shift} of its scale")
     coded = entropy.encode_values(ints)
     if not 0 < stage.hidden <= format3.MAX_STAGE_HIDDEN or len(coded) > 65535:
         raise ValueError(f"a stage of {stage.hidden} channels, {len(coded)} coded bytes")
@@ -355,6 +359,6 @@ def decode_compact(raw: bytes) -> tuple[MultiHeadINR, Coded]:
     if rec.stage is not None:
         st = rec.stage
         net.stage = synthesis.from_quantized(
-            rec.channels, st.hidden, st.dilation, st.ints, st.scales
+            rec.channels, st.hidden, st.dilation, st.ints, st.scales, st.bias_shift
         )
     return net.eval(), rec.coded

@@ -15,11 +15,13 @@ The payload (inflated) is one record, all little-endian:
            bit 1 the cosines predicted from the constant terms (`dc_interpolation`),
            bit 2 channels ≥ 1 predicted from channel 0 (`ChromaPredictor`), bit 3 the
            deblocking filter (model/codec/deblock.py), whose ramp u8 and threshold u8
-           follow this byte
+           follow this byte, bit 4 the stage's biases in sixteenths of their row's unit
   stage    (flags2 bit 0) the trained stage (model/synthesis.py): its hidden channels u8,
            its middle layer's dilation u8 (0: 1×1), the coded length u16, its integers
            coded by entropy.encode_values, then one f16 scale per output row of each
-           layer (synthesis.quantize_)
+           layer (synthesis.quantize_); each row's values are its integers times its
+           scale, but for its bias (the row's last value): times the scale / 16 where
+           flags2 bit 4 is set, times the scale before
   body     each body parameter in order: int8 matrices as int8 values then one f16 scale
            per row; everything else f16 (fp32 quantization: f32). None with init 2
            ("fixed", files since 2026-11-30): the cosine body (network.Body), whose
@@ -94,6 +96,13 @@ FLAG2_CHROMA = 4
 # second flags byte, bit 3: the decoder smooths the cells' borders (model/codec/deblock.py)
 # with the ramp and threshold of the two bytes after this one (files since 2026-12-05)
 FLAG2_DEBLOCK = 8
+# second flags byte, bit 4 (with bit 0): each row of the stage stores its bias in units of
+# its scale / 2^STAGE_BIAS_SHIFT, its weights in units of the scale (files since 2026-12-05;
+# before, the bias in the weights' unit). The output layer's bias shifts the decoded
+# colour: at the weights' unit (~1/30 of a row's largest weight) its rounding cost up to
+# 0.4 dB of the stage's gain (benchmarks/results/stage_quant.md)
+FLAG2_STAGE_BIAS = 16
+STAGE_BIAS_SHIFT = 4
 MODES = ("L", "LA", "RGB", "RGBA")
 INITS = ("paper", "torch", "fixed")
 QUANTS = ("fp32", "fp16", "int8")
@@ -299,6 +308,7 @@ class StageRecord:
     dilation: int
     ints: np.ndarray  # int64
     scales: np.ndarray  # float16, one per output row of each layer
+    bias_shift: int = 0  # a row's bias is its integer × its scale / 2^bias_shift
 
 
 @dataclass
@@ -390,15 +400,18 @@ def read(raw: bytes) -> Record:
     c = len(coded.mode)
     r = _Reader(raw, COMPACT.size)
     flags2 = r.byte() if flags & FLAG_MORE else 0
-    if flags2 & ~(FLAG2_STAGE | FLAG2_DC_INTERP | FLAG2_CHROMA | FLAG2_DEBLOCK):
+    if flags2 & ~(FLAG2_STAGE | FLAG2_DC_INTERP | FLAG2_CHROMA | FLAG2_DEBLOCK | FLAG2_STAGE_BIAS):
         raise CodecError(f"unknown flags {flags2:#x} (second byte): a newer mhinr wrote this file")
+    if flags2 & FLAG2_STAGE_BIAS and not flags2 & FLAG2_STAGE:
+        raise CodecError("the header is invalid: a stage's bias unit without a stage")
     deblock = (r.byte(), r.byte()) if flags2 & FLAG2_DEBLOCK else None
     if deblock is not None and not deblocking.valid(*deblock, (cy, cx)):
         raise CodecError(f"the header is invalid: a deblocking of {deblock} on {cy}×{cx} cells")
     coded.colour = r.take("<f4", (c, c)).astype(np.float64).tolist()
     coded.colour_mean = r.take("<f4", (c,)).astype(np.float64).tolist()
     post_filter = _read_filter(r, c, flags) if flags & FLAG_POST_FILTER else None
-    stage = _read_stage(r, c) if flags2 & FLAG2_STAGE else None
+    shift = STAGE_BIAS_SHIFT if flags2 & FLAG2_STAGE_BIAS else 0
+    stage = _read_stage(r, c, shift) if flags2 & FLAG2_STAGE else None
     body: dict[str, np.ndarray] = {}
     for name, shape in body_shapes(depth, units) if INITS[init] != "fixed" else []:
         if QUANTS[bq] == "int8" and len(shape) == 2:
@@ -471,7 +484,7 @@ def _read_filter(r: _Reader, c: int, flags: int) -> np.ndarray:
     return taps
 
 
-def _read_stage(r: _Reader, channels: int) -> StageRecord:
+def _read_stage(r: _Reader, channels: int, bias_shift: int) -> StageRecord:
     hidden, dilation = r.byte(), r.byte()
     n = r.u16()
     if not 0 < hidden <= MAX_STAGE_HIDDEN or dilation > MAX_STAGE_DILATION:
@@ -484,7 +497,7 @@ def _read_stage(r: _Reader, channels: int) -> StageRecord:
     scales = r.take("<f2", (rows,))
     if not np.isfinite(scales).all() or np.abs(ints).max(initial=0) > 2**20:
         raise CodecError("the trained stage is not finite")
-    return StageRecord(hidden, dilation, ints, scales)
+    return StageRecord(hidden, dilation, ints, scales, bias_shift)
 
 
 def _read_coefficients(
