@@ -217,14 +217,9 @@ class Stage:
 
     def __init__(self, channels: int, st: format3.StageRecord):
         self.layers: list[tuple[np.ndarray, np.ndarray]] = []
-        i = s = 0
-        for rows, n in format3.stage_rows(channels, st.hidden, st.dilation):
-            q = st.ints[i : i + rows * n].astype(np.float64).reshape(rows, n)
-            scale = st.scales[s : s + rows].astype(np.float64)[:, None]
-            q[:, -1] *= 2.0**-st.bias_shift  # the bias's unit
-            values = (q * scale).astype(np.float32)
+        for values in st.layers(channels):
+            values = values.astype(np.float32)
             self.layers.append((values[:, :-1], values[:, -1:]))  # weights, bias
-            i, s = i + rows * n, s + rows
         self.hidden, self.dilation = st.hidden, st.dilation
 
     @property

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mhinr.model.codec.format3 import STAGE_BIAS_SHIFT
+from mhinr.model.codec.format3 import STAGE_BIAS_SHIFT, StageRecord
 
 HIDDEN = 8
 LEVELS = 15  # integer weights within ±LEVELS (4 bits and a sign); 31 cost ~25 % more bytes
@@ -238,15 +238,10 @@ def from_quantized(
     flags2 bit 4)."""
     net = Stage(channels, hidden, dilation)
     net.bias_shift = bias_shift
-    i = s = 0
+    record = StageRecord(hidden, dilation, ints, scales, bias_shift)
     with torch.no_grad():
-        for conv in net.layers():
-            rows, cols = conv.out_channels, _rows(conv).shape[1]
-            q = torch.from_numpy(ints[i : i + rows * cols].astype(np.float64)).reshape(rows, cols)
-            scale = torch.from_numpy(scales[s : s + rows].astype(np.float64))[:, None]
-            q[:, -1] *= 2.0**-bias_shift
-            _load_rows(conv, q * scale)
-            i, s = i + rows * cols, s + rows
+        for conv, values in zip(net.layers(), record.layers(channels), strict=True):
+            _load_rows(conv, torch.from_numpy(values))
     net.quantized = (ints, scales)
     return net.eval()
 

@@ -310,6 +310,17 @@ class StageRecord:
     scales: np.ndarray  # float16, one per output row of each layer
     bias_shift: int = 0  # a row's bias is its integer × its scale / 2^bias_shift
 
+    def layers(self, channels: int) -> list[np.ndarray]:
+        """Each layer's rows [out, values a row] (`stage_rows`) as float64 values: its
+        weights, then its bias in its finer unit — what both decoders load."""
+        out, i, s = [], 0, 0
+        for rows, n in stage_rows(channels, self.hidden, self.dilation):
+            q = self.ints[i : i + rows * n].astype(np.float64).reshape(rows, n)
+            q[:, -1] *= 2.0**-self.bias_shift  # the bias's unit
+            out.append(q * self.scales[s : s + rows].astype(np.float64)[:, None])
+            i, s = i + rows * n, s + rows
+        return out
+
 
 @dataclass
 class Record:
