@@ -24,12 +24,14 @@ def astronaut_crop() -> torch.Tensor:
     return torch.from_numpy(crop).permute(2, 0, 1).float() / 255
 
 
-def _coder_with_stage(img: torch.Tensor, steps: int = 300, step: float = 0.1):
+def _coder_with_stage(
+    img: torch.Tensor, steps: int = 300, step: float = 0.1, hidden: int = synthesis.HIDDEN
+):
     from mhinr.model.coefficients import CoefficientCoder, fit_coders
 
     (coder,) = fit_coders(img, "RGB", Options(preset="fast"), search=False)
     decoded = coder.decoded(step)
-    stage, taken = synthesis.train(decoded, img, seconds=600, max_steps=steps)
+    stage, taken = synthesis.train(decoded, img, seconds=600, max_steps=steps, hidden=hidden)
     trained: CoefficientCoder = copy.copy(coder)
     trained.stage, trained._coded = stage, None
     return coder, trained, taken
@@ -124,6 +126,27 @@ def test_compact_trains_the_stage_and_keeps_it_only_where_it_pays():
     assert off.stage is None and decode(off.data)[0].stage is None
     assert off.bytes == stage["without"]["bytes"]  # steps=0: today's compact, unchanged
     assert compress(img, "RGB", Options(preset="fast", bpp=0.5)).stage is None
+
+
+def test_a_large_file_trains_a_wider_stage(monkeypatch):
+    """The stage's width follows the file's size (coefficients.stage_hidden); a file with
+    the wider stage decodes to the encoder's PSNR in both decoders."""
+    from mhinr.model import coefficients
+    from tests.test_decoder import both
+
+    wide = coefficients.STAGE_WIDE_BYTES
+    assert coefficients.stage_hidden(wide - 1) == synthesis.HIDDEN
+    assert coefficients.stage_hidden(wide) == coefficients.STAGE_HIDDEN_WIDE > synthesis.HIDDEN
+    img = astronaut_crop()[:, :96, :128]
+    monkeypatch.setattr(coefficients, "STAGE_WIDE_BYTES", 1)  # this small file counts as large
+    out = compress(img, "RGB", Options(preset="compact", bpp=2, steps=50))
+    assert out.stage is not None and out.stage["hidden"] == coefficients.STAGE_HIDDEN_WIDE
+    _, trained, _ = _coder_with_stage(img, steps=200, hidden=coefficients.STAGE_HIDDEN_WIDE)
+    data = trained.encode(0.1)
+    net, _ = decode(data)
+    assert net.stage is not None and net.stage.hidden == coefficients.STAGE_HIDDEN_WIDE
+    assert psnr(render(net, (96, 128)), img) == pytest.approx(trained.quality(0.1), abs=0.02)
+    both(data, sizes=[None], methods=("resample",))
 
 
 @pytest.mark.parametrize(

@@ -275,8 +275,13 @@ STAGE_SECONDS = {"compact": 45.0, "max": 240.0}
 # … and its steps (whichever ends first): about what 2 CPU cores train in that time, so a GPU
 # does the same work in seconds
 STAGE_STEPS = {"compact": 8000, "max": 40000}
-# bytes a stage is assumed to take before it is trained (a byte target's first step)
+# bytes a stage of synthesis.HIDDEN channels is assumed to take before it is trained (a byte
+# target's first step; a wider one in proportion)
 STAGE_BYTES_GUESS = 400
+# the stage's width by the file's size: a wider stage gains more where the file is large and
+# costs ~420 bytes more, which a small file cannot pay (benchmarks/results/stage_probe.md)
+STAGE_HIDDEN_WIDE = 16
+STAGE_WIDE_BYTES = 24_000  # files of at least this many bytes (without the stage) get it
 # the stage reads the deblocked cells (True) or the cells as coded, in place of the
 # deblocking as of the restoration filter (False)
 STAGE_ON_DEBLOCKED = True
@@ -289,6 +294,11 @@ def stage_seconds(options: Options) -> float | None:
     if options.steps == 0:
         return None
     return options.time_budget_s or STAGE_SECONDS[options.preset]
+
+
+def stage_hidden(nbytes: int) -> int:
+    """The trained stage's hidden channels for a file of `nbytes` bytes without it."""
+    return STAGE_HIDDEN_WIDE if nbytes >= STAGE_WIDE_BYTES else synthesis.HIDDEN
 
 
 def _staged(
@@ -317,12 +327,16 @@ def _staged(
         trained.tools = replace(coder.tools, deblock=False)
     step = plain.coded.step
     assert step is not None  # a coefficient file has one
+    hidden = stage_hidden(plain.bytes)
     if "max_bytes" in target:  # room for the stage's bytes: a coarser step
-        guess: Target = {**target, "max_bytes": max(1, target["max_bytes"] - STAGE_BYTES_GUESS)}
+        room = STAGE_BYTES_GUESS * hidden // synthesis.HIDDEN
+        guess: Target = {**target, "max_bytes": max(1, target["max_bytes"] - room)}
         step = trained.search(guess, DEFAULT_STEP).coded.step
         assert step is not None
     started = time.perf_counter()
-    stage, steps = _train_stage(trained.decoded(step), coder.pixels, options, progress, should_stop)
+    stage, steps = _train_stage(
+        trained.decoded(step), coder.pixels, options, hidden, progress, should_stop
+    )
     training_s = time.perf_counter() - started
     trained.stage, trained._coded = stage, None
     out = trained.search(search, DEFAULT_STEP)
@@ -336,6 +350,7 @@ def _staged(
         "seconds": round(time.perf_counter() - started, 2),
         "steps_per_s": round(steps / max(training_s, 1e-9), 1),  # its training's
         "bytes": len(stage_bytes(stage)),
+        "hidden": hidden,
         "kept": bool(keep),
         "multiplications": stage.multiplications(),
         "with": {"bytes": out.bytes, "psnr": round(out.psnr, 3)},
@@ -351,10 +366,11 @@ def _train_stage(
     decoded: Tensor,
     pixels: Tensor,
     options: Options,
+    hidden: int,
     progress: Callable[[Progress], None] | None,
     should_stop: Callable[[], bool] | None,
 ) -> tuple[synthesis.Stage, int]:
-    """A stage trained on `decoded` for the preset's budget (`stage_seconds`, STAGE_STEPS or
+    """A stage of `hidden` channels trained on `decoded` for the preset's budget (`stage_seconds`, STAGE_STEPS or
     `options.steps`), its progress reported about once a second with the PSNR and a preview
     of its output. (the stage, its steps)"""
     seconds = stage_seconds(options)
@@ -377,6 +393,7 @@ def _train_stage(
         pixels,
         seconds,
         cap,
+        hidden=hidden,
         seed=options.seed,
         device=options.device,
         progress=report,

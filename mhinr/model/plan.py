@@ -90,7 +90,11 @@ def _coefficients(opt: Options, h: int, w: int, target: Target) -> Plan:
     if stage:
         steps = opt.steps or coefficients.STAGE_STEPS[opt.preset]
         seconds = stage
-        trains = f"the trained stage (a ReLU network of {synthesis.HIDDEN} hidden channels)"
+        trains = (
+            f"the trained stage (a ReLU network of {synthesis.HIDDEN} hidden channels, "
+            f"{coefficients.STAGE_HIDDEN_WIDE} for a file of "
+            f"{coefficients.STAGE_WIDE_BYTES:,} bytes or more)"
+        )
         lines.append(
             f"then {trains} trained on the decoded image in place of the filter: up to "
             f"{steps:,} steps or {stage:g} s a target, kept only where it pays: "
