@@ -370,9 +370,9 @@ def _train_stage(
     progress: Callable[[Progress], None] | None,
     should_stop: Callable[[], bool] | None,
 ) -> tuple[synthesis.Stage, int]:
-    """A stage of `hidden` channels trained on `decoded` for the preset's budget (`stage_seconds`, STAGE_STEPS or
-    `options.steps`), its progress reported about once a second with the PSNR and a preview
-    of its output. (the stage, its steps)"""
+    """A stage of `hidden` channels trained on `decoded` for the preset's budget
+    (`stage_seconds`, STAGE_STEPS or `options.steps`), its progress reported about once a
+    second with the PSNR and a preview of its output. (the stage, its steps)"""
     seconds = stage_seconds(options)
     assert seconds is not None
     cap = options.steps or STAGE_STEPS[options.preset]

@@ -13,12 +13,13 @@ filter (model/coefficients.py `_staged`); a file may hold both (the filter first
     h = relu(conv1×1(h))        [HIDDEN, H, W]
     y = x + conv3×3(h)          [C, H, W]        (edges replicated)
 
-HIDDEN = 8 for RGB: 515 parameters, ~500 multiplications a decoded pixel; the encoder trains
-16 (1,155 parameters, 1,120 multiplications) for larger files (coefficients.stage_hidden). Its weights are
-quantized (each output row of each layer: one fp16 scale, then integers within ±LEVELS
-times it, the bias in sixteenths of it) and range-coded (entropy.encode_values): ~350 bytes
-in a file. The encoder keeps it only where it pays (model/coefficients.py: its PSNR gain
-must beat what its bytes would buy in a finer quantizer step).
+HIDDEN = 8 for RGB: 515 parameters, ~500 multiplications a decoded pixel; the encoder
+trains 16 (1,155 parameters, 1,120 multiplications) for larger files
+(coefficients.stage_hidden). Its weights are quantized (each output row of each layer:
+one fp16 scale, then integers within ±LEVELS times it, the bias in sixteenths of it) and
+range-coded (entropy.encode_values): ~350 bytes in a file (~800 with 16 channels). The
+encoder keeps it only where it pays (model/coefficients.py: its PSNR gain must beat what
+its bytes would buy in a finer quantizer step).
 
 Measured on Kodak and outside it: benchmarks/results/codec_stage.md
 (`python -m benchmarks.codec_stage`).
