@@ -84,6 +84,7 @@ def main() -> None:
     ap.add_argument("--image", default="kodim23")
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--file", type=Path, help="a .inr file (default: fit the image with compact)")
+    ap.add_argument("--out", default="decoder", help="results/OUT.md")
     a = ap.parse_args()
     mhinr = str(Path(sys.executable).with_name("mhinr"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,10 +114,10 @@ def main() -> None:
     table = md_table(["command (a new process each run)", "median s", "min s", "max s"], rows)
     parts = md_table(["step", "ms"], [[n, f"{ms:.1f}"] for n, ms in steps])
     write_result(
-        "decoder.md",
+        f"{a.out}.md",
         f"""# The NumPy decoder against PyTorch's
 
-`python -m benchmarks.decoder --image {a.image} --runs {a.runs}` on {machine()}; a
+`python -m benchmarks.decoder {" ".join(sys.argv[1:])}` on {machine()}; a
 {len(data):,}-byte `compact` file of {a.image}, rendered to 1024 px (PNG). Each command in
 a new process, {a.runs} runs after one warm-up (the page cache warm, as for a user's second
 command).
