@@ -142,7 +142,9 @@ def print_summary(output: Path, summary: dict) -> None:
     stage = summary.get("stage")
     if stage:
         print(
-            f"trained stage: {stage['steps']:,} steps in {stage['seconds']:.0f} s"
+            "trained stage"
+            + (f" ({stage['hidden']} channels)" if stage.get("hidden") else "")
+            + f": {stage['steps']:,} steps in {stage['seconds']:.0f} s"
             + (f" ({stage['steps_per_s']:.0f} a second), " if stage.get("steps_per_s") else ", ")
             + f"{stage['bytes']} bytes, "
             + ("kept" if stage["kept"] else "not kept (it did not pay for its bytes)")

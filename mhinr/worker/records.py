@@ -59,7 +59,7 @@ class JobMetrics(BaseModel):
     stage: dict | None = Field(
         None,
         description="compact and max: the trained stage — steps, seconds, training steps a "
-        "second, bytes, "
+        "second, bytes, hidden channels (8, or 16 for a larger file), "
         "multiplications a pixel, whether the file kept it, and the file with and without it",
     )
     upscale: dict | None = Field(
