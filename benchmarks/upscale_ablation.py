@@ -1,17 +1,19 @@
 """One row of the upscaler's ablation: fit with some settings changed, enlarge, compare.
 
     python -m benchmarks.upscale_ablation --images kodim01,kodim02 --scale 2 \\
-        --set '{"lr": 0.002}' [--threads 1] [--views 0,4]
+        --set '{"lr": 0.002}' [--threads 1] [--views 0,4] [--from-prior]
 
 `--set` takes UpscaleFit fields ("lr", "queries", "batch", "crop", "integer_share",
 "scales", "steps", "time_budget_s") and UpscaleConfig fields prefixed "cfg_"
 ("cfg_hidden", "cfg_features", "cfg_layers"); `--views` the render's self-ensemble
 (`model.upscale.turn`: 0-3 the four rotations, the default; 0,4 the image and its mirror).
-Defaults: the preset's (2,400 steps, no time limit here). Input: the Kodak image cropped to
-a multiple of the scale and box-averaged by it; PSNR (8-bit RGB) of the upscaler's render
-and of Lanczos against the true image. The table in benchmarks/results/upscale_ablation.md
-was made with it (two images at a time, one torch thread each); numbers move by a few
-hundredths of a dB with the thread count.
+Defaults: the internal-learning fit the preset made until 2026-12-06 (2,400 steps from a
+random start, no time limit here); `--from-prior` starts from the shipped prior instead
+(fine-tuning it; `--set '{"steps": 0}'`: the prior as the preset uses it). Input: the
+Kodak image cropped to a multiple of the scale and box-averaged by it; PSNR (8-bit RGB) of
+the upscaler's render and of Lanczos against the true image. The table in
+benchmarks/results/upscale_ablation.md was made with it (two images at a time, one torch
+thread each); numbers move by a few hundredths of a dB with the thread count.
 """
 
 import argparse
@@ -24,9 +26,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from benchmarks.common import KODAK
-from mhinr.model.compress import UPSCALE_STEPS
 from mhinr.model.metrics import psnr
-from mhinr.model.upscale import VIEWS, UpscaleConfig, UpscaleFit, fit_upscaler
+from mhinr.model.upscale import INTERNAL_STEPS, VIEWS, UpscaleConfig, UpscaleFit, fit_upscaler
+from mhinr.model.upscale_prior import load_prior
 
 
 def lanczos(u8: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -50,11 +52,12 @@ def main() -> None:
     ap.add_argument("--set", default="{}", help="JSON: settings to change")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--views", help="the render's views (model.upscale.turn), e.g. 0,4")
+    ap.add_argument("--from-prior", action="store_true", help="start from the shipped prior")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     changes = json.loads(args.set)
     cfg = UpscaleConfig(**{k[4:]: v for k, v in changes.items() if k.startswith("cfg_")})
-    fit_kw = {"time_budget_s": 3600, "steps": UPSCALE_STEPS}
+    fit_kw = {"time_budget_s": 3600, "steps": INTERNAL_STEPS}
     fit_kw |= {k: v for k, v in changes.items() if not k.startswith("cfg_")}
     if "scales" in fit_kw:
         fit_kw["scales"] = tuple(fit_kw["scales"])
@@ -66,7 +69,8 @@ def main() -> None:
         true = true[:, :h, :w]
         small = F.avg_pool2d(true[None].double(), s)[0].round().to(torch.uint8)
         t = time.perf_counter()
-        net, info = fit_upscaler(small.float() / 255, cfg, UpscaleFit(**fit_kw))
+        init = load_prior() if args.from_prior else None
+        net, info = fit_upscaler(small.float() / 255, cfg, UpscaleFit(**fit_kw), init=init)
         fit_s = time.perf_counter() - t
         views = VIEWS if args.views is None else tuple(int(v) for v in args.views.split(","))
         up = psnr(net.render((h, w), views=views), true)

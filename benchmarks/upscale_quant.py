@@ -26,9 +26,8 @@ from benchmarks.common import md_table, write_result
 from benchmarks.upscale import box_down, load, pil_resize
 from mhinr.model.codec import Coded
 from mhinr.model.codec.upscaler import encode_upscale, quantize_weights_, webp_lossless
-from mhinr.model.compress import Options, upscale_settings
 from mhinr.model.metrics import psnr
-from mhinr.model.upscale import choose_blend, fit_upscaler
+from mhinr.model.upscale import UpscaleConfig, UpscaleFit, choose_blend, fit_upscaler
 
 LEVELS: list[int | None] = [None, 127, 15, 7, 3]
 
@@ -44,9 +43,9 @@ def one(name: str, steps: int) -> list[list]:
     size = (true.shape[1], true.shape[2])
     lanczos = psnr(pil_resize(small, size, Image.Resampling.LANCZOS), true)
     t = time.perf_counter()
-    # the preset's fit, without the preset's quantization of the weights
-    cfg, fit = upscale_settings(Options(preset="upscale", steps=steps, time_budget_s=3600), 3)
-    fitted, _ = fit_upscaler(small.float() / 255, cfg, fit)
+    # the internal-learning fit (the preset's until 2026-12-06), weights not yet quantized
+    fit = UpscaleFit(steps=steps, time_budget_s=3600)
+    fitted, _ = fit_upscaler(small.float() / 255, UpscaleConfig(), fit)
     print(f"{name}: fitted in {time.perf_counter() - t:.0f} s", flush=True)
     coded = Coded(small.shape[1], small.shape[2], "RGB", "upscale", "fp16")
     image_bytes = len(webp_lossless(small.numpy(), "RGB"))  # the file's image

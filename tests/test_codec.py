@@ -323,7 +323,7 @@ def test_every_preset_codes_any_size_from_the_smallest_up(preset, size):
 
     h, w = size
     image = to_uint8(smooth_image(3, h, w, seed=h)).float() / 255
-    opt = Options(preset=preset, steps=None if preset == "fast" else 2)
+    opt = Options(preset=preset, steps=None if preset in ("fast", "upscale") else 2)
     check_options(opt, (h, w), 3)
     out = compress(image, "RGB", opt)
     net, coded = decode(out.data)

@@ -72,7 +72,7 @@ def test_the_page_gets_each_option_from_the_spec(client):
         (Options(preset="max", target_psnr=30), ["30 dB", "3x3 or 7x7", "40,000 steps"]),
         (Options(preset="paper"), ["64x64 heads", "2,000 steps", "weights file"]),
         (Options(preset="fast", width=16), ["relu body, 2x16", "60 steps"]),
-        (Options(preset="upscale"), ["exactly", "2,400 steps or 60 s", "Lanczos"]),
+        (Options(preset="upscale"), ["exactly", "shipped upscaler", "nothing is trained"]),
     ],
 )
 def test_the_plan_says_what_will_run(options, words):
@@ -80,7 +80,7 @@ def test_the_plan_says_what_will_run(options, words):
     text = p.explain()
     for w in words:
         assert w in text, (w, text)
-    trains = options.preset in ("compact", "max", "paper", "upscale") and options.steps != 0
+    trains = options.preset in ("compact", "max", "paper") and options.steps != 0
     assert (p.trains is not None) == (trains or options.width is not None)
 
 
@@ -89,7 +89,8 @@ def test_options_a_preset_would_ignore_are_422_and_store_nothing(tmp_path, clien
     for form, words in (
         ({"preset": "compact", "steps": 0, "time_budget_s": 5}, "does not use time_budget_s"),
         ({"preset": "fast", "steps": 3}, "does not use steps"),
-        ({"preset": "upscale", "heads": "8"}, "not heads"),
+        ({"preset": "upscale", "heads": "8"}, "does not use heads"),
+        ({"preset": "upscale", "steps": 40}, "does not use steps"),
     ):
         r = post(client, png_bytes(), **form)
         assert r.status_code == 422 and words in r.json()["detail"], r.text

@@ -152,7 +152,7 @@ def test_a_fresh_virtualenv_with_pip_install_decodes_and_renders_without_pytorch
     from tests.conftest import smooth_image
 
     upscaler = tmp_path / "up.inr"
-    upscaler.write_bytes(compress(smooth_image(3, 20, 24), "RGB", Options("upscale", steps=2)).data)
+    upscaler.write_bytes(compress(smooth_image(3, 20, 24), "RGB", Options("upscale")).data)
     up = mhinr("info", str(upscaler))
     assert up.returncode == 2 and "holds an upscaler" in up.stderr, up.stderr
     assert "pip install 'mhinr[fit]'" in up.stderr

@@ -126,9 +126,7 @@ def print_summary(output: Path, summary: dict) -> None:
     check = summary.get("upscale") or {}
     if check.get("held_out_psnr") is not None and check.get("held_out_lanczos_psnr"):
         print(
-            f"upscaler: {check['steps']:,} steps in {check['seconds']:.0f} s"
-            + (f" ({check['steps_per_s']:.0f} a second)" if check.get("steps_per_s") else "")
-            + "; held out (the "
+            f"upscaler: {check.get('prior') or 'trained on the image'}; held out (the "
             f"quarter-size copy ×2 against the half-size copy): {check['held_out_psnr']:.2f}"
             f" dB, Lanczos {check['held_out_lanczos_psnr']:.2f} dB"
             + (
@@ -226,6 +224,8 @@ def describe_network(data: bytes, net, coded) -> dict:
         info |= {
             "encoder": f"{cfg.layers} layers x {cfg.features} channels",
             "head_size": cfg.hidden,
+            # the shipped network the file names (None: the file holds its own weights)
+            "prior": net.prior,
             # the network's share of a render at ×2, ×3, ×4 (the rest Lanczos's)
             "blend": net.blend,
         }

@@ -29,7 +29,8 @@ it at any size or download it as a compressed `.inr` file. The default preset, `
 codes each cell of the image with fixed cosine features (a transform codec, seconds) and then
 trains a small ReLU network on the decoded image (about 45 s on a CPU, far less on a GPU),
 keeping it where it makes the file smaller at equal quality; `fast` trains nothing; `upscale`
-trains an enlarger on the image's own scales.
+keeps the image and enlarges it with a multi-head ReLU network mhinr ships (trained once, on
+other photos).
 
 1. `POST /fit` with a multipart `file` (and options) → `202` with the job id and links.
 2. `GET /jobs/{id}` (or follow `/jobs/{id}/events`) until `succeeded`.

@@ -16,32 +16,25 @@ from torch import Tensor
 
 from mhinr.model.codec import Coded, encode_upscale
 from mhinr.model.codec.colour import colour_transform
-from mhinr.model.codec.upscaler import (
-    WEIGHT_LEVELS,
-    quantize_weights_,
-    upscale_network_bytes,
-    webp_lossless,
-)
+from mhinr.model.codec.upscaler import PRIOR_FILE_BYTES, webp_lossless
 from mhinr.model.coefficients import compress_coefficients, compress_sweep
 from mhinr.model.fit import Progress
 from mhinr.model.images import to_uint8
 from mhinr.model.plan import plan
 from mhinr.model.presets import (
     PRESETS,
-    UPSCALE_BUDGET_S,
-    UPSCALE_STEPS,
     Options,
     check_options,
     estimate_fit_bytes,
 )
 from mhinr.model.ratecontrol import Compressed, Target, finish, target_of
 from mhinr.model.render import render
-from mhinr.model.upscale import UpscaleConfig, UpscaleFit, choose_blend, fit_upscaler
+from mhinr.model.upscale import choose_blend
+from mhinr.model.upscale_prior import load_prior
 from mhinr.model.weights import compress_weights
 
 __all__ = [  # what callers import from here
     "PRESETS",
-    "UPSCALE_STEPS",
     "Compressed",
     "Options",
     "check_options",
@@ -73,62 +66,44 @@ def compress(
     return out
 
 
-def upscale_settings(opt: Options, channels: int) -> tuple[UpscaleConfig, UpscaleFit]:
-    """The enlarger an upscale job trains, and how long."""
-    fit = UpscaleFit(
-        steps=opt.steps if opt.steps is not None else UPSCALE_STEPS,
-        time_budget_s=opt.time_budget_s or UPSCALE_BUDGET_S,
-        seed=opt.seed,
-    )
-    cfg = UpscaleConfig(
-        channels=channels,
-        hidden=opt.width or UpscaleConfig.hidden,
-        layers=opt.depth or UpscaleConfig.layers,
-        seed=opt.seed,
-    )
-    return cfg, fit
-
-
 def _upscale_image(pixels, mode, opt, should_stop) -> tuple[Tensor, bytes | None, Target]:
-    """What the enlarger learns from and the file keeps: the 8-bit image exactly (no bytes
+    """What the enlarger enlarges and the file keeps: the 8-bit image exactly (no bytes
     here: the file stores it as WebP lossless), or with a target the `fast` cosine codec's
-    file of it for that target (a byte target less what the network will take) and its
-    decode."""
+    file of it for that target (a byte target less the file's header) and its decode."""
     h, w = pixels.shape[1:]
     target = target_of(opt, h, w)
     if not target:
         return to_uint8(pixels).float() / 255, None, target
     image_opt = Options(preset="fast", target_psnr=opt.target_psnr, seed=opt.seed)
-    if "max_bytes" in target:  # the network's bytes come off the byte target
-        cfg, _ = upscale_settings(opt, pixels.shape[0])
-        rest = max(1, target["max_bytes"] - upscale_network_bytes(cfg, WEIGHT_LEVELS))
+    if "max_bytes" in target:  # the header's and blend's bytes come off the byte target
+        rest = max(1, target["max_bytes"] - PRIOR_FILE_BYTES)
         image_opt = Options(preset="fast", max_bytes=rest, seed=opt.seed)
     coded = compress_coefficients(pixels, mode, image_opt, None, should_stop)
     return render(coded.net, (h, w)).float() / 255, coded.data, target
 
 
 def _compress_upscale(pixels, mode, opt, progress, should_stop) -> Compressed:
+    """The prior enlarges the image (it trains nothing here: model/upscale_prior.py); the
+    held-out check against Lanczos sets how much of it renders keep at each scale."""
     seen, inner, target = _upscale_image(pixels, mode, opt, should_stop)
-    cfg, fit = upscale_settings(opt, pixels.shape[0])
-    net, info = fit_upscaler(seen, cfg, fit, progress, should_stop, device=opt.device)
-    quantize_weights_(net, WEIGHT_LEVELS)  # the weights the file holds: measured as stored
+    start = time.perf_counter()
+    net = load_prior()
+    net.set_image(seen)
     # the ×2, ×3 and ×4 enlargements of the half-size copy's reductions against it: how
     # much of the network a render keeps against Lanczos at each scale
     held_out = choose_blend(net, seen)
     if held_out is not None:
         net.blend = held_out["blend"]
     h, w = pixels.shape[1:]
-    coded = Coded(h, w, mode, "upscale", "int8")
-    data = encode_upscale(net, coded, levels=WEIGHT_LEVELS, image_file=inner)
+    coded = Coded(h, w, mode, "upscale", "fp16")
+    data = encode_upscale(net, coded, image_file=inner)
     image_bytes = len(inner or webp_lossless(to_uint8(pixels).numpy(), mode))
     check = {
-        "steps": info["steps"],
-        "seconds": round(info["seconds"], 2),
-        "steps_per_s": round(info["steps"] / max(info["seconds"], 1e-9), 1),
+        "prior": net.prior,  # the network: the shipped prior, trained offline
+        "seconds": round(time.perf_counter() - start, 2),  # the held-out check's
         "image": "exact" if inner is None else "cosine codec",  # how the file keeps it
         "image_bytes": image_bytes,  # the image: WebP lossless, or the cosine codec's file
-        "network_bytes": len(data) - image_bytes,  # the rest: weights, header, blend
-        "weight_levels": WEIGHT_LEVELS,
+        "network_bytes": len(data) - image_bytes,  # the rest: header, blend
     } | (
         held_out
         or {
@@ -138,4 +113,4 @@ def _compress_upscale(pixels, mode, opt, progress, should_stop) -> Compressed:
             "held_out_blend_psnr": None,
         }
     )
-    return finish(data, pixels, target, train_steps=info["steps"], upscale=check)
+    return finish(data, pixels, target, train_steps=None, upscale=check)

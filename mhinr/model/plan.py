@@ -2,7 +2,7 @@
 storage, the networks trained (if any), for how long, and the target. `compress` checks a
 fit with `plan` first; the API answers `POST /fit` with its lines and `mhinr fit --explain`
 prints them. The decisions are the compressors' own functions (`coefficients.candidates`,
-`stage_seconds`, `weights.fit_config`, `compress.upscale_settings`), so the plan and the fit
+`stage_seconds`, `weights.fit_config`), so the plan and the fit
 cannot disagree."""
 
 from dataclasses import dataclass, field
@@ -130,30 +130,18 @@ def _weights(opt: Options, h: int, w: int, target: Target) -> Plan:
 
 
 def _upscale(opt: Options, channels: int, target: Target) -> Plan:
-    from mhinr.model.codec.upscaler import WEIGHT_LEVELS, upscale_network_bytes
-    from mhinr.model.compress import upscale_settings
+    from mhinr.model.upscale_prior import PRIOR_NAME
 
-    cfg, fit = upscale_settings(opt, channels)
-    trains = f"an enlarger: encoder {cfg.layers}x{cfg.features}, head {cfg.hidden}"
     keep = "keep the image exactly (WebP lossless)"
     if target:
-        keep = (
-            "code the image with the cosine codec (the fast preset): "
-            + _target_words(target)
-            + (
-                f", less about {upscale_network_bytes(cfg, WEIGHT_LEVELS):,} bytes for the network"
-                if "max_bytes" in target
-                else ""
-            )
-        )
+        keep = "code the image with the cosine codec (the fast preset): " + _target_words(target)
     lines = [
         keep,
-        f"train {trains} on the "
-        + ("decoded image's" if target else "image's")
-        + f" own reductions: {fit.steps:,} steps or {fit.time_budget_s:g} s",
-        f"store its weights as integers from −{WEIGHT_LEVELS} to {WEIGHT_LEVELS}, one scale a "
-        "channel",
-        "check it on held-out reductions against Lanczos and store how much of it renders "
-        "keep at ×2, ×3 and ×4",
+        f"enlarge it with the shipped upscaler ({PRIOR_NAME}: a network trained once on other "
+        "photos; nothing is trained on this image, and the file names it instead of holding "
+        "weights)",
+        "check it on held-out reductions of the "
+        + ("decoded " if target else "")
+        + "image against Lanczos and store how much of it renders keep at ×2, ×3 and ×4",
     ]
-    return Plan(opt.preset, "upscale", trains, fit.steps, fit.time_budget_s, target, lines)
+    return Plan(opt.preset, "upscale", None, None, None, target, lines)

@@ -45,6 +45,9 @@ from mhinr.model.fit import Progress, mse_to_psnr
 
 MIN_SCALE, MAX_SCALE = 1.2, 4.0  # training pairs' downscale factors
 MIN_SIDE = 12  # smallest image side the preset accepts (its smallest copy must have pixels)
+# the internal-learning fit the upscale preset made until 2026-12-06 (2,400 steps: 53 s on 2
+# CPU cores), which the benchmarks still compare with the prior (model/upscale_prior.py)
+INTERNAL_STEPS = 2400
 MAX_PIXELS = 2_100_000  # largest image it enlarges (1920×1080 fits): heads are kept in memory
 BAND_POINTS = 65_536  # output points a render converts at once (its body works in chunks)
 VIEWS = (0, 1, 2, 3)  # the self-ensemble of a render: the image turned by 0°, 90°, 180°, 270°
@@ -135,14 +138,28 @@ class UpscaleINR(nn.Module):
         # and ×4 (1: all of it, 0: Lanczos alone), chosen on held-out pairs (`choose_blend`)
         # and stored in the file
         self.blend = [1.0] * len(BLEND_SCALES)
+        # the name of the prior this network is (model/upscale_prior.py: files then name it
+        # instead of holding weights), or None for a network trained on its image
+        self.prior: str | None = None
         self._heads: dict[int, Tensor] = {}  # cached encoder outputs, one per view
-        self._stacked: dict[tuple[int, ...], Tensor] = {}  # a render's (`stacked_heads`)
+        # a render's (`stacked_heads`), by channel group and views
+        self._stacked: dict[tuple[int, tuple[int, ...]], Tensor] = {}
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
     def set_image(self, image: Tensor) -> None:
         self.image, self._heads, self._stacked = image, {}, {}
+
+    def groups(self) -> list[tuple[int, ...]]:
+        """The image's channels as the network sees them (`channel_groups`)."""
+        if self.image is None:
+            raise ValueError("the upscaler has no image")
+        return channel_groups(self.image.shape[0], self.cfg.channels)
+
+    def network_input(self, image: Tensor) -> Tensor:
+        """`image` [C, h, w] as the network's first pass sees it (`channel_groups`)."""
+        return image[list(channel_groups(image.shape[0], self.cfg.channels)[0])]
 
     @torch.no_grad()
     def heads_for_image(
@@ -155,7 +172,7 @@ class UpscaleINR(nn.Module):
             raise ValueError("the upscaler has no image")
         for k in views:
             if k not in self._heads:
-                self._heads[k] = self._encode(turn(self.image, k), band_bytes)
+                self._heads[k] = self._encode(turn(self.network_input(self.image), k), band_bytes)
         return [self._heads[k] for k in views]
 
     def _encode(self, image: Tensor, band_bytes: int, low: bool = False) -> Tensor:
@@ -197,20 +214,25 @@ class UpscaleINR(nn.Module):
 
     @torch.no_grad()
     def heads_bytes(self, views: tuple[int, ...] = VIEWS) -> int:
-        """The memory `stacked_heads` takes for `views` (fp16: 2 bytes a hidden unit)."""
+        """The memory `stacked_heads` takes for `views` and every channel group (fp16: 2
+        bytes a hidden unit)."""
         if self.image is None:
             return 0
         _, h, w = self.image.shape
-        return h * w * len(views) * self.cfg.hidden * 2
+        return h * w * len(views) * self.cfg.hidden * 2 * len(self.groups())
 
-    def stacked_heads(self, views: tuple[int, ...] = VIEWS, band_bytes: int = 64 * 2**20) -> Tensor:
-        """The heads of every view turned back onto the image's own cells: [h, w, V·D] fp16
-        (row y, column x holds that cell's head in each view). Cached (64 bytes an input pixel
-        a view); the per-view cache of `heads_for_image` is left alone."""
+    def stacked_heads(
+        self, views: tuple[int, ...] = VIEWS, group: int = 0, band_bytes: int = 64 * 2**20
+    ) -> Tensor:
+        """The heads of every view of the channel group `group` (`groups`) turned back onto
+        the image's own cells: [h, w, V·D] fp16 (row y, column x holds that cell's head in
+        each view). Cached (64 bytes an input pixel a view); the per-view cache of
+        `heads_for_image` is left alone."""
         if self.image is None:
             raise ValueError("the upscaler has no image")
-        if views not in self._stacked:
+        if (group, views) not in self._stacked:
             _, h, w = self.image.shape
+            image = self.image[list(self.groups()[group])]
             cells_yx = torch.stack(
                 torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij"), -1
             ).reshape(-1, 2)
@@ -219,10 +241,10 @@ class UpscaleINR(nn.Module):
                 turned = turn_coords(cells_yx.float(), k, h, w).long()  # each cell in view k
                 wk = h if k % 2 else w
                 where = (turned[:, 0] * wk + turned[:, 1]).to(self.body.mid.weight.device)
-                heads = self._encode(turn(self.image, k), band_bytes, low=_BF16)
+                heads = self._encode(turn(image, k), band_bytes, low=_BF16)
                 per_view.append(heads[where])
-            self._stacked[views] = torch.cat(per_view, 1).view(h, w, -1)
-        return self._stacked[views]
+            self._stacked[group, views] = torch.cat(per_view, 1).view(h, w, -1)
+        return self._stacked[group, views]
 
     @torch.no_grad()
     def render(
@@ -235,6 +257,8 @@ class UpscaleINR(nn.Module):
         """The image at `out_size` (rows, cols), any aspect ratio, in chunks of rows: the
         mean of the enlargements of the `views` (`turn`). With `back_project`, the result is
         then corrected so that its area averages match the image's pixels (`_back_project`).
+        Each channel group (`groups`) is enlarged on its own; a group of one channel three
+        times over (grey, alpha) gives the mean of the three it comes out as.
 
         The same numbers as `query` for each view, computed another way: the output grid is
         separable (a row's points share their y, a column's their x), so a chunk gathers its
@@ -250,9 +274,30 @@ class UpscaleINR(nn.Module):
         out_h, out_w = out_size
         if out_h < 1 or out_w < 1:
             raise ValueError(f"output size must be positive, got {out_h}x{out_w}")
-        sy, sx = out_h / h, out_w / w
-        if sy < 1 or sx < 1:
+        if out_h / h < 1 or out_w / w < 1:
             raise ValueError("the upscaler only enlarges: model.render reduces its native image")
+        out = torch.empty(c, out_h, out_w, dtype=torch.uint8)
+        for group, chans in enumerate(self.groups()):
+            part = self._render_group(group, out_size, max_points, back_project, views)
+            if len(set(chans)) == 1 and len(chans) > 1:  # one channel seen three times
+                out[chans[0]] = part.float().mean(0).round_().to(torch.uint8)
+            else:
+                out[list(chans)] = part
+        return out
+
+    def _render_group(
+        self,
+        group: int,
+        out_size: tuple[int, int],
+        max_points: int,
+        back_project: bool,
+        views: tuple[int, ...],
+    ) -> Tensor:  # uint8 [channels of the group, rows, cols]
+        assert self.image is not None
+        image = self.image[list(self.groups()[group])]
+        c, h, w = image.shape
+        out_h, out_w = out_size
+        sy, sx = out_h / h, out_w / w
         scale = math.sqrt(sy * sx)  # the pixel size the body is told (areas match)
         dev = self.body.mid.weight.device
         img = image.to(dev)
@@ -260,7 +305,8 @@ class UpscaleINR(nn.Module):
         xs = (torch.arange(out_w, dtype=torch.float32, device=dev) + 0.5) / sx - 0.5
         base = _Bicubic(img, ys, xs)
         gate = min(1.0, max(0.0, scale - 1.0))
-        body = _ViewsBody(self, views, scale, ys, xs) if gate > 0 else None
+        heads = self.stacked_heads(views, group) if gate > 0 else None
+        body = _ViewsBody(self, heads, views, scale, ys, xs) if heads is not None else None
         out = torch.empty(c, out_h, out_w, dtype=torch.uint8)
         rows = max(1, max_points // out_w)  # the body's chunk: its temporaries stay in cache
         band = max(rows, BAND_POINTS // out_w // rows * rows)  # the bicubic base's and the
@@ -288,6 +334,19 @@ class UpscaleINR(nn.Module):
         excluded."""
         d, c = self.cfg.hidden, self.cfg.channels
         return 2 * len(VIEWS) * (4 * (3 * d + d * d) + d * c)  # output layer after the blend
+
+
+def channel_groups(c: int, network_channels: int) -> list[tuple[int, ...]]:
+    """The passes through the network that enlarge `c` channels, each a tuple of channel
+    indices: all `c` at once where the network has as many; an RGB network (the prior) sees
+    a grey channel as three equal ones (its training photos had grey ones too), and an alpha
+    channel the same way, in a pass of its own."""
+    if c == network_channels:
+        return [tuple(range(c))]
+    if network_channels != 3 or c not in (1, 2, 4):
+        raise ValueError(f"a {network_channels}-channel upscaler cannot enlarge {c} channels")
+    colour: tuple[int, ...] = (0, 1, 2) if c == 4 else (0, 0, 0)
+    return [colour] + ([(c - 1,) * 3] if c in (2, 4) else [])
 
 
 def turn(image: Tensor, k: int) -> Tensor:
@@ -375,11 +434,16 @@ class _ViewsBody:
     the views' mean and the output layer (the last two as one product: both are linear)."""
 
     def __init__(
-        self, net: "UpscaleINR", views: tuple[int, ...], scale: float, ys: Tensor, xs: Tensor
+        self,
+        net: "UpscaleINR",
+        heads: Tensor,
+        views: tuple[int, ...],
+        scale: float,
+        ys: Tensor,
+        xs: Tensor,
     ):
-        assert net.image is not None
-        _, h, w = net.image.shape
-        self.heads = net.stacked_heads(views)  # [h, w, V·D] fp16
+        h, w = heads.shape[:2]
+        self.heads = heads  # [h, w, V·D] fp16: `stacked_heads`
         self.c, self.d = net.cfg.channels, net.cfg.hidden
         dev = self.heads.device
         first = net.body.offset.weight.detach()  # [D, 3]: (δy, δx, pixel size)
@@ -583,12 +647,17 @@ def fit_upscaler(
     should_stop: Callable[[], bool] | None = None,
     device: str = "cpu",
     on_validate: Callable[[int, float, "UpscaleINR"], None] | None = None,
+    init: "UpscaleINR | None" = None,
 ) -> tuple[UpscaleINR, dict]:
-    """Train an upscaler on `image` ([C, H, W] in [0, 1]); returns it and how it went."""
+    """Train an upscaler on `image` ([C, H, W] in [0, 1]) from a random start, or from the
+    weights of `init` (the prior: fine-tuning, which the ablation measures); returns it and
+    how it went."""
     fit = fit or UpscaleFit()
     c, h, w = image.shape
     _check_size(h, w)
     net = UpscaleINR(cfg).to(device)
+    if init is not None:
+        net.load_state_dict(init.state_dict())
     net.encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     gen = torch.Generator().manual_seed(fit.seed)
     opt = torch.optim.Adam(net.parameters(), lr=fit.lr)
@@ -599,6 +668,9 @@ def fit_upscaler(
     max_scale = min(hi_scale, min(h, w) / 3)
     val = _validation_pair(image) if fit.validate_every else None
     best_val, best_state, val_history = -math.inf, None, []
+    if val is not None and init is not None:  # the start is a candidate too
+        best_val = _validate(net, *val, device)
+        val_history.append((0, best_val))
     for step in range(1, fit.steps + 1):
         elapsed = time.perf_counter() - start
         frac = min(1.0, max(elapsed / fit.time_budget_s, step / fit.steps))
@@ -784,7 +856,7 @@ def choose_blend(net: "UpscaleINR", image: Tensor, device: str = "cpu") -> dict 
     Lanczos and the blend. None where the image is too small to hold a pair out (renders
     keep the whole network). A scale the network enlarges worse than Lanczos gets α near 0,
     and its renders are Lanczos's; a scale too small to check takes the next smaller's."""
-    pairs = _held_out_pairs(image)
+    pairs = _held_out_pairs(net.network_input(image))  # a grey image as three channels
     if 2 not in pairs:
         return None
     weights: list[float] = []

@@ -59,8 +59,9 @@ class FitSpec(BaseModel):
         "(about 45 s a target on a CPU, kept where it pays for its bytes); fast: the cosine "
         "codec alone, nothing trained, a few seconds; max: compact with more restoration "
         "filters tried and the stage trained up to 4 minutes; paper: the paper's network; "
-        "upscale: an enlarger trained on the image's own scales (about a minute on 2 CPU "
-        "cores; keeps the image exactly). GET /presets describes each",
+        "upscale: keeps the image exactly and enlarges it with mhinr's shipped upscaler "
+        "network (trained once on other photos; nothing trained per image, a second or two). "
+        "GET /presets describes each",
     )
     heads: Heads = Field(
         None,
@@ -76,13 +77,13 @@ class FitSpec(BaseModel):
         ge=1,
         le=1024,
         description="a trained body's width (compact, fast, max: trains a ReLU body in place "
-        "of the cosine one); upscale: the head size. Default: the preset's",
+        "of the cosine one). Default: the preset's",
     )
     depth: int | None = Field(
         None,
         ge=1,
         le=16,
-        description="a trained body's layers; upscale: the encoder's layers. Default: the preset's",
+        description="a trained body's layers. Default: the preset's",
     )
     body: Literal["relu", "sine", "fourier"] | None = Field(
         None,
@@ -93,9 +94,9 @@ class FitSpec(BaseModel):
         None,
         ge=0,
         description="training steps, at most INR_MAX_STEPS; default: the preset's (paper "
-        "2000, upscale 2400; compact and max: the trained stage's, as many as its time "
-        "budget allows, 0 turns it off; fast trains nothing and refuses steps unless a "
-        "width, depth or body is given: then 60)",
+        "2000; compact and max: the trained stage's, as many as its time budget allows, 0 "
+        "turns it off; fast trains nothing and refuses steps unless a width, depth or body "
+        "is given: then 60; upscale trains nothing and refuses them)",
     )
     target_psnr: float | None = Field(
         None, gt=0, le=100, description="quality to reach, dB (one target at most)"
@@ -110,8 +111,8 @@ class FitSpec(BaseModel):
         None,
         gt=0,
         description="longest training, seconds, at most INR_MAX_TIME_BUDGET_S; default: "
-        "INR_DEFAULT_TIME_BUDGET_S (upscale: 60; compact: 45 a target for its trained stage, "
-        "max: 240; fast trains nothing and refuses it)",
+        "INR_DEFAULT_TIME_BUDGET_S (compact: 45 a target for its trained stage, max: 240; "
+        "fast and upscale train nothing and refuse it)",
     )
     quantization: Literal["fp32", "fp16", "int8"] | None = Field(
         None,
@@ -142,9 +143,9 @@ class JobOptions(FitSpec):
         given = self.model_dump()
         # the service's default budget for the fits that have no budget of their own: the
         # codec presets' trained stage has its preset's (model/coefficients.STAGE_SECONDS)
-        # and `fast` trains nothing
-        codec = self.preset in ("compact", "fast", "max")
-        if given["time_budget_s"] is None and default_budget_s is not None and not codec:
+        # and `fast` and `upscale` train nothing
+        own = self.preset in ("compact", "fast", "max", "upscale")
+        if given["time_budget_s"] is None and default_budget_s is not None and not own:
             given["time_budget_s"] = default_budget_s
         return Options(**given, device=device)
 

@@ -64,9 +64,9 @@ class JobMetrics(BaseModel):
     )
     upscale: dict | None = Field(
         None,
-        description="upscale: its training steps, seconds and steps a second, the file's "
-        "image and network "
-        "bytes and the weights' integer levels, and the held-out check — PSNR "
+        description="upscale: the shipped network's name (prior), the seconds of its check, "
+        "the file's image and other bytes, the blend toward Lanczos at ×2, ×3, ×4, and the "
+        "held-out check — PSNR "
         "of its ×2 enlargement of the image's quarter-size copy against the half-size copy, "
         "and Lanczos's on the same pair",
     )

@@ -19,7 +19,7 @@ const RENDERS = {
   "decode": "mhinr: the file decoded at its own size",
   "lanczos-of-decode": "mhinr: the file decoded at its own size, then resized with Lanczos (a codec file holds no finer detail)",
   "network": "mhinr: the network evaluated at this size",
-  "upscaler": "mhinr: enlarged by the upscaler network trained on this image",
+  "upscaler": "mhinr: enlarged by the upscaler network (trained once on other photos)",
   "lanczos-of-image": "mhinr: the image the file holds, reduced with Lanczos",
 };
 
@@ -373,8 +373,10 @@ function showUpscaler(m) {
     (u.network_bytes == null ? "" : ` (${fmtBytes(u.network_bytes)})`);
   $("u-network").textContent = `${fmtInt(m.params)} weights (${m.body})` +
     (u.weight_levels ? `, stored as integers from −${u.weight_levels} to ${u.weight_levels} with one scale a channel` : "");
-  $("u-training").textContent = u.steps == null ? `${m.train_steps} steps`
-    : `${u.steps.toLocaleString("en")} steps in ${u.seconds.toFixed(0)} s`;
+  $("u-training").textContent = u.prior
+    ? `none on your image: the network is mhinr's upscaler (${u.prior}), trained once on other photos; the file names it instead of holding its weights`
+    : u.steps == null ? `${m.train_steps} steps`
+    : `${u.steps.toLocaleString("en")} steps in ${u.seconds.toFixed(0)} s on your image`;
   if (u.held_out_psnr == null || u.held_out_lanczos_psnr == null) {
     $("u-check").textContent = "the image is too small to hold a copy out";
   } else {

@@ -26,11 +26,14 @@ from typing import Literal
 import numpy as np
 
 MAGIC = b"MINR"
-FORMAT_VERSION = 4  # the newest this code reads; a file says the oldest that reads it
+FORMAT_VERSION = 5  # the newest this code reads; a file says the oldest that reads it
 # version 3 is the compact binary record (model/codec/format3.py), the others the JSON container;
 # upscale files were version 2 until 2026-12-05 (their image as raw pixels; since then a
-# WebP lossless image, which older readers could not read, so they are told to upgrade)
-STORAGE_VERSION = {"weights": 1, "coefficients": 3, "upscale": 4}
+# WebP lossless image, which older readers could not read, so they are told to upgrade) and
+# version 4 until 2026-12-06 (their own trained weights; since then they name the shipped
+# prior instead, model/upscale_prior.py, which older readers do not have)
+STORAGE_VERSION = {"weights": 1, "coefficients": 3, "upscale": 5}
+UPSCALE_WEIGHTS_VERSION = 4  # an upscale file that holds its network's weights
 COMPACT_VERSION = 3
 CODERS = {1: "lzma", 2: "zstd", 3: "lzma-raw", 4: "lzma-raw+range"}  # the coder byte
 # LZMA2 without the xz container (its headers, index and check cost ~60 bytes a file; the
@@ -81,8 +84,10 @@ def pack(
         import zstandard  # mhinr[fit]: these containers hold trained networks
 
         candidates.append((2, zstandard.ZstdCompressor(level=22).compress(raw)))
+    if coder == "lzma-raw":  # LZMA2 without the xz container's ~60 bytes (upscale files)
+        candidates.append((3, lzma_raw(raw)))
     if not candidates:
-        raise ValueError(f"unknown coder {coder!r}: best, lzma or zstd")
+        raise ValueError(f"unknown coder {coder!r}: best, lzma, lzma-raw or zstd")
     code, payload = min(candidates, key=lambda c: len(c[1]))
     return PREFIX.pack(MAGIC, version, code, zlib.crc32(payload)) + payload
 

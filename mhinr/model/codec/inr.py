@@ -21,7 +21,8 @@ def decode(data: bytes) -> tuple[MultiHeadINR | UpscaleINR, Coded]:
     except (KeyError, TypeError, ValueError) as exc:
         raise CodecError(f"the header is invalid: {exc}") from None
     if coded.storage == "upscale":
-        return decode_upscale(config_from(UpscaleConfig, header), tensors, coded), coded
+        cfg = config_from(UpscaleConfig, header)
+        return decode_upscale(cfg, tensors, coded, header.get("prior")), coded
     cfg = config_from(INRConfig, header, ("heads", "cell"))
     check_sizes(cfg, coded)
     net = MultiHeadINR(cfg)

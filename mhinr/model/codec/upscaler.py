@@ -1,17 +1,26 @@
 """The upscale storage (the `upscale` preset, model/upscale.py): the JSON container with
 the image (WebP lossless since format version 4; raw 8-bit pixels in version 2), the
-encoder's and body's parameters, and the per-scale blend weights. The encoder's
-convolution weights are integers with one fp16 scale per output channel (`WEIGHT_LEVELS`;
-files since 2026-12-05 — fp16 before, which the same reader reads), the rest fp16."""
+network and the per-scale blend weights. Since format version 5 (2026-12-06) the network is
+the shipped prior (model/upscale_prior.py), which the header names: no weights. Version 2
+and 4 files hold their own network's parameters: the encoder's convolution weights as
+integers with one fp16 scale per output channel (`WEIGHT_LEVELS`; fp16 before 2026-12-05),
+the rest fp16; the same reader reads them all."""
 
 import io
 
 import numpy as np
 import torch
 
-from mhinr.model.codec.container import STORAGE_VERSION, CodecError, Coded, pack
+from mhinr.model.codec.container import (
+    STORAGE_VERSION,
+    UPSCALE_WEIGHTS_VERSION,
+    CodecError,
+    Coded,
+    pack,
+)
 from mhinr.model.codec.format1 import load_params, row_quantize
 from mhinr.model.upscale import UpscaleConfig, UpscaleINR
+from mhinr.model.upscale_prior import PriorError, load_prior
 
 # the upscaler's weights: integers in −WEIGHT_LEVELS … WEIGHT_LEVELS, one fp16 scale per output
 # channel (set by `python -m benchmarks.upscale_quant`, see the results there)
@@ -42,26 +51,33 @@ def quantize_weights_(net: UpscaleINR, levels: int | None) -> None:
         net.set_image(net.image)  # the encoder's cached heads were the old weights'
 
 
-def upscale_network_bytes(cfg: UpscaleConfig, levels: int | None) -> int:
-    """About the bytes a trained network of `cfg` takes in a file (its weights at `levels`
-    and a header; a fresh network's weights code to within a few percent of a trained
-    one's): what a byte target leaves for the image."""
-    return len(pack({"arch": cfg.to_dict()}, weight_tensors(UpscaleINR(cfg), levels))) + 200
+# what an upscale file holds besides its image when its network is the prior: the header
+# (architecture, image, the prior's name) and the blend weights, ~250 bytes (a byte target
+# leaves the rest to the image)
+PRIOR_FILE_BYTES = 400
 
 
 def encode_upscale(
     net: UpscaleINR,
     coded: Coded,
-    coder: str = "best",
+    coder: str = "lzma-raw",  # the torch-free decoder reads LZMA (zstd is the fit extra's)
+    # and names the file's kind from it; raw: without the xz container's ~60 bytes
     levels: int | None = None,
     image_file: bytes | None = None,
 ) -> bytes:
-    """The upscaler's parameters (`weight_tensors`) and its image (uint8 [C, H, W]) as WebP
-    lossless, or `image_file`: a cosine codec file whose native decode is that image (files
-    with a target, since 2026-12-05)."""
+    """The upscaler and its image (uint8 [C, H, W]) as WebP lossless, or `image_file`: a
+    cosine codec file whose native decode is that image (files with a target, since
+    2026-12-05). A network that is the prior (`net.prior`) is named in the header; any
+    other is stored as its parameters (`weight_tensors` at `levels`: format version 4)."""
     if net.image is None:
         raise ValueError("the upscaler has no image to store")
-    tensors = weight_tensors(net, levels)
+    header: dict[str, object] = {"arch": net.cfg.to_dict(), "image": coded.__dict__}
+    if net.prior is not None:
+        tensors: dict[str, np.ndarray] = {}
+        header["prior"] = net.prior
+        version = STORAGE_VERSION["upscale"]
+    else:
+        tensors, version = weight_tensors(net, levels), UPSCALE_WEIGHTS_VERSION
     if image_file is not None:
         tensors["image_inr"] = np.frombuffer(image_file, np.uint8)
     else:
@@ -69,16 +85,30 @@ def encode_upscale(
         tensors["image_webp"] = np.frombuffer(webp_lossless(image, coded.mode), np.uint8)
     if min(net.blend) < 1:  # files since 2026-12-05; without it renders keep all the network
         tensors["blend"] = np.array(net.blend, np.float32)
-    header = {"arch": net.cfg.to_dict(), "image": coded.__dict__}
-    return pack(header, tensors, coder, version=STORAGE_VERSION["upscale"])
+    return pack(header, tensors, coder, version=version)
 
 
-def decode_upscale(cfg: UpscaleConfig, tensors: dict[str, np.ndarray], coded: Coded) -> UpscaleINR:
-    if coded.mode not in ("L", "LA", "RGB", "RGBA") or len(coded.mode) != cfg.channels:
+def decode_upscale(
+    cfg: UpscaleConfig, tensors: dict[str, np.ndarray], coded: Coded, prior: object = None
+) -> UpscaleINR:
+    """The upscaler of a file: the prior it names (`prior`, format version 5), or the
+    parameters it holds."""
+    if prior is not None:
+        if not isinstance(prior, str):
+            raise CodecError("the header's prior is not a name")
+        try:
+            net = load_prior(prior)
+        except PriorError as exc:
+            raise CodecError(str(exc)) from None
+        if net.cfg != cfg:
+            raise CodecError("the file's architecture is not its prior's")
+    if coded.mode not in ("L", "LA", "RGB", "RGBA") or (
+        prior is None and len(coded.mode) != cfg.channels
+    ):
         raise CodecError(f"colour mode {coded.mode!r} does not match {cfg.channels} channels")
     if max(cfg.features, cfg.hidden) > 1024 or cfg.layers > 64:
         raise CodecError("the upscaler's architecture is over the limits")
-    expected = (cfg.channels, coded.height, coded.width)
+    expected = (len(coded.mode), coded.height, coded.width)
     if "image_inr" in tensors:  # a target: the image coded by the cosine codec
         image = _from_inr(tensors["image_inr"], coded.mode, expected)
     elif "image_webp" in tensors:  # files since 2026-12-05
@@ -87,8 +117,9 @@ def decode_upscale(cfg: UpscaleConfig, tensors: dict[str, np.ndarray], coded: Co
         image = tensors.get("image")  # type: ignore[assignment]  # checked below
     if image is None or image.dtype != np.uint8 or image.shape != expected:
         raise CodecError(f"the file's image is missing or not uint8 of shape {expected}")
-    net = UpscaleINR(cfg)
-    load_params(net, [n for n, _ in net.named_parameters()], tensors)
+    if prior is None:
+        net = UpscaleINR(cfg)
+        load_params(net, [n for n, _ in net.named_parameters()], tensors)
     net.set_image(torch.from_numpy(image.astype(np.float32) / 255))
     blend = tensors.get("blend", np.ones(len(net.blend), np.float32))
     if blend.shape != (len(net.blend),) or not ((blend >= 0) & (blend <= 1)).all():

@@ -1,0 +1,157 @@
+"""The upscaler's prior: an `UpscaleINR` trained once, offline, on photos that are neither
+Kodak nor the benchmark's other photos, shipped in the package (`upscale_prior.safetensors`)
+and used by every upscale job as it is.
+
+Why: internal learning alone (the network trained from a random start on the user's image's
+own smaller copies, ZSSR's recipe, in a 60-s CPU budget) reached +0.99 / +0.64 / +0.57 dB
+over Lanczos at ×2 / ×3 / ×4 on the benchmark's 29 photos, and −2.24 dB on kodim07 at ×3
+(the shutters' near-Nyquist stripes: at ×3 the image's own copies never show the network
+such content). This network, trained on other photos, reaches +1.10 / +0.82 / +0.72 with no
+image below Lanczos (`python -m benchmarks.upscale --out upscale_prior`); fine-tuning it on
+the user's image for 2,400 steps made three of four images worse (ablation row 30,
+benchmarks/results/upscale_ablation.md). So a job trains nothing: its file names the prior
+and holds the image and the blend weights (`choose_blend`, the held-out check against
+Lanczos).
+
+The prior never changes under a file: its name is in the file, and `load_prior` checks the
+bytes it reads against `PRIOR_SHA256`. A better prior is a new file with a new name, kept
+beside the old one.
+
+    python -m mhinr.model.upscale_prior [--steps N] [--out PATH]   # rebuilds the prior
+
+(needs the `dev` extra: scikit-image's and Matplotlib's sample photos are the training set.)
+"""
+
+import argparse
+import hashlib
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
+
+from mhinr.model.upscale import (
+    MAX_SCALE,
+    MIN_SCALE,
+    UpscaleConfig,
+    UpscaleFit,
+    UpscaleINR,
+    _batch_loss,
+    _cosine_decay,
+    _step,
+    _training_scale,
+)
+
+PRIOR_FILE = Path(__file__).with_name("upscale_prior.safetensors")
+PRIOR_NAME = "prior-2026-12-06"  # what a file names; a new prior gets a new name
+PRIOR_SHA256 = "8ee866abf3b4ffc886c0b8bc5683413b616dd5b30d9d94d508c97a03594ccbcc"
+
+# The training photos: scikit-image's and Matplotlib's sample images that are not among the
+# benchmark's (astronaut, camera, chelsea, coffee, rocket) — a motorcycle (a stereo pair),
+# microscopy, a retina, the Hubble deep field, brick, grass, gravel, coins, the moon, cells,
+# printed text, Grace Hopper's portrait and a packaged product. JPEG sources are halved
+# first (their block artefacts and subsampled colour are not what a photo looks like).
+SKIMAGE = ("motorcycle_left.png", "motorcycle_right.png", "hubble_deep_field.jpg",
+           "retina.jpg", "ihc.png", "brick.png", "grass.png", "gravel.png", "coins.png",
+           "moon.png", "cell.png", "text.png", "page.png")  # fmt: skip
+MATPLOTLIB = ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png")
+PRIOR_STEPS = 50_000
+
+
+class PriorError(ValueError):
+    """The prior a file names is not this installation's, or its bytes are not the ones
+    its name stands for."""
+
+
+@lru_cache(maxsize=1)
+def _prior_tensors() -> dict[str, np.ndarray]:
+    data = PRIOR_FILE.read_bytes()
+    if hashlib.sha256(data).hexdigest() != PRIOR_SHA256:
+        raise PriorError(f"{PRIOR_FILE.name} is not the prior {PRIOR_NAME} (its hash differs)")
+    return st_load(data)
+
+
+def load_prior(name: str = PRIOR_NAME) -> UpscaleINR:
+    """A fresh `UpscaleINR` holding the prior `name` (fp16 in the file, float32 here)."""
+    if name != PRIOR_NAME:
+        raise PriorError(f"the file's upscaler is the prior {name!r}, which this mhinr does "
+                         f"not have (it has {PRIOR_NAME!r}): upgrade mhinr")  # fmt: skip
+    net = UpscaleINR(UpscaleConfig())
+    tensors = _prior_tensors()
+    with torch.no_grad():
+        for key, p in net.named_parameters():
+            p.copy_(torch.from_numpy(tensors[key].astype(np.float32)))
+    net.prior = name
+    return net.eval()
+
+
+def training_images() -> list[torch.Tensor]:
+    """The prior's training photos as RGB [3, H, W] in [0, 1] (grey ones as three equal
+    channels)."""
+    import matplotlib
+    import skimage
+    from PIL import Image
+
+    where = [Path(skimage.__file__).parent / "data" / n for n in SKIMAGE]
+    where += [Path(matplotlib.get_data_path()) / "sample_data" / n for n in MATPLOTLIB]
+    out = []
+    for path in where:
+        with Image.open(path) as im:
+            rgb = im.convert("RGB")
+        if path.suffix == ".jpg":
+            rgb = rgb.reduce(2)
+        out.append(torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1).float() / 255)
+    return out
+
+
+def train_prior(
+    images: list[torch.Tensor], steps: int, fit: UpscaleFit | None = None, log_every: int = 1000
+) -> UpscaleINR:
+    """The upscaler trained on `images` (each step a batch of crops of one of them, picked
+    at random, reduced by a random scale and enlarged back: the preset's own pairs and loss),
+    `steps` steps of Adam with the learning rate's cosine decay."""
+    fit = fit or UpscaleFit()
+    net = UpscaleINR(UpscaleConfig())
+    net.encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    opt = torch.optim.Adam(net.parameters(), lr=fit.lr)
+    gen = torch.Generator().manual_seed(fit.seed)
+    start, ema = time.perf_counter(), 0.0
+    for step in range(1, steps + 1):
+        image = images[int(torch.randint(0, len(images), (1,), generator=gen))]
+        scale = _training_scale(gen, fit.integer_share, MIN_SCALE, MAX_SCALE)
+        loss, mse = _batch_loss(net, image, fit, gen, scale, "cpu")
+        _step(net, opt, loss, fit.lr * _cosine_decay(step / steps), None, 0.0)
+        ema = mse if step == 1 else 0.98 * ema + 0.02 * mse
+        if step % log_every == 0:
+            psnr = -10 * np.log10(max(ema, 1e-12))
+            print(f"step {step}: {psnr:.2f} dB, {time.perf_counter() - start:.0f} s", flush=True)
+    return net.eval()
+
+
+def save_prior(net: UpscaleINR, path: Path) -> str:
+    """The prior's parameters as fp16 safetensors at `path`; returns the file's SHA-256."""
+    tensors = {  # C order: the encoder trains channels-last, which numpy would keep
+        k: np.ascontiguousarray(p.detach().cpu().numpy().astype(np.float16))
+        for k, p in net.named_parameters()
+    }
+    data = st_save(tensors, metadata={"name": PRIOR_NAME})
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=PRIOR_STEPS)
+    ap.add_argument("--out", type=Path, default=PRIOR_FILE)
+    ap.add_argument("--threads", type=int, default=len(__import__("os").sched_getaffinity(0)))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    net = train_prior(training_images(), args.steps)
+    print(f"{args.out}: sha256 {save_prior(net, args.out)}")
+
+
+if __name__ == "__main__":
+    main()
