@@ -655,10 +655,7 @@ def fit_upscaler(
     fit = fit or UpscaleFit()
     c, h, w = image.shape
     _check_size(h, w)
-    net = UpscaleINR(cfg).to(device)
-    if init is not None:
-        net.load_state_dict(init.state_dict())
-    net.encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    net = _start(cfg, init, device)
     gen = torch.Generator().manual_seed(fit.seed)
     opt = torch.optim.Adam(net.parameters(), lr=fit.lr)
     averaged = [p.detach().clone() for p in net.parameters()] if fit.ema > 0 else None
@@ -666,11 +663,9 @@ def fit_upscaler(
     ema, step, stopped = None, 0, "steps"
     lo_scale, hi_scale = fit.scales
     max_scale = min(hi_scale, min(h, w) / 3)
-    val = _validation_pair(image) if fit.validate_every else None
-    best_val, best_state, val_history = -math.inf, None, []
-    if val is not None and init is not None:  # the start is a candidate too
-        best_val = _validate(net, *val, device)
-        val_history.append((0, best_val))
+    checks = _Checkpoints(_validation_pair(image) if fit.validate_every else None, device)
+    if init is not None:  # the start is a candidate too
+        checks.check(0, net)
     for step in range(1, fit.steps + 1):
         elapsed = time.perf_counter() - start
         frac = min(1.0, max(elapsed / fit.time_budget_s, step / fit.steps))
@@ -679,14 +674,10 @@ def fit_upscaler(
         _step(net, opt, loss, fit.lr * _cosine_decay(frac), averaged, fit.ema)
         ema = mse if ema is None else 0.95 * ema + 0.05 * mse
         done = time.perf_counter() - start >= fit.time_budget_s or step == fit.steps
-        if val is not None and (step % fit.validate_every == 0 or done):
-            score = _validate(net, *val, device)
-            val_history.append((step, score))
-            if on_validate is not None:
+        if fit.validate_every and (step % fit.validate_every == 0 or done):
+            score = checks.check(step, net)
+            if on_validate is not None and score is not None:
                 on_validate(step, score, net)
-            if score > best_val:
-                best_val = score
-                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         cancelled = should_stop is not None and should_stop()
         if progress is not None and (step % 50 == 0 or done or cancelled):
             # the PSNR of the enlargements of its own copies it is learning (recent steps);
@@ -699,14 +690,46 @@ def fit_upscaler(
         if done:
             stopped = "time_budget" if step < fit.steps else "steps"
             break
-    _keep(net, averaged, best_state)
+    _keep(net, averaged, checks.best_state)
     net.cpu().eval()
     net.set_image(image.cpu())
     info = {"steps": step, "seconds": time.perf_counter() - start, "stopped": stopped}
-    if val_history:
-        info["validation"] = val_history
-        info["held_out_psnr"] = best_val
+    if checks.history:
+        info["validation"] = checks.history
+        info["held_out_psnr"] = checks.best
     return net, info
+
+
+def _start(cfg: UpscaleConfig, init: "UpscaleINR | None", device: str) -> "UpscaleINR":
+    """A fresh network of `cfg` on `device`, with `init`'s weights if given, its encoder
+    channels-last (oneDNN's convolutions run ~25 % faster so on CPU)."""
+    net = UpscaleINR(cfg).to(device)
+    if init is not None:
+        net.load_state_dict(init.state_dict())
+    net.encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return net
+
+
+class _Checkpoints:
+    """Early stopping's bookkeeping: the held-out pair (`_validation_pair`; None: no
+    checks), every check's (step, score), and the best-scoring weights."""
+
+    def __init__(self, pair: tuple[Tensor, Tensor] | None, device: str):
+        self.pair, self.device = pair, device
+        self.best = -math.inf
+        self.best_state: dict | None = None
+        self.history: list[tuple[int, float]] = []
+
+    def check(self, step: int, net: "UpscaleINR") -> float | None:
+        """Score `net` on the pair; keep its weights if it is the best so far."""
+        if self.pair is None:
+            return None
+        score = _validate(net, *self.pair, self.device)
+        self.history.append((step, score))
+        if score > self.best:
+            self.best = score
+            self.best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        return score
 
 
 def _check_size(h: int, w: int) -> None:
