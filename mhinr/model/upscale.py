@@ -1,4 +1,4 @@
-"""The `upscale` preset: an arbitrary-scale multi-head INR trained on the image's own scales.
+"""The `upscale` preset: an arbitrary-scale multi-head ReLU INR that enlarges an image.
 
 The image is cut into cells of one pixel each. A small convolutional encoder turns the
 image into one code per cell (the cell's head, `hidden` numbers); a shared body decodes a
@@ -10,15 +10,16 @@ residual over bicubic interpolation of the image, scaled by min(1, scale − 1):
 native size the residual is zero and the render reproduces the image exactly, and between
 ×1 and ×2 the network fades in continuously.
 
-Training is internal learning (ZSSR, Shocher et al. 2018): no pretrained weights. Pairs are
-made from the image itself: a random crop, flipped/rotated, area-averaged down by a random
-factor in [1.2, 4] (the same degradation a sensor's pixel integration gives), and the body
-learns to predict the crop's pixels from its smaller copy. Rendering at scale s then
-applies what the network learned one scale up. Every 200 steps the fit checks how well it
-enlarges the image's half-size copy from its quarter-size copy (content one octave coarser
-than any training pair, so it tests what a render needs: carrying what was learned to
-another scale) and keeps the weights that did best (early stopping; a fit that learns its
-own copies too well, kodim19's, stops improving there first).
+The preset's network is trained once, offline, on other photos and shipped with mhinr
+(model/upscale_prior.py, `train_prior`); a job trains nothing. The training pairs are made
+from a photo itself: a random crop, flipped/rotated, area-averaged down by a random factor
+in [1.2, 4] (the same degradation a sensor's pixel integration gives), and the body learns
+to predict the crop's pixels from its smaller copy. `fit_upscaler` trains on the user's
+image alone the same way (internal learning, ZSSR, Shocher et al. 2018: the preset's method
+until 2026-12-06, kept for the benchmarks' comparisons and fine-tuning experiments); every
+200 steps it checks how well it enlarges the image's half-size copy from its quarter-size
+copy (content one octave coarser than any training pair) and keeps the weights that did
+best (early stopping).
 
 A render is the mean of the enlargements of the image turned by 0°, 90°, 180° and 270°
 (a self-ensemble over the rotations; the training saw rotated crops, so all four are equally
