@@ -37,7 +37,7 @@ def plan(opt: Options, size: tuple[int, int], channels: int) -> Plan:
     h, w = size
     target = target_of(opt, h, w)
     if opt.storage == "upscale":
-        return _upscale(opt, channels, target)
+        return _upscale(target)
     if opt.storage == "weights":
         return _weights(opt, h, w, target)
     return _coefficients(opt, h, w, target)
@@ -129,7 +129,7 @@ def _weights(opt: Options, h: int, w: int, target: Target) -> Plan:
     return Plan(opt.preset, "weights", trains, cfg.steps, cfg.time_budget_s, target, lines)
 
 
-def _upscale(opt: Options, channels: int, target: Target) -> Plan:
+def _upscale(target: Target) -> Plan:
     from mhinr.model.upscale_prior import PRIOR_NAME
 
     keep = "keep the image exactly (WebP lossless)"
@@ -144,4 +144,4 @@ def _upscale(opt: Options, channels: int, target: Target) -> Plan:
         + ("decoded " if target else "")
         + "image against Lanczos and store how much of it renders keep at ×2, ×3 and ×4",
     ]
-    return Plan(opt.preset, "upscale", None, None, None, target, lines)
+    return Plan("upscale", "upscale", None, None, None, target, lines)

@@ -279,7 +279,8 @@ class UpscaleINR(nn.Module):
             raise ValueError("the upscaler only enlarges: model.render reduces its native image")
         out = torch.empty(c, out_h, out_w, dtype=torch.uint8)
         for group, chans in enumerate(self.groups()):
-            part = self._render_group(group, out_size, max_points, back_project, views)
+            part = self._render_group(group, image[list(chans)], out_size, max_points,
+                                      back_project, views)  # fmt: skip
             if len(set(chans)) == 1 and len(chans) > 1:  # one channel seen three times
                 out[chans[0]] = part.float().mean(0).round_().to(torch.uint8)
             else:
@@ -289,13 +290,12 @@ class UpscaleINR(nn.Module):
     def _render_group(
         self,
         group: int,
+        image: Tensor,
         out_size: tuple[int, int],
         max_points: int,
         back_project: bool,
         views: tuple[int, ...],
-    ) -> Tensor:  # uint8 [channels of the group, rows, cols]
-        assert self.image is not None
-        image = self.image[list(self.groups()[group])]
+    ) -> Tensor:  # uint8 [channels of the group, rows, cols]: `image`, that group's channels
         c, h, w = image.shape
         out_h, out_w = out_size
         sy, sx = out_h / h, out_w / w
