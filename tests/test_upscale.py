@@ -284,16 +284,34 @@ def test_inr_round_trip_names_the_prior_and_renders(fitted):
     assert torch.equal(net.render((77, 108)), out.net.render((77, 108)))
 
 
-def test_a_file_naming_another_prior_is_refused_and_the_prior_is_its_bytes(fitted):
+def test_a_file_naming_another_prior_is_refused_and_every_prior_is_its_bytes(fitted):
     import hashlib
 
-    from mhinr.model.upscale_prior import PRIOR_FILE, PRIOR_SHA256
+    from mhinr.model.upscale_prior import HERE, PRIORS, load_prior
 
     _, out = fitted
-    assert hashlib.sha256(PRIOR_FILE.read_bytes()).hexdigest() == PRIOR_SHA256
+    for name, prior in PRIORS.items():  # the newest and the older ones files may name
+        assert hashlib.sha256((HERE / prior.file).read_bytes()).hexdigest() == prior.sha256
+        net = load_prior(name)
+        assert net.cfg == prior.cfg and net.prior == name
     other = _repack(out.data, lambda raw: raw.replace(b'"prior-', b'"other-', 1))
     with pytest.raises(CodecError, match="upgrade"):
         decode(other)
+
+
+def test_a_file_naming_an_older_prior_decodes_with_that_prior(fitted):
+    """A file written when an older prior was the newest still renders with that one."""
+    from mhinr.model.codec import pack, unpack
+    from mhinr.model.upscale_prior import PRIOR_NAME, PRIORS
+
+    _, out = fitted
+    header, tensors = unpack(out.data)
+    for name, prior in PRIORS.items():
+        old = dict(header, prior=name, arch=prior.cfg.to_dict())
+        net, _ = decode(pack(old, tensors, version=5))
+        assert net.prior == name and net.cfg == prior.cfg
+        assert net.render((77, 108)).shape == (3, 77, 108)
+    assert list(PRIORS)[-1] == PRIOR_NAME
 
 
 def test_the_prior_enlarges_a_photo_better_than_lanczos():

@@ -24,7 +24,10 @@ beside the old one.
 
 import argparse
 import hashlib
+import json
+import os
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,9 +48,27 @@ from mhinr.model.upscale import (
     _training_scale,
 )
 
-PRIOR_FILE = Path(__file__).with_name("upscale_prior.safetensors")
-PRIOR_NAME = "prior-2026-12-06"  # what a file names; a new prior gets a new name
-PRIOR_SHA256 = "8ee866abf3b4ffc886c0b8bc5683413b616dd5b30d9d94d508c97a03594ccbcc"
+
+@dataclass(frozen=True)
+class Prior:
+    """One shipped prior: its file beside this module, that file's SHA-256, its shape."""
+
+    file: str
+    sha256: str
+    cfg: UpscaleConfig
+
+
+# Every prior this mhinr has, by the name files give it; new jobs use the last (PRIOR_NAME),
+# and the older ones stay so that the files naming them still decode.
+PRIORS = {
+    "prior-2026-12-06": Prior(
+        "upscale_prior.safetensors",
+        "8ee866abf3b4ffc886c0b8bc5683413b616dd5b30d9d94d508c97a03594ccbcc",
+        UpscaleConfig(channels=3, features=32, layers=5, hidden=32),
+    ),
+}
+PRIOR_NAME = list(PRIORS)[-1]
+HERE = Path(__file__).parent
 
 # The training photos: scikit-image's and Matplotlib's sample images that are not among the
 # benchmark's (astronaut, camera, chelsea, coffee, rocket) — a motorcycle (a stereo pair),
@@ -66,21 +87,22 @@ class PriorError(ValueError):
     its name stands for."""
 
 
-@lru_cache(maxsize=1)
-def _prior_tensors() -> dict[str, np.ndarray]:
-    data = PRIOR_FILE.read_bytes()
-    if hashlib.sha256(data).hexdigest() != PRIOR_SHA256:
-        raise PriorError(f"{PRIOR_FILE.name} is not the prior {PRIOR_NAME} (its hash differs)")
+@lru_cache(maxsize=len(PRIORS))
+def _prior_tensors(name: str) -> dict[str, np.ndarray]:
+    prior = PRIORS[name]
+    data = (HERE / prior.file).read_bytes()
+    if hashlib.sha256(data).hexdigest() != prior.sha256:
+        raise PriorError(f"{prior.file} is not the prior {name} (its hash differs)")
     return st_load(data)
 
 
 def load_prior(name: str = PRIOR_NAME) -> UpscaleINR:
     """A fresh `UpscaleINR` holding the prior `name` (fp16 in the file, float32 here)."""
-    if name != PRIOR_NAME:
+    if name not in PRIORS:
         raise PriorError(f"the file's upscaler is the prior {name!r}, which this mhinr does "
-                         f"not have (it has {PRIOR_NAME!r}): upgrade mhinr")  # fmt: skip
-    net = UpscaleINR(UpscaleConfig())
-    tensors = _prior_tensors()
+                         f"not have (it has {', '.join(PRIORS)}): upgrade mhinr")  # fmt: skip
+    net = UpscaleINR(PRIORS[name].cfg)
+    tensors = _prior_tensors(name)
     with torch.no_grad():
         for key, p in net.named_parameters():
             p.copy_(torch.from_numpy(tensors[key].astype(np.float32)))
@@ -88,9 +110,9 @@ def load_prior(name: str = PRIOR_NAME) -> UpscaleINR:
     return net.eval()
 
 
-def training_images() -> list[torch.Tensor]:
+def training_images(leave_out: tuple[str, ...] = ()) -> list[torch.Tensor]:
     """The prior's training photos as RGB [3, H, W] in [0, 1] (grey ones as three equal
-    channels)."""
+    channels), but those whose file names are in `leave_out`."""
     import matplotlib
     import skimage
     from PIL import Image
@@ -98,7 +120,7 @@ def training_images() -> list[torch.Tensor]:
     where = [Path(skimage.__file__).parent / "data" / n for n in SKIMAGE]
     where += [Path(matplotlib.get_data_path()) / "sample_data" / n for n in MATPLOTLIB]
     out = []
-    for path in where:
+    for path in (p for p in where if p.name not in leave_out):
         with Image.open(path) as im:
             rgb = im.convert("RGB")
         if path.suffix == ".jpg":
@@ -108,19 +130,29 @@ def training_images() -> list[torch.Tensor]:
 
 
 def train_prior(
-    images: list[torch.Tensor], steps: int, fit: UpscaleFit | None = None, log_every: int = 1000
+    images: list[torch.Tensor],
+    steps: int,
+    fit: UpscaleFit | None = None,
+    log_every: int = 1000,
+    cfg: UpscaleConfig | None = None,
+    weights: list[float] | None = None,
 ) -> UpscaleINR:
-    """The upscaler trained on `images` (each step a batch of crops of one of them, picked
-    at random, reduced by a random scale and enlarged back: the preset's own pairs and loss),
-    `steps` steps of Adam with the learning rate's cosine decay."""
+    """The upscaler (`cfg`, default `UpscaleConfig()`) trained on `images` (each step a batch
+    of crops of one of them, picked at random, reduced by a random scale and enlarged back:
+    the preset's own pairs and loss), `steps` steps of Adam with the learning rate's cosine
+    decay. `weights`: how often each image is picked, relatively (default: equally)."""
     fit = fit or UpscaleFit()
-    net = UpscaleINR(UpscaleConfig())
+    odds = torch.tensor(weights or [], dtype=torch.float64)
+    net = UpscaleINR(cfg or UpscaleConfig())
     net.encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.Adam(net.parameters(), lr=fit.lr)
     gen = torch.Generator().manual_seed(fit.seed)
     start, ema = time.perf_counter(), 0.0
     for step in range(1, steps + 1):
-        image = images[int(torch.randint(0, len(images), (1,), generator=gen))]
+        if weights is None:  # (the draw of prior-2026-12-06)
+            image = images[int(torch.randint(0, len(images), (1,), generator=gen))]
+        else:
+            image = images[int(torch.multinomial(odds, 1, generator=gen))]
         scale = _training_scale(gen, fit.integer_share, MIN_SCALE, MAX_SCALE)
         loss, mse = _batch_loss(net, image, fit, gen, scale, "cpu")
         _step(net, opt, loss, fit.lr * _cosine_decay(step / steps), None, 0.0)
@@ -131,26 +163,32 @@ def train_prior(
     return net.eval()
 
 
-def save_prior(net: UpscaleINR, path: Path) -> str:
-    """The prior's parameters as fp16 safetensors at `path`; returns the file's SHA-256."""
+def save_prior(net: UpscaleINR, path: Path, name: str) -> str:
+    """The prior's parameters as fp16 safetensors at `path`, named `name`; returns the
+    file's SHA-256."""
     tensors = {  # C order: the encoder trains channels-last, which numpy would keep
         k: np.ascontiguousarray(p.detach().cpu().numpy().astype(np.float16))
         for k, p in net.named_parameters()
     }
-    data = st_save(tensors, metadata={"name": PRIOR_NAME})
+    data = st_save(tensors, metadata={"name": name, "config": json.dumps(net.cfg.to_dict())})
     path.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--name", required=True, help="the new prior's name (prior-YYYY-MM-DD)")
     ap.add_argument("--steps", type=int, default=PRIOR_STEPS)
-    ap.add_argument("--out", type=Path, default=PRIOR_FILE)
-    ap.add_argument("--threads", type=int, default=len(__import__("os").sched_getaffinity(0)))
+    ap.add_argument("--features", type=int, default=UpscaleConfig.features)
+    ap.add_argument("--layers", type=int, default=UpscaleConfig.layers)
+    ap.add_argument("--out", type=Path, help="default: upscale_<name>.safetensors here")
+    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    net = train_prior(training_images(), args.steps)
-    print(f"{args.out}: sha256 {save_prior(net, args.out)}")
+    cfg = UpscaleConfig(features=args.features, layers=args.layers)
+    net = train_prior(training_images(), args.steps, cfg=cfg)
+    out = args.out or HERE / f"upscale_{args.name}.safetensors"
+    print(f"{out}: sha256 {save_prior(net, out, args.name)}; add it to PRIORS")
 
 
 if __name__ == "__main__":
