@@ -31,7 +31,13 @@ from benchmarks.common import RESULTS, machine, md_table, write_result
 from benchmarks.upscale import box_down, load, pil_resize
 from mhinr.model.metrics import psnr
 from mhinr.model.upscale import UpscaleConfig, area_resize
-from mhinr.model.upscale_prior import load_prior, train_prior, training_images
+from mhinr.model.upscale_prior import (
+    PRIOR_NAME,
+    PRIORS,
+    load_prior,
+    train_prior,
+    training_images,
+)
 
 # scikit-image's microscopy, astronomy and printed pages (9 of the 15 remain without them)
 NOT_PHOTOS = ("hubble_deep_field.jpg", "retina.jpg", "ihc.png", "cell.png", "text.png",
@@ -45,7 +51,7 @@ VARIANTS: dict[str, dict] = {
     "deep_photos": {"layers": 9, "drop": NOT_PHOTOS},
     "photos": {"drop": NOT_PHOTOS},
     "by_area": {"by_area": True},  # each photo picked as often as its pixels say
-    "shipped": {},  # the shipped prior as it is (trained 45,000 steps): the control
+    "shipped": {},  # the newest shipped prior as it is (PRIORS): the control
 }
 IMAGES = ("kodim01", "kodim03", "kodim05", "kodim07", "kodim13", "kodim16", "kodim19",
           "kodim23", "astronaut", "coffee", "rocket", "camera")  # fmt: skip
@@ -91,7 +97,7 @@ def main() -> None:
         cfg = UpscaleConfig(**{k: v for k, v in spec.items() if k in ("features", "layers")})
         t = time.perf_counter()
         if name == "shipped":
-            net, steps = load_prior(), 45_000
+            net, steps, name = load_prior(), PRIORS[PRIOR_NAME].steps, f"shipped {PRIOR_NAME}"
         else:
             images = variant_images(spec)
             weights = [im[0].numel() for im in images] if spec.get("by_area") else None

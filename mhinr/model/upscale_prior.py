@@ -1,23 +1,25 @@
 """The upscaler's prior: an `UpscaleINR` trained once, offline, on photos that are neither
-Kodak nor the benchmark's other photos, shipped in the package (`upscale_prior.safetensors`)
-and used by every upscale job as it is.
+Kodak nor the benchmark's other photos, shipped in the package (`PRIORS`: one safetensors
+file each) and used by every upscale job as it is.
 
 Why: internal learning alone (the network trained from a random start on the user's image's
 own smaller copies, ZSSR's recipe, in a 60-s CPU budget) reached +0.99 / +0.64 / +0.57 dB
 over Lanczos at ×2 / ×3 / ×4 on the benchmark's 29 photos, and −2.24 dB on kodim07 at ×3
 (the shutters' near-Nyquist stripes: at ×3 the image's own copies never show the network
-such content). This network, trained on other photos, reaches +1.10 / +0.82 / +0.72 with no
-image below Lanczos (`python -m benchmarks.upscale --out upscale_prior`); fine-tuning it on
-the user's image for 2,400 steps made three of four images worse (ablation row 30,
-benchmarks/results/upscale_ablation.md). So a job trains nothing: its file names the prior
-and holds the image and the blend weights (`choose_blend`, the held-out check against
-Lanczos).
+such content). The first prior (`prior-2026-12-06`, 5 encoder layers), trained on other
+photos, reached +1.10 / +0.82 / +0.72 with no image below Lanczos (`python -m
+benchmarks.upscale --out upscale_prior`); fine-tuning it on the user's image for 2,400 steps
+made three of four images worse (ablation row 30, benchmarks/results/upscale_ablation.md).
+So a job trains nothing: its file names the prior and holds the image and the blend weights
+(`choose_blend`, the held-out check against Lanczos). The second (`prior-2026-12-06b`, 17
+encoder layers, chosen among the recipes of `benchmarks.upscale_prior_search`) reaches
++1.13 / +0.86 / +0.74, none below Lanczos (`--out upscale_prior_b`).
 
-The prior never changes under a file: its name is in the file, and `load_prior` checks the
-bytes it reads against `PRIOR_SHA256`. A better prior is a new file with a new name, kept
-beside the old one.
+A prior never changes under a file: its name is in the file, and `load_prior` checks the
+bytes it reads against the SHA-256 `PRIORS` gives for that name. A better prior is a new file
+with a new name, added at the end of `PRIORS` beside the old ones:
 
-    python -m mhinr.model.upscale_prior [--steps N] [--out PATH]   # rebuilds the prior
+    python -m mhinr.model.upscale_prior --name NAME [--steps N] [--layers L] [--out PATH]
 
 (needs the `dev` extra: scikit-image's and Matplotlib's sample photos are the training set.)
 """
@@ -51,11 +53,14 @@ from mhinr.model.upscale import (
 
 @dataclass(frozen=True)
 class Prior:
-    """One shipped prior: its file beside this module, that file's SHA-256, its shape."""
+    """One shipped prior: its file beside this module, that file's SHA-256, its shape and
+    how many steps trained it (`python -m mhinr.model.upscale_prior --name NAME --steps
+    STEPS --layers LAYERS`, on `training_images()`)."""
 
     file: str
     sha256: str
     cfg: UpscaleConfig
+    steps: int
 
 
 # Every prior this mhinr has, by the name files give it; new jobs use the last (PRIOR_NAME),
@@ -65,6 +70,15 @@ PRIORS = {
         "upscale_prior.safetensors",
         "8ee866abf3b4ffc886c0b8bc5683413b616dd5b30d9d94d508c97a03594ccbcc",
         UpscaleConfig(channels=3, features=32, layers=5, hidden=32),
+        45_000,  # (its file's metadata holds its name only: it was saved before "config")
+    ),
+    # 17 layers: +0.08 / +0.06 / +0.05 dB at ×2 / ×3 / ×4 over 5 at 8,000 steps
+    # (benchmarks/results/upscale_prior_search.md); 324 kB
+    "prior-2026-12-06b": Prior(
+        "upscale_prior-2026-12-06b.safetensors",
+        "a54178b144d70e186d9c5bf3ddee0ffe5b191b8c36399ace15a520a756f918b4",
+        UpscaleConfig(channels=3, features=32, layers=17, hidden=32),
+        60_000,
     ),
 }
 PRIOR_NAME = list(PRIORS)[-1]
@@ -79,7 +93,6 @@ SKIMAGE = ("motorcycle_left.png", "motorcycle_right.png", "hubble_deep_field.jpg
            "retina.jpg", "ihc.png", "brick.png", "grass.png", "gravel.png", "coins.png",
            "moon.png", "cell.png", "text.png", "page.png")  # fmt: skip
 MATPLOTLIB = ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png")
-PRIOR_STEPS = 50_000
 
 
 class PriorError(ValueError):
@@ -178,9 +191,10 @@ def save_prior(net: UpscaleINR, path: Path, name: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--name", required=True, help="the new prior's name (prior-YYYY-MM-DD)")
-    ap.add_argument("--steps", type=int, default=PRIOR_STEPS)
-    ap.add_argument("--features", type=int, default=UpscaleConfig.features)
-    ap.add_argument("--layers", type=int, default=UpscaleConfig.layers)
+    newest = PRIORS[PRIOR_NAME]  # the defaults: its recipe
+    ap.add_argument("--steps", type=int, default=newest.steps)
+    ap.add_argument("--features", type=int, default=newest.cfg.features)
+    ap.add_argument("--layers", type=int, default=newest.cfg.layers)
     ap.add_argument("--out", type=Path, help="default: upscale_<name>.safetensors here")
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     args = ap.parse_args()
