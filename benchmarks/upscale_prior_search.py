@@ -2,17 +2,18 @@
 trained the same short way and scored the same quick way, so that one change at a time can
 be compared before a full training run.
 
-A variant changes one thing against `base` (the shipped prior's recipe): the network's shape
+A variant changes one thing against `base` (the first prior's recipe): the network's shape
 (`features`, `layers`) or the training photos (`pyramid`: each photo also area-reduced by
-these factors, so the network sees more, and sharper, content per pixel). Each is trained
-`--steps` steps (the shipped prior: 45,000) and scored on 12 photos (8 Kodak, 4 of
-scikit-image's, all outside the training set) at ×2, ×3 and ×4: the network's render alone
-(no blend with Lanczos), the same render as `benchmarks.upscale`'s `network` column, minus
-Lanczos's PSNR. Rows go to results/upscale_prior_search.jsonl; the table of every variant run
-so far to results/upscale_prior_search.md.
+these factors; `drop`: some left out; `by_area`: each picked as often as its pixels say).
+Each is trained `--steps` steps (the shipped priors: 45,000 and 60,000, `PRIORS`) and scored
+on 12 photos (8 Kodak, 4 of scikit-image's, all outside the training set) at ×2, ×3 and ×4:
+the network's render alone (no blend with Lanczos), the same render as
+`benchmarks.upscale`'s `network` column, minus Lanczos's PSNR. Rows go to
+results/upscale_prior_search.jsonl; the table of every variant run so far to
+results/upscale_prior_search.md.
 
-    python -m benchmarks.upscale_prior_search --variant base --steps 10000
-    python -m benchmarks.upscale_prior_search --variant pyramid deep --steps 10000
+    python -m benchmarks.upscale_prior_search --variant base pyramid deep   # 8,000 steps each
+    python -m benchmarks.upscale_prior_search --variant shipped             # the newest prior
     python -m benchmarks.upscale_prior_search      # the table of the rows so far
 
 Training uses every core this process may use (run it alone): about 30 s a 1,000 steps of
@@ -48,7 +49,6 @@ VARIANTS: dict[str, dict] = {
     "deep": {"layers": 9},
     "wide": {"features": 48},
     "deeper": {"layers": 17},
-    "deep_photos": {"layers": 9, "drop": NOT_PHOTOS},
     "photos": {"drop": NOT_PHOTOS},
     "by_area": {"by_area": True},  # each photo picked as often as its pixels say
     "shipped": {},  # the newest shipped prior as it is (PRIORS): the control
@@ -90,7 +90,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--variant", nargs="*", default=[], choices=sorted(VARIANTS),
                     help="none: only rewrite the table from the rows so far")  # fmt: skip
-    ap.add_argument("--steps", type=int, default=10_000)
+    ap.add_argument("--steps", type=int, default=8_000)
     args = ap.parse_args()
     for name in args.variant:
         spec = VARIANTS[name]

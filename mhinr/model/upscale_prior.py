@@ -155,7 +155,6 @@ def train_prior(
     the preset's own pairs and loss), `steps` steps of Adam with the learning rate's cosine
     decay. `weights`: how often each image is picked, relatively (default: equally)."""
     fit = fit or UpscaleFit()
-    odds = torch.tensor(weights or [], dtype=torch.float64)
     net = UpscaleINR(cfg or UpscaleConfig())
     net.encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.Adam(net.parameters(), lr=fit.lr)
@@ -165,6 +164,7 @@ def train_prior(
         if weights is None:  # (the draw of prior-2026-12-06)
             image = images[int(torch.randint(0, len(images), (1,), generator=gen))]
         else:
+            odds = torch.tensor(weights, dtype=torch.float64)
             image = images[int(torch.multinomial(odds, 1, generator=gen))]
         scale = _training_scale(gen, fit.integer_share, MIN_SCALE, MAX_SCALE)
         loss, mse = _batch_loss(net, image, fit, gen, scale, "cpu")
