@@ -46,6 +46,7 @@ from mhinr.model.upscale import (
     UpscaleINR,
     _batch_loss,
     _cosine_decay,
+    _start,
     _step,
     _training_scale,
 )
@@ -155,8 +156,7 @@ def train_prior(
     the preset's own pairs and loss), `steps` steps of Adam with the learning rate's cosine
     decay. `weights`: how often each image is picked, relatively (default: equally)."""
     fit = fit or UpscaleFit()
-    net = UpscaleINR(cfg or UpscaleConfig())
-    net.encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    net = _start(cfg or UpscaleConfig(), None, "cpu")
     opt = torch.optim.Adam(net.parameters(), lr=fit.lr)
     gen = torch.Generator().manual_seed(fit.seed)
     start, ema = time.perf_counter(), 0.0
