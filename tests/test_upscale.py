@@ -1,6 +1,7 @@
 """The `upscale` preset: the arbitrary-scale INR (the shipped prior, and the internal-learning
 fit the benchmarks compare it with), its .inr storage, its renders and its API."""
 
+import copy
 import io
 import zlib
 from dataclasses import replace
@@ -14,6 +15,7 @@ from PIL import Image
 from mhinr.app.main import create_app
 from mhinr.model.codec import FORMAT_VERSION, PREFIX, CodecError, decode
 from mhinr.model.compress import Options, check_options, compress
+from mhinr.model.fit import mse_to_psnr
 from mhinr.model.images import to_uint8
 from mhinr.model.metrics import psnr
 from mhinr.model.render import render
@@ -166,8 +168,11 @@ def test_the_fused_render_is_the_mean_of_each_views_queries(fitted, views):
 
 
 def replace_blend(net: UpscaleINR, weight: float) -> UpscaleINR:
-    net.blend = [weight] * len(net.blend)
-    return net
+    """A copy of `net` (the same weights, image and caches) that keeps `weight` of the
+    network at every scale; `net` is a module fixture's and keeps its own blend."""
+    other = copy.copy(net)
+    other.blend = [weight] * len(net.blend)
+    return other
 
 
 def test_banded_encoder_equals_the_whole_image_pass(fitted):
@@ -187,8 +192,8 @@ def test_the_render_of_a_turned_image_is_the_turned_render(fitted, size):
     """The four-rotation self-ensemble makes the enlargement exactly equivariant: a wrong
     coordinate mapping for any of the turned views breaks this."""
     image, out = fitted
-    net = out.net
-    straight = net.render(size)
+    net = replace_blend(out.net, 1.0)  # the network's render (Pillow's 8-bit Lanczos is not
+    straight = net.render(size)  # quite the same turned: its rounding differs)
     net.set_image(turn(image, 1))
     try:
         turned = net.render(size[::-1])
@@ -240,8 +245,10 @@ def test_training_learns_to_enlarge_its_own_copies():
 def test_back_projection_makes_the_enlargement_average_back_to_the_image(fitted):
     image, out = fitted
 
+    net = replace_blend(out.net, 1.0)  # the network's render: no share of Lanczos after it
+
     def error(size: tuple[int, int], bp: bool) -> float:
-        big = out.net.render(size, back_project=bp).float() / 255
+        big = net.render(size, back_project=bp).float() / 255
         down = torch.stack([area_down(area_down(ch, 56).T.contiguous(), 40).T for ch in big])
         return float((down - image).abs().mean())
 
@@ -552,6 +559,38 @@ def test_early_stopping_keeps_the_weights_that_validated_best():
     assert info["held_out_psnr"] == best  # the job's metrics report it beside Lanczos's
 
 
+def test_the_priors_held_out_pairs_are_the_image_itself_and_score_a_render(fitted):
+    """A shipped prior never saw the image, so its blend is chosen on the image itself
+    reduced by s (8-bit, as an upload is) and enlarged back, scoring what a render gives
+    (all views, back-projected); a large image is checked on its centre only."""
+    from mhinr.model.upscale import MAX_CHECK_PIXELS, _held_out_pairs, _lanczos_float
+
+    image, out = fitted
+    pairs = _held_out_pairs(image, octave=False)
+    assert set(pairs) == {2, 3}  # 40×56: ×4's small copy, 10×14, is too small
+    small, big = pairs[3]
+    assert torch.equal(big, image[:, :39, :54])
+    want = torch.nn.functional.avg_pool2d(big[None], 3)[0]
+    assert torch.equal(small * 255, (small * 255).round())  # 8-bit values
+    assert (small - want).abs().max() <= 0.5 / 255 + 1e-6
+    probe = replace_blend(out.net, 1.0)
+    probe.set_image(pairs[2][0])
+    mine = probe.render((40, 56)).float() / 255
+    scores = out.upscale["held_out"]
+    assert scores["held_out_psnr_x2"] == round(mse_to_psnr(float((mine - image).pow(2).mean())), 3)
+    lanczos = _lanczos_float(pairs[2][0], (40, 56))
+    assert scores["held_out_lanczos_psnr_x2"] == round(
+        mse_to_psnr(float((lanczos - image).pow(2).mean())), 3
+    )
+    wide = torch.rand(3, 700, 1000)
+    centre = _held_out_pairs(wide, octave=False)[2][1]
+    ch, cw = centre.shape[1:]
+    assert ch * cw <= MAX_CHECK_PIXELS and abs(ch / cw - 0.7) < 0.01  # the image's shape
+    f = (MAX_CHECK_PIXELS / 700_000) ** 0.5  # the crop, then its size to a multiple of 2
+    y, x = (700 - int(700 * f)) // 2, (1000 - int(1000 * f)) // 2
+    assert torch.equal(centre, wide[:, y : y + ch, x : x + cw])
+
+
 def test_the_held_out_check_compares_with_lanczos_on_the_same_pair():
     """Lanczos's score on the held-out pair: exact on a flat image (its weights sum to one),
     finite and below that on a textured one, and nothing where no pair can be held out."""
@@ -569,7 +608,8 @@ def test_blend_weights_are_stored_and_a_zero_weight_renders_lanczos(fitted):
     from mhinr.model.upscale import _lanczos_u8, blend_at
 
     image, out = fitted
-    assert out.net.blend == [1.0, 1.0, 1.0]  # 40×56: too small to hold a pair out
+    # 40×56: it holds ×2 and ×3 pairs out (20×28, 13×18), not ×4 (10×14), which takes ×3's
+    assert len(out.upscale["held_out"]) == 6 and out.net.blend[2] == out.net.blend[1]
     net, coded = decode(out.data)
     net.blend = [0.5, 0.25, 0.0]
     again, _ = decode(encode_upscale(net, coded))

@@ -32,6 +32,7 @@ Sizes below the native one are Lanczos reductions of the image (nothing has to b
 when shrinking).
 """
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -854,33 +855,62 @@ def lanczos_held_out(image: Tensor) -> float | None:
 BLEND_STEPS = 32
 BLEND_SCALES = (2, 3, 4)  # a weight for each; a render between them interpolates
 MIN_CHECK_SIDE = MIN_SIDE  # the smallest side of a held-out pair's small copy
+# the largest image area a held-out pair's large copy covers (a centred crop beyond it: the
+# three checks of a 1920×1080 image then cost what a 900×660 one's do)
+MAX_CHECK_PIXELS = 600_000
 
 
-def _held_out_pairs(image: Tensor) -> dict[int, tuple[Tensor, Tensor]]:
-    """For each scale s of BLEND_SCALES: (the image's half-size copy area-averaged by s, that
-    half-size copy), both cropped to a multiple of s; content one octave coarser than any
-    training pair, as `_validation_pair`. Scales whose small copy would be too small are left
-    out."""
+def _held_out_pairs(image: Tensor, octave: bool = True) -> dict[int, tuple[Tensor, Tensor]]:
+    """For each scale s of BLEND_SCALES: (a large copy area-averaged by s, that large copy),
+    both cropped to a multiple of s. The large copy is the image itself (its centre, at most
+    MAX_CHECK_PIXELS), its small copy rounded to 8-bit values as the image is — a network
+    that never saw the image (a shipped prior) is checked on the very content it will
+    enlarge — or, with `octave`, the image's half-size copy: content one octave coarser than
+    any pair a network trained on the image saw, as `_validation_pair`. Scales whose small
+    copy would be too small are left out."""
     _, h, w = image.shape
-    half = F.avg_pool2d(image[None, :, : h // 2 * 2, : w // 2 * 2], 2)[0]
+    if octave:
+        base = F.avg_pool2d(image[None, :, : h // 2 * 2, : w // 2 * 2], 2)[0]
+    else:
+        f = min(1.0, math.sqrt(MAX_CHECK_PIXELS / (h * w)))
+        ch, cw = max(1, int(h * f)), max(1, int(w * f))
+        base = image[:, (h - ch) // 2 : (h - ch) // 2 + ch, (w - cw) // 2 : (w - cw) // 2 + cw]
     pairs = {}
     for s in BLEND_SCALES:
-        hh, ww = half.shape[1] // s * s, half.shape[2] // s * s
+        hh, ww = base.shape[1] // s * s, base.shape[2] // s * s
         if min(hh, ww) // s >= MIN_CHECK_SIDE:
-            big = half[:, :hh, :ww]
-            pairs[s] = (F.avg_pool2d(big[None], s)[0], big)
+            big = base[:, :hh, :ww]
+            small = F.avg_pool2d(big[None], s)[0]
+            pairs[s] = (small if octave else small.mul(255).round_().div_(255), big)
     return pairs
+
+
+def _held_out_enlarge(net: "UpscaleINR", small: Tensor, s: int, device: str) -> Tensor:
+    """The enlargement ×s of a held-out pair's small copy that the blend is chosen for: a
+    render's (all views, back-projected, 8-bit) by a shipped prior, or by a network trained
+    on the image its single view (`_enlarge`, float: the check as it was when those files
+    were made). [C, s·h, s·w] in [0, 1]."""
+    if net.prior is None:
+        return _enlarge(net, small, device, s)
+    probe = copy.copy(net)  # the same weights, its own image and caches
+    probe.set_image(small)
+    probe.blend = [1.0] * len(BLEND_SCALES)
+    return probe.render((s * small.shape[1], s * small.shape[2])).float() / 255
 
 
 def choose_blend(net: "UpscaleINR", image: Tensor, device: str = "cpu") -> dict | None:
     """For each scale s of BLEND_SCALES, the weight α_s of the network's enlargement against
-    Lanczos's, L + α·(N − L), that enlarges the held-out pair best (the image's half-size
-    copy reduced by s, enlarged ×s, against that half-size copy; least squares, closed form,
-    clipped to [0, 1], on a 1/BLEND_STEPS grid), with the ×2 pair's PSNRs of the network,
-    Lanczos and the blend. None where the image is too small to hold a pair out (renders
-    keep the whole network). A scale the network enlarges worse than Lanczos gets α near 0,
-    and its renders are Lanczos's; a scale too small to check takes the next smaller's."""
-    pairs = _held_out_pairs(net.network_input(image))  # a grey image as three channels
+    Lanczos's, L + α·(N − L), that enlarges the held-out pair best (`_held_out_pairs`: the
+    image reduced by s and enlarged ×s, against the image, for a shipped prior; the image's
+    half-size copy the same way for a network trained on the image; least squares, closed
+    form, clipped to [0, 1], on a 1/BLEND_STEPS grid), with the ×2 pair's PSNRs of the
+    network, Lanczos and the blend. None where the image is too small to hold a pair out
+    (renders keep the whole network). A scale the network enlarges worse than Lanczos gets α
+    near 0, and its renders are Lanczos's; a scale too small to check takes the next
+    smaller's."""
+    trained_on_image = net.prior is None
+    seen = net.network_input(image) if trained_on_image else image  # grey as three channels
+    pairs = _held_out_pairs(seen, octave=trained_on_image)
     if 2 not in pairs:
         return None
     weights: list[float] = []
@@ -890,7 +920,7 @@ def choose_blend(net: "UpscaleINR", image: Tensor, device: str = "cpu") -> dict 
             weights.append(weights[-1])
             continue
         small, big = pairs[s]
-        mine = _enlarge(net, small, device, s)
+        mine = _held_out_enlarge(net, small, s, device)
         lanczos = _lanczos_float(small, tuple(big.shape[1:]))
         alpha = best_blend(mine, lanczos, big)
         weights.append(alpha)
