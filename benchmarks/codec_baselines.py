@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks.bd_rate import load
+from benchmarks.bd_rate import classic_curve, load
 from benchmarks.common import RESULTS, bd_rate, md_table, pareto, write_result
 from mhinr.model.classic import encode_classic
 from mhinr.model.images import to_pil, to_uint8
@@ -48,20 +48,25 @@ def avif_curve(u8: torch.Tensor, speed: int) -> list[tuple[float, float]]:
     return pareto(points)
 
 
-def one(name: str) -> dict:
+BASELINES = {  # name → its best curve of an image (uint8 [C, H, W]): Pareto (bpp, PSNR)
+    "AVIF s6": lambda u8: avif_curve(u8, 6),
+    "AVIF s0": lambda u8: avif_curve(u8, 0),
+    "JPEG XL e7": lambda u8: pareto(
+        [_point(u8, encode_classic(u8, "JXL", q)) for q in JXL_QUALITIES]
+    ),
+    # optimized Huffman tables, qualities 5–95, the better of 4:2:0 and 4:4:4 at each size
+    "JPEG": lambda u8: classic_curve(u8, "JPEG")[0],
+}
+
+
+def one(task: tuple[str, tuple[str, ...]]) -> dict:
+    name, keys = task
     torch.set_num_threads(1)
     u8 = to_uint8(load(name).pixels)
     row: dict = {"image": name}
-    for key, make in (
-        ("AVIF s6", lambda: avif_curve(u8, 6)),
-        ("AVIF s0", lambda: avif_curve(u8, 0)),
-        (
-            "JPEG XL e7",
-            lambda: pareto([_point(u8, encode_classic(u8, "JXL", q)) for q in JXL_QUALITIES]),
-        ),  # fmt: skip
-    ):
+    for key in keys:
         t = time.perf_counter()
-        row[key] = make()
+        row[key] = BASELINES[key](u8)
         row[f"{key} s"] = time.perf_counter() - t
     print(name, {k: round(v, 1) for k, v in row.items() if k.endswith(" s")}, flush=True)
     return row
@@ -80,40 +85,48 @@ def main() -> None:
     ap.add_argument("--rows", type=Path, default=RESULTS / "codec_stage_rdoq.jsonl")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default="codec_baselines", help="results file name (without .md)")
+    ap.add_argument("--baselines", nargs="+", choices=list(BASELINES),
+                    default=["AVIF s6", "AVIF s0", "JPEG XL e7"])  # fmt: skip
     a = ap.parse_args()
+    keys = list(a.baselines)
     rows = [json.loads(x) for x in a.rows.read_text().splitlines() if x.startswith("{")]
     t0 = time.perf_counter()
     with Pool(a.jobs) as pool:
-        base = {r["image"]: r for r in pool.map(one, [r["image"] for r in rows])}
-    keys = ["AVIF s6", "AVIF s0", "JPEG XL e7"]
-    table, cols = [], {k: [] for k in keys + ["s0 vs s6"]}
+        base = {r["image"]: r for r in pool.map(one, [(r["image"], tuple(keys)) for r in rows])}
+    both = "AVIF s0" in keys and "AVIF s6" in keys  # then a column of s0 against s6
+    extra = ["s0 vs s6"] if both else []
+    table, cols = [], {k: [] for k in keys + extra}
     for r in rows:
         b = base[r["image"]]
         vals = [_bd(r["with"], b[k]) for k in keys]
-        s0_s6 = _bd(b["AVIF s0"], b["AVIF s6"])
-        for k, v in zip(keys + ["s0 vs s6"], vals + [s0_s6], strict=True):
+        vals += [_bd(b["AVIF s0"], b["AVIF s6"])] if both else []
+        for k, v in zip(keys + extra, vals, strict=True):
             cols[k].append(v)
-        table.append([r["image"], r["size"], *map(_pct, vals), _pct(s0_s6)])
+        table.append([r["image"], r["size"], *map(_pct, vals)])
     means = [np.nanmean([np.nan if v is None else v for v in cols[k]]) for k in cols]
     table.append(["**mean**", ""] + [f"**{_pct(m)}**" for m in means])
     enc = {k: np.mean([base[r["image"]][f"{k} s"] for r in rows]) for k in keys}
     source = a.rows.resolve().relative_to(RESULTS.parent.parent.resolve())
+    chosen = "".join(f' "{k}"' if " " in k else f" {k}" for k in keys)
+    header = ["image", "size"] + [f"vs {k}" for k in keys] + (["AVIF s0 vs s6"] if both else [])
     write_result(
         f"{a.out}.md",
-        f"""# `compact` against AVIF at speed 0 and JPEG XL
+        f"""# `compact` against {", ".join(keys)}
 
-`python -m benchmarks.codec_baselines --rows {source} --out {a.out}`
+`python -m benchmarks.codec_baselines --rows {source} --baselines{chosen} --out {a.out}`
 ({(time.perf_counter() - t0) / 60:.1f} min, {a.jobs} processes of one thread). BD-rate
 (PCHIP) of `compact` — the files of that `benchmarks.codec_stage` run, 0.15–1.5 bpp, the
 trained stage and RDOQ included — against each baseline at its best: AVIF at libavif speed 6
-and speed 0, each the better of 4:2:0 and 4:4:4 chroma at each size (qualities
+or speed 0, each the better of 4:2:0 and 4:4:4 chroma at each size (qualities
 {AVIF_QUALITIES.start}–{AVIF_QUALITIES.stop - 10} by 10), JPEG XL at libjxl effort 7
-(qualities {JXL_QUALITIES.start}–{JXL_QUALITIES.stop - 5} by 5). Positive: `compact` needs
-more bytes at equal PSNR. Last column: AVIF speed 0 against speed 6.
+(qualities {JXL_QUALITIES.start}–{JXL_QUALITIES.stop - 5} by 5), JPEG with optimized Huffman
+tables (qualities 5–95 by 5, the better of 4:2:0 and 4:4:4). Positive: `compact` needs
+more bytes at equal PSNR.{" Last column: AVIF speed 0 against speed 6." if both else ""}
 
-{md_table(["image", "size", "vs AVIF s6", "vs AVIF s0", "vs JPEG XL e7", "AVIF s0 vs s6"], table)}
-Encode seconds for a whole curve, one thread (mean over the images): AVIF s6
-{enc["AVIF s6"]:.0f} s, AVIF s0 {enc["AVIF s0"]:.0f} s, JPEG XL e7 {enc["JPEG XL e7"]:.0f} s.
+{md_table(header, table)}
+Encode seconds for a whole curve, one thread (mean over the images): {
+            ", ".join(f"{k} {enc[k]:.0f} s" for k in keys)
+        }.
 """,
     )
 
