@@ -122,6 +122,7 @@ def one(task: tuple[str, int, str]) -> dict:
     row["fit_s"], row["file_bytes"] = result.seconds, result.bytes
     row["png_bytes"] = png_size(small)
     row["blend"] = result.net.blend  # the network's share of a render at ×2, ×3, ×4
+    row["prior"] = result.net.prior  # the shipped network that enlarges it
     row["native_exact"] = bool(torch.equal(result.net.render(tuple(small.shape[1:])), small))
     outs["no_backproj"] = result.net.render(size, back_project=False)  # the ablations
     outs["two_views"] = result.net.render(size, views=(0, 4))  # the image and its mirror

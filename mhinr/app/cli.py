@@ -127,7 +127,7 @@ def print_summary(output: Path, summary: dict) -> None:
     if check.get("held_out_psnr") is not None and check.get("held_out_lanczos_psnr"):
         print(
             f"upscaler: {check.get('prior') or 'trained on the image'}; held out (the "
-            f"quarter-size copy ×2 against the half-size copy): {check['held_out_psnr']:.2f}"
+            f"image's half-size copy ×2 against the image): {check['held_out_psnr']:.2f}"
             f" dB, Lanczos {check['held_out_lanczos_psnr']:.2f} dB"
             + (
                 ""

@@ -89,8 +89,8 @@ def _compress_upscale(pixels, mode, opt, progress, should_stop) -> Compressed:
     start = time.perf_counter()
     net = load_prior()
     net.set_image(seen)
-    # the ×2, ×3 and ×4 enlargements of the half-size copy's reductions against it: how
-    # much of the network a render keeps against Lanczos at each scale
+    # the ×2, ×3 and ×4 enlargements of the image's reductions against it: how much of
+    # the network a render keeps against Lanczos at each scale
     held_out = choose_blend(net, seen)
     if held_out is not None:
         net.blend = held_out["blend"]

@@ -67,7 +67,7 @@ class JobMetrics(BaseModel):
         description="upscale: the shipped network's name (prior), the seconds of its check, "
         "the file's image and other bytes, the blend toward Lanczos at ×2, ×3, ×4, and the "
         "held-out check — PSNR "
-        "of its ×2 enlargement of the image's quarter-size copy against the half-size copy, "
+        "of its ×2 enlargement of the image's half-size copy against the image, "
         "and Lanczos's on the same pair",
     )
     psnr_history: list[list[float]] = Field(

@@ -382,7 +382,7 @@ function showUpscaler(m) {
   } else {
     const d = u.held_out_psnr - u.held_out_lanczos_psnr;
     $("u-check").textContent =
-      `enlarging the image's quarter-size copy ×2 and comparing with its half-size copy: the network ${u.held_out_psnr.toFixed(2)} dB, ` +
+      `enlarging the image's half-size copy ×2 and comparing with the image: the network ${u.held_out_psnr.toFixed(2)} dB, ` +
       `Lanczos ${u.held_out_lanczos_psnr.toFixed(2)} dB (${d >= 0 ? "+" : "−"}${Math.abs(d).toFixed(2)} dB)` +
       blendText(u.blend);
   }
