@@ -31,7 +31,7 @@ from PIL import Image
 from benchmarks.common import RESULTS, machine, md_table, write_result
 from benchmarks.upscale import box_down, load, pil_resize
 from mhinr.model.metrics import psnr
-from mhinr.model.upscale import UpscaleConfig, area_resize
+from mhinr.model.upscale import UpscaleConfig, UpscaleFit, area_resize
 from mhinr.model.upscale_prior import (
     PRIOR_NAME,
     PRIORS,
@@ -52,6 +52,10 @@ VARIANTS: dict[str, dict] = {
     "photos": {"drop": NOT_PHOTOS},
     "by_area": {"by_area": True},  # each photo picked as often as its pixels say
     "shipped": {},  # the newest shipped prior as it is (PRIORS): the control
+    # against `deeper`: the training pairs (UpscaleFit's fields)
+    "deeper_crop48": {"layers": 17, "fit": {"crop": 48}},  # small copies of 48 pixels, not 32
+    "deeper_interior": {"layers": 17, "fit": {"margin": 8}},  # no loss within 8 of the border
+    "deeper_round": {"layers": 17, "fit": {"round_pairs": True}},  # 8-bit small copies
 }
 IMAGES = ("kodim01", "kodim03", "kodim05", "kodim07", "kodim13", "kodim16", "kodim19",
           "kodim23", "astronaut", "coffee", "rocket", "camera")  # fmt: skip
@@ -101,7 +105,8 @@ def main() -> None:
         else:
             images = variant_images(spec)
             weights = [im[0].numel() for im in images] if spec.get("by_area") else None
-            net = train_prior(images, args.steps, cfg=cfg, log_every=2000, weights=weights)
+            fit = UpscaleFit(**spec.get("fit", {}))
+            net = train_prior(images, args.steps, fit, 2000, cfg=cfg, weights=weights)
             steps = args.steps
         seconds = time.perf_counter() - t
         rows = score(net)

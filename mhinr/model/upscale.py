@@ -568,6 +568,9 @@ class UpscaleFit:
     # the training pairs' small copies rounded to 8-bit values, as the image itself is (an
     # experiment, off: within the noise of one fit, ablation row 28)
     round_pairs: bool = False
+    # the loss's points only from the crop's interior: this many small-copy pixels from
+    # its border left out (0: the whole crop), where the encoder sees padding, not image
+    margin: int = 0
     seed: int = 0
 
 
@@ -631,8 +634,10 @@ def _batch_loss(
     loss, sq = torch.zeros((), device=device), 0.0
     for b, (_, hr, s) in enumerate(pairs):
         n = hr.shape[1]
-        idx = torch.randint(0, n * n, (min(fit.queries, n * n),), generator=gen)
-        yy, xx = idx // n, idx % n
+        edge = min(round(fit.margin * s), (n - 1) // 2)  # the interior: [edge, n − edge)
+        inner = n - 2 * edge
+        idx = torch.randint(0, inner * inner, (min(fit.queries, inner * inner),), generator=gen)
+        yy, xx = idx // inner + edge, idx % inner + edge
         coords = torch.stack([(yy + 0.5) / s - 0.5, (xx + 0.5) / s - 0.5], 1).float()
         target = hr[:, yy, xx].T.to(device)
         err = net.query(cells(heads[b]), lr_imgs[b], coords.to(device), s) - target
