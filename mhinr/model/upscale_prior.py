@@ -13,7 +13,8 @@ made three of four images worse (ablation row 30, benchmarks/results/upscale_abl
 So a job trains nothing: its file names the prior and holds the image and the blend weights
 (`choose_blend`, the held-out check against Lanczos). The second (`prior-2026-12-06b`, 17
 encoder layers, chosen among the recipes of `benchmarks.upscale_prior_search`) reaches
-+1.13 / +0.86 / +0.74, none below Lanczos (`--out upscale_prior_b`).
++1.13 / +0.86 / +0.74, none below Lanczos (`--out upscale_prior_b`); +1.16 / +0.89 / +0.77
+with its blend chosen on the image itself (`--out upscale_sameblend`).
 
 A prior never changes under a file: its name is in the file, and `load_prior` checks the
 bytes it reads against the SHA-256 `PRIORS` gives for that name. A better prior is a new file
