@@ -56,6 +56,10 @@ VARIANTS: dict[str, dict] = {
     "deeper_crop48": {"layers": 17, "fit": {"crop": 48}},  # small copies of 48 pixels, not 32
     "deeper_interior": {"layers": 17, "fit": {"margin": 8}},  # no loss within 8 of the border
     "deeper_round": {"layers": 17, "fit": {"round_pairs": True}},  # 8-bit small copies
+    # the newest shipped prior trained on (`init`) at a lower learning rate, by L1 as it was
+    # trained or by L2 (squared error: what PSNR scores)
+    "shipped_more_l1": {"init": True, "fit": {"lr": 2e-4}},
+    "shipped_more_l2": {"init": True, "fit": {"lr": 2e-4, "loss": "l2"}},
 }
 IMAGES = ("kodim01", "kodim03", "kodim05", "kodim07", "kodim13", "kodim16", "kodim19",
           "kodim23", "astronaut", "coffee", "rocket", "camera")  # fmt: skip
@@ -106,7 +110,8 @@ def main() -> None:
             images = variant_images(spec)
             weights = [im[0].numel() for im in images] if spec.get("by_area") else None
             fit = UpscaleFit(**spec.get("fit", {}))
-            net = train_prior(images, args.steps, fit, 2000, cfg=cfg, weights=weights)
+            init = load_prior() if spec.get("init") else None
+            net = train_prior(images, args.steps, fit, 2000, cfg=cfg, weights=weights, init=init)
             steps = args.steps
         seconds = time.perf_counter() - t
         rows = score(net)

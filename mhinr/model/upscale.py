@@ -571,6 +571,8 @@ class UpscaleFit:
     # the loss's points only from the crop's interior: this many small-copy pixels from
     # its border left out (0: the whole crop), where the encoder sees padding, not image
     margin: int = 0
+    # the loss on each point's error: "l1" (|e|) or "l2" (e², what PSNR measures)
+    loss: str = "l1"
     seed: int = 0
 
 
@@ -641,7 +643,7 @@ def _batch_loss(
         coords = torch.stack([(yy + 0.5) / s - 0.5, (xx + 0.5) / s - 0.5], 1).float()
         target = hr[:, yy, xx].T.to(device)
         err = net.query(cells(heads[b]), lr_imgs[b], coords.to(device), s) - target
-        loss = loss + err.abs().mean()
+        loss = loss + (err.abs().mean() if fit.loss == "l1" else err.square().mean())
         sq += float(err.detach().pow(2).mean())
     return loss / len(pairs), sq / len(pairs)
 

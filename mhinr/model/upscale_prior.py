@@ -151,13 +151,15 @@ def train_prior(
     log_every: int = 1000,
     cfg: UpscaleConfig | None = None,
     weights: list[float] | None = None,
+    init: UpscaleINR | None = None,
 ) -> UpscaleINR:
     """The upscaler (`cfg`, default `UpscaleConfig()`) trained on `images` (each step a batch
     of crops of one of them, picked at random, reduced by a random scale and enlarged back:
     the preset's own pairs and loss), `steps` steps of Adam with the learning rate's cosine
-    decay. `weights`: how often each image is picked, relatively (default: equally)."""
+    decay. `weights`: how often each image is picked, relatively (default: equally).
+    `init`: start from that network's weights (its shape: `cfg` is then ignored)."""
     fit = fit or UpscaleFit()
-    net = _start(cfg or UpscaleConfig(), None, "cpu")
+    net = _start(init.cfg if init is not None else cfg or UpscaleConfig(), init, "cpu")
     opt = torch.optim.Adam(net.parameters(), lr=fit.lr)
     gen = torch.Generator().manual_seed(fit.seed)
     start, ema = time.perf_counter(), 0.0
