@@ -10,6 +10,7 @@ only where it pays).
     python -m benchmarks.codec_stage --images kodim05,kodim13,kodim23,kodim18,coffee,chelsea
     python -m benchmarks.codec_stage --reuse benchmarks/results/codec_stage.jsonl
     python -m benchmarks.codec_stage --speed    # the stage's steps a second on 1 and 2 threads
+    python -m benchmarks.codec_stage --preset max --images rocket,kodim24   # `max` instead
 
 Rows stream to results/<out>.jsonl as they finish; the table is results/<out>.md.
 """
@@ -53,8 +54,8 @@ def avif_curve(u8: torch.Tensor) -> list[tuple[float, float]]:
     return pareto(points)
 
 
-def one_image(task: tuple[str, int]) -> dict:
-    name, threads = task
+def one_image(task: tuple[str, int, str]) -> dict:
+    name, threads, preset = task
     torch.set_num_threads(threads)
     img = load(name)
     u8 = to_uint8(img.pixels)
@@ -66,7 +67,7 @@ def one_image(task: tuple[str, int]) -> dict:
     outs = compress_sweep(
         img.pixels,
         img.mode,
-        Options(preset="compact"),
+        Options(preset=preset),
         [{"max_bytes": int(b * h * w / 8)} for b in BPPS],
     )
     row["seconds"] = time.perf_counter() - t
@@ -129,6 +130,7 @@ def main() -> None:
     ap.add_argument("--out", default="codec_stage")
     ap.add_argument("--reuse", type=Path, help="JSON-lines rows of an earlier run to keep")
     ap.add_argument("--speed", action="store_true", help="steps a second on 1 and 2 threads")
+    ap.add_argument("--preset", choices=("compact", "max"), default="compact")
     ap.add_argument(
         "--stage-on",
         choices=("deblocked", "cells"),
@@ -146,7 +148,7 @@ def main() -> None:
     t0 = time.perf_counter()
     rows, reused = run_streamed(
         one_image,
-        [(n, 2) for n in names],
+        [(n, 2, args.preset) for n in names],
         lambda t: t[0],
         lambda r: r["image"],
         RESULTS / f"{args.out}.jsonl",
@@ -177,20 +179,21 @@ def main() -> None:
             ]
         )
     text = (
-        "# The trained stage of `compact`\n\n"
+        f"# The trained stage of `{args.preset}`\n\n"
         f"`python -m benchmarks.codec_stage{''.join(' ' + a for a in sys.argv[1:])}` — "
         f"{platform.machine()}, torch {torch.__version__}, 2 threads, alone on the cores; "
         f"{len(rows)} images ({reused} reused), {(time.perf_counter() - t0) / 60:.1f} min.\n\n"
         "BD-rate (PCHIP; negative: the first needs fewer bytes at equal PSNR). *without*: "
-        "today's `compact` (the files the stage was tried against, = `steps=0`); *with*: "
-        "what `compact` returns now (the stage kept where it pays). Targets "
+        f"`{args.preset}` without its stage (the files the stage was tried against, = "
+        f"`steps=0`); *with*: what `{args.preset}` returns now (the stage kept where it "
+        "pays). Targets "
         f"{', '.join(map(str, BPPS))} bpp; WebP method 6; AVIF libavif speed 6 (Pillow's "
         "default), the better of 4:2:0 and 4:4:4 chroma at each size (speed 0 was not run: "
         "it takes ~10 s an encode here).\n\n"
         + md_table(["image", "size", "with vs without"] + keys[1:], table)
         + "\n## By target (means over the images)\n\n"
         "At each byte target: the PSNR of the file with the stage minus the file without it "
-        "(the stage's bytes included, whether kept or not), the same for the file `compact` "
+        "(the stage's bytes included, whether kept or not), the same for the file the preset "
         "returns (the better of the two), the stage's bytes, on how many images it was kept, "
         "its training steps and seconds.\n\n"
         + md_table(

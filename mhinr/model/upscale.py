@@ -37,6 +37,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -572,7 +573,7 @@ class UpscaleFit:
     # its border left out (0: the whole crop), where the encoder sees padding, not image
     margin: int = 0
     # the loss on each point's error: "l1" (|e|) or "l2" (e², what PSNR measures)
-    loss: str = "l1"
+    loss: Literal["l1", "l2"] = "l1"
     seed: int = 0
 
 
