@@ -32,16 +32,20 @@ JXL_QUALITIES = range(10, 100, 5)
 
 
 def _point(u8: torch.Tensor, data: bytes) -> tuple[float, float]:
-    back = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-    return len(data) * 8 / (u8.shape[1] * u8.shape[2]), psnr(
-        torch.from_numpy(back.copy()).permute(2, 0, 1), u8
-    )
+    """(bpp, PSNR) of the encoded `data` of `u8` ([C, H, W], RGB or grey)."""
+    back = np.asarray(Image.open(io.BytesIO(data)).convert("RGB" if u8.shape[0] == 3 else "L"))
+    back_t = torch.from_numpy(back.copy()).reshape(*back.shape[:2], -1).permute(2, 0, 1)
+    return len(data) * 8 / (u8.shape[1] * u8.shape[2]), psnr(back_t, u8)
 
 
-def avif_curve(u8: torch.Tensor, speed: int) -> list[tuple[float, float]]:
+def avif_curve(
+    u8: torch.Tensor, speed: int, qualities: range = AVIF_QUALITIES
+) -> list[tuple[float, float]]:
+    """AVIF at libavif `speed`, the better of 4:2:0 and 4:4:4 chroma at each size: Pareto
+    points (bpp, PSNR) over `qualities`."""
     img, points = to_pil(u8), []
     for sub in ("4:2:0", "4:4:4"):
-        for q in AVIF_QUALITIES:
+        for q in qualities:
             buf = io.BytesIO()
             img.save(buf, "AVIF", quality=q, speed=speed, subsampling=sub)
             points.append(_point(u8, buf.getvalue()))

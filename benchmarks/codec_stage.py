@@ -25,33 +25,13 @@ import numpy as np
 import torch
 
 from benchmarks.bd_rate import classic_curve, load
-from benchmarks.common import RESULTS, bd_rate, md_table, pareto, run_streamed, write_result
+from benchmarks.codec_baselines import avif_curve
+from benchmarks.common import RESULTS, bd_rate, md_table, run_streamed, write_result
 from mhinr.model.compress import Options, compress_sweep
 from mhinr.model.images import to_uint8
 
 BPPS = (0.15, 0.25, 0.5, 1.0, 1.5)
 CODECS = ("WEBP", "AVIF")
-
-
-def avif_curve(u8: torch.Tensor) -> list[tuple[float, float]]:
-    """AVIF at libavif speed 6 (Pillow's default), the better of 4:2:0 and 4:4:4 chroma at
-    each size: Pareto points (bpp, PSNR) over qualities 0–100."""
-    import io
-
-    from PIL import Image
-
-    from mhinr.model.images import to_pil
-    from mhinr.model.metrics import psnr
-
-    img, points = to_pil(u8), []
-    for sub in ("4:2:0", "4:4:4"):
-        for q in range(0, 101, 5):
-            buf = io.BytesIO()
-            img.save(buf, "AVIF", quality=q, speed=6, subsampling=sub)
-            back = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert(img.mode))
-            back_t = torch.from_numpy(back.copy()).permute(2, 0, 1)
-            points.append((len(buf.getvalue()) * 8 / (u8.shape[1] * u8.shape[2]), psnr(back_t, u8)))
-    return pareto(points)
 
 
 def one_image(task: tuple[str, int, str]) -> dict:
@@ -62,7 +42,7 @@ def one_image(task: tuple[str, int, str]) -> dict:
     h, w = img.size
     row: dict = {"image": name, "size": f"{w}x{h}"}
     row["WEBP"] = classic_curve(u8, "WEBP")[0]
-    row["AVIF"] = avif_curve(u8)
+    row["AVIF"] = avif_curve(u8, 6, range(0, 101, 5))  # speed 6, qualities 0–100 by 5
     t = time.perf_counter()
     outs = compress_sweep(
         img.pixels,
