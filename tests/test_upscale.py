@@ -232,7 +232,7 @@ def _pair_loss(net: UpscaleINR, image: torch.Tensor) -> float:
 def test_a_training_margin_keeps_the_loss_off_the_crops_border(monkeypatch):
     """`UpscaleFit.margin`: the loss's points lie that many small-copy pixels inside the
     crop (0: anywhere in it); `loss` "l2" squares each point's error."""
-    from mhinr.model.upscale import _batch_loss
+    from mhinr.model.upscale import batch_loss
 
     image = textured(96, 96)
     net = UpscaleINR(UpscaleConfig())
@@ -247,12 +247,12 @@ def test_a_training_margin_keeps_the_loss_off_the_crops_border(monkeypatch):
     for margin, lo in ((0, -0.5), (4, 3.5)):
         seen.clear()
         fit = UpscaleFit(crop=16, batch=2, queries=512, margin=margin)
-        _batch_loss(net, image, fit, torch.Generator().manual_seed(1), 2.0, "cpu")
+        batch_loss(net, image, fit, torch.Generator().manual_seed(1), 2.0, "cpu")
         pts = torch.cat(seen)
         assert pts.min() >= lo - 1e-6 and pts.max() <= 15.5 - (lo + 0.5) + 1e-6
         assert pts.min() < lo + 0.3  # the points reach the interior's edge
-    l1, mse = _batch_loss(net, image, UpscaleFit(crop=16, batch=2), torch.Generator(), 2.0, "cpu")
-    l2, mse2 = _batch_loss(
+    l1, mse = batch_loss(net, image, UpscaleFit(crop=16, batch=2), torch.Generator(), 2.0, "cpu")
+    l2, mse2 = batch_loss(
         net, image, UpscaleFit(crop=16, batch=2, loss="l2"), torch.Generator(), 2.0, "cpu"
     )
     assert mse == pytest.approx(mse2) and float(l2) == pytest.approx(mse2, rel=1e-4)

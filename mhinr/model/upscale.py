@@ -607,19 +607,19 @@ def area_matrix(big: int, small: int) -> Tensor:
     return (overlap / r).float()
 
 
-def _training_scale(
+def training_scale(
     gen: torch.Generator, integer_share: float, lo_scale: float, max_scale: float
 ) -> float:
     """A step's scale: uniform in [lo, max], or (integer_share of the steps) ×2, ×3 or ×4."""
     u = float(torch.rand((), generator=gen))
     scale = lo_scale + (max_scale - lo_scale) * u
     if float(torch.rand((), generator=gen)) < integer_share:
-        choices = [k for k in (2.0, 3.0, 4.0) if k <= max_scale] or [max_scale]
+        choices = [k for k in (2.0, 3.0, 4.0) if lo_scale <= k <= max_scale] or [max_scale]
         scale = choices[int(torch.randint(0, len(choices), (1,), generator=gen))]
     return scale
 
 
-def _batch_loss(
+def batch_loss(
     net: "UpscaleINR",
     image: Tensor,
     fit: UpscaleFit,
@@ -665,7 +665,7 @@ def fit_upscaler(
     fit = fit or UpscaleFit()
     c, h, w = image.shape
     _check_size(h, w)
-    net = _start(cfg, init, device)
+    net = start_network(cfg, init, device)
     gen = torch.Generator().manual_seed(fit.seed)
     opt = torch.optim.Adam(net.parameters(), lr=fit.lr)
     averaged = [p.detach().clone() for p in net.parameters()] if fit.ema > 0 else None
@@ -679,9 +679,9 @@ def fit_upscaler(
     for step in range(1, fit.steps + 1):
         elapsed = time.perf_counter() - start
         frac = min(1.0, max(elapsed / fit.time_budget_s, step / fit.steps))
-        scale = _training_scale(gen, fit.integer_share, lo_scale, max_scale)
-        loss, mse = _batch_loss(net, image, fit, gen, scale, device)
-        _step(net, opt, loss, fit.lr * _cosine_decay(frac), averaged, fit.ema)
+        scale = training_scale(gen, fit.integer_share, lo_scale, max_scale)
+        loss, mse = batch_loss(net, image, fit, gen, scale, device)
+        adam_step(net, opt, loss, fit.lr * cosine_decay(frac), averaged, fit.ema)
         ema = mse if ema is None else 0.95 * ema + 0.05 * mse
         done = time.perf_counter() - start >= fit.time_budget_s or step == fit.steps
         if fit.validate_every and (step % fit.validate_every == 0 or done):
@@ -710,7 +710,7 @@ def fit_upscaler(
     return net, info
 
 
-def _start(cfg: UpscaleConfig, init: "UpscaleINR | None", device: str) -> "UpscaleINR":
+def start_network(cfg: UpscaleConfig, init: "UpscaleINR | None", device: str) -> "UpscaleINR":
     """A fresh network of `cfg` on `device`, with `init`'s weights if given, its encoder
     channels-last (oneDNN's convolutions run ~25 % faster so on CPU)."""
     net = UpscaleINR(cfg).to(device)
@@ -749,13 +749,13 @@ def _check_size(h: int, w: int) -> None:
         raise ValueError(f"the upscale preset takes images up to {MAX_PIXELS:,} pixels")
 
 
-def _cosine_decay(frac: float) -> float:
+def cosine_decay(frac: float) -> float:
     """The learning rate's factor at `frac` of the fit (steps or time budget): a cosine from
     1 to 0.02."""
     return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac))
 
 
-def _step(
+def adam_step(
     net: "UpscaleINR",
     opt: torch.optim.Optimizer,
     loss: Tensor,

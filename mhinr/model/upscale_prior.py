@@ -40,16 +40,14 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from mhinr.model.upscale import (
-    MAX_SCALE,
-    MIN_SCALE,
     UpscaleConfig,
     UpscaleFit,
     UpscaleINR,
-    _batch_loss,
-    _cosine_decay,
-    _start,
-    _step,
-    _training_scale,
+    adam_step,
+    batch_loss,
+    cosine_decay,
+    start_network,
+    training_scale,
 )
 
 
@@ -96,6 +94,23 @@ SKIMAGE = ("motorcycle_left.png", "motorcycle_right.png", "hubble_deep_field.jpg
            "moon.png", "cell.png", "text.png", "page.png")  # fmt: skip
 MATPLOTLIB = ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png")
 
+# More photos: the photographs among two of Debian 12's wallpaper packages (both GPL-2+;
+# the drawings and renders in them are left out) — water, a pier, cups, boats at dusk, a
+# leaf, a building's facade, a sky, moss, a forest path, a lake (Plasma's, 2560×1600) and
+# Charles Barbin's and others' close-ups of flowers, grass, leaves, a ladybird, dunes, a
+# storm, wood and a water drop (MATE's). `wallpaper_photos` fetches the packages with
+# `apt-get download` (no root needed) and unpacks the named files with `dpkg-deb`.
+WALLPAPER_PACKAGES = ("plasma-workspace-wallpapers=4:5.27.5-2", "mate-backgrounds=1.26.0-1")
+WALLPAPERS = tuple(
+    f"usr/share/wallpapers/{n}/contents/images/2560x1600.jpg"
+    for n in ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow",
+              "FallenLeaf", "Grey", "Kite", "OneStandsOut", "Path", "summer_1am")
+) + tuple(
+    f"usr/share/backgrounds/mate/nature/{n}.jpg"
+    for n in ("Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird",
+              "RainDrops", "Storm", "TwoWings", "Wood", "YellowFlower")
+)  # fmt: skip
+
 
 class PriorError(ValueError):
     """The prior a file names is not this installation's, or its bytes are not the ones
@@ -130,18 +145,37 @@ def training_images(leave_out: tuple[str, ...] = ()) -> list[torch.Tensor]:
     channels), but those whose file names are in `leave_out`."""
     import matplotlib
     import skimage
-    from PIL import Image
 
     where = [Path(skimage.__file__).parent / "data" / n for n in SKIMAGE]
     where += [Path(matplotlib.get_data_path()) / "sample_data" / n for n in MATPLOTLIB]
-    out = []
-    for path in (p for p in where if p.name not in leave_out):
-        with Image.open(path) as im:
-            rgb = im.convert("RGB")
-        if path.suffix == ".jpg":
-            rgb = rgb.reduce(2)
-        out.append(torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1).float() / 255)
-    return out
+    return [_photo(p) for p in where if p.name not in leave_out]
+
+
+def _photo(path: Path) -> torch.Tensor:
+    """A training photo as RGB [3, H, W] in [0, 1]; a JPEG halved first (its block artefacts
+    and subsampled colour are not what a photo looks like)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        rgb = im.convert("RGB")
+    if path.suffix == ".jpg":
+        rgb = rgb.reduce(2)
+    return torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1).float() / 255
+
+
+def wallpaper_photos(cache: Path | None = None) -> list[torch.Tensor]:
+    """The photos of `WALLPAPERS`, from Debian's packages fetched into `cache` (default
+    ~/.cache/mhinr/wallpapers) the first time."""
+    import subprocess
+
+    home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    cache = cache or home / "mhinr" / "wallpapers"
+    cache.mkdir(parents=True, exist_ok=True)
+    if not all((cache / f).exists() for f in WALLPAPERS):
+        subprocess.run(["apt-get", "download", *WALLPAPER_PACKAGES], cwd=cache, check=True)
+        for deb in sorted(cache.glob("*.deb")):
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(cache)], check=True)
+    return [_photo(cache / f) for f in WALLPAPERS]
 
 
 def train_prior(
@@ -159,7 +193,7 @@ def train_prior(
     decay. `weights`: how often each image is picked, relatively (default: equally).
     `init`: start from that network's weights (its shape: `cfg` is then ignored)."""
     fit = fit or UpscaleFit()
-    net = _start(init.cfg if init is not None else cfg or UpscaleConfig(), init, "cpu")
+    net = start_network(init.cfg if init is not None else cfg or UpscaleConfig(), init, "cpu")
     opt = torch.optim.Adam(net.parameters(), lr=fit.lr)
     gen = torch.Generator().manual_seed(fit.seed)
     start, ema = time.perf_counter(), 0.0
@@ -169,9 +203,9 @@ def train_prior(
         else:
             odds = torch.tensor(weights, dtype=torch.float64)
             image = images[int(torch.multinomial(odds, 1, generator=gen))]
-        scale = _training_scale(gen, fit.integer_share, MIN_SCALE, MAX_SCALE)
-        loss, mse = _batch_loss(net, image, fit, gen, scale, "cpu")
-        _step(net, opt, loss, fit.lr * _cosine_decay(step / steps), None, 0.0)
+        scale = training_scale(gen, fit.integer_share, *fit.scales)
+        loss, mse = batch_loss(net, image, fit, gen, scale, "cpu")
+        adam_step(net, opt, loss, fit.lr * cosine_decay(step / steps), None, 0.0)
         ema = mse if step == 1 else 0.98 * ema + 0.02 * mse
         if step % log_every == 0:
             psnr = -10 * np.log10(max(ema, 1e-12))
