@@ -39,8 +39,17 @@ def timed(fn, repeat: int = 5) -> float:
 
 
 def machine() -> str:
+    """The CPU (its model name where /proc/cpuinfo says it), torch and its threads, and
+    whether renders run in bfloat16 (only where the CPU has the instructions)."""
+    from mhinr.model.upscale import _BF16
+
     cpu = platform.processor() or platform.machine()
-    return f"{cpu}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text().splitlines() if info.exists() else []
+    names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
+    cpu = f"{names[0]} ({cpu})" if names else cpu
+    bf16 = "bfloat16 renders" if _BF16 else "float32 renders"
+    return f"{cpu}, torch {torch.__version__}, {torch.get_num_threads()} threads, {bf16}"
 
 
 def write_result(name: str, text: str) -> Path:

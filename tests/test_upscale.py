@@ -5,6 +5,7 @@ import copy
 import io
 import zlib
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from mhinr.model.upscale import (
     UpscaleConfig,
     UpscaleFit,
     UpscaleINR,
+    _native_bf16,
     _pair,
     _validate,
     _validation_pair,
@@ -710,3 +712,15 @@ def test_the_api_model_cache_counts_an_upscalers_heads_and_keeps_to_its_budget(f
     assert len(counted.items) == 1
     small = ModelCache(size=16, max_bytes=one // 2)
     assert small.get("c", 1, loader("c")) is not None and small.bytes == 0  # served, not kept
+
+
+def test_bfloat16_renders_only_with_the_instructions():
+    """oneDNN runs bfloat16 on AVX-512 CPUs without bfloat16 instructions too, ~3× slower
+    than float32: renders use it only where /proc/cpuinfo lists the instructions."""
+    info = Path("/proc/cpuinfo")
+    if not info.exists():
+        pytest.skip("no /proc/cpuinfo here")
+    flags = set(info.read_text().split())
+    assert _native_bf16() == bool(flags & {"avx512_bf16", "amx_bf16", "amx_tile"})
+    if not _native_bf16():
+        assert not _BF16

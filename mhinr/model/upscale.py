@@ -379,9 +379,20 @@ def turn_coords(coords: Tensor, k: int, h: int, w: int) -> Tensor:
 # bfloat16 there too (0.8 → 0.6 s for a 512² image's four views). Against the float32
 # per-view render, six benchmark fits (×2–×4) rendered within 0.002 dB of the same PSNR,
 # 1–3 % of the values differing by 1 or 2 levels (ad hoc, 2026-12-05); training, `query` and
-# the held-out checks stay in float32.
+# the held-out checks stay in float32. Only with the instructions themselves: oneDNN also
+# runs bfloat16 on an AVX-512 CPU without them (`_is_mkldnn_bf16_supported` says yes there),
+# by conversions, and that is ~3× slower than float32 (an Intel Xeon without AVX-512 BF16,
+# 2026-12-06: a 1024² render 1.76 s warm, 8.8 s cold, against 0.63 and 2.6 s in float32).
 _ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-_BF16 = _ONEDNN and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def _native_bf16() -> bool:
+    """Whether the CPU has bfloat16 instructions (AVX-512 BF16 or AMX)."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+_BF16 = _ONEDNN and _native_bf16()
 
 
 def _dense(x: Tensor, weight: Tensor, bias: Tensor | None, relu: bool) -> Tensor:
