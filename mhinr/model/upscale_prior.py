@@ -22,7 +22,8 @@ A prior never changes under a file: its name is in the file, and `load_prior` ch
 bytes it reads against the SHA-256 `PRIORS` gives for that name. A better prior is a new file
 with a new name, added at the end of `PRIORS` beside the old ones:
 
-    python -m mhinr.model.upscale_prior --name NAME [--steps N] [--layers L] [--wallpapers] [--out PATH]
+    python -m mhinr.model.upscale_prior --name NAME [--steps N] [--layers L] [--wallpapers]
+        [--out PATH]
 
 (needs the `dev` extra: scikit-image's and Matplotlib's sample photos are the training set;
 with `--wallpapers`, the default since prior-2026-12-06c, also apt-get and dpkg-deb.)
