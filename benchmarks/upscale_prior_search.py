@@ -25,7 +25,6 @@ Training uses every core this process may use (run it alone): about 30 s a 1,000
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,13 +32,13 @@ from PIL import Image
 
 from benchmarks.common import RESULTS, machine, md_table, write_result
 from benchmarks.upscale import box_down, load, pil_resize
-from mhinr.model import upscale_prior as prior_module
 from mhinr.model.metrics import psnr
 from mhinr.model.upscale import UpscaleConfig, UpscaleFit, area_resize
 from mhinr.model.upscale_prior import (
     PRIOR_NAME,
     PRIORS,
     load_prior,
+    prior_file,
     save_prior,
     train_prior,
     training_images,
@@ -66,12 +65,10 @@ VARIANTS: dict[str, dict] = {
     # trained or by L2 (squared error: what PSNR scores)
     "shipped_more_l1": {"init": True, "fit": {"lr": 2e-4}},
     "shipped_more_l2": {"init": True, "fit": {"lr": 2e-4, "loss": "l2"}},
-    # the training photos: the prior's 15 and the 23 of `WALLPAPERS` (against `deeper` and
-    # `shipped_more_l1`)
+    # the training photos: the prior's 15 and the 23 of `WALLPAPERS` (against `deeper`)
     "deeper_wallpapers": {"layers": 17, "wallpapers": True},
     # the newest shipped prior trained on at ×3 to ×4 only (a network for large scales)
     "shipped_more_x4": {"init": True, "fit": {"lr": 2e-4, "scales": (3.0, 4.0)}},
-    "shipped_more_wallpapers": {"init": True, "fit": {"lr": 2e-4}, "wallpapers": True},
 }
 IMAGES = ("kodim01", "kodim03", "kodim05", "kodim07", "kodim13", "kodim16", "kodim19",
           "kodim23", "astronaut", "coffee", "rocket", "camera")  # fmt: skip
@@ -129,7 +126,7 @@ def main() -> None:
             steps = args.steps
         seconds = time.perf_counter() - t
         if args.save:
-            where = Path(prior_module.__file__).parent / f"upscale_{args.save}.safetensors"
+            where = prior_file(args.save)
             print(f"{where}: sha256 {save_prior(net, where, args.save)}", flush=True)
         rows = score(net)
         with STREAM.open("a") as f:

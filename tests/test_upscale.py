@@ -353,6 +353,26 @@ def test_a_file_naming_an_older_prior_decodes_with_that_prior(fitted):
     assert list(PRIORS)[-1] == PRIOR_NAME
 
 
+def test_a_prior_saved_under_a_new_name_loads_by_that_name(tmp_path, monkeypatch):
+    """`save_prior` writes where `prior_file` says, and a `PRIORS` entry with that file and
+    the hash it returned loads the same weights (how a new prior is added)."""
+    from mhinr.model import upscale_prior as up
+
+    monkeypatch.setattr(up, "HERE", tmp_path)
+    up._prior_tensors.cache_clear()
+    net = UpscaleINR(UpscaleConfig(layers=3, features=8, hidden=8))
+    digest = up.save_prior(net, up.prior_file("prior-test"), "prior-test")
+    assert up.prior_file("prior-test") == tmp_path / "upscale_prior-test.safetensors"
+    monkeypatch.setitem(up.PRIORS, "prior-test",
+                        up.Prior("upscale_prior-test.safetensors", digest, net.cfg, 0))  # fmt: skip
+    try:
+        back = up.load_prior("prior-test")
+        for (k, a), (_, b) in zip(net.state_dict().items(), back.state_dict().items(), strict=True):
+            assert torch.equal(a.half().float(), b), k
+    finally:
+        up._prior_tensors.cache_clear()
+
+
 def test_the_prior_enlarges_a_photo_better_than_lanczos():
     """The shipped prior, on a photo it was not trained on (scikit-image's astronaut, the
     centre 192×192 box-averaged ×2): well above Lanczos (measured +1.9 dB)."""

@@ -227,6 +227,11 @@ def train_prior(
     return net.eval()
 
 
+def prior_file(name: str) -> Path:
+    """Where a prior named `name` is saved beside this module (as `PRIORS`' files are)."""
+    return HERE / f"upscale_{name}.safetensors"
+
+
 def save_prior(net: UpscaleINR, path: Path, name: str) -> str:
     """The prior's parameters as fp16 safetensors at `path`, named `name`; returns the
     file's SHA-256."""
@@ -255,7 +260,7 @@ def main() -> None:
     cfg = UpscaleConfig(features=args.features, layers=args.layers)
     images = training_images() + (wallpaper_photos() if args.wallpapers else [])
     net = train_prior(images, args.steps, cfg=cfg)
-    out = args.out or HERE / f"upscale_{args.name}.safetensors"
+    out = args.out or prior_file(args.name)
     print(f"{out}: sha256 {save_prior(net, out, args.name)}; add it to PRIORS")
 
 
