@@ -42,7 +42,6 @@ from mhinr.model.upscale_prior import (
     save_prior,
     train_prior,
     training_images,
-    wallpaper_photos,
 )
 
 # scikit-image's microscopy, astronomy and printed pages (9 of the 15 remain without them)
@@ -77,15 +76,15 @@ STREAM = RESULTS / "upscale_prior_search.jsonl"
 
 
 def variant_images(spec: dict) -> list[torch.Tensor]:
-    """The training photos of a variant: the prior's, some left out (`drop`), plus their
-    reductions (`pyramid`)."""
-    images = training_images(leave_out=spec.get("drop", ()))
+    """The training photos of a variant: the prior's, some left out (`drop`), the
+    wallpapers' too (`wallpapers`), plus their reductions (`pyramid`)."""
+    images = training_images(spec.get("drop", ()), bool(spec.get("wallpapers")))
     extra = []
     for f in spec.get("pyramid", ()):
         for im in images:
             _, h, w = im.shape
             extra.append(area_resize(im, round(h * f), round(w * f)))
-    return images + extra + (wallpaper_photos() if spec.get("wallpapers") else [])
+    return images + extra
 
 
 def score(net, names=IMAGES, scales=SCALES) -> list[dict]:

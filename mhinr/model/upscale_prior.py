@@ -59,7 +59,7 @@ from mhinr.model.upscale import (
 class Prior:
     """One shipped prior: its file beside this module, that file's SHA-256, its shape and
     how many steps trained it (`python -m mhinr.model.upscale_prior --name NAME --steps
-    STEPS --layers LAYERS [--wallpapers]`, on `training_images()` [and `wallpaper_photos()`])."""
+    STEPS --layers LAYERS [--wallpapers]`, on `training_images(wallpapers=…)`)."""
 
     file: str
     sha256: str
@@ -154,15 +154,19 @@ def load_prior(name: str = PRIOR_NAME) -> UpscaleINR:
     return net.eval()
 
 
-def training_images(leave_out: tuple[str, ...] = ()) -> list[torch.Tensor]:
+def training_images(
+    leave_out: tuple[str, ...] = (), wallpapers: bool = False
+) -> list[torch.Tensor]:
     """The prior's training photos as RGB [3, H, W] in [0, 1] (grey ones as three equal
-    channels), but those whose file names are in `leave_out`."""
+    channels), but those whose file names are in `leave_out`; with `wallpapers`, then
+    `wallpaper_photos()` too."""
     import matplotlib
     import skimage
 
     where = [Path(skimage.__file__).parent / "data" / n for n in SKIMAGE]
     where += [Path(matplotlib.get_data_path()) / "sample_data" / n for n in MATPLOTLIB]
-    return [_photo(p) for p in where if p.name not in leave_out]
+    photos = [_photo(p) for p in where if p.name not in leave_out]
+    return photos + (wallpaper_photos() if wallpapers else [])
 
 
 def _photo(path: Path) -> torch.Tensor:
@@ -258,8 +262,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = UpscaleConfig(features=args.features, layers=args.layers)
-    images = training_images() + (wallpaper_photos() if args.wallpapers else [])
-    net = train_prior(images, args.steps, cfg=cfg)
+    net = train_prior(training_images(wallpapers=args.wallpapers), args.steps, cfg=cfg)
     out = args.out or prior_file(args.name)
     print(f"{out}: sha256 {save_prior(net, out, args.name)}; add it to PRIORS")
 
