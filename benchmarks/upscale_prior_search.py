@@ -64,8 +64,10 @@ VARIANTS: dict[str, dict] = {
     # trained or by L2 (squared error: what PSNR scores)
     "shipped_more_l1": {"init": True, "fit": {"lr": 2e-4}},
     "shipped_more_l2": {"init": True, "fit": {"lr": 2e-4, "loss": "l2"}},
-    # the training photos: the prior's 15 and the 23 of `WALLPAPERS` (against `deeper`)
-    "deeper_wallpapers": {"layers": 17, "wallpapers": True},
+    # the training photos: the prior's 15 and the 23 of `PHOTO_SETS["wallpapers"]` (against
+    # `deeper`), and the 15 of "lomiri" too
+    "deeper_wallpapers": {"layers": 17, "sets": ("wallpapers",)},
+    "deeper_lomiri": {"layers": 17, "sets": ("wallpapers", "lomiri")},
     # the newest shipped prior trained on at ×3 to ×4 only (a network for large scales)
     "shipped_more_x4": {"init": True, "fit": {"lr": 2e-4, "scales": (3.0, 4.0)}},
 }
@@ -77,8 +79,8 @@ STREAM = RESULTS / "upscale_prior_search.jsonl"
 
 def variant_images(spec: dict) -> list[torch.Tensor]:
     """The training photos of a variant: the prior's, some left out (`drop`), the
-    wallpapers' too (`wallpapers`), plus their reductions (`pyramid`)."""
-    images = training_images(spec.get("drop", ()), bool(spec.get("wallpapers")))
+    photos of `PHOTO_SETS` too (`sets`), plus their reductions (`pyramid`)."""
+    images = training_images(spec.get("drop", ()), spec.get("sets", ()))
     extra = []
     for f in spec.get("pyramid", ()):
         for im in images:

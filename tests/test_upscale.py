@@ -373,6 +373,28 @@ def test_a_prior_saved_under_a_new_name_loads_by_that_name(tmp_path, monkeypatch
         up._prior_tensors.cache_clear()
 
 
+def test_a_photo_set_already_fetched_is_read_from_its_cache(tmp_path, monkeypatch):
+    """`photo_set` downloads nothing when every file is in the cache (its packages here do not
+    exist, so a download would fail), returns RGB in [0, 1] and halves JPEG sources; every
+    shipped set names pinned packages and each file once."""
+    from PIL import Image
+
+    from mhinr.model import upscale_prior as up
+
+    (tmp_path / "a").mkdir()
+    Image.new("L", (40, 30), 200).save(tmp_path / "a" / "grey.png")
+    Image.new("RGB", (40, 30), (255, 0, 0)).save(tmp_path / "a" / "red.jpg", quality=95)
+    fake = up.PhotoSet(("no-such-package-mhinr=1",), ("a/grey.png", "a/red.jpg"))
+    monkeypatch.setitem(up.PHOTO_SETS, "test", fake)
+    grey, red = up.photo_set("test", cache=tmp_path)
+    assert grey.shape == (3, 30, 40) and torch.allclose(grey, torch.full_like(grey, 200 / 255))
+    assert red.shape == (3, 15, 20) and red[0].min() > 0.95 and red[1:].max() < 0.05
+    for name, chosen in up.PHOTO_SETS.items():
+        assert all("=" in p for p in chosen.packages), name
+        assert len(set(chosen.files)) == len(chosen.files), name
+    assert all(s in up.PHOTO_SETS for p in up.PRIORS.values() for s in p.photo_sets)
+
+
 def test_the_prior_enlarges_a_photo_better_than_lanczos():
     """The shipped prior, on a photo it was not trained on (scikit-image's astronaut, the
     centre 192×192 box-averaged ×2): well above Lanczos (measured +1.9 dB)."""

@@ -22,11 +22,12 @@ A prior never changes under a file: its name is in the file, and `load_prior` ch
 bytes it reads against the SHA-256 `PRIORS` gives for that name. A better prior is a new file
 with a new name, added at the end of `PRIORS` beside the old ones:
 
-    python -m mhinr.model.upscale_prior --name NAME [--steps N] [--layers L] [--wallpapers]
+    python -m mhinr.model.upscale_prior --name NAME [--steps N] [--layers L] [--photos SET ...]
         [--out PATH]
 
 (needs the `dev` extra: scikit-image's and Matplotlib's sample photos are the training set;
-with `--wallpapers`, the default since prior-2026-12-06c, also apt-get and dpkg-deb.)
+with `--photos` (`PHOTO_SETS`; the newest prior's sets by default), also apt-get and
+dpkg-deb.)
 """
 
 import argparse
@@ -59,13 +60,13 @@ from mhinr.model.upscale import (
 class Prior:
     """One shipped prior: its file beside this module, that file's SHA-256, its shape and
     how many steps trained it (`python -m mhinr.model.upscale_prior --name NAME --steps
-    STEPS --layers LAYERS [--wallpapers]`, on `training_images(wallpapers=…)`)."""
+    STEPS --layers LAYERS [--photos SET …]`, on `training_images(sets=…)`)."""
 
     file: str
     sha256: str
     cfg: UpscaleConfig
     steps: int
-    wallpapers: bool = False  # trained on `WALLPAPERS`' photos too (`--wallpapers`)
+    photo_sets: tuple[str, ...] = ()  # trained on these `PHOTO_SETS` too (`--photos`)
 
 
 # Every prior this mhinr has, by the name files give it; new jobs use the last (PRIOR_NAME),
@@ -85,14 +86,14 @@ PRIORS = {
         UpscaleConfig(channels=3, features=32, layers=17, hidden=32),
         60_000,
     ),
-    # the same network trained on 38 photos (the 15 and `WALLPAPERS`' 23): +0.13 / +0.09 /
-    # +0.03 dB at ×2 / ×3 / ×4 over prior-2026-12-06b in the prior search
+    # the same network trained on 38 photos (the 15 and the 23 of PHOTO_SETS["wallpapers"]):
+    # +0.13 / +0.09 / +0.03 dB at ×2 / ×3 / ×4 over prior-2026-12-06b in the prior search
     "prior-2026-12-06c": Prior(
         "upscale_prior-2026-12-06c.safetensors",
         "1b5b0f59dba0e0f7aac3967c03dea372e0d0b89663c47d7031f84a5aa64feb9c",
         UpscaleConfig(channels=3, features=32, layers=17, hidden=32),
         30_000,
-        wallpapers=True,
+        photo_sets=("wallpapers",),
     ),
 }
 PRIOR_NAME = list(PRIORS)[-1]
@@ -108,22 +109,52 @@ SKIMAGE = ("motorcycle_left.png", "motorcycle_right.png", "hubble_deep_field.jpg
            "moon.png", "cell.png", "text.png", "page.png")  # fmt: skip
 MATPLOTLIB = ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png")
 
-# More photos: the photographs among two of Debian 12's wallpaper packages (both GPL-2+;
-# the drawings and renders in them are left out) — water, a pier, cups, boats at dusk, a
-# leaf, a building's facade, a sky, moss, a forest path, a lake (Plasma's, 2560×1600) and
-# Charles Barbin's and others' close-ups of flowers, grass, leaves, a ladybird, dunes, a
-# storm, wood and a water drop (MATE's). `wallpaper_photos` fetches the packages with
-# `apt-get download` (no root needed) and unpacks the named files with `dpkg-deb`.
-WALLPAPER_PACKAGES = ("plasma-workspace-wallpapers=4:5.27.5-2", "mate-backgrounds=1.26.0-1")
-WALLPAPERS = tuple(
-    f"usr/share/wallpapers/{n}/contents/images/2560x1600.jpg"
-    for n in ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow",
-              "FallenLeaf", "Grey", "Kite", "OneStandsOut", "Path", "summer_1am")
-) + tuple(
-    f"usr/share/backgrounds/mate/nature/{n}.jpg"
-    for n in ("Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird",
-              "RainDrops", "Storm", "TwoWings", "Wood", "YellowFlower")
-)  # fmt: skip
+# More photos: the photographs among some of Debian 12's wallpaper packages (the drawings and
+# renders in them are left out), fetched with `apt-get download` (no root needed) and
+# unpacked with `dpkg-deb` by `photo_set`.
+@dataclass(frozen=True)
+class PhotoSet:
+    """Photos in Debian packages: the packages (pinned versions) and the files in them."""
+
+    packages: tuple[str, ...]
+    files: tuple[str, ...]
+
+
+PHOTO_SETS = {
+    # GPL-2+: water, a pier, cups, boats at dusk, a leaf, a building's facade, a sky, moss, a
+    # forest path, a lake (Plasma's, 2560×1600) and Charles Barbin's and others' close-ups
+    # of flowers, grass, leaves, a ladybird, dunes, a storm, wood and a water drop (MATE's)
+    "wallpapers": PhotoSet(
+        ("plasma-workspace-wallpapers=4:5.27.5-2", "mate-backgrounds=1.26.0-1"),
+        tuple(
+            f"usr/share/wallpapers/{n}/contents/images/2560x1600.jpg"
+            for n in ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow",
+                      "FallenLeaf", "Grey", "Kite", "OneStandsOut", "Path", "summer_1am")
+        ) + tuple(
+            f"usr/share/backgrounds/mate/nature/{n}.jpg"
+            for n in ("Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow",
+                      "LadyBird", "RainDrops", "Storm", "TwoWings", "Wood", "YellowFlower")
+        ),
+    ),
+    # CC-BY-4.0 and CC-BY-SA-3.0/4.0 (their copyright files name each photographer): the
+    # Ubuntu 16.04–20.04 wallpaper contests' photographs, 1365 to 6028 pixels wide — a
+    # bridge's cables, a dragonfly, a nuthatch on bark, a fig, paintbrushes, a drum in a room,
+    # mountains, meadows, a stream over rocks, a lamp and a bird, dogs at a door, a clock,
+    # dandelions at sunset, a sunrise, a textured wall
+    "lomiri": PhotoSet(
+        ("lomiri-wallpapers-16.04=20.04.0-2", "lomiri-wallpapers-20.04=20.04.0-2"),
+        tuple(
+            f"usr/share/backgrounds/{n}.jpg"
+            for n in ("Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly",
+                      "Picture_0B_by_freespace", "Picture_1A_by_freespace", "Wine_by_Jakkub_Mede",
+                      "aitzgorri_by_Aitzol_Berasategi", "analogpattern_by_Peter_Nerlich",
+                      "free_by_Peter_Nerlich", "friends_by_Aitzol_Berasategi",
+                      "greentock_by_Peter_Nerlich", "life_by_Aitzol_Berasategi",
+                      "picosdeeuropa_by_Aitzol_Berasategi", "seeding_by_Clements_Engelhardt",
+                      "sunset_by_Aitzol_Berasategi", "Kleiber_by_Lukas_Baubkus")
+        ),
+    ),
+}  # fmt: skip
 
 
 class PriorError(ValueError):
@@ -155,18 +186,18 @@ def load_prior(name: str = PRIOR_NAME) -> UpscaleINR:
 
 
 def training_images(
-    leave_out: tuple[str, ...] = (), wallpapers: bool = False
+    leave_out: tuple[str, ...] = (), sets: tuple[str, ...] = ()
 ) -> list[torch.Tensor]:
     """The prior's training photos as RGB [3, H, W] in [0, 1] (grey ones as three equal
-    channels), but those whose file names are in `leave_out`; with `wallpapers`, then
-    `wallpaper_photos()` too."""
+    channels), but those whose file names are in `leave_out`; then those of each of
+    `PHOTO_SETS` named in `sets`."""
     import matplotlib
     import skimage
 
     where = [Path(skimage.__file__).parent / "data" / n for n in SKIMAGE]
     where += [Path(matplotlib.get_data_path()) / "sample_data" / n for n in MATPLOTLIB]
     photos = [_photo(p) for p in where if p.name not in leave_out]
-    return photos + (wallpaper_photos() if wallpapers else [])
+    return photos + [im for name in sets for im in photo_set(name)]
 
 
 def _photo(path: Path) -> torch.Tensor:
@@ -181,19 +212,20 @@ def _photo(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1).float() / 255
 
 
-def wallpaper_photos(cache: Path | None = None) -> list[torch.Tensor]:
-    """The photos of `WALLPAPERS`, from Debian's packages fetched into `cache` (default
-    ~/.cache/mhinr/wallpapers) the first time."""
+def photo_set(name: str, cache: Path | None = None) -> list[torch.Tensor]:
+    """The photos of `PHOTO_SETS[name]`, from Debian's packages fetched into `cache` (default
+    ~/.cache/mhinr/<name>) the first time."""
     import subprocess
 
+    chosen = PHOTO_SETS[name]
     home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    cache = cache or home / "mhinr" / "wallpapers"
+    cache = cache or home / "mhinr" / name
     cache.mkdir(parents=True, exist_ok=True)
-    if not all((cache / f).exists() for f in WALLPAPERS):
-        subprocess.run(["apt-get", "download", *WALLPAPER_PACKAGES], cwd=cache, check=True)
+    if not all((cache / f).exists() for f in chosen.files):
+        subprocess.run(["apt-get", "download", *chosen.packages], cwd=cache, check=True)
         for deb in sorted(cache.glob("*.deb")):
             subprocess.run(["dpkg-deb", "-x", str(deb), str(cache)], check=True)
-    return [_photo(cache / f) for f in WALLPAPERS]
+    return [_photo(cache / f) for f in chosen.files]
 
 
 def train_prior(
@@ -256,13 +288,13 @@ def main() -> None:
     ap.add_argument("--features", type=int, default=newest.cfg.features)
     ap.add_argument("--layers", type=int, default=newest.cfg.layers)
     ap.add_argument("--out", type=Path, help="default: upscale_<name>.safetensors here")
-    ap.add_argument("--wallpapers", action=argparse.BooleanOptionalAction,
-                    default=newest.wallpapers, help="train on WALLPAPERS' photos too")  # fmt: skip
+    ap.add_argument("--photos", nargs="*", default=newest.photo_sets, choices=sorted(PHOTO_SETS),
+                    help="train on these PHOTO_SETS too (none: the 15 photos alone)")  # fmt: skip
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = UpscaleConfig(features=args.features, layers=args.layers)
-    net = train_prior(training_images(wallpapers=args.wallpapers), args.steps, cfg=cfg)
+    net = train_prior(training_images(sets=tuple(args.photos)), args.steps, cfg=cfg)
     out = args.out or prior_file(args.name)
     print(f"{out}: sha256 {save_prior(net, out, args.name)}; add it to PRIORS")
 
