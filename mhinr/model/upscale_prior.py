@@ -109,6 +109,7 @@ SKIMAGE = ("motorcycle_left.png", "motorcycle_right.png", "hubble_deep_field.jpg
            "moon.png", "cell.png", "text.png", "page.png")  # fmt: skip
 MATPLOTLIB = ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png")
 
+
 # More photos: the photographs among some of Debian 12's wallpaper packages (the drawings and
 # renders in them are left out), fetched with `apt-get download` (no root needed) and
 # unpacked with `dpkg-deb` by `photo_set`.
