@@ -15,11 +15,12 @@ results/upscale_prior_search.md.
     python -m benchmarks.upscale_prior_search --variant base pyramid deep   # 8,000 steps each
     python -m benchmarks.upscale_prior_search --variant shipped             # the newest prior
     python -m benchmarks.upscale_prior_search      # the table of the rows so far
-    python -m benchmarks.upscale_prior_search --variant deeper_wallpapers --steps 30000 \
-        --save prior-2026-12-06c                   # how the newest prior was made
+    python -m benchmarks.upscale_prior_search --variant deeper_lomiri --steps 45000 \
+        --save prior-2026-12-06d                   # how the newest prior was made
 
 Training uses every core this process may use (run it alone): about 30 s a 1,000 steps of
-`base` and 45 s of `deeper` on 2 cores; scoring takes about 15 s.
+`base` and 45 s of `deeper` on 2 cores (90 s on an EPYC without AVX-512); scoring takes
+about 15 s.
 """
 
 import argparse
