@@ -54,11 +54,16 @@ for wheel in "$WHEELS"/torch-2.13.0+cpu-cp311-*.whl; do cp "$wheel" "$layer/whee
 shopt -u nullglob
 
 python_path=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-"$DOCKER" import \
-  --change "ENV PATH=$python_path" \
-  --change "ENV LANG=C.UTF-8" \
-  --change 'CMD ["python3"]' \
-  - mhinr-local/bookworm:base <"$tarball" >/dev/null
+# imported once per tarball (an import makes a new image id each time, and every layer
+# built on it would then miss the daemon's build cache)
+if ! "$DOCKER" image inspect "mhinr-local/bookworm:$key" >/dev/null 2>&1; then
+  "$DOCKER" import \
+    --change "ENV PATH=$python_path" \
+    --change "ENV LANG=C.UTF-8" \
+    --change 'CMD ["python3"]' \
+    - "mhinr-local/bookworm:$key" <"$tarball" >/dev/null
+fi
+"$DOCKER" tag "mhinr-local/bookworm:$key" mhinr-local/bookworm:base
 
 "$DOCKER" build -q -t mhinr-local/python:3.11 -f - "$layer" >/dev/null <<'EOF'
 FROM mhinr-local/bookworm:base

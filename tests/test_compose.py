@@ -1,8 +1,11 @@
 """docker-compose's default stack (no profile: the CPU worker), built, started, used and
 stopped for real.
 
-Starts a Docker daemon of its own (own data root, exec root and socket under a temporary
-folder), builds local stand-ins for the public base images from Debian packages
+Starts a Docker daemon of its own (exec root and socket under a temporary folder; its data
+root — images and their layer cache, no containers or volumes once the test is done — in
+$MHINR_DOCKER_CACHE/root, default ~/.cache/mhinr-docker/root, so a second run rebuilds only
+the layers whose inputs changed; a run that finds that folder in use by another takes a
+temporary one), builds local stand-ins for the public base images from Debian packages
 (docker/local-images.sh: no registry is reachable here), builds the project's images with
 `docker-compose`, starts the stack (`docker-compose up`, no profile) on free ports of
 127.0.0.1, waits for every healthcheck, and drives the stack over HTTP as a user would: a
@@ -16,6 +19,7 @@ three). Without them it is skipped, and under CI (CI=true) it fails. It takes a 
 (the image build is most of it): run it alone with `pytest -m compose`.
 """
 
+import fcntl
 import io
 import json
 import os
@@ -39,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
 SERVICES = {"redis", "api", "worker", "flower"}
 TORCH_WHEELS = Path(os.environ.get("MHINR_TORCH_WHEELS", "/opt/wheels"))
+DOCKER_CACHE = Path(os.environ.get("MHINR_DOCKER_CACHE", Path.home() / ".cache" / "mhinr-docker"))
 
 
 def _missing() -> str | None:
@@ -55,8 +60,9 @@ def _missing() -> str | None:
 class Stack:
     """A private dockerd and one docker-compose project on it."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, data_root: Path):
         self.folder = folder
+        self.data_root = data_root
         self.sock = folder / "docker.sock"
         self.project = f"mhinr-test-{os.getpid()}"
         self.api_port, self.flower_port = free_port(), free_port()
@@ -94,7 +100,7 @@ class Stack:
         self.daemon = subprocess.Popen(
             [
                 "dockerd",
-                f"--data-root={self.folder / 'root'}",
+                f"--data-root={self.data_root}",
                 f"--exec-root={self.folder / 'exec'}",
                 f"--pidfile={self.folder / 'docker.pid'}",
                 f"--host=unix://{self.sock}",
@@ -150,7 +156,8 @@ class Stack:
         for pid in self.leftovers():
             os.kill(pid, signal.SIGKILL)
         mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-        for point in sorted((m for m in mounts if m.startswith(str(self.folder))), reverse=True):
+        ours = (str(self.folder), str(self.data_root))
+        for point in sorted((m for m in mounts if m.startswith(ours)), reverse=True):
             subprocess.run(["umount", "-l", point], capture_output=True)
 
     def leftovers(self) -> list[int]:
@@ -175,7 +182,14 @@ def stack():
             pytest.fail(f"the compose test is required under CI: {reason}")
         pytest.skip(reason)
     folder = Path(tempfile.mkdtemp(prefix="mhinr-dk-", dir="/tmp"))  # short: socket paths
-    s = Stack(folder)
+    DOCKER_CACHE.mkdir(parents=True, exist_ok=True)
+    lock = (DOCKER_CACHE / "root.lock").open("w")
+    try:  # one daemon at a time on the cached data root; another run takes a fresh one
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        data_root = DOCKER_CACHE / "root"
+    except BlockingIOError:
+        data_root = folder / "root"
+    s = Stack(folder, data_root)
     try:
         s.start_daemon()
         s.run("bash", "docker/local-images.sh", timeout=900)
@@ -186,9 +200,11 @@ def stack():
         try:
             if s.daemon is not None and s.daemon.poll() is None:
                 s.run("docker-compose", "down", "-v", check=False)
+                s.run("docker", "image", "prune", "-f", check=False)  # superseded builds
         finally:
             s.stop_daemon()
             shutil.rmtree(folder, ignore_errors=True)
+            lock.close()
     assert s.leftovers() == [], "processes of the compose test outlived it"
 
 
