@@ -1,18 +1,19 @@
 """A tool of the cosine codec on and off: the cosines predicted from the constant terms
 (format3.dc_interpolation, `--tool dc_interpolation`, the default), the chroma from channel
-0 (format3.ChromaPredictor, `--tool chroma`) or the deblocking filter (codec/deblock.py,
-`--tool deblock`).
+0 (format3.ChromaPredictor, `--tool chroma`), the deblocking filter (codec/deblock.py,
+`--tool deblock`) or the frequency context model (entropy.frequency_model, `--tool context`).
 
 For each image, `compact` files at the byte targets with the tool
-(coefficients.DC_INTERPOLATION, CHROMA_PREDICTION or DEBLOCKING) and without it — the same
-coders, cells, filters and, unless `--steps 0`, the trained stage — then the BD-rate of
-"with" against "without" (PCHIP, negative: fewer bytes at equal PSNR) and each target's
-PSNR difference.
+(coefficients.DC_INTERPOLATION, CHROMA_PREDICTION, DEBLOCKING or FREQUENCY_CONTEXT) and
+without it — the same coders, cells, filters and, unless `--steps 0`, the trained stage —
+then the BD-rate of "with" against "without" (PCHIP, negative: fewer bytes at equal PSNR)
+and each target's PSNR difference.
 
     python -m benchmarks.dc_interpolation --images kodim05,kodim23 --steps 0
     python -m benchmarks.dc_interpolation --preset fast --out dc_interpolation_fast
     python -m benchmarks.dc_interpolation --tool chroma --preset fast --out chroma_fast
     python -m benchmarks.dc_interpolation --tool deblock --preset fast --out deblock_fast
+    python -m benchmarks.dc_interpolation --tool context --preset fast --out context_fast
 """
 
 import argparse
@@ -40,6 +41,10 @@ TOOLS = {  # --tool: (the switch in model/coefficients.py, what it is)
         "The chroma predicted from channel 0 (format3.ChromaPredictor)",
     ),
     "deblock": ("DEBLOCKING", "The deblocking filter at the cells' borders (codec/deblock.py)"),
+    "context": (
+        "FREQUENCY_CONTEXT",
+        "The context model with the cosines' parents in frequency (entropy.frequency_model)",
+    ),
 }
 
 

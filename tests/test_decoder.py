@@ -21,12 +21,15 @@ from tests.test_stage import astronaut_crop
 DATA = Path(__file__).parent / "data"
 # the files the presets write: today's `fast` and `compact` (with a trained stage whose
 # biases are in sixteenths of their row's unit), with the cosines predicted from the constant
-# terms, the chroma from channel 0 and the deblocking (tests/data/make_preset_files.py); a
-# `compact` one of the same day with its stage's biases in the weights' unit; the same
+# terms, the chroma from channel 0, the deblocking and the frequency context model
+# (tests/data/make_preset_files.py); the same two of 2026-12-05 under the legacy context
+# model; a `compact` one of that day with its stage's biases in the weights' unit; the same
 # morning's, with the first prediction only; those
 # of 2026-12-04, without either: `fast` (16-pixel cells), `max` (8-pixel cells) and a
 # `compact` one with a trained stage (make_stage_file.py)
 COMMITTED = [
+    "fast_context.inr",
+    "compact_context.inr",
     "fast_chroma.inr",
     "compact_bias.inr",
     "compact_chroma.inr",

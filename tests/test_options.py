@@ -122,9 +122,10 @@ def test_the_same_options_give_the_same_bytes():
     """Options and plans change no file: `fast` at 1 bpp on the astronaut crop is still byte
     for byte the committed file (tests/data/make_preset_files; rewritten twice on 2026-12-05,
     when the codec began to predict the cosines from the constant terms and then the chroma
-    from channel 0)."""
+    from channel 0, and on 2026-12-06, when the coefficients' context model took in their
+    parents in frequency)."""
     data = compress(astronaut_crop(), "RGB", Options(preset="fast", bpp=1.0)).data
-    assert data == (DATA / "fast_chroma.inr").read_bytes()
+    assert data == (DATA / "fast_context.inr").read_bytes()
 
 
 def test_the_lifespan_runs_the_embedded_worker_and_stops_it(tmp_path):

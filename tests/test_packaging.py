@@ -164,7 +164,7 @@ def test_render_and_info_do_not_import_pytorch():
     """`mhinr render` and `mhinr info` of a cosine codec file run on NumPy alone even where
     PyTorch is installed: `fit`'s options (which import the model, and PyTorch, 1.5 s here)
     are not built for them (cli.parser's `fit_flags`)."""
-    data = ROOT / "tests" / "data" / "fast_chroma.inr"
+    data = ROOT / "tests" / "data" / "fast_context.inr"
     code = (
         "import sys; from mhinr.app.cli import main; "
         f"main(['info', {str(data)!r}]); "

@@ -151,7 +151,8 @@ def test_a_large_file_trains_a_wider_stage(monkeypatch):
 
 @pytest.mark.parametrize(
     "name",
-    ["fast_deblock", "compact_bias", "compact_deblock", "fast_chroma", "compact_chroma",
+    ["fast_context", "compact_context", "fast_deblock", "compact_bias", "compact_deblock",
+     "fast_chroma", "compact_chroma",
      "fast_interp", "compact_interp"],
 )  # fmt: skip
 def test_committed_files_of_todays_format_decode_to_their_psnr(name):
@@ -161,7 +162,9 @@ def test_committed_files_of_todays_format_decode_to_their_psnr(name):
     constant terms (second flags byte, bit 1) and with the chroma predicted from channel 0
     (bit 2); the `_deblock` files and compact_bias with the deblocking filter too (bit 3);
     compact_bias's stage with its biases in sixteenths of their row's unit (bit 4); the
-    `_interp` files of the same morning have the first prediction only. A change to the
+    `_interp` files of the same morning have the first prediction only. The `_context` files
+    (2026-12-06: `fast` at 1 bpp, and the stage at step 0.3 as compact_bias) are range-coded
+    under the context model with the cosines' parents in frequency (bit 5). A change to the
     predictions, the deblocking, the stage or their decoders that moves the decoded pixels
     by more than float rounding fails here, in the PyTorch decoder and in the NumPy one."""
     from mhinr.model import decoder
@@ -171,11 +174,14 @@ def test_committed_files_of_todays_format_decode_to_their_psnr(name):
     net, coded = decode(data)
     record = decoder.read(data).record
     assert record.dc_interp and record.chroma == (not name.endswith("interp"))
-    assert (record.deblock is not None) == name.endswith(("deblock", "bias"))
+    deblocked = name.endswith(("deblock", "bias")) or name == "compact_context"
+    assert (record.deblock is not None) == deblocked
+    assert record.frequency_context == name.endswith("context")
     assert (net.stage is not None) == name.startswith("compact")
     if net.stage is not None:
         assert record.stage is not None
-        assert record.stage.bias_shift == net.stage.bias_shift == (4 if "bias" in name else 0)
+        shift = 4 if name in ("compact_bias", "compact_context") else 0
+        assert record.stage.bias_shift == net.stage.bias_shift == shift
     assert psnr(render(net, (coded.height, coded.width)), astronaut_crop()) == pytest.approx(
         expected, abs=0.01
     )

@@ -51,6 +51,10 @@ CHROMA_PREDICTION = True
 # the cells' borders smoothed by the decoder where that pays (model/codec/deblock.py; the
 # encoder tries its settings at each step)
 DEBLOCKING = True
+# the cosine body's coefficients coded under the context model with their parents in
+# frequency (entropy.frequency_model) rather than entropy.LEGACY
+# (benchmarks/results/context_probe.md)
+FREQUENCY_CONTEXT = True
 # coefficient quantizer step without a target (kodim23: 38.5 dB in 30.4 kB with `fast`'s
 # fixed body; ~35 dB with the trained width-32 body before 2026-11-30)
 DEFAULT_STEP = 0.1
@@ -461,6 +465,7 @@ class CoefficientCoder:
             and net.cfg.init == "fixed"
             and mode == "RGB",
             deblock=DEBLOCKING and self.post_filter,
+            frequency_context=FREQUENCY_CONTEXT and self.post_filter and net.cfg.init == "fixed",
         )
         # the trained stage after the filter (model/synthesis.py; `_staged`), if any
         self.stage: synthesis.Stage | None = None
@@ -539,13 +544,14 @@ class CoefficientCoder:
             shape = (c.shape[0], len(self.mode), *self.net.cfg.heads)
             scaled = c.double().numpy().reshape(shape)
             ints = q.numpy().astype(np.int64).reshape(shape)
+            model = self.tools.context_model(self.net.cfg.cell)
             if rdoq:
-                ints = entropy.rd_quantize(scaled, ints, rdoq, self.rdoq_passes)
+                ints = entropy.rd_quantize(scaled, ints, rdoq, self.rdoq_passes, model)
             chroma = None
             if self.tools.chroma:
                 predictor = format3.ChromaPredictor(shape[1:], step)
                 ints, terms = entropy.rd_quantize_predicted(
-                    scaled, ints, rdoq, self.deadzone, predictor
+                    scaled, ints, rdoq, self.deadzone, predictor, model
                 )
                 chroma = torch.from_numpy(terms.reshape(q.shape))
             self._rdoq_last = (key, torch.from_numpy(ints.reshape(q.shape)).to(q.dtype), chroma)

@@ -28,6 +28,7 @@ from mhinr.model.codec.format3 import (
     FLAG2_CHROMA,
     FLAG2_DC_INTERP,
     FLAG2_DEBLOCK,
+    FLAG2_FREQUENCY_CONTEXT,
     FLAG2_STAGE,
     FLAG2_STAGE_BIAS,
     FLAG_DC_MEDIAN,
@@ -74,11 +75,23 @@ class Tools:
     # and writes the best of its settings where it pays (the second flags byte's bit 3 then
     # says so, as the stage's bit 0 says a stage follows: `flags2` leaves both to the caller)
     deblock: bool = False
+    # format 3, the cosine body: the range coder's context model with the cosines' parents
+    # in frequency (entropy.frequency_model) instead of entropy.LEGACY (the caller's `q`
+    # chosen under it: `context_model`; nothing without `context_coding`)
+    frequency_context: bool = False
 
     @property
     def flags2(self) -> int:
         """The second flags byte's bits these tools set (the stage's is the caller's)."""
-        return (FLAG2_DC_INTERP if self.dc_interp else 0) | (FLAG2_CHROMA if self.chroma else 0)
+        return (
+            (FLAG2_DC_INTERP if self.dc_interp else 0)
+            | (FLAG2_CHROMA if self.chroma else 0)
+            | (FLAG2_FREQUENCY_CONTEXT if self.frequency_context and self.context_coding else 0)
+        )
+
+    def context_model(self, cell: tuple[int, int]) -> entropy.ContextModel:
+        """The context model these tools code a file of `cell`-pixel cells under."""
+        return format3.context_model(self.flags2, cell)
 
 
 def encode_coefficients(
@@ -124,7 +137,8 @@ def encode_coefficients(
     record = None  # the byte-plane record: for LZMA2 (coder 3) and zstd (coder 2)
     if planar or coder == "zstd":
         planes = dict(tensors, coefficients=zigzag_array(predicted(dc_differences)))
-        side = (post_filter, klt, False, stage, tools.flags2, deblock)
+        # the context model is the range coder's: byte planes do not say which chose `q`
+        side = (post_filter, klt, False, stage, tools.flags2 & ~FLAG2_FREQUENCY_CONTEXT, deblock)
         record = _compact_record(net, coded, planes, dc_prediction, *side)
         if planar:
             candidates.append((3, lzma_raw(record)))
@@ -133,7 +147,8 @@ def encode_coefficients(
         side = (post_filter, klt, median, stage, tools.flags2, deblock)
         head = lzma_raw(_compact_record(net, coded, tensors, dc_prediction, *side))
         ranged = predicted(dc_med_residuals if median else dc_differences)
-        section = entropy.encode(ranged.reshape(len(q), *dc_shape))
+        model = tools.context_model(net.cfg.cell)
+        section = entropy.encode(ranged.reshape(len(q), *dc_shape), model)
         candidates.append((4, struct.pack("<I", len(head)) + head + section))
     if coder == "zstd":  # not tried by "best": it never won, and the NumPy decoder has no zstd
         import zstandard
@@ -160,6 +175,8 @@ def _format3(
         raise ValueError("DC interpolation needs the cosine body")
     if tools.chroma and (net.cfg.init != "fixed" or len(coded.mode) < 2):
         raise ValueError("the chroma prediction needs the cosine body in colour")
+    if tools.frequency_context and net.cfg.init != "fixed":
+        raise ValueError("the frequency context needs the cosine body")
     if tools.version >= 3 and _fits_compact_file(net.cfg, coded):
         return True
     if side_data or tools.klt or tools.flags2:

@@ -34,10 +34,13 @@ Symbols are zigzag integers (0, −1, 1, −2, … ↦ 0, 1, 2, 3, …); a table
 
 import hashlib
 import math
+from dataclasses import dataclass
 from functools import cache, lru_cache
 
 import constriction
 import numpy as np
+
+from mhinr.model import pixels
 
 SCALES = 120  # scale indices s: b = 2^(s/8 − 5), from 1/32 to ~940 quantizer steps
 CONTEXTS = 80  # the context term round(8·log2(1 + m)) is capped at 10 octaves
@@ -46,11 +49,9 @@ ONE = 1024  # the fixed-point unit of the context magnitudes
 # context weights, fitted on kodim23, kodim05 and coffee at four steps (a per-file fit gained
 # 1–3 % more): the own cell's earlier rows (a decaying average, 0.7 a row), the mean of the
 # four neighbours' same, and channel 0's coefficient at the same place
-W_OWN, W_NEIGHBOURS, W_CHANNEL0 = 5.0, 3.0, 0.5
-DECAY = (7, 10)
-# the constant terms' context: the sum of |q| of rows 1 … LOW_ROWS of the own cell and the
-# four neighbours' (their mean)
-LOW_ROWS, W_DC_OWN, W_DC_NEIGHBOURS = 3, 1.0, 3.0
+# (`ContextModel`; the constant terms' context: the sum of |q| of rows 1 … LOW_ROWS of the
+# own cell and of the four neighbours)
+LOW_ROWS = 3
 MAX_EXCESS_BITS = 40
 # α is coded first, as differences from the row before (the first row from ALPHA_FIRST)
 # under one fixed table: about 4 bits each instead of a byte (mean |difference| 3–4)
@@ -139,12 +140,79 @@ def _neighbour_sum(a: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class ContextModel:
+    """How the context term mixes what was decoded before a coefficient: integer weights in
+    sixteenths of the magnitudes they multiply (m = Σ weight · magnitude // 16).
+
+    AC rows: `own`, the decaying average of |q| of the cell's earlier rows (each row
+    multiplies it by decay[0] / decay[1]); `neighbours`, the same summed over the four
+    neighbouring cells; `channel0`, channel 0's |q| at the same place (channels ≥ 1). With a
+    `cell` (the cosine body, whose row k is the cosine of frequency (a, b) =
+    pixels.dct_order(cell)[k]): `parents`, the sum of |q| of the cell's cosines (a − 1, b) and
+    (a, b − 1), which come before it (a cell with an edge has large coefficients along the
+    edge's direction of frequencies, and the parents are the nearest of them); and
+    `parents_neighbours`, the same summed over the four neighbouring cells; `grandparents`,
+    the sum of |q| of its cosines (a − 1, b − 1), (a − 2, b) and (a, b − 2). Row 0 (the
+    constant terms, coded last): `dc_own` and `dc_neighbours` times the sum of |q| of rows
+    1 … LOW_ROWS of the cell and of its four neighbours."""
+
+    own: int
+    neighbours: int
+    channel0: int
+    decay: tuple[int, int]
+    dc_own: int
+    dc_neighbours: int
+    parents: int = 0
+    parents_neighbours: int = 0
+    grandparents: int = 0
+    cell: tuple[int, int] | None = None
+
+    def relatives(self) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+        """For each row k, (the AC rows of its parents, of its grandparents); none without
+        a `cell`."""
+        return () if self.cell is None else _relatives(self.cell)
+
+
+# the weights of every file before format3.FLAG2_FREQUENCY_CONTEXT: fitted on kodim23, kodim05
+# and coffee at four steps (a per-file fit gained 1–3 % more), before the cosine body
+LEGACY = ContextModel(own=80, neighbours=12, channel0=8, decay=(7, 10), dc_own=16, dc_neighbours=12)
+
+
+def frequency_model(cell: tuple[int, int]) -> ContextModel:
+    """The context model of the cosine body's files since format3.FLAG2_FREQUENCY_CONTEXT:
+    the parents' terms, and the weights fitted anew (coordinate descent on the context
+    model's estimated bits over kodim02, 07, 08, 12, 17 and 22 at four (cell, step) points
+    each; `python -m benchmarks.context_probe`)."""
+    return ContextModel(
+        own=40, neighbours=0, channel0=8, decay=(15, 16), dc_own=4, dc_neighbours=4,
+        parents=24, parents_neighbours=8, grandparents=16, cell=cell,
+    )  # fmt: skip
+
+
+@cache
+def _relatives(cell: tuple[int, int]) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+    order = pixels.dct_order(cell)
+    index = {ab: k for k, ab in enumerate(order)}
+
+    def rows(ab: list[tuple[int, int]]) -> tuple[int, ...]:  # the AC rows among them
+        return tuple(index[p] for p in ab if min(p) >= 0 and index[p] >= 1)
+
+    return tuple(
+        (rows([(a - 1, b), (a, b - 1)]), rows([(a - 1, b - 1), (a - 2, b), (a, b - 2)]))
+        for a, b in order
+    )
+
+
 class _Context:
     """The context term of each coefficient of one row, from the rows before it."""
 
-    def __init__(self, shape: tuple[int, int, int]):
+    def __init__(self, shape: tuple[int, int, int], model: ContextModel):
+        self.model = model
+        self.relatives = model.relatives()
         self.own = np.zeros(shape, np.int64)  # decaying average of |q| of rows 1 … k−1
         self.low = np.zeros(shape, np.int64)  # sum of |q| of rows 1 … LOW_ROWS
+        self.rows: dict[int, np.ndarray] = {}  # |q| of the rows coded (parents' terms only)
 
     def terms(self, k: int, row: np.ndarray | None, c: int) -> np.ndarray:
         """Context indices [Hy, Hx] for channel c of row k; `row` is row k decoded so far
@@ -154,20 +222,36 @@ class _Context:
     def magnitudes(self, k: int, row: np.ndarray | None, c0: int, c1: int) -> np.ndarray:
         """The mixed magnitudes [c1 − c0, Hy, Hx] of channels c0 … c1 − 1 of row k, whose
         context indices `terms` looks up."""
+        w = self.model
         if k == 0:
-            own, w_own, w_nb = self.low[c0:c1], W_DC_OWN, W_DC_NEIGHBOURS
+            m = w.dc_own * self.low[c0:c1] + w.dc_neighbours * _neighbour_sum(self.low[c0:c1])
         else:
-            own, w_own, w_nb = self.own[c0:c1], W_OWN, W_NEIGHBOURS
-        m = round(4 * w_own) * own + round(w_nb) * _neighbour_sum(own)
+            m = w.own * self.own[c0:c1] + w.neighbours * _neighbour_sum(self.own[c0:c1])
+            parents, grandparents = self.relatives[k] if self.relatives else ((), ())
+            if parents:
+                p = self._sum(parents, c0, c1)
+                m += ONE * (w.parents * p + w.parents_neighbours * _neighbour_sum(p))
+            if grandparents and w.grandparents:
+                m += ONE * w.grandparents * self._sum(grandparents, c0, c1)
         if c1 > 1:
             assert row is not None  # channel 0 of this row, decoded first
-            m[max(0, 1 - c0) :] += round(4 * W_CHANNEL0) * ONE * np.abs(row[0])
-        return m // 4
+            m[max(0, 1 - c0) :] += w.channel0 * ONE * np.abs(row[0])
+        return m // 16
+
+    def _sum(self, rows: tuple[int, ...], c0: int, c1: int) -> np.ndarray:
+        """Σ |q| of the coded `rows` (at least one), channels c0 … c1 − 1."""
+        out = self.rows[rows[0]][c0:c1].copy()
+        for j in rows[1:]:
+            out += self.rows[j][c0:c1]
+        return out
 
     def update(self, k: int, row: np.ndarray) -> None:
         """Take in row k (all channels) once it is coded."""
         if k >= 1:
-            self.own = (DECAY[0] * self.own + (DECAY[1] - DECAY[0]) * ONE * np.abs(row)) // DECAY[1]
+            keep, whole = self.model.decay
+            self.own = (keep * self.own + (whole - keep) * ONE * np.abs(row)) // whole
+            if self.relatives:
+                self.rows[k] = np.abs(row)
         if 1 <= k <= LOW_ROWS:
             self.low = self.low + ONE * np.abs(row)
 
@@ -178,10 +262,10 @@ def order(k_rows: int) -> list[int]:
     return list(range(1, k_rows)) + [0]
 
 
-def context_indices(q: np.ndarray) -> np.ndarray:
+def context_indices(q: np.ndarray, model: ContextModel = LEGACY) -> np.ndarray:
     """[K, C, Hy, Hx] context indices of all coefficients (the encoder's view: every
     channel of a row at once, one lookup for them all)."""
-    ctx = _Context(q.shape[1:])
+    ctx = _Context(q.shape[1:], model)
     m = np.empty(q.shape, np.int64)
     for k in order(q.shape[0]):
         m[k] = ctx.magnitudes(k, q[k], 0, q.shape[1])
@@ -189,7 +273,13 @@ def context_indices(q: np.ndarray) -> np.ndarray:
     return np.searchsorted(_THRESHOLDS, m, side="right")
 
 
-def rd_quantize(scaled: np.ndarray, q: np.ndarray, lam: float, passes: int = 2) -> np.ndarray:
+def rd_quantize(
+    scaled: np.ndarray,
+    q: np.ndarray,
+    lam: float,
+    passes: int = 2,
+    model: ContextModel = LEGACY,
+) -> np.ndarray:
     """Rate–distortion-optimised quantization of the AC rows: `scaled` [K, C, Hy, Hx] are
     the coefficients over the step, `q` their integers (the deadzone quantizer's). Each
     nonzero AC integer moves one step towards zero where the squared error it adds (in
@@ -200,10 +290,10 @@ def rd_quantize(scaled: np.ndarray, q: np.ndarray, lam: float, passes: int = 2) 
     q = q.copy()
     a_c = np.abs(scaled)
     costs = bit_costs()
-    ctx = context_indices(q)
+    ctx = context_indices(q, model)
     alpha = fit_alpha(zigzag(q), ctx)  # the row scales: once (the coder refits them)
     for i in range(passes):
-        ctx = ctx if i == 0 else context_indices(q)
+        ctx = ctx if i == 0 else context_indices(q, model)
         z = zigzag(q)
         s = np.minimum(alpha[:, :, None, None] + ctx, SCALES - 1)
         a = np.abs(q)
@@ -220,7 +310,12 @@ def rd_quantize(scaled: np.ndarray, q: np.ndarray, lam: float, passes: int = 2) 
 
 
 def rd_quantize_predicted(
-    scaled: np.ndarray, q: np.ndarray, lam: float, deadzone: float, predictor
+    scaled: np.ndarray,
+    q: np.ndarray,
+    lam: float,
+    deadzone: float,
+    predictor,
+    model: ContextModel = LEGACY,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`q` [K, C, Hy, Hx] with the AC rows of channels ≥ 1 quantized again as residuals
     against `predictor` (format3.ChromaPredictor), row by row in the decoder's order, so
@@ -234,8 +329,8 @@ def rd_quantize_predicted(
     terms = np.zeros(q.shape)
     step = predictor.step
     costs = bit_costs()
-    alpha = fit_alpha(zigzag(q), context_indices(q))  # the row scales, once
-    ctx = _Context(q.shape[1:])
+    alpha = fit_alpha(zigzag(q), context_indices(q, model))  # the row scales, once
+    ctx = _Context(q.shape[1:], model)
     for k in range(1, q.shape[0]):
         term = terms[k] = predictor.term(q[k, 0] * step)
         for c in range(1, q.shape[1]):
@@ -287,24 +382,24 @@ def _costs_by_cell() -> np.ndarray:
 _last: tuple = (None, b"")
 
 
-def encode(q: np.ndarray) -> bytes:
+def encode(q: np.ndarray, model: ContextModel = LEGACY) -> bytes:
     """[K, C, Hy, Hx] integers (row 0 already as DC differences) → the coded section. The
     last one is remembered (the encoder codes the same integers with and without a
     restoration filter)."""
     q = np.ascontiguousarray(q, np.int64)
-    key = (q.shape, hashlib.blake2b(q.data, digest_size=16).digest())
+    key = (q.shape, model, hashlib.blake2b(q.data, digest_size=16).digest())
     global _last
     last = _last
     if last[0] == key:
         return last[1]
-    section = _encode(q)
+    section = _encode(q, model)
     _last = (key, section)
     return section
 
 
-def _encode(q: np.ndarray) -> bytes:
+def _encode(q: np.ndarray, model: ContextModel) -> bytes:
     z = zigzag(q)
-    ctx = context_indices(q)
+    ctx = context_indices(q, model)
     alpha = fit_alpha(z, ctx)
     enc = constriction.stream.queue.RangeEncoder()
     uniform = constriction.stream.model.Uniform()
@@ -444,7 +539,9 @@ def decode_values(data: bytes, n: int) -> np.ndarray:
     return unzigzag(_get(dec, uniform, n, data[0], [n]))
 
 
-def decode(data: bytes, shape: tuple[int, int, int, int]) -> np.ndarray:
+def decode(
+    data: bytes, shape: tuple[int, int, int, int], model: ContextModel = LEGACY
+) -> np.ndarray:
     """The coded section → [K, C, Hy, Hx] integers (row 0 as DC differences). Raises
     ValueError on a section that does not match the shape."""
     k_rows, channels, hy, hx = shape
@@ -461,7 +558,7 @@ def decode(data: bytes, shape: tuple[int, int, int, int]) -> np.ndarray:
     if alpha.min() < 0 or alpha.max() >= SCALES:
         raise ValueError("the coefficient section is corrupt: a row scale out of range")
     q = np.empty(shape, np.int64)
-    ctx = _Context((channels, hy, hx))
+    ctx = _Context((channels, hy, hx), model)
     for k in order(k_rows):
         for c in range(channels):
             s = np.minimum(alpha[k, c] + ctx.terms(k, q[k], c).ravel(), SCALES - 1)

@@ -15,7 +15,9 @@ The payload (inflated) is one record, all little-endian:
            bit 1 the cosines predicted from the constant terms (`dc_interpolation`),
            bit 2 channels ≥ 1 predicted from channel 0 (`ChromaPredictor`), bit 3 the
            deblocking filter (model/codec/deblock.py), whose ramp u8 and threshold u8
-           follow this byte, bit 4 the stage's biases in sixteenths of their row's unit
+           follow this byte, bit 4 the stage's biases in sixteenths of their row's unit,
+           bit 5 the coefficients' context model with frequency parents
+           (`FLAG2_FREQUENCY_CONTEXT`)
   stage    (flags2 bit 0) the trained stage (model/synthesis.py): its hidden channels u8,
            its middle layer's dilation u8 (0: 1×1), the coded length u16, its integers
            coded by entropy.encode_values, then one f16 scale per output row of each
@@ -103,6 +105,14 @@ FLAG2_DEBLOCK = 8
 # 0.4 dB of the stage's gain (benchmarks/results/stage_quant.md)
 FLAG2_STAGE_BIAS = 16
 STAGE_BIAS_SHIFT = 4
+# second flags byte, bit 5 (the cosine body, range-coded): the coefficients' context model
+# is entropy.frequency_model of the cell (each cosine in the context of its parents in
+# frequency, the weights fitted anew), not entropy.LEGACY (files since 2026-12-06)
+FLAG2_FREQUENCY_CONTEXT = 32
+FLAGS2_KNOWN = (
+    FLAG2_STAGE | FLAG2_DC_INTERP | FLAG2_CHROMA | FLAG2_DEBLOCK | FLAG2_STAGE_BIAS
+    | FLAG2_FREQUENCY_CONTEXT
+)  # fmt: skip
 MODES = ("L", "LA", "RGB", "RGBA")
 INITS = ("paper", "torch", "fixed")
 QUANTS = ("fp32", "fp16", "int8")
@@ -340,6 +350,7 @@ class Record:
     dc_interp: bool = False  # flags2 bit 1: q's other rows are residuals (`coefficients`)
     chroma: bool = False  # flags2 bit 2: channels ≥ 1 residuals against ChromaPredictor
     deblock: tuple[int, int] | None = None  # flags2 bit 3: the deblocking's (ramp, threshold)
+    frequency_context: bool = False  # flags2 bit 5: q was range-coded under frequency_model
 
     @property
     def heads(self) -> tuple[int, int]:
@@ -411,10 +422,16 @@ def read(raw: bytes) -> Record:
     c = len(coded.mode)
     r = _Reader(raw, COMPACT.size)
     flags2 = r.byte() if flags & FLAG_MORE else 0
-    if flags2 & ~(FLAG2_STAGE | FLAG2_DC_INTERP | FLAG2_CHROMA | FLAG2_DEBLOCK | FLAG2_STAGE_BIAS):
+    if flags2 & ~FLAGS2_KNOWN:
         raise CodecError(f"unknown flags {flags2:#x} (second byte): a newer mhinr wrote this file")
     if flags2 & FLAG2_STAGE_BIAS and not flags2 & FLAG2_STAGE:
         raise CodecError("the header is invalid: a stage's bias unit without a stage")
+    if flags2 & FLAG2_FREQUENCY_CONTEXT and (
+        INITS[init] != "fixed" or not flags & FLAG_RANGE_CODED
+    ):
+        raise CodecError(
+            "the header is invalid: a frequency context without range-coded cosine cells"
+        )
     deblock = (r.byte(), r.byte()) if flags2 & FLAG2_DEBLOCK else None
     if deblock is not None and not deblocking.valid(*deblock, (cy, cx)):
         raise CodecError(f"the header is invalid: a deblocking of {deblock} on {cy}×{cx} cells")
@@ -431,7 +448,8 @@ def read(raw: bytes) -> Record:
         else:
             body[name] = r.take("<f4" if QUANTS[bq] == "fp32" else "<f2", shape)
     heads = (-(-h // cy), -(-w // cx))
-    q = _read_coefficients(r, flags, zbytes, (units + 1, c, heads[0], heads[1]))
+    model = context_model(flags2, (cy, cx))
+    q = _read_coefficients(r, flags, zbytes, (units + 1, c, heads[0], heads[1]), model)
     if r.pos != len(raw):
         raise CodecError(f"the file has {len(raw) - r.pos} bytes more than its header describes")
     dc_interp = bool(flags2 & FLAG2_DC_INTERP)
@@ -444,7 +462,7 @@ def read(raw: bytes) -> Record:
         )
     return Record(
         coded, (cy, cx), depth, units, INITS[init], seed, bool(flags & FLAG_KLT), body, q,
-        post_filter, stage, dc_interp, chroma, deblock,
+        post_filter, stage, dc_interp, chroma, deblock, bool(flags2 & FLAG2_FREQUENCY_CONTEXT),
     )  # fmt: skip
 
 
@@ -511,15 +529,26 @@ def _read_stage(r: _Reader, channels: int, bias_shift: int) -> StageRecord:
     return StageRecord(hidden, dilation, ints, scales, bias_shift)
 
 
+def context_model(flags2: int, cell: tuple[int, int]) -> entropy.ContextModel:
+    """The context model a file's range-coded coefficients are coded under."""
+    if flags2 & FLAG2_FREQUENCY_CONTEXT:
+        return entropy.frequency_model(cell)
+    return entropy.LEGACY
+
+
 def _read_coefficients(
-    r: _Reader, flags: int, zbytes: int, shape4: tuple[int, int, int, int]
+    r: _Reader,
+    flags: int,
+    zbytes: int,
+    shape4: tuple[int, int, int, int],
+    model: entropy.ContextModel,
 ) -> np.ndarray:
     """The signed integer coefficients [k, C·Hy·Hx] (int64), their DC terms summed back."""
     k, c, hy, hx = shape4
     shape = (k, c * hy * hx)
     if flags & FLAG_RANGE_CODED:
         try:
-            q = entropy.decode(r.raw[r.pos :], shape4).reshape(shape)
+            q = entropy.decode(r.raw[r.pos :], shape4, model).reshape(shape)
         except (ValueError, RuntimeError, OverflowError) as exc:
             raise CodecError(f"the coefficients do not decode: {exc}") from None
         r.pos = len(r.raw)
