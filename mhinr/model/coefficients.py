@@ -739,7 +739,11 @@ class CoefficientCoder:
             return finish(self.encode(math.exp(end)), self.pixels, target)
         if rdoq or tools.chroma:  # … then their step, a little finer (they save bytes)
             finer = good + math.log(RDOQ_BRACKET)
-            refined, _ = find((good + finer) / 2, finer, good, abs(math.log(RDOQ_BRACKET)) / 8)
+            tol = abs(math.log(RDOQ_BRACKET)) / 8
+            refined, _ = find((good + finer) / 2, finer, good, tol)
+            if refined is None and not by_psnr:  # here they cost bytes (the chroma prediction
+                # can miss on a fine texture): the step is coarser than the wide search's
+                refined, _ = find(good - math.log(RDOQ_BRACKET) / 2, good, math.log(2.0), tol)
             good = refined if refined is not None else (finer if by_psnr else good)
         step = math.exp(good)
         out = finish(self.encode(step), self.pixels, target)
