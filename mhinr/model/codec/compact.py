@@ -110,10 +110,9 @@ def encode_coefficients(
     channels ≥ 1 also against format3.ChromaPredictor's prediction); the body must already
     hold its quantized values (the encoder computes coefficients against exactly the
     decoder's basis; with `tools.klt` the Karhunen–Loève-ordered one, `cell_basis`).
-    Format 3 (`_compact_record`) for the networks the presets make; any other network
-    (a sine or Fourier body, a non-default grid), or `tools.version` 1, in the format 1 JSON
-    container. Format 3 can carry a restoration filter [C, C·k²+1] (model/codec/postfilter.py),
-    a trained `stage` (model/synthesis.py) and a `deblock` (codec/deblock.py) to apply."""
+    Format 3 (`_compact_record`) for the presets' networks, with any restoration filter [C,
+    C·k²+1], trained `stage` and `deblock` to apply; else (a sine or Fourier body, another
+    grid, `tools.version` 1) the format 1 JSON container."""
     q = q.astype(np.int64)
     tensors = quantize_module(net, body_quantization, body_names(net))
     if not _format3(net, coded, tools, post_filter is not None or stage is not None, deblock):
@@ -137,8 +136,7 @@ def encode_coefficients(
     record = None  # the byte-plane record: for LZMA2 (coder 3) and zstd (coder 2)
     if planar or coder == "zstd":
         planes = dict(tensors, coefficients=zigzag_array(predicted(dc_differences)))
-        # the context model is the range coder's: byte planes do not say which chose `q`
-        side = (post_filter, klt, False, stage, tools.flags2 & ~FLAG2_FREQUENCY_CONTEXT, deblock)
+        side = (post_filter, klt, False, stage, tools.flags2, deblock)
         record = _compact_record(net, coded, planes, dc_prediction, *side)
         if planar:
             candidates.append((3, lzma_raw(record)))
@@ -263,6 +261,8 @@ def _compact_record(
         | (FLAG_RANGE_CODED if range_coded else FLAG_PLANAR)
         | (FLAG_DC_MEDIAN if dc_median else 0)
     )
+    if not range_coded:  # the context model is the range coder's: byte planes have none
+        flags2 &= ~FLAG2_FREQUENCY_CONTEXT
     colour, side_flags, more = _side_data(coded, post_filter, stage, flags2, deblock)
     flags |= side_flags
     head = COMPACT.pack(
