@@ -8,6 +8,7 @@ are encoded here.
     python -m benchmarks.codec_baselines [--rows benchmarks/results/codec_stage_rdoq.jsonl]
     python -m benchmarks.codec_baselines --rows benchmarks/results/codec_stage_interp.jsonl \
         --out codec_baselines_interp
+    python -m benchmarks.codec_baselines --rows … --images kodim05,coffee   # some of them
 """
 
 import argparse
@@ -91,9 +92,12 @@ def main() -> None:
     ap.add_argument("--out", default="codec_baselines", help="results file name (without .md)")
     ap.add_argument("--baselines", nargs="+", choices=list(BASELINES),
                     default=["AVIF s6", "AVIF s0", "JPEG XL e7"])  # fmt: skip
+    ap.add_argument("--images", help="only these of the rows' images (comma-separated)")
     a = ap.parse_args()
     keys = list(a.baselines)
     rows = [json.loads(x) for x in a.rows.read_text().splitlines() if x.startswith("{")]
+    if a.images:
+        rows = [r for r in rows if r["image"] in a.images.split(",")]
     t0 = time.perf_counter()
     with Pool(a.jobs) as pool:
         base = {r["image"]: r for r in pool.map(one, [(r["image"], tuple(keys)) for r in rows])}
@@ -117,7 +121,9 @@ def main() -> None:
         f"{a.out}.md",
         f"""# `compact` against {", ".join(keys)}
 
-`python -m benchmarks.codec_baselines --rows {source} --baselines{chosen} --out {a.out}`
+`python -m benchmarks.codec_baselines --rows {source} --baselines{chosen}{
+            f" --images {a.images}" if a.images else ""
+        } --out {a.out}`
 ({(time.perf_counter() - t0) / 60:.1f} min, {a.jobs} processes of one thread). BD-rate
 (PCHIP) of `compact` — the files of that `benchmarks.codec_stage` run, 0.15–1.5 bpp, the
 trained stage and RDOQ included — against each baseline at its best: AVIF at libavif speed 6

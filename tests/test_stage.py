@@ -63,6 +63,22 @@ def test_a_stage_starts_as_the_identity_and_quantizes_to_what_the_file_holds():
     assert net.multiplications() < 2000  # the decoder budget a pixel
 
 
+def test_a_stage_trained_from_another_starts_from_its_weights_and_leaves_it_alone():
+    torch.manual_seed(1)
+    start = synthesis.Stage(3, hidden=4)
+    torch.nn.init.normal_(start.out.weight, std=0.1)  # far from the identity
+    kept = [p.detach().clone() for p in start.parameters()]
+    x = torch.rand(3, 70, 70)
+    trained, steps = synthesis.train(x, x, 600, max_steps=5, init=start)
+    assert steps == 5 and trained.hidden == 4 and trained is not start
+    fresh, _ = synthesis.train(x, x, 600, max_steps=5, hidden=4)  # the same seed
+    with torch.no_grad():
+        out, before, other = trained(x[None]), start(x[None]), fresh(x[None])
+    # five steps from the start stay nearer it than five from a fresh stage's identity
+    assert (out - before).abs().mean() < 0.8 * (other - before).abs().mean()
+    assert all(torch.equal(p, k) for p, k in zip(start.parameters(), kept, strict=True))
+
+
 def test_a_file_with_a_stage_decodes_to_the_encoders_quality_and_renders_in_bands():
     img = astronaut_crop()
     plain, trained, taken = _coder_with_stage(img)

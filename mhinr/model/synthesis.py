@@ -114,14 +114,20 @@ def train(
     progress: Callable[[int, float, "Stage"], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     levels: int = LEVELS,
+    init: Stage | None = None,
 ) -> tuple[Stage, int]:
     """A stage trained to map `decoded` to `original` (both [C, H, W] in [0, 1]) on random
     CROP² crops, Adam with a cosine schedule over `seconds` (or `max_steps`, whichever ends
     first), then quantized (`quantize_`). (the stage, its steps). `progress(step, seconds,
-    net)` is called about once a second."""
+    net)` is called about once a second. `init`: start from a copy of that stage (its
+    `hidden` and `dilation`) instead of `Stage`'s start."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    net = Stage(decoded.shape[0], hidden, dilation).to(device)
+    if init is not None:
+        net = Stage(init.channels, init.hidden, init.dilation).to(device)
+        net.load_state_dict(init.state_dict())
+    else:
+        net = Stage(decoded.shape[0], hidden, dilation).to(device)
     x_all, y_all = decoded.float().to(device), original.float().to(device)
     opt = torch.optim.Adam(net.parameters(), lr=LR)
     torch.set_flush_denormal(True)  # tiny gradients: ~10 % more steps a second
