@@ -73,18 +73,11 @@ def train(x_all, y_all, c_all, hidden, k, steps, seed=0) -> ClassStage:
     torch.manual_seed(seed)
     net = ClassStage(x_all.shape[0], hidden, k)
     opt = torch.optim.Adam(net.parameters(), lr=synthesis.LR)
-    c = synthesis.CROP
-    _, h, w = x_all.shape
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = synthesis.LR * 0.5 * (1 + np.cos(np.pi * step / steps))
-        ys = torch.randint(0, h - c + 1, (synthesis.BATCH,), generator=gen).tolist()
-        xs = torch.randint(0, w - c + 1, (synthesis.BATCH,), generator=gen).tolist()
-
-        def crops(t, ys=ys, xs=xs):
-            return torch.stack([t[:, a : a + c, b : b + c] for a, b in zip(ys, xs, strict=True)])
-
-        loss = F.mse_loss(net(crops(x_all), crops(c_all)), crops(y_all))
+        x, y, cls = synthesis.random_crops(gen, x_all, y_all, c_all)
+        loss = F.mse_loss(net(x, cls), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -45,16 +45,11 @@ def train_generic(
     torch.manual_seed(seed)
     net = synthesis.Stage(pairs[0][0].shape[0], hidden)
     opt = torch.optim.Adam(net.parameters(), lr=synthesis.LR)
-    c = synthesis.CROP
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = synthesis.LR * 0.5 * (1 + np.cos(np.pi * step / steps))
         x_all, y_all = pairs[int(torch.randint(0, len(pairs), (1,), generator=gen))]
-        _, h, w = x_all.shape
-        ys = torch.randint(0, h - c + 1, (synthesis.BATCH,), generator=gen).tolist()
-        xs = torch.randint(0, w - c + 1, (synthesis.BATCH,), generator=gen).tolist()
-        x = torch.stack([x_all[:, a : a + c, b : b + c] for a, b in zip(ys, xs, strict=True)])
-        y = torch.stack([y_all[:, a : a + c, b : b + c] for a, b in zip(ys, xs, strict=True)])
+        x, y = synthesis.random_crops(gen, x_all, y_all)
         loss = F.mse_loss(net(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -144,8 +144,6 @@ def train(
 
 def _steps(net, opt, x_all, y_all, gen, seconds, max_steps, progress, should_stop, levels) -> int:
     """The training loop of `train`; the steps taken."""
-    _, h, w = x_all.shape
-    crop_y, crop_x = min(CROP, h), min(CROP, w)
     start = last = time.perf_counter()
     step = 0
     while True:
@@ -155,14 +153,7 @@ def _steps(net, opt, x_all, y_all, gen, seconds, max_steps, progress, should_sto
             break
         for group in opt.param_groups:
             group["lr"] = LR * 0.5 * (1 + math.cos(math.pi * frac))
-        ys = torch.randint(0, h - crop_y + 1, (BATCH,), generator=gen).tolist()
-        xs = torch.randint(0, w - crop_x + 1, (BATCH,), generator=gen).tolist()
-        x = torch.stack(
-            [x_all[:, a : a + crop_y, b : b + crop_x] for a, b in zip(ys, xs, strict=True)]
-        )
-        y = torch.stack(
-            [y_all[:, a : a + crop_y, b : b + crop_x] for a, b in zip(ys, xs, strict=True)]
-        )
+        x, y = random_crops(gen, x_all, y_all)
         quantized = frac >= 1 - QAT_FRACTION
         if quantized:  # straight-through: forward and gradients at the quantized weights
             saved = [p.detach().clone() for p in net.parameters()]
@@ -182,6 +173,19 @@ def _steps(net, opt, x_all, y_all, gen, seconds, max_steps, progress, should_sto
             last = time.perf_counter()
             progress(step, last - start, net)
     return step
+
+
+def random_crops(gen: torch.Generator, *images: Tensor) -> list[Tensor]:
+    """BATCH random CROP² windows (smaller where an image is), the same ones in each of
+    `images` ([C, H, W], one size): [BATCH, C, crop, crop] each."""
+    _, h, w = images[0].shape
+    cy, cx = min(CROP, h), min(CROP, w)
+    ys = torch.randint(0, h - cy + 1, (BATCH,), generator=gen).tolist()
+    xs = torch.randint(0, w - cx + 1, (BATCH,), generator=gen).tolist()
+    return [
+        torch.stack([t[:, a : a + cy, b : b + cx] for a, b in zip(ys, xs, strict=True)])
+        for t in images
+    ]
 
 
 # --- quantization and bytes ---------------------------------------------------------------------
