@@ -17,11 +17,11 @@ Measured 2026-12-06 (results/stage_classes_probe.md): no gain; heads cost their 
 import argparse
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from benchmarks.common import md_table, write_result
+from benchmarks.stage_prior_probe import fit
 from benchmarks.stage_probe import untrained_files
 from mhinr.model import synthesis
 from mhinr.model.codec import entropy
@@ -71,19 +71,12 @@ def classes(decoded: torch.Tensor, cell: int, k: int) -> torch.Tensor:
 def train(x_all, y_all, c_all, hidden, k, steps, seed=0) -> ClassStage:
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    net = ClassStage(x_all.shape[0], hidden, k)
-    opt = torch.optim.Adam(net.parameters(), lr=synthesis.LR)
-    for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = synthesis.LR * 0.5 * (1 + np.cos(np.pi * step / steps))
+
+    def batch() -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         x, y, cls = synthesis.random_crops(gen, x_all, y_all, c_all)
-        loss = F.mse_loss(net(x, cls), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    net.eval()
-    synthesis.quantize_(net)
-    return net
+        return (x, cls), y
+
+    return fit(ClassStage(x_all.shape[0], hidden, k), batch, steps)
 
 
 def main() -> None:

@@ -19,6 +19,8 @@ Steps, not seconds: a busy machine gives the same numbers, only later.
 
 import argparse
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ from mhinr.model.coefficients import stage_hidden
 from mhinr.model.images import to_uint8
 from mhinr.model.metrics import psnr
 
+StageT = TypeVar("StageT", bound=synthesis.Stage)
 TRAIN = "kodim02,kodim07,kodim08,kodim12,kodim17,kodim22"  # the context model's fitting set
 TEST = "kodim05,kodim13,kodim23,kodim24,coffee,rocket"
 
@@ -43,14 +46,29 @@ def train_generic(
     pair picked at random, Adam with the stage's cosine schedule, then quantized."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    net = synthesis.Stage(pairs[0][0].shape[0], hidden)
+
+    def batch() -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        x_all, y_all = pairs[int(torch.randint(0, len(pairs), (1,), generator=gen))]
+        x, y = synthesis.random_crops(gen, x_all, y_all)
+        return (x,), y
+
+    return fit(synthesis.Stage(pairs[0][0].shape[0], hidden), batch, steps)
+
+
+def fit(
+    net: StageT,
+    batch: Callable[[], tuple[tuple[torch.Tensor, ...], torch.Tensor]],
+    steps: int,
+) -> StageT:
+    """`net` trained `steps` steps on `batch()`'s (inputs, target) by squared error (Adam,
+    the stage's learning rate and cosine schedule, no straight-through phase), then
+    quantized as a file holds it."""
     opt = torch.optim.Adam(net.parameters(), lr=synthesis.LR)
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = synthesis.LR * 0.5 * (1 + np.cos(np.pi * step / steps))
-        x_all, y_all = pairs[int(torch.randint(0, len(pairs), (1,), generator=gen))]
-        x, y = synthesis.random_crops(gen, x_all, y_all)
-        loss = F.mse_loss(net(x), y)
+        inputs, y = batch()
+        loss = F.mse_loss(net(*inputs), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
