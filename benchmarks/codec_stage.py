@@ -125,10 +125,19 @@ def main() -> None:
         default="deblocked",
         help="what the stage reads: the deblocked cells (the default) or the cells as coded",
     )
+    ap.add_argument(
+        "--requant",
+        choices=("on", "off"),
+        default="on",
+        help="the coefficients quantized again for the trained stage (coefficients."
+        "STAGE_REQUANT, the default) or not (the stage trained on its whole budget)",
+    )
     args = ap.parse_args()
     from mhinr.model import coefficients
 
     coefficients.STAGE_ON_DEBLOCKED = args.stage_on == "deblocked"
+    if args.requant == "off":
+        coefficients.STAGE_REQUANT = ()
     if args.speed:
         write_result(f"{args.out}_speed.md", speed())
         return
@@ -162,6 +171,7 @@ def main() -> None:
                 f"{np.mean(returned):+.3f} dB",
                 f"{np.mean([s['bytes'] for s in st]):.0f}",
                 f"{sum(s['kept'] for s in st)}/{len(st)}",
+                f"{sum(bool(s.get('requantized')) for s in st)}",
                 f"{np.mean([s['steps'] for s in st]):.0f}",
                 f"{np.mean([s['seconds'] for s in st]):.1f}",
             ]
@@ -185,9 +195,19 @@ def main() -> None:
         "At each byte target: the PSNR of the file with the stage minus the file without it "
         "(the stage's bytes included, whether kept or not), the same for the file the preset "
         "returns (the better of the two), the stage's bytes, on how many images it was kept, "
+        "on how many the file's coefficients were quantized again for it (`--requant`), "
         "its training steps and seconds.\n\n"
         + md_table(
-            ["bpp", "stage file", "returned file", "stage bytes", "kept", "steps", "seconds"],
+            [
+                "bpp",
+                "stage file",
+                "returned file",
+                "stage bytes",
+                "kept",
+                "requantized",
+                "steps",
+                "seconds",
+            ],
             gains,
         )
         + f"\nEncode (the whole 5-target sweep): {np.mean([r['seconds'] for r in rows]):.0f} s "

@@ -144,6 +144,29 @@ def test_compact_trains_the_stage_and_keeps_it_only_where_it_pays():
     assert compress(img, "RGB", Options(preset="fast", bpp=0.5)).stage is None
 
 
+def test_the_coefficients_quantized_for_a_stage():
+    """`for_stage`: for a stage that is the identity the image it quantizes for is the
+    image itself (t = d − (d − o)); for a trained one it differs, the constant terms stay
+    the image's, and the coder it returns codes a file of its own."""
+    img = astronaut_crop()[:, :96, :128]
+    coder, trained, _ = _coder_with_stage(img, steps=200)
+    identity = synthesis.Stage(3)
+    same = coder.for_stage(identity, 0.1)
+    assert same.stage is None
+    torch.testing.assert_close(same.coef, coder.coef, atol=1e-6, rtol=0)
+    assert torch.equal(same.quantized(0.1), coder.quantized(0.1))
+    assert trained.stage is not None
+    other = trained.for_stage(trained.stage, 0.1)
+    assert torch.equal(other.coef[0], coder.coef[0])  # the constant terms: the image's
+    moved = (other.coef[1:] - coder.coef[1:]).abs()
+    assert moved.max() > 0.01  # the stage's correction is not nothing
+    assert not torch.equal(other.quantized(0.1), coder.quantized(0.1))
+    assert torch.equal(coder.coef, trained.coef)  # the coders it came from are unchanged
+    other.stage = trained.stage
+    net, _ = decode(other.encode(0.1))
+    assert psnr(render(net, (96, 128)), img) == pytest.approx(other.quality(0.1), abs=0.02)
+
+
 def test_a_large_file_trains_a_wider_stage(monkeypatch):
     """The stage's width follows the file's size (coefficients.stage_hidden); a file with
     the wider stage decodes to the encoder's PSNR in both decoders."""

@@ -146,6 +146,11 @@ def print_summary(output: Path, summary: dict) -> None:
             + (f" ({stage['steps_per_s']:.0f} a second), " if stage.get("steps_per_s") else ", ")
             + f"{stage['bytes']} bytes, "
             + ("kept" if stage["kept"] else "not kept (it did not pay for its bytes)")
+            + (
+                f", the coefficients quantized again for it ({stage['requantized']})"
+                if stage.get("requantized") and stage["kept"]
+                else ""
+            )
             + f" — without it {stage['without']['bytes']:,} bytes at "
             f"{stage['without']['psnr']:.2f} dB"
         )

@@ -171,7 +171,7 @@ def fit_coders(
     trained ones)."""
     c, h, w = pixels.shape
     colour, mean = colour_transform(pixels)
-    coded_pixels = torch.einsum("ji,jhw->ihw", colour, pixels - mean[:, None, None])
+    coded_pixels = to_coded_colour(pixels, colour, mean)
     steps = body_steps(options)
     if archs is None:
         archs = candidates(options, search, h * w)
@@ -207,6 +207,12 @@ def fit_coders(
         coders.append(CoefficientCoder(net, coded_pixels, pixels, mode, colour, mean))
         coders[-1].train_steps = None if arch.fixed else fitted.steps
     return coders
+
+
+def to_coded_colour(pixels: Tensor, colour: Tensor, mean: Tensor) -> Tensor:
+    """[C, H, W] in the image's coded colour space (colour_transform's orthonormal `colour`
+    and `mean`: pixels = colour @ coded + mean)."""
+    return torch.einsum("ji,jhw->ihw", colour, pixels - mean[:, None, None])
 
 
 def body_steps(options: Options) -> int:
@@ -289,6 +295,12 @@ STAGE_WIDE_BYTES = 24_000  # files of at least this many bytes (without the stag
 # the stage reads the deblocked cells (True) or the cells as coded, in place of the
 # deblocking as of the restoration filter (False)
 STAGE_ON_DEBLOCKED = True
+# once the stage is trained, the coefficients are quantized again for what it makes of them
+# (`CoefficientCoder.for_stage`, with each of these `shrink` settings), the stage trained
+# further on each such decode for STAGE_REQUANT_SHARE of its budget, and the best file kept
+# (benchmarks/stage_requant_probe.py; () turns it off)
+STAGE_REQUANT: tuple[bool, ...] = (False, True)
+STAGE_REQUANT_SHARE = 0.1
 
 
 def stage_seconds(options: Options) -> float | None:
@@ -338,12 +350,47 @@ def _staged(
         step = trained.search(guess, DEFAULT_STEP).coded.step
         assert step is not None
     started = time.perf_counter()
+    share = 1 - STAGE_REQUANT_SHARE * len(STAGE_REQUANT)
     stage, steps = _train_stage(
-        trained.decoded(step), coder.pixels, options, hidden, progress, should_stop
+        trained.decoded(step),
+        coder.pixels,
+        options,
+        hidden,
+        progress,
+        should_stop,
+        share=share,
+        last=not STAGE_REQUANT,
     )
     training_s = time.perf_counter() - started
     trained.stage, trained._coded = stage, None
     out = trained.search(search, DEFAULT_STEP)
+    first, requantized = stage, None
+    at = out.coded.step or step  # where the search put the file
+    for i, shrink in enumerate(STAGE_REQUANT):
+        if should_stop is not None and should_stop():
+            break
+        # the coefficients quantized for what the stage makes of them, the stage trained on
+        # with them: the best of the files is kept
+        other = trained.for_stage(first, at, shrink)
+        resumed = time.perf_counter()
+        tuned, more = _train_stage(
+            other.decoded(at),
+            coder.pixels,
+            options,
+            hidden,
+            progress,
+            should_stop,
+            share=STAGE_REQUANT_SHARE,
+            init=first,
+            done=steps,
+            last=i == len(STAGE_REQUANT) - 1,
+        )
+        steps += more
+        training_s += time.perf_counter() - resumed
+        other.stage, other._coded = tuned, None
+        candidate = other.search(search, DEFAULT_STEP)
+        if better(candidate, out, search):
+            out, stage, requantized = candidate, tuned, "shrunk" if shrink else "whole"
     if target:
         keep = out.met is not False and better(out, plain, target)
     else:  # the default quality in fewer bytes; the file reports no target
@@ -356,6 +403,7 @@ def _staged(
         "bytes": len(stage_bytes(stage)),
         "hidden": hidden,
         "kept": bool(keep),
+        "requantized": requantized,  # for_stage's kind of the file kept, or None
         "multiplications": stage.multiplications(),
         "with": {"bytes": out.bytes, "psnr": round(out.psnr, 3)},
         "without": {"bytes": plain.bytes, "psnr": round(plain.psnr, 3)},
@@ -373,37 +421,47 @@ def _train_stage(
     hidden: int,
     progress: Callable[[Progress], None] | None,
     should_stop: Callable[[], bool] | None,
+    share: float = 1.0,
+    init: synthesis.Stage | None = None,
+    done: int = 0,
+    last: bool = True,
 ) -> tuple[synthesis.Stage, int]:
-    """A stage of `hidden` channels trained on `decoded` for the preset's budget
-    (`stage_seconds`, STAGE_STEPS or `options.steps`), its progress reported about once a
-    second with the PSNR and a preview of its output. (the stage, its steps)"""
-    seconds = stage_seconds(options)
-    assert seconds is not None
-    cap = options.steps or STAGE_STEPS[options.preset]
+    """A stage of `hidden` channels trained on `decoded` for `share` of the preset's budget
+    (`stage_seconds`, STAGE_STEPS or `options.steps`), from `init` if given, its progress
+    reported about once a second with the PSNR and a preview of its output, its steps
+    counted after `done` of an earlier part (`last`: no part follows). (the stage, its
+    steps)"""
+    full = stage_seconds(options)
+    assert full is not None
+    full_cap = options.steps or STAGE_STEPS[options.preset]
 
-    def report(steps: int, elapsed: float, net: synthesis.Stage, done: bool = False) -> None:
+    def report(steps: int, elapsed: float, net: synthesis.Stage, end: bool = False) -> None:
         if progress is None:
             return
         with torch.no_grad():
             out = net(decoded[None].to(options.device))[0].clamp(0, 1).cpu()
         q = psnr(out, pixels)
-        # the steps it will have taken: the cap, or fewer where the time ends it first
-        total = steps if done else min(cap, max(steps + 1, round(steps * seconds / elapsed)))
-        progress(Progress(steps, total, 10 ** (-q / 10), q, elapsed, lambda: out, "stage"))
+        shown = done + steps
+        # the steps the whole budget will have taken: its cap, or fewer where the time ends
+        # it first
+        rate = steps / max(elapsed, 1e-9)
+        total = shown if end and last else min(full_cap, max(shown + 1, round(rate * full)))
+        progress(Progress(shown, total, 10 ** (-q / 10), q, elapsed, lambda: out, "stage"))
 
     start = time.perf_counter()
     stage, steps = synthesis.train(
         decoded,
         pixels,
-        seconds,
-        cap,
+        full * share,
+        max(1, round(full_cap * share)),
         hidden=hidden,
         seed=options.seed,
         device=options.device,
         progress=report,
         should_stop=should_stop,
+        init=init,
     )
-    report(steps, time.perf_counter() - start, stage, done=True)  # where it ended
+    report(steps, time.perf_counter() - start, stage, end=True)  # where it ended
     return stage, steps
 
 
@@ -497,6 +555,45 @@ class CoefficientCoder:
     @property
     def basis(self) -> Tensor:
         return self._basis()[0]
+
+    def for_stage(
+        self, stage: synthesis.Stage, step: float, shrink: bool = False, beta: float = 1.0
+    ) -> "CoefficientCoder":
+        """A copy of this coder (without a stage) that quantizes, in place of the image's AC
+        coefficients, those of the image the decode at `step` should have been for `stage`'s
+        output to be the image, to first order: with d the decode and J the stage's
+        Jacobian there, ‖stage(d') − image‖² ≈ ‖d' − t‖² + const near d, for
+
+            t = d − Jᵀ(stage(d) − image)
+
+        (a Gauss–Newton step; a stage that is the identity gives t = the image). The
+        quantizer — the deadzone, RDOQ's bits, the chroma rows — then spends the bits where
+        the stage's output needs them: a coefficient the stage restores anyway is cheaper
+        to drop. The constant terms stay the image's (the DC prediction reads them).
+        Overfitted codecs (Cool-chic, C3) train their latents through the synthesis in
+        this way; here one step of it, with the codec's own quantizer
+        (benchmarks/stage_requant_probe.py). `shrink`: t's coefficient only where it has
+        the image's sign and a smaller magnitude (0 where its sign differs, else the
+        image's), so that no integer grows: what the stage restores is dropped, and what it
+        would want amplified is not paid for. `beta`: a shorter step (t = d − β·Jᵀ…)."""
+        d = self.decoded(step).float().clone().requires_grad_(True)
+        err = stage(d[None])[0] - self.pixels.float()
+        (grad,) = torch.autograd.grad(0.5 * (err * err).sum(), d)  # Jᵀ(stage(d) − image)
+        t = (d - beta * grad).detach().double()
+        coded = to_coded_colour(t, self.colour.double(), self.mean.double())
+        coef = self.basis.T @ split_cells(prepare_target(self.net, coded), *self.net.cfg.heads)
+        if shrink:
+            c = self.coef
+            agree = torch.sign(coef) == torch.sign(c)
+            coef = torch.where(agree & (coef.abs() < c.abs()), coef, torch.where(agree, c, 0.0))
+        coef[0] = self.coef[0]
+        other = copy.copy(self)
+        other._bases = {self._klt_on: (self.basis, coef)}
+        other.stage, other._coded = None, None
+        other._rdoq_last = (None, None, None)
+        other._deblock_last = (None, None, None, None)
+        other._prediction_last = (None, None)
+        return other
 
     @property
     def coef(self) -> Tensor:

@@ -95,9 +95,15 @@ def _coefficients(opt: Options, h: int, w: int, target: Target) -> Plan:
             f"{coefficients.STAGE_HIDDEN_WIDE} for a file of "
             f"{coefficients.STAGE_WIDE_BYTES:,} bytes or more)"
         )
+        requant = ""
+        if coefficients.STAGE_REQUANT:
+            requant = (
+                "; then the coefficients quantized again for what the stage makes of them "
+                "and the stage trained on with them, the better file kept"
+            )
         lines.append(
             f"then {trains} trained on the decoded image in place of the filter: up to "
-            f"{steps:,} steps or {stage:g} s a target, kept only where it pays: "
+            f"{steps:,} steps or {stage:g} s a target{requant}; kept only where it pays: "
             + ("a better file for the target" if target else "the same PSNR in fewer bytes")
         )
     elif opt.preset in coefficients.STAGE_SECONDS and opt.steps == 0:
