@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from benchmarks.stage_probe import untrained_files
+from benchmarks.stage_probe import rate_saved, untrained_files
 from mhinr.model import synthesis
 from mhinr.model.codec import entropy, stage_bytes
 from mhinr.model.images import to_uint8
@@ -174,7 +174,7 @@ def main() -> None:
                     detail = f" (weights {wb} B, latents {lb} B, {zq.abs().mean():.2f} mean |z|)"
                 gain = q - o.psnr
                 extra -= filt_bytes
-                saved = 100 * (1 - 2 ** (-gain / slope)) - 100 * extra / o.bytes
+                saved = rate_saved(gain, extra, o.bytes, slope)
                 print(
                     f"{name} {o.bpp:.3f} bpp cell {o.net.cfg.cell[0]} {o.psnr:.2f} dB "
                     f"({o.bytes} B, {slope:.2f} dB/oct) {v}: {gain:+.3f} dB, {extra:+d} B"

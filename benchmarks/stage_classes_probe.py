@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from benchmarks.common import md_table, write_result
 from benchmarks.stage_prior_probe import fit
-from benchmarks.stage_probe import untrained_files
+from benchmarks.stage_probe import rate_saved, untrained_files
 from mhinr.model import synthesis
 from mhinr.model.codec import entropy
 from mhinr.model.coefficients import stage_hidden
@@ -107,7 +107,7 @@ def main() -> None:
                 gain = psnr(out, original) - o.psnr
                 ints, scales = net.quantized
                 nbytes = 4 + len(entropy.encode_values(ints)) + 2 * len(scales)
-                saved = 100 * (1 - 2 ** (-gain / slope)) - 100 * (nbytes - filt_bytes) / o.bytes
+                saved = rate_saved(gain, nbytes - filt_bytes, o.bytes, slope)
                 row.append(f"{gain:+.3f} dB, {nbytes} B: {saved:+.1f} %")
             print(row, flush=True)
             rows.append(row)

@@ -20,12 +20,10 @@ import time
 import torch
 
 from benchmarks.common import md_table, write_result
-from benchmarks.stage_probe import untrained_files
+from benchmarks.stage_probe import rate_saved, scored, untrained_files
 from mhinr.model import synthesis
 from mhinr.model.codec import stage_bytes
 from mhinr.model.coefficients import stage_hidden
-from mhinr.model.images import to_uint8
-from mhinr.model.metrics import psnr
 
 
 def with_passes(passes: int) -> type[synthesis.Stage]:
@@ -77,11 +75,9 @@ def main() -> None:
             for p in ps:
                 t1 = time.perf_counter()
                 net = trained(p, before, original, a.steps, hidden)
-                with torch.no_grad():
-                    whole = synthesis.apply_u8(to_uint8(before), net, band_rows=before.shape[1])
-                gain = psnr(whole.float() / 255, original) - o.psnr
+                gain = scored(net, before, original) - o.psnr
                 nbytes = len(stage_bytes(net))
-                saved = 100 * (1 - 2 ** (-gain / slope)) - 100 * (nbytes - filt_bytes) / o.bytes
+                saved = rate_saved(gain, nbytes - filt_bytes, o.bytes, slope)
                 row.append(
                     f"{gain:+.3f} dB, {nbytes} B: {saved:+.1f} % ({time.perf_counter() - t1:.0f} s)"
                 )

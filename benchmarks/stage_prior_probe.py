@@ -27,12 +27,10 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.common import md_table, write_result
-from benchmarks.stage_probe import untrained_files
+from benchmarks.stage_probe import rate_saved, scored, untrained_files
 from mhinr.model import synthesis
 from mhinr.model.codec import stage_bytes
 from mhinr.model.coefficients import stage_hidden
-from mhinr.model.images import to_uint8
-from mhinr.model.metrics import psnr
 
 StageT = TypeVar("StageT", bound=synthesis.Stage)
 TRAIN = "kodim02,kodim07,kodim08,kodim12,kodim17,kodim22"  # the context model's fitting set
@@ -77,12 +75,6 @@ def fit(
     return net
 
 
-def scored(net: synthesis.Stage, before: torch.Tensor, original: torch.Tensor) -> float:
-    with torch.no_grad():
-        whole = synthesis.apply_u8(to_uint8(before), net, band_rows=before.shape[1])
-    return psnr(whole.float() / 255, original)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--train", default=TRAIN)
@@ -110,7 +102,7 @@ def main() -> None:
 
             def price(q: float, nbytes: int, o=o, slope=slope, filt_bytes=filt_bytes):
                 gain = q - o.psnr
-                saved = 100 * (1 - 2 ** (-gain / slope)) - 100 * (nbytes - filt_bytes) / o.bytes
+                saved = rate_saved(gain, nbytes - filt_bytes, o.bytes, slope)
                 return f"{gain:+.3f} dB, {nbytes} B: {saved:+.1f} %"
 
             own, _ = synthesis.train(before, original, 1e9, a.steps, stage_hidden(o.bytes))

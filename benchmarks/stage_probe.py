@@ -36,6 +36,20 @@ def slope_at(curve: list[tuple[int, float]], i: int) -> float:
     return (curve[b][1] - curve[a][1]) / math.log2(curve[b][0] / curve[a][0])
 
 
+def rate_saved(gain: float, extra: int, nbytes: int, slope: float) -> float:
+    """The rate (%) a change saves that gains `gain` dB for `extra` more bytes on a file of
+    `nbytes` bytes whose R–D slope is `slope` dB per doubling (positive: fewer bytes at
+    equal PSNR)."""
+    return 100 * (1 - 2 ** (-gain / slope)) - 100 * extra / nbytes
+
+
+def scored(net: synthesis.Stage, before: torch.Tensor, original: torch.Tensor) -> float:
+    """PSNR of `net` on the 8-bit `before` against `original`, as a decoder applies it."""
+    with torch.no_grad():
+        whole = synthesis.apply_u8(to_uint8(before), net, band_rows=before.shape[1])
+    return psnr(whole.float() / 255, original)
+
+
 def untrained_files(name: str, bpps: list[float]):
     """Each image's best `compact` files without a stage (steps=0) at the bpp targets, with
     each file's R–D slope, its restoration filter's bytes, and its decode with and without
@@ -114,7 +128,7 @@ def main() -> None:
                     q = psnr(whole.float() / 255, pixels)
                 gain = q - o.psnr
                 extra = len(stage_bytes(net)) - (filt_bytes if instead else 0)
-                saved = 100 * (1 - 2 ** (-gain / slope)) - 100 * extra / o.bytes
+                saved = rate_saved(gain, extra, o.bytes, slope)
                 print(
                     f"{name} {o.bpp:.3f} bpp cell {o.net.cfg.cell[0]} {o.psnr:.2f} dB "
                     f"(filter {filt_bytes} B, {slope:.2f} dB/oct) {v}: {steps} steps, "

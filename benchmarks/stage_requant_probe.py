@@ -36,7 +36,7 @@ import torch
 
 from benchmarks.bd_rate import load
 from benchmarks.common import md_table, write_result
-from benchmarks.stage_probe import slope_at
+from benchmarks.stage_probe import rate_saved, slope_at
 from mhinr.model import synthesis
 from mhinr.model.coefficients import CoefficientCoder, best_coder, fit_coders, stage_hidden
 from mhinr.model.compress import Options
@@ -93,7 +93,7 @@ def main() -> None:
                     b1, q1 = tuned(other, net, step, a.tune)
                     assert other.stage is not None
                     net = other.stage
-                saved = 100 * (1 - 2 ** (-(q1 - q0) / slope)) - 100 * (b1 - b0) / b0
+                saved = rate_saved(q1 - q0, b1 - b0, b0, slope)
                 row.append(f"{b1 - b0:+d} B, {q1 - q0:+.3f} dB: {saved:+.1f} %")
             print(row, flush=True)
             rows.append(row)
