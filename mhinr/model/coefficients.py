@@ -364,33 +364,10 @@ def _staged(
     training_s = time.perf_counter() - started
     trained.stage, trained._coded = stage, None
     out = trained.search(search, DEFAULT_STEP)
-    first, requantized = stage, None
-    at = out.coded.step or step  # where the search put the file
-    for i, shrink in enumerate(STAGE_REQUANT):
-        if should_stop is not None and should_stop():
-            break
-        # the coefficients quantized for what the stage makes of them, the stage trained on
-        # with them: the best of the files is kept
-        other = trained.for_stage(first, at, shrink)
-        resumed = time.perf_counter()
-        tuned, more = _train_stage(
-            other.decoded(at),
-            coder.pixels,
-            options,
-            hidden,
-            progress,
-            should_stop,
-            share=STAGE_REQUANT_SHARE,
-            init=first,
-            done=steps,
-            last=i == len(STAGE_REQUANT) - 1,
-        )
-        steps += more
-        training_s += time.perf_counter() - resumed
-        other.stage, other._coded = tuned, None
-        candidate = other.search(search, DEFAULT_STEP)
-        if better(candidate, out, search):
-            out, stage, requantized = candidate, tuned, "shrunk" if shrink else "whole"
+    out, stage, requantized, more, more_s = _requantized(
+        trained, out, search, step, options, hidden, progress, should_stop, steps
+    )
+    steps, training_s = steps + more, training_s + more_s
     if target:
         keep = out.met is not False and better(out, plain, target)
     else:  # the default quality in fewer bytes; the file reports no target
@@ -412,6 +389,52 @@ def _staged(
     result.stage = info
     result.train_steps = steps
     return result
+
+
+def _requantized(
+    trained: "CoefficientCoder",
+    out: Compressed,
+    search: Target,
+    step: float,
+    options: Options,
+    hidden: int,
+    progress: Callable[[Progress], None] | None,
+    should_stop: Callable[[], bool] | None,
+    done: int,
+) -> tuple[Compressed, synthesis.Stage, str | None, int, float]:
+    """`out` (`trained`'s file with its stage, trained `done` steps) against the files of
+    the coefficients quantized again for that stage (`CoefficientCoder.for_stage`, each of
+    STAGE_REQUANT's kinds), the stage trained on with each for STAGE_REQUANT_SHARE of its
+    budget: (the best file, its stage, its kind — "whole", "shrunk" or None for `out` —,
+    the steps and seconds of that further training)."""
+    assert trained.stage is not None
+    first = stage = trained.stage
+    kind: str | None = None
+    at = out.coded.step or step  # where the search put the file
+    steps, seconds = 0, 0.0
+    for i, shrink in enumerate(STAGE_REQUANT):
+        if should_stop is not None and should_stop():
+            break
+        other = trained.for_stage(first, at, shrink)
+        started = time.perf_counter()
+        tuned, more = _train_stage(
+            other.decoded(at),
+            trained.pixels,
+            options,
+            hidden,
+            progress,
+            should_stop,
+            share=STAGE_REQUANT_SHARE,
+            init=first,
+            done=done + steps,
+            last=i == len(STAGE_REQUANT) - 1,
+        )
+        steps, seconds = steps + more, seconds + time.perf_counter() - started
+        other.stage, other._coded = tuned, None
+        candidate = other.search(search, DEFAULT_STEP)
+        if better(candidate, out, search):
+            out, stage, kind = candidate, tuned, "shrunk" if shrink else "whole"
+    return out, stage, kind, steps, seconds
 
 
 def _train_stage(
