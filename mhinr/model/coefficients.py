@@ -341,26 +341,12 @@ def _staged(
     trained.post_filter, trained._coded = False, None
     if not STAGE_ON_DEBLOCKED:
         trained.tools = replace(coder.tools, deblock=False)
-    step = plain.coded.step
-    assert step is not None  # a coefficient file has one
     hidden = stage_hidden(plain.bytes)
-    if "max_bytes" in target:  # room for the stage's bytes: a coarser step
-        room = STAGE_BYTES_GUESS * hidden // synthesis.HIDDEN
-        guess: Target = {**target, "max_bytes": max(1, target["max_bytes"] - room)}
-        step = trained.search(guess, DEFAULT_STEP).coded.step
-        assert step is not None
+    step = _stage_step(trained, plain, target, hidden)
     started = time.perf_counter()
-    share = 1 - STAGE_REQUANT_SHARE * len(STAGE_REQUANT)
-    stage, steps = _train_stage(
-        trained.decoded(step),
-        coder.pixels,
-        options,
-        hidden,
-        progress,
-        should_stop,
-        share=share,
-        last=not STAGE_REQUANT,
-    )
+    share, last = 1 - STAGE_REQUANT_SHARE * len(STAGE_REQUANT), not STAGE_REQUANT
+    args = (coder.pixels, options, hidden, progress, should_stop)
+    stage, steps = _train_stage(trained.decoded(step), *args, share=share, last=last)
     training_s = time.perf_counter() - started
     trained.stage, trained._coded = stage, None
     out = trained.search(search, DEFAULT_STEP)
@@ -389,6 +375,21 @@ def _staged(
     result.stage = info
     result.train_steps = steps
     return result
+
+
+def _stage_step(
+    trained: "CoefficientCoder", plain: Compressed, target: Target, hidden: int
+) -> float:
+    """The step the stage is trained at: `plain`'s, or for a byte target a coarser one that
+    leaves room for a stage of `hidden` channels' bytes."""
+    step = plain.coded.step
+    assert step is not None  # a coefficient file has one
+    if "max_bytes" in target:  # room for the stage's bytes: a coarser step
+        room = STAGE_BYTES_GUESS * hidden // synthesis.HIDDEN
+        guess: Target = {**target, "max_bytes": max(1, target["max_bytes"] - room)}
+        step = trained.search(guess, DEFAULT_STEP).coded.step
+        assert step is not None
+    return step
 
 
 def _requantized(
