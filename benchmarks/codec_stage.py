@@ -127,10 +127,11 @@ def main() -> None:
     )
     ap.add_argument(
         "--requant",
-        choices=("on", "off"),
+        choices=("on", "once", "off"),
         default="on",
         help="the coefficients quantized again for the trained stage (coefficients."
-        "STAGE_REQUANT, the default) or not (the stage trained on its whole budget)",
+        "STAGE_REQUANT and STAGE_REQUANT_AGAIN, the default), in one round only (once), "
+        "or not (off: the stage trained on its whole budget)",
     )
     args = ap.parse_args()
     from mhinr.model import coefficients
@@ -138,6 +139,8 @@ def main() -> None:
     coefficients.STAGE_ON_DEBLOCKED = args.stage_on == "deblocked"
     if args.requant == "off":
         coefficients.STAGE_REQUANT = ()
+    if args.requant == "once":
+        coefficients.STAGE_REQUANT_AGAIN = 0
     if args.speed:
         write_result(f"{args.out}_speed.md", speed())
         return
@@ -171,7 +174,8 @@ def main() -> None:
                 f"{np.mean(returned):+.3f} dB",
                 f"{np.mean([s['bytes'] for s in st]):.0f}",
                 f"{sum(s['kept'] for s in st)}/{len(st)}",
-                f"{sum(bool(s.get('requantized')) for s in st)}",
+                f"{sum(bool(s.get('requantized')) for s in st)} "
+                f"({sum('×' in (s.get('requantized') or '') for s in st)} twice)",
                 f"{np.mean([s['steps'] for s in st]):.0f}",
                 f"{np.mean([s['seconds'] for s in st]):.1f}",
             ]
@@ -195,7 +199,8 @@ def main() -> None:
         "At each byte target: the PSNR of the file with the stage minus the file without it "
         "(the stage's bytes included, whether kept or not), the same for the file the preset "
         "returns (the better of the two), the stage's bytes, on how many images it was kept, "
-        "on how many the file's coefficients were quantized again for it (`--requant`), "
+        "on how many the file's coefficients were quantized again for it (`--requant`; in "
+        "brackets: in two rounds), "
         "its training steps and seconds.\n\n"
         + md_table(
             [

@@ -134,6 +134,11 @@ def test_compact_trains_the_stage_and_keeps_it_only_where_it_pays():
     out = compress(img, "RGB", Options(preset="compact", bpp=0.5, steps=400), reports.append)
     stage = out.stage
     assert stage is not None and stage["steps"] == 400 and out.train_steps == 400
+    shown = [(p.step, p.total) for p in reports if p.phase == "stage"]
+    assert shown[-1] == (400, 400)  # every part of the budget spent, the last one said so
+    assert [s for s, _ in shown] == sorted(s for s, _ in shown)
+    kinds = (None, "whole", "shrunk", "whole ×2", "shrunk ×2")
+    assert stage["requantized"] in kinds
     assert 0 < stage["steps"] / stage["seconds"] < stage["steps_per_s"]  # training alone
     assert out.met and out.bytes <= 0.5 * 192 * 256 / 8
     assert out.psnr >= stage["without"]["psnr"] - 5e-4  # the metrics round to 0.001 dB
