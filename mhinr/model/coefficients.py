@@ -423,36 +423,20 @@ def _requantized(
     "whole" or "shrunk", with " ×2" after a second round, or None —, the steps and
     seconds of that further training)."""
     assert trained.stage is not None
-    stage = trained.stage
-    kind: str | None = None
-    at = out.coded.step or step  # where the search put the file
+    stage, at = trained.stage, out.coded.step or step  # where the search put the file
     steps, seconds, parts = 0, 0.0, requant_parts()
+    rest = (trained.pixels, search, options, hidden, progress, should_stop)
 
     def attempt(
-        coder: "CoefficientCoder", init: synthesis.Stage, shrink: bool | None, at: float
-    ) -> tuple["CoefficientCoder", synthesis.Stage, Compressed]:
-        """`coder` quantized for `init` at step `at` (`shrink` as for_stage's; None: as it
-        is), the stage trained on from `init` on its decode, and its file for the target."""
+        coder: CoefficientCoder, init: synthesis.Stage, shrink: bool | None, at: float
+    ) -> tuple[CoefficientCoder, synthesis.Stage, Compressed]:
         nonlocal steps, seconds, parts
-        other = coder if shrink is None else coder.for_stage(init, at, shrink)
-        started = time.perf_counter()
         parts -= 1
-        tuned, more = _train_stage(
-            other.decoded(at),
-            trained.pixels,
-            options,
-            hidden,
-            progress,
-            should_stop,
-            share=STAGE_REQUANT_SHARE,
-            init=init,
-            done=done + steps,
-            last=parts == 0,
+        other, tuned, file, more, took = _tuned(
+            coder, init, shrink, at, *rest, done=done + steps, last=parts == 0
         )
-        steps, seconds = steps + more, seconds + time.perf_counter() - started
-        other = copy.copy(other)
-        other.stage, other._coded = tuned, None
-        return other, tuned, other.search(search, DEFAULT_STEP)
+        steps, seconds = steps + more, seconds + took
+        return other, tuned, file
 
     def stopped() -> bool:
         return should_stop is not None and should_stop()
@@ -472,9 +456,48 @@ def _requantized(
         if better(candidate, out, search):
             out, stage, best = candidate, tuned, (other, best[1])
             rounds += best[1] is not None
+    kind = None
     if best[1] is not None:
         kind = ("whole", "shrunk")[best[1]] + ("" if rounds == 1 else f" ×{rounds}")
     return out, stage, kind, steps, seconds
+
+
+def _tuned(
+    coder: "CoefficientCoder",
+    init: synthesis.Stage,
+    shrink: bool | None,
+    at: float,
+    pixels: Tensor,
+    search: Target,
+    options: Options,
+    hidden: int,
+    progress: Callable[[Progress], None] | None,
+    should_stop: Callable[[], bool] | None,
+    done: int,
+    last: bool,
+) -> tuple["CoefficientCoder", synthesis.Stage, Compressed, int, float]:
+    """`coder` quantized for `init` at step `at` (`shrink` as for_stage's; None: as it is),
+    the stage trained on from `init` on its decode for STAGE_REQUANT_SHARE of its budget
+    (`done` and `last` as `_train_stage`'s): (that coder with the stage, the stage, its file
+    for `search`, the steps, the seconds of the training)."""
+    other = coder if shrink is None else coder.for_stage(init, at, shrink)
+    started = time.perf_counter()
+    tuned, steps = _train_stage(
+        other.decoded(at),
+        pixels,
+        options,
+        hidden,
+        progress,
+        should_stop,
+        share=STAGE_REQUANT_SHARE,
+        init=init,
+        done=done,
+        last=last,
+    )
+    seconds = time.perf_counter() - started
+    other = copy.copy(other)  # `coder` keeps its own stage
+    other.stage, other._coded = tuned, None
+    return other, tuned, other.search(search, DEFAULT_STEP), steps, seconds
 
 
 def _train_stage(
