@@ -138,8 +138,8 @@ class UpscaleINR(nn.Module):
             self.body.last.bias.zero_()
         self.image: Tensor | None = None  # [C, H, W] in [0, 1], set by fit or decode
         # how much of the network's enlargement a render keeps against Lanczos's at ×2, ×3
-        # and ×4 (1: all of it, 0: Lanczos alone), chosen on held-out pairs (`choose_blend`)
-        # and stored in the file
+        # and ×4 (1: all of it, 0: Lanczos alone; at most BLEND_MAX), chosen on held-out
+        # pairs (`choose_blend`) and stored in the file
         self.blend = [1.0] * len(BLEND_SCALES)
         # the name of the prior this network is (model/upscale_prior.py: files then name it
         # instead of holding weights), or None for a network trained on its image
@@ -325,11 +325,12 @@ class UpscaleINR(nn.Module):
         if back_project and scale > 1:
             _back_project(out, image.cpu(), max_points)
         alpha = blend_at(self.blend, scale)
-        if alpha < 1:  # toward Lanczos, as far as the held-out pairs said (`choose_blend`)
+        if alpha != 1:  # toward Lanczos (α < 1) or past the network's own step away from it
+            # (α > 1), as far as the held-out pairs said (`choose_blend`)
             lanczos = _lanczos_u8(image.cpu(), out_h, out_w)
             for b0 in range(0, out_h, band):
                 mine, theirs = out[:, b0 : b0 + band], lanczos[:, b0 : b0 + band]
-                mine.copy_(theirs.float().lerp_(mine.float(), alpha).round_())
+                mine.copy_(theirs.float().lerp_(mine.float(), alpha).round_().clamp_(0, 255))
         return out
 
     def flops_per_pixel(self) -> int:
@@ -872,6 +873,14 @@ def lanczos_held_out(image: Tensor) -> float | None:
 # the blend weights are kept on this grid (the grid keeps the choice from chasing noise in
 # the held-out pairs' last decimals)
 BLEND_STEPS = 32
+# … and within [0, BLEND_MAX]. Past 1 a render would take the network's step away from
+# Lanczos further than the network does; with 1.5 the held-out pairs chose 1.06 … 1.31 at ×3
+# and ×4 on most photos, and the 29 photos lost 0.007 / 0.011 / 0.001 dB at ×2 / ×3 / ×4
+# (`python -m benchmarks.upscale --out upscale_blendmax` with BLEND_MAX = 1.5, against
+# `upscale_prior_d`; its renders in bfloat16, theirs in float32, which moved the network's
+# own render by ≤ 0.001 dB on average): what the image's smaller copies say of the
+# network's softness does not carry to the image's enlargement
+BLEND_MAX = 1.0
 BLEND_SCALES = (2, 3, 4)  # a weight for each; a render between them interpolates
 MIN_CHECK_SIDE = MIN_SIDE  # the smallest side of a held-out pair's small copy
 # the largest image area a held-out pair's large copy covers (a centred crop beyond it: the
@@ -922,7 +931,7 @@ def choose_blend(net: "UpscaleINR", image: Tensor, device: str = "cpu") -> dict 
     Lanczos's, L + α·(N − L), that enlarges the held-out pair best (`_held_out_pairs`: the
     image reduced by s and enlarged ×s, against the image, for a shipped prior; the image's
     half-size copy the same way for a network trained on the image; least squares, closed
-    form, clipped to [0, 1], on a 1/BLEND_STEPS grid), with the ×2 pair's PSNRs of the
+    form, clipped to [0, BLEND_MAX], on a 1/BLEND_STEPS grid), with the ×2 pair's PSNRs of the
     network, Lanczos and the blend. None where the image is too small to hold a pair out
     (renders keep the whole network). A scale the network enlarges worse than Lanczos gets α
     near 0, and its renders are Lanczos's; a scale too small to check takes the next
@@ -959,10 +968,10 @@ def choose_blend(net: "UpscaleINR", image: Tensor, device: str = "cpu") -> dict 
 
 def best_blend(mine: Tensor, lanczos: Tensor, big: Tensor) -> float:
     """The weight α of L + α·(N − L) closest to `big` (least squares, closed form), clipped
-    to [0, 1] and put on the 1/BLEND_STEPS grid."""
+    to [0, BLEND_MAX] and put on the 1/BLEND_STEPS grid."""
     d, r = (mine - lanczos).double(), (big - lanczos).double()
     alpha = float((d * r).sum() / (d * d).sum().clamp_min(1e-12))
-    return round(min(1.0, max(0.0, alpha)) * BLEND_STEPS) / BLEND_STEPS
+    return round(min(BLEND_MAX, max(0.0, alpha)) * BLEND_STEPS) / BLEND_STEPS
 
 
 def blend_at(weights: list[float], scale: float) -> float:

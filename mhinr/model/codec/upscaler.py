@@ -19,7 +19,7 @@ from mhinr.model.codec.container import (
     pack,
 )
 from mhinr.model.codec.format1 import load_params, row_quantize
-from mhinr.model.upscale import UpscaleConfig, UpscaleINR
+from mhinr.model.upscale import BLEND_MAX, UpscaleConfig, UpscaleINR
 from mhinr.model.upscale_prior import PriorError, load_prior
 
 # the upscaler's weights: integers in −WEIGHT_LEVELS … WEIGHT_LEVELS, one fp16 scale per output
@@ -84,7 +84,8 @@ def encode_upscale(
     else:
         image = net.image.mul(255).round().clamp(0, 255).to(torch.uint8).numpy()
         tensors["image_webp"] = np.frombuffer(webp_lossless(image, coded.mode), np.uint8)
-    if min(net.blend) < 1:  # files since 2026-12-05; without it renders keep all the network
+    if any(b != 1 for b in net.blend):  # files since 2026-12-05; without it renders keep all
+        # the network
         tensors["blend"] = np.array(net.blend, np.float32)
     return pack(header, tensors, coder, version=version)
 
@@ -123,8 +124,10 @@ def decode_upscale(
         load_params(net, [n for n, _ in net.named_parameters()], tensors)
     net.set_image(torch.from_numpy(image.astype(np.float32) / 255))
     blend = tensors.get("blend", np.ones(len(net.blend), np.float32))
-    if blend.shape != (len(net.blend),) or not ((blend >= 0) & (blend <= 1)).all():
-        raise CodecError(f"the upscaler's blend weights are not {len(net.blend)} numbers in [0, 1]")
+    if blend.shape != (len(net.blend),) or not ((blend >= 0) & (blend <= BLEND_MAX)).all():
+        raise CodecError(
+            f"the upscaler's blend weights are not {len(net.blend)} numbers in [0, {BLEND_MAX}]"
+        )
     net.blend = blend.astype(float).tolist()
     return net.eval()
 
