@@ -22,12 +22,9 @@ import torch.nn.functional as F
 
 from benchmarks.common import md_table, write_result
 from benchmarks.stage_prior_probe import fit
-from benchmarks.stage_probe import rate_saved, untrained_files
+from benchmarks.stage_probe import priced, untrained_files
 from mhinr.model import synthesis
-from mhinr.model.codec import entropy
 from mhinr.model.coefficients import stage_hidden
-from mhinr.model.images import to_uint8
-from mhinr.model.metrics import psnr
 
 
 class ClassStage(synthesis.Stage):
@@ -101,14 +98,7 @@ def main() -> None:
             for k in ks:
                 cls = classes(before, o.net.cfg.cell[0], k)
                 net = train(before, original, cls, hidden, k, a.steps)
-                with torch.no_grad():
-                    u8 = to_uint8(before).float() / 255
-                    out = net(u8[None], cls[None])[0].clamp(0, 1).mul(255).round() / 255
-                gain = psnr(out, original) - o.psnr
-                ints, scales = net.quantized
-                nbytes = 4 + len(entropy.encode_values(ints)) + 2 * len(scales)
-                saved = rate_saved(gain, nbytes - filt_bytes, o.bytes, slope)
-                row.append(f"{gain:+.3f} dB, {nbytes} B: {saved:+.1f} %")
+                row.append(priced(net, before, original, o, slope, filt_bytes, cls))
             print(row, flush=True)
             rows.append(row)
     write_result(

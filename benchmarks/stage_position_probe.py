@@ -28,12 +28,9 @@ import torch.nn.functional as F
 
 from benchmarks.common import md_table, write_result
 from benchmarks.stage_prior_probe import fit
-from benchmarks.stage_probe import rate_saved, untrained_files
+from benchmarks.stage_probe import priced, untrained_files
 from mhinr.model import synthesis
-from mhinr.model.codec import entropy
 from mhinr.model.coefficients import stage_hidden
-from mhinr.model.images import to_uint8
-from mhinr.model.metrics import psnr
 
 FEATURES = 4
 
@@ -125,14 +122,7 @@ def main() -> None:
             row = [name, f"{o.bpp:.3f}", f"{o.psnr:.2f}", str(hidden)]
             for kind in kinds:
                 net = train(before, original, where, hidden, kind, a.steps)
-                with torch.no_grad():
-                    u8 = to_uint8(before).float() / 255
-                    out = net(u8[None], where[None])[0].clamp(0, 1).mul(255).round() / 255
-                gain = psnr(out, original) - o.psnr
-                ints, scales = net.quantized
-                nbytes = 4 + len(entropy.encode_values(ints)) + 2 * len(scales)
-                saved = rate_saved(gain, nbytes - filt_bytes, o.bytes, slope)
-                row.append(f"{gain:+.3f} dB, {nbytes} B: {saved:+.1f} %")
+                row.append(priced(net, before, original, o, slope, filt_bytes, where))
             print(row, flush=True)
             rows.append(row)
     write_result(

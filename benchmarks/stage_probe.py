@@ -23,7 +23,7 @@ import torch
 
 from benchmarks.bd_rate import load
 from mhinr.model import synthesis
-from mhinr.model.codec import filter_bytes, stage_bytes
+from mhinr.model.codec import entropy, filter_bytes, stage_bytes
 from mhinr.model.compress import Options, compress_sweep
 from mhinr.model.images import to_uint8
 from mhinr.model.metrics import psnr
@@ -41,6 +41,21 @@ def rate_saved(gain: float, extra: int, nbytes: int, slope: float) -> float:
     `nbytes` bytes whose R–D slope is `slope` dB per doubling (positive: fewer bytes at
     equal PSNR)."""
     return 100 * (1 - 2 ** (-gain / slope)) - 100 * extra / nbytes
+
+
+def priced(net, before, original, o, slope: float, filt_bytes: int, *extra) -> str:
+    """A probe's quantized stage variant `net` (called as net(x, *extra), each extra input
+    batched) on the 8-bit `before`, priced against the file `o` without a stage as this
+    module prices: "gain dB, bytes B: rate saved %" (its bytes: the range-coded integers, a
+    4-byte header and fp16 scales)."""
+    with torch.no_grad():
+        u8 = to_uint8(before).float() / 255
+        out = net(u8[None], *(e[None] for e in extra))[0].clamp(0, 1).mul(255).round() / 255
+    gain = psnr(out, original) - o.psnr
+    ints, scales = net.quantized
+    nbytes = 4 + len(entropy.encode_values(ints)) + 2 * len(scales)
+    saved = rate_saved(gain, nbytes - filt_bytes, o.bytes, slope)
+    return f"{gain:+.3f} dB, {nbytes} B: {saved:+.1f} %"
 
 
 def scored(net: synthesis.Stage, before: torch.Tensor, original: torch.Tensor) -> float:
