@@ -21,10 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.common import md_table, write_result
-from benchmarks.stage_prior_probe import fit
-from benchmarks.stage_probe import priced, untrained_files
+from benchmarks.stage_prior_probe import variant_rows
 from mhinr.model import synthesis
-from mhinr.model.coefficients import stage_hidden
 
 
 class ClassStage(synthesis.Stage):
@@ -65,17 +63,6 @@ def classes(decoded: torch.Tensor, cell: int, k: int) -> torch.Tensor:
     return cls.repeat_interleave(cell, 2).repeat_interleave(cell, 3)[0, :, :h, :w]
 
 
-def train(x_all, y_all, c_all, hidden, k, steps, seed=0) -> ClassStage:
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-
-    def batch() -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-        x, y, cls = synthesis.random_crops(gen, x_all, y_all, c_all)
-        return (x, cls), y
-
-    return fit(ClassStage(x_all.shape[0], hidden, k), batch, steps)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", default="kodim05,kodim24,coffee")
@@ -88,19 +75,14 @@ def main() -> None:
     t0 = time.perf_counter()
     bpps = [float(b) for b in a.bpps.split(",")]
     ks = [int(k) for k in a.heads.split(",")]
-    rows = []
-    for name in a.images.split(","):
-        img, files = untrained_files(name, bpps)
-        original = img.pixels.float()
-        for o, slope, filt_bytes, _, before in files:
-            hidden = stage_hidden(o.bytes)
-            row = [name, f"{o.bpp:.3f}", f"{o.psnr:.2f}", str(hidden)]
-            for k in ks:
-                cls = classes(before, o.net.cfg.cell[0], k)
-                net = train(before, original, cls, hidden, k, a.steps)
-                row.append(priced(net, before, original, o, slope, filt_bytes, cls))
-            print(row, flush=True)
-            rows.append(row)
+    rows = variant_rows(
+        a.images,
+        bpps,
+        [str(k) for k in ks],
+        lambda before, o, k: classes(before, o.net.cfg.cell[0], int(k)),
+        lambda c, hidden, k: ClassStage(c, hidden, int(k)),
+        a.steps,
+    )
     write_result(
         f"{a.out}.md",
         f"""# A classified stage: K output heads chosen per cell by decoded activity

@@ -27,10 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.common import md_table, write_result
-from benchmarks.stage_prior_probe import fit
-from benchmarks.stage_probe import priced, untrained_files
+from benchmarks.stage_prior_probe import variant_rows
 from mhinr.model import synthesis
-from mhinr.model.coefficients import stage_hidden
 
 FEATURES = 4
 
@@ -86,17 +84,8 @@ class Plain(synthesis.Stage):
         return super().forward(x)
 
 
-def train(x_all, y_all, p_all, hidden, kind, steps, seed=0) -> synthesis.Stage:
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-
-    def batch() -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-        x, y, where = synthesis.random_crops(gen, x_all, y_all, p_all)
-        return (x, where), y
-
-    c = x_all.shape[0]
-    net = Plain(c, hidden) if kind == "base" else PositionStage(c, hidden, kind)
-    return fit(net, batch, steps)
+def make(channels: int, hidden: int, kind: str) -> synthesis.Stage:
+    return Plain(channels, hidden) if kind == "base" else PositionStage(channels, hidden, kind)
 
 
 def main() -> None:
@@ -112,19 +101,14 @@ def main() -> None:
     t0 = time.perf_counter()
     bpps = [float(b) for b in a.bpps.split(",")]
     kinds = a.variants.split(",")
-    rows = []
-    for name in a.images.split(","):
-        img, files = untrained_files(name, bpps)
-        original = img.pixels.float()
-        for o, slope, filt_bytes, _, before in files:
-            hidden = stage_hidden(o.bytes)
-            where = positions(*before.shape[1:], o.net.cfg.cell)
-            row = [name, f"{o.bpp:.3f}", f"{o.psnr:.2f}", str(hidden)]
-            for kind in kinds:
-                net = train(before, original, where, hidden, kind, a.steps)
-                row.append(priced(net, before, original, o, slope, filt_bytes, where))
-            print(row, flush=True)
-            rows.append(row)
+    rows = variant_rows(
+        a.images,
+        bpps,
+        kinds,
+        lambda before, o, _: positions(*before.shape[1:], o.net.cfg.cell),
+        make,
+        a.steps,
+    )
     write_result(
         f"{a.out}.md",
         f"""# A stage that knows the pixel's place in its cell

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.common import md_table, write_result
-from benchmarks.stage_probe import rate_saved, scored, untrained_files
+from benchmarks.stage_probe import priced, rate_saved, scored, untrained_files
 from mhinr.model import synthesis
 from mhinr.model.codec import stage_bytes
 from mhinr.model.coefficients import stage_hidden
@@ -73,6 +73,43 @@ def fit(
     net.eval()
     synthesis.quantize_(net)
     return net
+
+
+def variant_rows(
+    images: str,
+    bpps: list[float],
+    variants: list[str],
+    extra: Callable[[torch.Tensor, object, str], torch.Tensor],
+    make: Callable[[int, int, str], synthesis.Stage],
+    steps: int,
+    seed: int = 0,
+) -> list[list[str]]:
+    """The rows of a probe of stage variants that read one more per-pixel input: for each
+    image's `compact` file without a stage at each bpp, `make(channels, hidden, variant)`
+    trained `steps` steps (`fit`, on random crops of the decode, the image and
+    `extra(decode, file, variant)` [K, H, W]) and priced (`stage_probe.priced`): [image,
+    bpp, dB, hidden, one cell a variant]."""
+    rows = []
+    for name in images.split(","):
+        img, files = untrained_files(name, bpps)
+        original = img.pixels.float()
+        for o, slope, filt_bytes, _, before in files:
+            hidden = stage_hidden(o.bytes)
+            row = [name, f"{o.bpp:.3f}", f"{o.psnr:.2f}", str(hidden)]
+            for v in variants:
+                more = extra(before, o, v)
+                gen = torch.Generator().manual_seed(seed)
+                torch.manual_seed(seed)
+
+                def batch() -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+                    x, y, e = synthesis.random_crops(gen, before, original, more)  # noqa: B023
+                    return (x, e), y
+
+                net = fit(make(before.shape[0], hidden, v), batch, steps)
+                row.append(priced(net, before, original, o, slope, filt_bytes, more))
+            print(row, flush=True)
+            rows.append(row)
+    return rows
 
 
 def main() -> None:
