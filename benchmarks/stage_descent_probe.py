@@ -1,0 +1,101 @@
+"""Probe: the coefficients descended through the trained stage, with the codec's own rate.
+
+`CoefficientCoder.for_stage` (what `compact` and `max` did from 2026-12-06) takes one
+Gauss–Newton step: the quantizer is handed t = d − Jᵀ(S(d) − o) in place of the image. This
+probe takes many (`CoefficientCoder.descended`, where the objective is written out): the AC
+coefficient values are moved by gradient descent through the held stage S on the squared
+error after it plus m·λ times the context model's bits, then handed to the codec's quantizer
+(deadzone, RDOQ, chroma rows) in place of the image's coefficients, and the stage is trained
+on on the new decode, as in `stage_requant_probe`, whose baseline and `1`/`1s` columns (one
+Gauss–Newton step, whole or shrunk) it shares.
+
+Variants `gN[xM][@R]`: N descent steps of size R (default 0.5) with rate weight M (× the
+RDOQ's λ; default 0). With M = 0 and one step of size 1 it is nearly `1`.
+
+    python -m benchmarks.stage_descent_probe --images kodim05,coffee --variants 1,1s,g10x0.25
+"""
+
+import argparse
+import copy
+import re
+import time
+
+import torch
+
+from benchmarks.bd_rate import load
+from benchmarks.common import md_table, write_result
+from benchmarks.stage_probe import rate_saved, slope_at
+from benchmarks.stage_requant_probe import tuned
+from mhinr.model import synthesis
+from mhinr.model.coefficients import best_coder, fit_coders, stage_hidden
+from mhinr.model.compress import Options
+
+VARIANT = re.compile(r"g(\d+)(?:x([\d.]+))?(?:@([\d.]+))?$")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--images", default="kodim05,coffee")
+    ap.add_argument("--bpps", default="0.25,1.0")
+    ap.add_argument("--variants", default="1,1s,g10,g10x1")
+    ap.add_argument("--steps", type=int, default=4000, help="the stage's first training")
+    ap.add_argument("--tune", type=int, default=1000, help="its further training on each decode")
+    ap.add_argument("--out", default="stage_descent_probe")
+    a = ap.parse_args()
+    torch.set_num_threads(2)
+    t0 = time.perf_counter()
+    bpps = [float(b) for b in a.bpps.split(",")]
+    names = a.variants.split(",")
+    rows = []
+    for name in a.images.split(","):
+        img = load(name)
+        h, w = img.pixels.shape[1:]
+        coders = fit_coders(img.pixels, img.mode, Options(preset="compact", steps=0), True)
+        plain = [best_coder(coders, {"max_bytes": int(b * h * w / 8)}) for b in bpps]
+        curve = [(o.bytes, o.psnr) for _, o in plain]
+        for i, (coder, out) in enumerate(plain):
+            step = out.coded.step
+            assert step is not None
+            slope = slope_at(curve, i)
+            base = copy.copy(coder)  # the stage in place of the restoration filter, as `_staged`
+            base.post_filter, base._coded = False, None
+            stage, _ = synthesis.train(
+                base.decoded(step), base.pixels, 1e9, a.steps, stage_hidden(out.bytes)
+            )
+            b0, q0 = tuned(copy.copy(base), stage, step, a.tune)
+            row = [name, f"{out.bpp:.3f}", str(out.net.cfg.cell[0]), f"{b0} B, {q0:.2f} dB"]
+            for v in names:
+                started = time.perf_counter()
+                if v in ("1", "1s"):
+                    other = base.for_stage(stage, step, v == "1s")
+                else:
+                    m = VARIANT.match(v)
+                    assert m, f"unknown variant {v}"
+                    iters, mult, lr = int(m[1]), float(m[2] or 0), float(m[3] or 0.5)
+                    other = base.descended(stage, step, iters, mult, lr)
+                took = time.perf_counter() - started
+                b1, q1 = tuned(other, stage, step, a.tune)
+                saved = rate_saved(q1 - q0, b1 - b0, b0, slope)
+                row.append(f"{b1 - b0:+d} B, {q1 - q0:+.3f} dB: {saved:+.1f} % ({took:.0f} s)")
+            print(row, flush=True)
+            rows.append(row)
+    write_result(
+        f"{a.out}.md",
+        f"""# The coefficients descended through the stage
+
+`python -m benchmarks.stage_descent_probe --images {a.images} --bpps {a.bpps} --variants
+{a.variants} --steps {a.steps} --tune {a.tune}`: {(time.perf_counter() - t0) / 60:.1f} min,
+2 threads. Each row: the best untrained `compact` file for the bpp target, its stage trained
+{a.steps} steps (in place of the restoration filter) and {a.tune} more on the decode; then,
+for each variant, the AC coefficients quantized at the same step for its target (`1`: one
+Gauss–Newton step, `1s` shrunk, as `for_stage`; `gN…`: N descent steps, see the module),
+the stage trained {a.tune} more steps on that decode: bytes and dB against the first, the
+rate saved at the file's own R–D slope (positive: fewer bytes) and the target's seconds.
+
+{md_table(["image", "bpp", "cell", "file with its stage", *names], rows)}
+""",
+    )
+
+
+if __name__ == "__main__":
+    main()
