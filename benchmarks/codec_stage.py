@@ -127,11 +127,12 @@ def main() -> None:
     )
     ap.add_argument(
         "--requant",
-        choices=("on", "once", "off"),
+        choices=("on", "once", "off", "gauss-newton"),
         default="on",
         help="the coefficients quantized again for the trained stage (coefficients."
         "STAGE_REQUANT and STAGE_REQUANT_AGAIN, the default), in one round only (once), "
-        "or not (off: the stage trained on its whole budget)",
+        "or not (off: the stage trained on its whole budget), or with the one Gauss–Newton "
+        "step's kinds of 2026-12-06 (whole and shrunk) in place of the descent",
     )
     args = ap.parse_args()
     from mhinr.model import coefficients
@@ -139,6 +140,8 @@ def main() -> None:
     coefficients.STAGE_ON_DEBLOCKED = args.stage_on == "deblocked"
     if args.requant == "off":
         coefficients.STAGE_REQUANT = ()
+    if args.requant == "gauss-newton":
+        coefficients.STAGE_REQUANT = ("whole", "shrunk")
     if args.requant == "once":
         coefficients.STAGE_REQUANT_AGAIN = 0
     if args.speed:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mhinr.model import synthesis
+from mhinr.model import coefficients, synthesis
 from mhinr.model.codec import CodecError, decode
 from mhinr.model.compress import Options, compress
 from mhinr.model.metrics import psnr
@@ -137,7 +137,7 @@ def test_compact_trains_the_stage_and_keeps_it_only_where_it_pays():
     shown = [(p.step, p.total) for p in reports if p.phase == "stage"]
     assert shown[-1] == (400, 400)  # every part of the budget spent, the last one said so
     assert [s for s, _ in shown] == sorted(s for s, _ in shown)
-    kinds = (None, "whole", "shrunk", "whole ×2", "shrunk ×2")
+    kinds = (None, *coefficients.STAGE_REQUANT, *(f"{k} ×2" for k in coefficients.STAGE_REQUANT))
     assert stage["requantized"] in kinds
     assert 0 < stage["steps"] / stage["seconds"] < stage["steps_per_s"]  # training alone
     assert out.met and out.bytes <= 0.5 * 192 * 256 / 8
@@ -170,6 +170,37 @@ def test_the_coefficients_quantized_for_a_stage():
     other.stage = trained.stage
     net, _ = decode(other.encode(0.1))
     assert psnr(render(net, (96, 128)), img) == pytest.approx(other.quality(0.1), abs=0.02)
+
+
+def test_the_coefficients_descended_through_a_stage():
+    """`descended`: through a stage that is the identity and without the rate, the values
+    move from the decode's towards the image's (less what the deblocking and rounding add,
+    held); the rate pulls them towards zero; through a trained stage they move, the
+    constant terms stay the image's, and the coder codes a file of its own."""
+    img = astronaut_crop()[:, :96, :128]
+    coder, trained, _ = _coder_with_stage(img, steps=200)
+    step = 0.1
+    decoded = coder.quantized(step).double() * step
+    prediction = coder.prediction(step)
+    if prediction is not None:
+        decoded = decoded + prediction
+    identity = synthesis.Stage(3)
+    free = coder.descended(identity, step, steps=10, rate=0.0)
+    assert free.stage is None
+    far_before = (decoded[1:] - coder.coef[1:]).norm()
+    assert (free.coef[1:] - coder.coef[1:]).norm() < 0.5 * far_before
+    priced = coder.descended(identity, step, steps=10, rate=2.0)
+    assert priced.coef[1:].abs().sum() < free.coef[1:].abs().sum()
+    assert trained.stage is not None
+    other = trained.requantized_for("descended", trained.stage, step)
+    assert torch.equal(other.coef[0], coder.coef[0])  # the constant terms: the image's
+    assert not torch.equal(other.quantized(step), coder.quantized(step))
+    assert torch.equal(coder.coef, trained.coef)  # the coders it came from are unchanged
+    other.stage = trained.stage
+    net, _ = decode(other.encode(step))
+    assert psnr(render(net, (96, 128)), img) == pytest.approx(other.quality(step), abs=0.02)
+    with pytest.raises(ValueError, match="unknown requantization"):
+        trained.requantized_for("sideways", trained.stage, step)
 
 
 def test_a_large_file_trains_a_wider_stage(monkeypatch):

@@ -296,16 +296,26 @@ STAGE_WIDE_BYTES = 24_000  # files of at least this many bytes (without the stag
 # deblocking as of the restoration filter (False)
 STAGE_ON_DEBLOCKED = True
 # once the stage is trained, the coefficients are quantized again for what it makes of them
-# (`CoefficientCoder.for_stage`, with each of these `shrink` settings), the stage trained
-# further on each such decode for STAGE_REQUANT_SHARE of its budget, and the best file kept
-# (benchmarks/stage_requant_probe.py; () turns it off)
-STAGE_REQUANT: tuple[bool, ...] = (False, True)
+# (`CoefficientCoder.requantized_for`, each of these kinds: "whole" and "shrunk", one
+# Gauss–Newton step, `for_stage`; "descended", DESCENT_STEPS of gradient descent with the
+# rate, `descended`), the stage trained further on each such decode for
+# STAGE_REQUANT_SHARE of its budget, and the best file kept (benchmarks/
+# stage_requant_probe.py, stage_descent_probe.py; () turns it off)
+STAGE_REQUANT: tuple[str, ...] = ("descended", "shrunk")
 STAGE_REQUANT_SHARE = 0.1
 # then, where one of them beat the file before it, that one's kind once more from its own
 # decode and further-trained stage, with the same share (0: not): a second round saved
 # +4.2 … +5.2 % more at 0.5 bpp and above, and lost where the shrunk kind wins
 # (benchmarks/results/stage_requant_probe.md); the better file is kept
 STAGE_REQUANT_AGAIN = 1
+# `descended`'s steps, step size and rate weight (× RDOQ_LAMBDA): +2.8 % of rate saved on
+# average at eight points of four photos against +1.9 % for the one Gauss–Newton step
+# ("whole"), more at seven of them (benchmarks/results/stage_descent_probe_c.md); a weight
+# of 1 drops too much (−0.6 … −1.0 dB: RDOQ charges the same bits again), 0 adds bytes
+# (stage_descent_probe.md)
+DESCENT_STEPS = 10
+DESCENT_LR = 0.5
+DESCENT_RATE = 0.25
 
 
 def stage_seconds(options: Options) -> float | None:
@@ -420,7 +430,7 @@ def _requantized(
     budget; then STAGE_REQUANT_AGAIN times the best of them quantized again in the same way
     for its own further-trained stage — or, where none beat `out`, `out`'s stage trained
     on — with the same share, the better file kept: (the best file, its stage, its kind —
-    "whole" or "shrunk", with " ×2" after a second round, or None —, the steps and
+    one of STAGE_REQUANT's, with " ×2" after a second round, or None —, the steps and
     seconds of that further training)."""
     assert trained.stage is not None
     stage, at = trained.stage, out.coded.step or step  # where the search put the file
@@ -428,12 +438,12 @@ def _requantized(
     rest = (trained.pixels, search, options, hidden, progress, should_stop)
 
     def attempt(
-        coder: CoefficientCoder, init: synthesis.Stage, shrink: bool | None, at: float
+        coder: CoefficientCoder, init: synthesis.Stage, kind: str | None, at: float
     ) -> tuple[CoefficientCoder, synthesis.Stage, Compressed]:
         nonlocal steps, seconds, parts
         parts -= 1
         other, tuned, file, more, took = _tuned(
-            coder, init, shrink, at, *rest, done=done + steps, last=parts == 0
+            coder, init, kind, at, *rest, done=done + steps, last=parts == 0
         )
         steps, seconds = steps + more, seconds + took
         return other, tuned, file
@@ -441,13 +451,13 @@ def _requantized(
     def stopped() -> bool:
         return should_stop is not None and should_stop()
 
-    best: tuple[CoefficientCoder, bool | None] = (trained, None)  # the winner, its kind
-    for shrink in STAGE_REQUANT:
+    best: tuple[CoefficientCoder, str | None] = (trained, None)  # the winner, its kind
+    for kind in STAGE_REQUANT:
         if stopped():
             break
-        other, tuned, candidate = attempt(trained, trained.stage, shrink, at)
+        other, tuned, candidate = attempt(trained, trained.stage, kind, at)
         if better(candidate, out, search):
-            out, stage, best = candidate, tuned, (other, shrink)
+            out, stage, best = candidate, tuned, (other, kind)
     rounds = 1
     for _ in range(STAGE_REQUANT_AGAIN if STAGE_REQUANT else 0):
         if stopped():
@@ -456,16 +466,14 @@ def _requantized(
         if better(candidate, out, search):
             out, stage, best = candidate, tuned, (other, best[1])
             rounds += best[1] is not None
-    kind = None
-    if best[1] is not None:
-        kind = ("whole", "shrunk")[best[1]] + ("" if rounds == 1 else f" ×{rounds}")
-    return out, stage, kind, steps, seconds
+    chosen = None if best[1] is None else best[1] + ("" if rounds == 1 else f" ×{rounds}")
+    return out, stage, chosen, steps, seconds
 
 
 def _tuned(
     coder: "CoefficientCoder",
     init: synthesis.Stage,
-    shrink: bool | None,
+    kind: str | None,
     at: float,
     pixels: Tensor,
     search: Target,
@@ -476,11 +484,12 @@ def _tuned(
     done: int,
     last: bool,
 ) -> tuple["CoefficientCoder", synthesis.Stage, Compressed, int, float]:
-    """`coder` quantized for `init` at step `at` (`shrink` as for_stage's; None: as it is),
+    """`coder` quantized for `init` at step `at` (`kind`: one of STAGE_REQUANT's; None: as
+    it is),
     the stage trained on from `init` on its decode for STAGE_REQUANT_SHARE of its budget
     (`done` and `last` as `_train_stage`'s): (that coder with the stage, the stage, its file
     for `search`, the steps, the seconds of the training)."""
-    other = coder if shrink is None else coder.for_stage(init, at, shrink)
+    other = coder if kind is None else coder.requantized_for(kind, init, at)
     started = time.perf_counter()
     tuned, steps = _train_stage(
         other.decoded(at),
@@ -672,6 +681,88 @@ class CoefficientCoder:
             c = self.coef
             agree = torch.sign(coef) == torch.sign(c)
             coef = torch.where(agree & (coef.abs() < c.abs()), coef, torch.where(agree, c, 0.0))
+        return self._quantizing(coef)
+
+    def descended(
+        self,
+        stage: synthesis.Stage,
+        step: float,
+        steps: int = DESCENT_STEPS,
+        rate: float = DESCENT_RATE,
+        lr: float = DESCENT_LR,
+    ) -> "CoefficientCoder":
+        """A copy of this coder (without a stage) that quantizes, in place of the image's AC
+        coefficients, values v moved by `steps` steps of gradient descent (step size `lr`)
+        from the file's own decoded values at `step` on
+
+            ½‖stage(decode(v)) − image‖² + ½ · rate·RDOQ_LAMBDA · step² · bits(v)
+
+        — decode(v): the cells' cosine sum turned back to the image's colours, plus what the
+        deblocking and the 8-bit rounding added to the file's decode (held); bits(v): what
+        the context model's table for each integer of the file (`entropy.table_indices`)
+        charges for v's residual, linear between integers; each step a gradient step on the
+        first term, then the rate's (a proximal step: each residual moves towards zero by
+        what its bits' slope asks, never past it). Where `for_stage` takes one
+        Gauss–Newton step without the rate (its first step, at `lr` = 1 and `rate` = 0,
+        is nearly t), this takes several, as overfitted codecs (Cool-chic, C3) train their
+        latents through the synthesis, priced as the entropy coder will price them; the
+        quantizer (deadzone, RDOQ, chroma rows) then codes v
+        (benchmarks/stage_descent_probe.py). The constant terms stay the image's."""
+        basis = self.basis.float()
+        c, h, w = self.pixels.shape
+        hy, hx = self.net.cfg.heads
+        n_y, n_x = self.net.cfg.cell
+        q = self.quantized(step)
+        fixed = self.predicted(step)  # what the residuals are against
+        start, fixed_f = (q.double() * step + fixed).float(), fixed.float()
+        colour, mean = self.colour.float(), self.mean.float()
+
+        def image(coef: Tensor) -> Tensor:
+            coded = assemble(basis @ coef, c, hy, hx, n_y, n_x)[:, :h, :w]
+            return torch.einsum("ij,jhw->ihw", colour, coded) + mean[:, None, None]
+
+        with torch.no_grad():
+            held = self.decoded(step) - image(start)  # the deblocking and 8-bit rounding
+        bits_of = self._magnitude_bits(q)  # [AC integers, 64]
+        target = self.pixels.float()
+        v = start
+        for _ in range(steps):
+            v = v.detach().requires_grad_(True)
+            err = stage((image(torch.cat([start[:1], v[1:]])) + held)[None])[0] - target
+            (grad,) = torch.autograd.grad(0.5 * (err * err).sum(), v)
+            with torch.no_grad():  # then the rate's step, towards the residual's zero only
+                r = (v - lr * grad - fixed_f)[1:] / step
+                a = r.abs().reshape(-1).clamp(max=62.999)
+                lo = a.floor().long()[:, None]
+                slope = bits_of.gather(1, lo + 1)[:, 0] - bits_of.gather(1, lo)[:, 0]
+                shrink = (lr * 0.5 * rate * RDOQ_LAMBDA * slope.clamp_min(0)).reshape(r.shape)
+                r = torch.sign(r) * (r.abs() - shrink).clamp_min(0)
+                v = torch.cat([start[:1], fixed_f[1:] + r * step])
+        return self._quantizing(v.detach().double())
+
+    def _magnitude_bits(self, q: Tensor) -> Tensor:
+        """[AC integers of `q`, 64] the bits of a magnitude 0 … 63 under each one's table
+        (`entropy.table_indices`: as the encoder estimates them from `q` itself)."""
+        c, (hy, hx) = len(self.mode), self.net.cfg.heads
+        ints = q.numpy().astype(np.int64).reshape(q.shape[0], c, hy, hx)
+        tables, _ = entropy.table_indices(ints, self.tools.context_model(self.net.cfg.cell))
+        rows = torch.from_numpy(tables[1:].reshape(-1))
+        return torch.from_numpy(entropy.magnitude_bits()).float()[rows]
+
+    def requantized_for(self, kind: str, stage: synthesis.Stage, step: float) -> "CoefficientCoder":
+        """This coder quantized again for `stage` at `step`, by one of STAGE_REQUANT's
+        kinds: "whole" and "shrunk" (`for_stage`), "descended" (`descended`)."""
+        if kind == "descended":
+            return self.descended(stage, step)
+        if kind not in ("whole", "shrunk"):
+            raise ValueError(f"unknown requantization {kind!r}")
+        return self.for_stage(stage, step, kind == "shrunk")
+
+    def _quantizing(self, coef: Tensor) -> "CoefficientCoder":
+        """A copy of this coder (without a stage) whose quantizer codes `coef` [k, O] in
+        place of the image's coefficients, but for the constant terms (row 0: the image's,
+        which the decoder's DC prediction reads)."""
+        coef = coef.clone()
         coef[0] = self.coef[0]
         other = copy.copy(self)
         other._bases = {self._klt_on: (self.basis, coef)}
@@ -739,6 +830,15 @@ class CoefficientCoder:
                 chroma = torch.from_numpy(terms.reshape(q.shape))
             self._rdoq_last = (key, torch.from_numpy(ints.reshape(q.shape)).to(q.dtype), chroma)
         return self._rdoq_last[1]
+
+    def predicted(self, step: float) -> Tensor:
+        """[k, O] what the decoder adds to the integers × `step` at `step`: `prediction`
+        and `chroma` (float64; zeros where neither tool is on)."""
+        out = torch.zeros(self.coef.shape, dtype=torch.float64)
+        for extra in (self.prediction(step), self.chroma(step)):
+            if extra is not None:
+                out = out + extra
+        return out
 
     def chroma(self, step: float) -> Tensor | None:
         """[k, O] the chroma prediction the decoder adds at `step` (format3.chroma_prediction
@@ -871,13 +971,7 @@ class CoefficientCoder:
 
     def reconstruction(self, step: float) -> Tensor:
         """The image [C, H, W] the quantized coefficients at `step` decode to (float64)."""
-        coef = self.quantized(step) * step
-        prediction = self.prediction(step)
-        if prediction is not None:
-            coef = coef + prediction
-        chroma = self.chroma(step)
-        if chroma is not None:
-            coef = coef + chroma
+        coef = self.quantized(step) * step + self.predicted(step)
         cells = self.basis @ coef  # [n, O], coded colour space
         c, h, w = self.pixels.shape
         hy, hx = self.net.cfg.heads

@@ -282,6 +282,28 @@ def context_indices(q: np.ndarray, model: ContextModel = LEGACY) -> np.ndarray:
     return np.searchsorted(_THRESHOLDS, m, side="right")
 
 
+def table_indices(
+    q: np.ndarray, model: ContextModel, alpha: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """([K, C, Hy, Hx] the table each integer of `q` is coded with: its row's scale α plus
+    its context term, as the encoder estimates it; [K, C] the α, fitted to `q` unless
+    given)."""
+    ctx = context_indices(q, model)
+    if alpha is None:
+        alpha = fit_alpha(zigzag(q), ctx)
+    return np.minimum(alpha[:, :, None, None] + ctx, SCALES - 1), alpha
+
+
+@cache
+def magnitude_bits() -> np.ndarray:
+    """[SCALES, 64] bits of an integer of magnitude 0 … 63 under each table (`bit_costs`,
+    the mean of its two signs)."""
+    costs = bit_costs()
+    out = costs[:, 0:128:2].copy()  # zigzag(a) = 2a
+    out[:, 1:] = 0.5 * (out[:, 1:] + costs[:, 1:127:2])  # zigzag(−a) = 2a − 1
+    return out
+
+
 def rd_quantize(
     scaled: np.ndarray,
     q: np.ndarray,
@@ -299,12 +321,11 @@ def rd_quantize(
     q = q.copy()
     a_c = np.abs(scaled)
     costs = bit_costs()
-    ctx = context_indices(q, model)
-    alpha = fit_alpha(zigzag(q), ctx)  # the row scales: once (the coder refits them)
+    s, alpha = table_indices(q, model)  # the row scales α: once (the coder refits them)
     for i in range(passes):
-        ctx = ctx if i == 0 else context_indices(q, model)
+        if i:
+            s, _ = table_indices(q, model, alpha)
         z = zigzag(q)
-        s = np.minimum(alpha[:, :, None, None] + ctx, SCALES - 1)
         a = np.abs(q)
         down = np.sign(q) * np.maximum(a - 1, 0)
         bits_now = costs[s, np.minimum(z, 127)]
