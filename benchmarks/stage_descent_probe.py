@@ -16,19 +16,14 @@ RDOQ's λ; default 0). With M = 0 and one step of size 1 it is nearly `1`.
 """
 
 import argparse
-import copy
 import re
 import time
 
 import torch
 
-from benchmarks.bd_rate import load
 from benchmarks.common import md_table, write_result
-from benchmarks.stage_probe import rate_saved, slope_at
-from benchmarks.stage_requant_probe import tuned
-from mhinr.model import synthesis
-from mhinr.model.coefficients import best_coder, fit_coders, stage_hidden
-from mhinr.model.compress import Options
+from benchmarks.stage_probe import rate_saved
+from benchmarks.stage_requant_probe import staged_points, tuned
 
 VARIANT = re.compile(r"g(\d+)(?:x([\d.]+))?(?:@([\d.]+))?$")
 
@@ -47,38 +42,23 @@ def main() -> None:
     bpps = [float(b) for b in a.bpps.split(",")]
     names = a.variants.split(",")
     rows = []
-    for name in a.images.split(","):
-        img = load(name)
-        h, w = img.pixels.shape[1:]
-        coders = fit_coders(img.pixels, img.mode, Options(preset="compact", steps=0), True)
-        plain = [best_coder(coders, {"max_bytes": int(b * h * w / 8)}) for b in bpps]
-        curve = [(o.bytes, o.psnr) for _, o in plain]
-        for i, (coder, out) in enumerate(plain):
-            step = out.coded.step
-            assert step is not None
-            slope = slope_at(curve, i)
-            base = copy.copy(coder)  # the stage in place of the restoration filter, as `_staged`
-            base.post_filter, base._coded = False, None
-            stage, _ = synthesis.train(
-                base.decoded(step), base.pixels, 1e9, a.steps, stage_hidden(out.bytes)
-            )
-            b0, q0 = tuned(copy.copy(base), stage, step, a.tune)
-            row = [name, f"{out.bpp:.3f}", str(out.net.cfg.cell[0]), f"{b0} B, {q0:.2f} dB"]
-            for v in names:
-                started = time.perf_counter()
-                if v in ("1", "1s"):
-                    other = base.for_stage(stage, step, v == "1s")
-                else:
-                    m = VARIANT.match(v)
-                    assert m, f"unknown variant {v}"
-                    iters, mult, lr = int(m[1]), float(m[2] or 0), float(m[3] or 0.5)
-                    other = base.descended(stage, step, iters, mult, lr)
-                took = time.perf_counter() - started
-                b1, q1 = tuned(other, stage, step, a.tune)
-                saved = rate_saved(q1 - q0, b1 - b0, b0, slope)
-                row.append(f"{b1 - b0:+d} B, {q1 - q0:+.3f} dB: {saved:+.1f} % ({took:.0f} s)")
-            print(row, flush=True)
-            rows.append(row)
+    for p in staged_points(a.images, bpps, a.steps, a.tune):
+        base, stage, step, (b0, q0), row = p.base, p.stage, p.step, p.tuned, p.row
+        for v in names:
+            started = time.perf_counter()
+            if v in ("1", "1s"):
+                other = base.for_stage(stage, step, v == "1s")
+            else:
+                m = VARIANT.match(v)
+                assert m, f"unknown variant {v}"
+                iters, mult, lr = int(m[1]), float(m[2] or 0), float(m[3] or 0.5)
+                other = base.descended(stage, step, iters, mult, lr)
+            took = time.perf_counter() - started
+            b1, q1 = tuned(other, stage, step, a.tune)
+            saved = rate_saved(q1 - q0, b1 - b0, b0, p.slope)
+            row.append(f"{b1 - b0:+d} B, {q1 - q0:+.3f} dB: {saved:+.1f} % ({took:.0f} s)")
+        print(row, flush=True)
+        rows.append(row)
     write_result(
         f"{a.out}.md",
         f"""# The coefficients descended through the stage

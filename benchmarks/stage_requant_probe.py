@@ -31,6 +31,8 @@ they are smaller than the image's, `for_stage`'s shrink.)
 import argparse
 import copy
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 
@@ -48,6 +50,43 @@ def tuned(coder: CoefficientCoder, stage: synthesis.Stage, step: float, steps: i
     net, _ = synthesis.train(coder.decoded(step), coder.pixels, 1e9, steps, init=stage)
     coder.stage, coder._coded = net, None
     return len(coder.encode(step)), coder.quality(step)
+
+
+@dataclass
+class Point:
+    """One image and bpp target of the probes: the untrained file's coder with the stage in
+    place of its restoration filter (`base`), that stage trained, the file's step and R–D
+    slope, the baseline's (bytes, PSNR) after its further training, and the row's first
+    cells."""
+
+    base: CoefficientCoder
+    stage: synthesis.Stage
+    step: float
+    slope: float
+    tuned: tuple[int, float]
+    row: list[str]
+
+
+def staged_points(images: str, bpps: list[float], steps: int, tune: int) -> Iterator[Point]:
+    """For each image (comma-separated) and bpp target: the best untrained `compact` file,
+    its stage trained `steps` steps on its decode without the restoration filter and `tune`
+    more (the baseline the probes' columns are measured against)."""
+    for name in images.split(","):
+        img = load(name)
+        h, w = img.pixels.shape[1:]
+        coders = fit_coders(img.pixels, img.mode, Options(preset="compact", steps=0), True)
+        plain = [best_coder(coders, {"max_bytes": int(b * h * w / 8)}) for b in bpps]
+        curve = [(o.bytes, o.psnr) for _, o in plain]
+        for i, (coder, out) in enumerate(plain):
+            step = out.coded.step
+            assert step is not None
+            base = copy.copy(coder)  # the stage in place of the restoration filter, as `_staged`
+            base.post_filter, base._coded = False, None
+            hidden = stage_hidden(out.bytes)
+            stage, _ = synthesis.train(base.decoded(step), base.pixels, 1e9, steps, hidden)
+            b0, q0 = tuned(copy.copy(base), stage, step, tune)
+            row = [name, f"{out.bpp:.3f}", str(out.net.cfg.cell[0]), f"{b0} B, {q0:.2f} dB"]
+            yield Point(base, stage, step, slope_at(curve, i), (b0, q0), row)
 
 
 def main() -> None:
@@ -70,33 +109,19 @@ def main() -> None:
     ]
     names = a.betas.split(",")
     rows = []
-    for name in a.images.split(","):
-        img = load(name)
-        h, w = img.pixels.shape[1:]
-        coders = fit_coders(img.pixels, img.mode, Options(preset="compact", steps=0), True)
-        plain = [best_coder(coders, {"max_bytes": int(b * h * w / 8)}) for b in bpps]
-        curve = [(o.bytes, o.psnr) for _, o in plain]
-        for i, (coder, out) in enumerate(plain):
-            step = out.coded.step
-            assert step is not None
-            slope = slope_at(curve, i)
-            base = copy.copy(coder)  # the stage in place of the restoration filter, as `_staged`
-            base.post_filter, base._coded = False, None
-            hidden = stage_hidden(out.bytes)
-            stage, _ = synthesis.train(base.decoded(step), base.pixels, 1e9, a.steps, hidden)
-            b0, q0 = tuned(copy.copy(base), stage, step, a.tune)
-            row = [name, f"{out.bpp:.3f}", str(out.net.cfg.cell[0]), f"{b0} B, {q0:.2f} dB"]
-            for beta, rounds, shrink in betas:
-                other, net = base, stage
-                for _ in range(rounds):  # t again from the last round's decode and stage
-                    other = other.for_stage(net, step, shrink, beta)
-                    b1, q1 = tuned(other, net, step, a.tune)
-                    assert other.stage is not None
-                    net = other.stage
-                saved = rate_saved(q1 - q0, b1 - b0, b0, slope)
-                row.append(f"{b1 - b0:+d} B, {q1 - q0:+.3f} dB: {saved:+.1f} %")
-            print(row, flush=True)
-            rows.append(row)
+    for p in staged_points(a.images, bpps, a.steps, a.tune):
+        base, stage, step, (b0, q0), row = p.base, p.stage, p.step, p.tuned, p.row
+        for beta, rounds, shrink in betas:
+            other, net = base, stage
+            for _ in range(rounds):  # t again from the last round's decode and stage
+                other = other.for_stage(net, step, shrink, beta)
+                b1, q1 = tuned(other, net, step, a.tune)
+                assert other.stage is not None
+                net = other.stage
+            saved = rate_saved(q1 - q0, b1 - b0, b0, p.slope)
+            row.append(f"{b1 - b0:+d} B, {q1 - q0:+.3f} dB: {saved:+.1f} %")
+        print(row, flush=True)
+        rows.append(row)
     write_result(
         f"{a.out}.md",
         f"""# The coefficients quantized for the stage (first order)
