@@ -708,19 +708,10 @@ class CoefficientCoder:
         latents through the synthesis, priced as the entropy coder will price them; the
         quantizer (deadzone, RDOQ, chroma rows) then codes v
         (benchmarks/stage_descent_probe.py). The constant terms stay the image's."""
-        basis = self.basis.float()
-        c, h, w = self.pixels.shape
-        hy, hx = self.net.cfg.heads
-        n_y, n_x = self.net.cfg.cell
         q = self.quantized(step)
         fixed = self.predicted(step)  # what the residuals are against
         start, fixed_f = (q.double() * step + fixed).float(), fixed.float()
-        colour, mean = self.colour.float(), self.mean.float()
-
-        def image(coef: Tensor) -> Tensor:
-            coded = assemble(basis @ coef, c, hy, hx, n_y, n_x)[:, :h, :w]
-            return torch.einsum("ij,jhw->ihw", colour, coded) + mean[:, None, None]
-
+        image = self.image_of
         with torch.no_grad():
             held = self.decoded(step) - image(start)  # the deblocking and 8-bit rounding
         bits_of = self._magnitude_bits(q)  # [AC integers, 64]
@@ -971,16 +962,20 @@ class CoefficientCoder:
 
     def reconstruction(self, step: float) -> Tensor:
         """The image [C, H, W] the quantized coefficients at `step` decode to (float64)."""
-        coef = self.quantized(step) * step + self.predicted(step)
-        cells = self.basis @ coef  # [n, O], coded colour space
+        return self.image_of(self.quantized(step) * step + self.predicted(step))
+
+    def image_of(self, coef: Tensor) -> Tensor:
+        """The image [C, H, W] that coefficient values `coef` [k, O] (after the decoder's
+        predictions are added) decode to, in `coef`'s dtype: the cells' sum in the basis,
+        in the coded colour space, turned back to the image's colours."""
+        like = coef.dtype
+        cells = self.basis.to(like) @ coef  # [n, O], coded colour space
         c, h, w = self.pixels.shape
         hy, hx = self.net.cfg.heads
         n_y, n_x = self.net.cfg.cell
         coded = assemble(cells, c, hy, hx, n_y, n_x)[:, :h, :w]
-        return (
-            torch.einsum("ij,jhw->ihw", self.colour.double(), coded)
-            + self.mean.double()[:, None, None]
-        )
+        colour, mean = self.colour.to(like), self.mean.to(like)
+        return torch.einsum("ij,jhw->ihw", colour, coded) + mean[:, None, None]
 
     def search(self, target: Target, default_step: float) -> Compressed:
         """The coarsest step that meets a PSNR target, or the finest whose file fits a byte
