@@ -9,8 +9,11 @@ error after it plus m·λ times the context model's bits, then handed to the cod
 on on the new decode, as in `stage_requant_probe`, whose baseline and `1`/`1s` columns (one
 Gauss–Newton step, whole or shrunk) it shares.
 
-Variants `gN[xM][@R]`: N descent steps of size R (default 0.5) with rate weight M (× the
-RDOQ's λ; default 0). With M = 0 and one step of size 1 it is nearly `1`.
+Variants `gN[xM][@R][rK]`: N descent steps of size R (default 0.5) with rate weight M (× the
+RDOQ's λ; default 0). With M = 0 and one step of size 1 it is nearly `1`. `rK`: K rounds, each
+descending from the last round's quantized coefficients through its further-trained stage
+and training that stage `--tune`/K steps on the new decode (the same stage steps in all: the
+coefficients and the stage trained in turn, nearer a joint training).
 
     python -m benchmarks.stage_descent_probe --images kodim05,coffee --variants 1,1s,g10x0.25
 """
@@ -25,7 +28,7 @@ from benchmarks.common import md_table, write_result
 from benchmarks.stage_probe import rate_saved
 from benchmarks.stage_requant_probe import staged_points, tuned
 
-VARIANT = re.compile(r"g(\d+)(?:x([\d.]+))?(?:@([\d.]+))?$")
+VARIANT = re.compile(r"g(\d+)(?:x([\d.]+))?(?:@([\d.]+))?(?:r(\d+))?$")
 
 
 def main() -> None:
@@ -52,9 +55,16 @@ def main() -> None:
                 m = VARIANT.match(v)
                 assert m, f"unknown variant {v}"
                 iters, mult, lr = int(m[1]), float(m[2] or 0), float(m[3] or 0.5)
-                other = base.descended(stage, step, iters, mult, lr)
+                rounds, net, other = int(m[4] or 1), stage, base
+                for _ in range(rounds - 1):  # all but the last round, each with its share
+                    other = other.descended(net, step, iters, mult, lr)
+                    tuned(other, net, step, a.tune // rounds)
+                    assert other.stage is not None
+                    net = other.stage
+                other = other.descended(net, step, iters, mult, lr)
             took = time.perf_counter() - started
-            b1, q1 = tuned(other, stage, step, a.tune)
+            last = a.tune - (a.tune // rounds) * (rounds - 1) if v not in ("1", "1s") else a.tune
+            b1, q1 = tuned(other, net if v not in ("1", "1s") else stage, step, last)
             saved = rate_saved(q1 - q0, b1 - b0, b0, p.slope)
             row.append(f"{b1 - b0:+d} B, {q1 - q0:+.3f} dB: {saved:+.1f} % ({took:.0f} s)")
         print(row, flush=True)
@@ -68,8 +78,9 @@ def main() -> None:
 2 threads. Each row: the best untrained `compact` file for the bpp target, its stage trained
 {a.steps} steps (in place of the restoration filter) and {a.tune} more on the decode; then,
 for each variant, the AC coefficients quantized at the same step for its target (`1`: one
-Gauss–Newton step, `1s` shrunk, as `for_stage`; `gN…`: N descent steps, see the module),
-the stage trained {a.tune} more steps on that decode: bytes and dB against the first, the
+Gauss–Newton step, `1s` shrunk, as `for_stage`; `gN…`: N descent steps, see the module;
+`…rK`: K rounds of descent, each followed by its share of the further training), the stage
+trained {a.tune} more steps on that decode in all: bytes and dB against the first, the
 rate saved at the file's own R–D slope (positive: fewer bytes) and the target's seconds.
 
 {md_table(["image", "bpp", "cell", "file with its stage", *names], rows)}
