@@ -10,7 +10,10 @@ random); then on each test image, priced against its `compact` file without a st
 * ``own``: the stage trained on the image alone, as `compact` does (its bytes in the file);
 * ``prior``: the generic stage as it is (no bytes: a decoder would ship it);
 * ``tuned``: the generic stage trained further on the image (`--tune` steps; its bytes in
-  the file, as a whole stage: a file coding only its change would cost fewer).
+  the file, as a whole stage: a file coding only its change would cost fewer);
+* ``Δk`` (`--deltas`): that tuned stage coded as its change from the prior — each weight
+  rounded to the prior's plus an integer times k of the prior's row unit, those integers
+  range-coded (`entropy.encode_values`; the scales are the prior's: no bytes).
 
     python -m benchmarks.stage_prior_probe --train kodim02,kodim07 --test kodim05 --steps 2000
 
@@ -18,6 +21,7 @@ Steps, not seconds: a busy machine gives the same numbers, only later.
 """
 
 import argparse
+import copy
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -29,7 +33,7 @@ import torch.nn.functional as F
 from benchmarks.common import md_table, write_result
 from benchmarks.stage_probe import priced, rate_saved, scored, untrained_files
 from mhinr.model import synthesis
-from mhinr.model.codec import stage_bytes
+from mhinr.model.codec import entropy, stage_bytes
 from mhinr.model.coefficients import stage_hidden
 
 StageT = TypeVar("StageT", bound=synthesis.Stage)
@@ -51,6 +55,25 @@ def train_generic(
         return (x,), y
 
     return fit(synthesis.Stage(pairs[0][0].shape[0], hidden), batch, steps)
+
+
+def delta_coded(
+    tuned: synthesis.Stage, prior: synthesis.Stage, k: int
+) -> tuple[synthesis.Stage, int]:
+    """`tuned` as a file coding its change from `prior` would hold it: each weight the
+    prior's plus an integer times k of the prior's unit for its row (the bias's finer unit
+    for the bias), and those integers' bytes (`entropy.encode_values`, a 4-byte header)."""
+    net, ints = copy.deepcopy(tuned), []
+    with torch.no_grad():
+        for conv, base in zip(net.layers(), prior.layers(), strict=True):
+            held, _, scale = synthesis._quantized_rows(base, synthesis.LEVELS, prior.bias_shift)
+            unit = torch.ones_like(held)
+            unit[:, -1] = 2.0**-prior.bias_shift
+            unit = unit * scale * k
+            q = torch.round((synthesis._rows(conv).double() - held) / unit)
+            synthesis._load_rows(conv, held + q * unit)
+            ints.append(q.flatten().numpy().astype(np.int64))
+    return net, 4 + len(entropy.encode_values(np.concatenate(ints)))
 
 
 def fit(
@@ -120,11 +143,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8000, help="the generic and the own stages'")
     ap.add_argument("--tune", type=int, default=2000, help="steps of `tuned` from the prior")
     ap.add_argument("--hidden", type=int, default=16, help="the generic stage's channels")
+    ap.add_argument("--deltas", default="", help="k of the Δk columns, comma-separated")
     ap.add_argument("--out", default="stage_prior_probe")
     a = ap.parse_args()
     torch.set_num_threads(2)
     t0 = time.perf_counter()
     bpps = [float(b) for b in a.bpps.split(",")]
+    deltas = [int(k) for k in a.deltas.split(",") if k]
     data = {}
     for name in a.train.split(",") + a.test.split(","):
         img, files = untrained_files(name, bpps)
@@ -148,21 +173,26 @@ def main() -> None:
             row.append(price(scored(own, before, original), len(stage_bytes(own))))
             row.append(price(scored(generic, before, original), 0))
             row.append(price(scored(tuned, before, original), len(stage_bytes(tuned))))
+            for k in deltas:
+                net, nbytes = delta_coded(tuned, generic, k)
+                row.append(price(scored(net, before, original), nbytes))
             print(row, flush=True)
             rows.append(row)
+    heads = [f"Δ{k}" for k in deltas]
     text = f"""# A shipped stage against the stage each file trains
 
 `python -m benchmarks.stage_prior_probe --train {a.train} --test {a.test} --bpps {a.bpps}
---steps {a.steps} --tune {a.tune} --hidden {a.hidden}`: {(time.perf_counter() - t0) / 60:.1f}
-min, 2 threads. Each cell: the PSNR gain over the `compact` file without a stage (which
-has the linear restoration filter, whose bytes any stage saves), the stage's bytes, and the
-rate that saves at the file's own R–D slope (positive: fewer bytes at equal PSNR). *own*:
-trained on the image alone ({a.steps} steps, the shipped width for the file's size);
-*prior*: one {a.hidden}-channel stage a target trained on the training images' decodes,
-shipped (0 bytes); *tuned*: the prior trained {a.tune} more steps on the image (a whole
-stage's bytes).
+--steps {a.steps} --tune {a.tune} --hidden {a.hidden} --deltas {a.deltas}`:
+{(time.perf_counter() - t0) / 60:.1f} min, 2 threads. Each cell: the PSNR gain over the
+`compact` file without a stage (which has the linear restoration filter, whose bytes any
+stage saves), the stage's bytes, and the rate that saves at the file's own R–D slope
+(positive: fewer bytes at equal PSNR). *own*: trained on the image alone ({a.steps} steps,
+the shipped width for the file's size); *prior*: one {a.hidden}-channel stage a target
+trained on the training images' decodes, shipped (0 bytes); *tuned*: the prior trained
+{a.tune} more steps on the image (a whole stage's bytes); *Δk*: that tuned stage coded as
+its change from the prior on k times the prior's grid (see the module).
 
-{md_table(["image", "bpp", "dB", "filter B", "own", "prior", "tuned"], rows)}
+{md_table(["image", "bpp", "dB", "filter B", "own", "prior", "tuned", *heads], rows)}
 """
     write_result(f"{a.out}.md", text)
 
