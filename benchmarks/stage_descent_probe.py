@@ -13,7 +13,8 @@ Variants `gN[xM][@R][rK]`: N descent steps of size R (default 0.5) with rate wei
 RDOQ's λ; default 0). With M = 0 and one step of size 1 it is nearly `1`. `rK`: K rounds, each
 descending from the last round's quantized coefficients through its further-trained stage
 and training that stage `--tune`/K steps on the new decode (the same stage steps in all: the
-coefficients and the stage trained in turn, nearer a joint training).
+coefficients and the stage trained in turn, nearer a joint training). `d`: the constant terms
+descend too (their plain gradient step, no rate), where otherwise they stay the image's.
 
     python -m benchmarks.stage_descent_probe --images kodim05,coffee --variants 1,1s,g10x0.25
 """
@@ -28,7 +29,7 @@ from benchmarks.common import md_table, write_result
 from benchmarks.stage_probe import rate_saved
 from benchmarks.stage_requant_probe import staged_points, tuned
 
-VARIANT = re.compile(r"g(\d+)(?:x([\d.]+))?(?:@([\d.]+))?(?:r(\d+))?$")
+VARIANT = re.compile(r"g(\d+)(?:x([\d.]+))?(?:@([\d.]+))?(?:r(\d+))?(d)?$")
 
 
 def main() -> None:
@@ -57,11 +58,11 @@ def main() -> None:
                 iters, mult, lr = int(m[1]), float(m[2] or 0), float(m[3] or 0.5)
                 rounds, net, other = int(m[4] or 1), stage, base
                 for _ in range(rounds - 1):  # all but the last round, each with its share
-                    other = other.descended(net, step, iters, mult, lr)
+                    other = other.descended(net, step, iters, mult, lr, bool(m[5]))
                     tuned(other, net, step, a.tune // rounds)
                     assert other.stage is not None
                     net = other.stage
-                other = other.descended(net, step, iters, mult, lr)
+                other = other.descended(net, step, iters, mult, lr, bool(m[5]))
             took = time.perf_counter() - started
             last = a.tune - (a.tune // rounds) * (rounds - 1) if v not in ("1", "1s") else a.tune
             b1, q1 = tuned(other, net if v not in ("1", "1s") else stage, step, last)

@@ -316,6 +316,12 @@ STAGE_REQUANT_AGAIN = 1
 DESCENT_STEPS = 10
 DESCENT_LR = 0.5
 DESCENT_RATE = 0.25
+# … and whether the cells' constant terms descend too (their gradient step, no rate; they are
+# coded on their own, and the residuals' prediction is made from them as quantized): +4.2 %
+# of rate saved against +3.5 % at eight points of four photos, better at seven
+# (benchmarks/results/stage_descent_probe_dc.md); end to end −0.75 % BD-rate on eight photos
+# (results/codec_stage_descent_dc.md)
+DESCENT_DC = True
 
 
 def stage_seconds(options: Options) -> float | None:
@@ -690,6 +696,7 @@ class CoefficientCoder:
         steps: int = DESCENT_STEPS,
         rate: float = DESCENT_RATE,
         lr: float = DESCENT_LR,
+        dc: bool = DESCENT_DC,
     ) -> "CoefficientCoder":
         """A copy of this coder (without a stage) that quantizes, in place of the image's AC
         coefficients, values v moved by `steps` steps of gradient descent (step size `lr`)
@@ -707,7 +714,9 @@ class CoefficientCoder:
         is nearly t), this takes several, as overfitted codecs (Cool-chic, C3) train their
         latents through the synthesis, priced as the entropy coder will price them; the
         quantizer (deadzone, RDOQ, chroma rows) then codes v
-        (benchmarks/stage_descent_probe.py). The constant terms stay the image's."""
+        (benchmarks/stage_descent_probe.py). `dc`: the constant terms descend too (a plain
+        gradient step: their bits are not the context model's tables'), else they stay the
+        image's."""
         q = self.quantized(step)
         fixed = self.predicted(step)  # what the residuals are against
         start, fixed_f = (q.double() * step + fixed).float(), fixed.float()
@@ -719,8 +728,8 @@ class CoefficientCoder:
         v = start
         for _ in range(steps):
             v = v.detach().requires_grad_(True)
-            err = stage((image(torch.cat([start[:1], v[1:]])) + held)[None])[0] - target
-            (grad,) = torch.autograd.grad(0.5 * (err * err).sum(), v)
+            err = stage((image(v if dc else torch.cat([start[:1], v[1:]])) + held)[None])[0]
+            (grad,) = torch.autograd.grad(0.5 * ((err - target) ** 2).sum(), v)
             with torch.no_grad():  # then the rate's step, towards the residual's zero only
                 r = (v - lr * grad - fixed_f)[1:] / step
                 a = r.abs().reshape(-1).clamp(max=62.999)
@@ -728,8 +737,8 @@ class CoefficientCoder:
                 slope = bits_of.gather(1, lo + 1)[:, 0] - bits_of.gather(1, lo)[:, 0]
                 shrink = (lr * 0.5 * rate * RDOQ_LAMBDA * slope.clamp_min(0)).reshape(r.shape)
                 r = torch.sign(r) * (r.abs() - shrink).clamp_min(0)
-                v = torch.cat([start[:1], fixed_f[1:] + r * step])
-        return self._quantizing(v.detach().double())
+                v = torch.cat([v[:1] - lr * grad[:1] if dc else start[:1], fixed_f[1:] + r * step])
+        return self._quantizing(v.detach().double(), keep_dc=not dc)
 
     def _magnitude_bits(self, q: Tensor) -> Tensor:
         """[AC integers of `q`, 64] the bits of a magnitude 0 … 63 under each one's table
@@ -749,12 +758,13 @@ class CoefficientCoder:
             raise ValueError(f"unknown requantization {kind!r}")
         return self.for_stage(stage, step, kind == "shrunk")
 
-    def _quantizing(self, coef: Tensor) -> "CoefficientCoder":
+    def _quantizing(self, coef: Tensor, keep_dc: bool = True) -> "CoefficientCoder":
         """A copy of this coder (without a stage) whose quantizer codes `coef` [k, O] in
-        place of the image's coefficients, but for the constant terms (row 0: the image's,
-        which the decoder's DC prediction reads)."""
+        place of the image's coefficients, but for the constant terms where `keep_dc` (row
+        0: the image's)."""
         coef = coef.clone()
-        coef[0] = self.coef[0]
+        if keep_dc:
+            coef[0] = self.coef[0]
         other = copy.copy(self)
         other._bases = {self._klt_on: (self.basis, coef)}
         other.stage, other._coded = None, None
