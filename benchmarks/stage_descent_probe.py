@@ -50,13 +50,14 @@ def main() -> None:
         base, stage, step, (b0, q0), row = p.base, p.stage, p.step, p.tuned, p.row
         for v in names:
             started = time.perf_counter()
+            rounds, net = 1, stage
             if v in ("1", "1s"):
                 other = base.for_stage(stage, step, v == "1s")
             else:
                 m = VARIANT.match(v)
                 assert m, f"unknown variant {v}"
                 iters, mult, lr = int(m[1]), float(m[2] or 0), float(m[3] or 0.5)
-                rounds, net, other = int(m[4] or 1), stage, base
+                rounds, other = int(m[4] or 1), base
                 for _ in range(rounds - 1):  # all but the last round, each with its share
                     other = other.descended(net, step, iters, mult, lr, bool(m[5]))
                     tuned(other, net, step, a.tune // rounds)
@@ -64,8 +65,7 @@ def main() -> None:
                     net = other.stage
                 other = other.descended(net, step, iters, mult, lr, bool(m[5]))
             took = time.perf_counter() - started
-            last = a.tune - (a.tune // rounds) * (rounds - 1) if v not in ("1", "1s") else a.tune
-            b1, q1 = tuned(other, net if v not in ("1", "1s") else stage, step, last)
+            b1, q1 = tuned(other, net, step, a.tune - (a.tune // rounds) * (rounds - 1))
             saved = rate_saved(q1 - q0, b1 - b0, b0, p.slope)
             row.append(f"{b1 - b0:+d} B, {q1 - q0:+.3f} dB: {saved:+.1f} % ({took:.0f} s)")
         print(row, flush=True)
