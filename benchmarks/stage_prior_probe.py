@@ -67,9 +67,7 @@ def delta_coded(
     with torch.no_grad():
         for conv, base in zip(net.layers(), prior.layers(), strict=True):
             held, _, scale = synthesis._quantized_rows(base, synthesis.LEVELS, prior.bias_shift)
-            unit = torch.ones_like(held)
-            unit[:, -1] = 2.0**-prior.bias_shift
-            unit = unit * scale * k
+            unit = synthesis.row_units(scale, held.shape[1], prior.bias_shift) * k
             q = torch.round((synthesis._rows(conv).double() - held) / unit)
             synthesis._load_rows(conv, held + q * unit)
             ints.append(q.flatten().numpy().astype(np.int64))

@@ -728,8 +728,8 @@ class CoefficientCoder:
         v = start
         for _ in range(steps):
             v = v.detach().requires_grad_(True)
-            err = stage((image(v if dc else torch.cat([start[:1], v[1:]])) + held)[None])[0]
-            (grad,) = torch.autograd.grad(0.5 * ((err - target) ** 2).sum(), v)
+            err = stage((image(v) + held)[None])[0] - target  # row 0 is start's unless dc
+            (grad,) = torch.autograd.grad(0.5 * (err * err).sum(), v)
             with torch.no_grad():  # then the rate's step, towards the residual's zero only
                 r = (v - lr * grad - fixed_f)[1:] / step
                 a = r.abs().reshape(-1).clamp(max=62.999)
@@ -737,7 +737,7 @@ class CoefficientCoder:
                 slope = bits_of.gather(1, lo + 1)[:, 0] - bits_of.gather(1, lo)[:, 0]
                 shrink = (lr * 0.5 * rate * RDOQ_LAMBDA * slope.clamp_min(0)).reshape(r.shape)
                 r = torch.sign(r) * (r.abs() - shrink).clamp_min(0)
-                v = torch.cat([v[:1] - lr * grad[:1] if dc else start[:1], fixed_f[1:] + r * step])
+                v = torch.cat([v[:1] - lr * grad[:1] if dc else v[:1], fixed_f[1:] + r * step])
         return self._quantizing(v.detach().double(), keep_dc=not dc)
 
     def _magnitude_bits(self, q: Tensor) -> Tensor:

@@ -211,12 +211,18 @@ def _quantized_rows(
     scale = rows[:, :-1].abs().amax(1, keepdim=True) / levels
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     scale = scale.to(torch.float16).double().clamp_min(2.0**-24)
-    unit = torch.ones_like(rows)
-    unit[:, -1] = 2.0**-bias_shift
-    unit = unit * scale
+    unit = row_units(scale, rows.shape[1], bias_shift)
     q = torch.round(rows / unit)
     q[:, :-1] = q[:, :-1].clamp(-levels - 1, levels + 1)
     return q * unit, q, scale
+
+
+def row_units(scale: Tensor, width: int, bias_shift: int) -> Tensor:
+    """[out, width] the unit of each value of a layer's rows (weights, then the bias): the
+    row's `scale` [out, 1], the bias's finer by 2^bias_shift."""
+    unit = torch.ones(len(scale), width, dtype=scale.dtype)
+    unit[:, -1] = 2.0**-bias_shift
+    return unit * scale
 
 
 def quantize_(net: Stage, levels: int = LEVELS) -> tuple[np.ndarray, np.ndarray]:
