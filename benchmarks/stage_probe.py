@@ -8,7 +8,8 @@ its decode, each variant one at a time:
 * ``nN``: N steps of training (a run that a busy machine does not change);
 * ``hN``: N hidden channels; ``sN``: N seconds of training; ``lN``: integer weights within
   ±N; ``qF``: the last fraction F of the steps straight-through at the quantized weights;
-  ``dN``: the middle layer depthwise 3×3 with dilation N.
+  ``dN``: the middle layer depthwise 3×3 with dilation N; ``bN``: N crops a step;
+  ``w``: the hidden channels the encoder gives a file of this size.
 
 Each stage is priced at the file's own R–D slope (dB per doubling of the bytes, between
 neighbouring targets): rate saved = 1 − 2^(−gain/slope) − Δbytes/bytes.
@@ -24,6 +25,7 @@ import torch
 from benchmarks.bd_rate import load
 from mhinr.model import synthesis
 from mhinr.model.codec import entropy, filter_bytes, stage_bytes
+from mhinr.model.coefficients import stage_hidden
 from mhinr.model.compress import Options, compress_sweep
 from mhinr.model.images import to_uint8
 from mhinr.model.metrics import psnr
@@ -97,8 +99,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--steps", type=int, default=0, help="steps instead of seconds (0: seconds)")
     ap.add_argument("--variants", default="after,instead")
+    ap.add_argument(
+        "--threads", type=int, default=2, help="torch threads (1: as codec_stage --jobs 2 has)"
+    )
     a = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
+    batch = synthesis.BATCH  # the encoder's crops a step, unless a variant says otherwise
     bpps = [float(b) for b in a.bpps.split(",")]
     for name in a.images.split(","):
         img, files = untrained_files(name, bpps)
@@ -112,10 +118,13 @@ def main() -> None:
                     seconds = 1e9
                 dilation = synthesis.DILATION
                 synthesis.QAT_FRACTION = 0.1
+                synthesis.BATCH = batch
                 parts = v.split(":")
                 for p in parts[1:]:
                     value = float(p[1:] or 0)
-                    if p[0] == "h":
+                    if p == "w":  # the encoder's width for this file
+                        hidden = stage_hidden(o.bytes)
+                    elif p[0] == "h":
                         hidden = int(value)
                     elif p[0] == "s":
                         seconds = value
@@ -127,6 +136,8 @@ def main() -> None:
                         synthesis.QAT_FRACTION = value
                     elif p[0] == "d":
                         dilation = int(value)
+                    elif p[0] == "b":  # crops a step
+                        synthesis.BATCH = int(value)
                 instead = parts[0] == "instead"
                 x = before if instead else after
                 net, steps = synthesis.train(

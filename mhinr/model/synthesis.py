@@ -39,7 +39,10 @@ from mhinr.model.codec.format3 import STAGE_BIAS_SHIFT, StageRecord
 HIDDEN = 8
 LEVELS = 15  # integer weights within ±LEVELS (4 bits and a sign); 31 cost ~25 % more bytes
 CROP = 64  # training crops (pixels a side) …
-BATCH = 8  # … this many a step
+# … this many a step. 4, not 8 (until 2026-12-07): twice the steps a second at nearly the same
+# pixels a second, which in the encoder's 45 s gained +0.02 … +0.07 dB at 1 bpp (16 channels)
+# and −0.05 … +0.01 at 0.25 bpp (8) on four photos (benchmarks/results/stage_probe.md)
+BATCH = 4
 LR = 2e-3  # Adam, cosine-decayed over the budget (5e-3: +0.04 dB less on kodim23, kodim05)
 # 0: the middle layer mixes the channels pixel by pixel (1×1); d > 0: it filters each
 # channel over a 3×3 grid d pixels apart (depthwise), which widens what a pixel sees from
@@ -51,6 +54,9 @@ QAT_FRACTION = 0.1
 # a row's bias is stored in units of its scale / 2^BIAS_SHIFT, finer than its weights
 # (format3.FLAG2_STAGE_BIAS says why)
 BIAS_SHIFT = STAGE_BIAS_SHIFT
+# training runs with the channels innermost (torch.channels_last): oneDNN's convolutions of so
+# few channels are faster so, by the same arithmetic (benchmarks/stage_step_speed.py)
+CHANNELS_LAST = True
 
 
 class Stage(torch.nn.Module):
@@ -129,7 +135,10 @@ def train(
     else:
         net = Stage(decoded.shape[0], hidden, dilation).to(device)
     x_all, y_all = decoded.float().to(device), original.float().to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    if CHANNELS_LAST:
+        net = net.to(memory_format=torch.channels_last)
+    # fused: one kernel for the whole update (~5 % more steps a second on CPU)
+    opt = torch.optim.Adam(net.parameters(), lr=LR, fused=True)
     torch.set_flush_denormal(True)  # tiny gradients: ~10 % more steps a second
     try:
         step = _steps(
@@ -137,7 +146,7 @@ def train(
         )
     finally:
         torch.set_flush_denormal(False)
-    net = net.cpu().eval()
+    net = net.cpu().to(memory_format=torch.contiguous_format).eval()
     quantize_(net, levels)
     return net, step
 
@@ -154,6 +163,8 @@ def _steps(net, opt, x_all, y_all, gen, seconds, max_steps, progress, should_sto
         for group in opt.param_groups:
             group["lr"] = LR * 0.5 * (1 + math.cos(math.pi * frac))
         x, y = random_crops(gen, x_all, y_all)
+        if CHANNELS_LAST:
+            x = x.contiguous(memory_format=torch.channels_last)
         quantized = frac >= 1 - QAT_FRACTION
         if quantized:  # straight-through: forward and gradients at the quantized weights
             saved = [p.detach().clone() for p in net.parameters()]
