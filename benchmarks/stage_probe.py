@@ -106,6 +106,8 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     batch = synthesis.BATCH  # the encoder's crops a step, unless a variant says otherwise
     bpps = [float(b) for b in a.bpps.split(",")]
+    if len(bpps) < 2:
+        ap.error("--bpps needs two targets at least: a file's R–D slope is read between them")
     for name in a.images.split(","):
         img, files = untrained_files(name, bpps)
         pixels = img.pixels

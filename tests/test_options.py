@@ -69,7 +69,7 @@ def test_the_page_gets_each_option_from_the_spec(client):
         (Options(preset="fast"), ["16-pixel cells", "nothing trained", "default quantizer"]),
         (Options(preset="compact", bpp=0.5), ["8, 12, 16-pixel", "0.5 bpp", "trained stage"]),
         (Options(preset="compact", steps=0), ["no trained stage"]),
-        (Options(preset="max", target_psnr=30), ["30 dB", "3x3 or 7x7", "80,000 steps"]),
+        (Options(preset="max", target_psnr=30), ["30 dB", "3x3 or 7x7", "160,000 steps"]),
         (Options(preset="paper"), ["64x64 heads", "2,000 steps", "weights file"]),
         (Options(preset="fast", width=16), ["relu body, 2x16", "60 steps"]),
         (Options(preset="upscale"), ["exactly", "shipped upscaler", "nothing is trained"]),

@@ -283,9 +283,9 @@ def compress_sweep(
 # steps and flattens (benchmarks/results/codec_stage.md); `time_budget_s` and `steps` set it.
 STAGE_SECONDS = {"compact": 45.0, "max": 240.0}
 # … and its steps (whichever ends first), so that a GPU does the same work in seconds: about
-# what 2 CPU cores trained in that time when a step was 8 crops (synthesis.BATCH); twice that
-# since a step is 4, the same pixels
-STAGE_STEPS = {"compact": 16000, "max": 80000}
+# what 2 CPU cores trained in that time when a step was 8 crops (synthesis.BATCH); as many
+# pixels since a step is fewer crops
+STAGE_STEPS = {p: n * 8 // synthesis.BATCH for p, n in {"compact": 8000, "max": 40000}.items()}
 # bytes a stage of synthesis.HIDDEN channels is assumed to take before it is trained (a byte
 # target's first step; a wider one in proportion)
 STAGE_BYTES_GUESS = 400

@@ -54,13 +54,13 @@ PRESET_INFO: dict[str, dict] = {
     "compact": {
         "summary": "the cosine codec, then a small ReLU network (the trained stage) trained on "
         "the decoded image and kept where it makes the file smaller",
-        "trains": "the stage: 515 weights, up to 45 s or 16,000 steps",
+        "trains": "the stage: 515 weights, up to 45 s or 32,000 steps",
         "time": "about a minute",
         "takes": [*TARGETS, "steps", "time_budget_s", "seed"],
     },
     "max": {
         "summary": "compact, also trying larger restoration filters and training the stage longer",
-        "trains": "the stage: up to 4 minutes or 80,000 steps",
+        "trains": "the stage: up to 4 minutes or 160,000 steps",
         "time": "several minutes",
         "takes": [*TARGETS, "steps", "time_budget_s", "seed"],
     },

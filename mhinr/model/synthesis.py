@@ -39,10 +39,11 @@ from mhinr.model.codec.format3 import STAGE_BIAS_SHIFT, StageRecord
 HIDDEN = 8
 LEVELS = 15  # integer weights within ±LEVELS (4 bits and a sign); 31 cost ~25 % more bytes
 CROP = 64  # training crops (pixels a side) …
-# … this many a step. 4, not 8 (until 2026-12-07): twice the steps a second at nearly the same
-# pixels a second, which in the encoder's 45 s gained +0.02 … +0.07 dB at 1 bpp (16 channels)
-# and −0.05 … +0.01 at 0.25 bpp (8) on four photos (benchmarks/results/stage_probe.md)
-BATCH = 4
+# … this many a step. Fewer crops, more steps at nearly the same pixels a second: in the
+# encoder's 45 s, 4 instead of 8 gained +0.02 … +0.07 dB at 1 bpp (16 channels) and 2 instead of
+# 4 another +0.04 on average at 1–1.5 bpp; at 0.15–0.25 bpp (8 channels) both were even
+# (benchmarks/results/stage_probe.md, 2026-12-07). 8 until 2026-12-07
+BATCH = 2
 LR = 2e-3  # Adam, cosine-decayed over the budget (5e-3: +0.04 dB less on kodim23, kodim05)
 # 0: the middle layer mixes the channels pixel by pixel (1×1); d > 0: it filters each
 # channel over a 3×3 grid d pixels apart (depthwise), which widens what a pixel sees from
@@ -135,8 +136,8 @@ def train(
     else:
         net = Stage(decoded.shape[0], hidden, dilation).to(device)
     x_all, y_all = decoded.float().to(device), original.float().to(device)
-    if CHANNELS_LAST:
-        net = net.to(memory_format=torch.channels_last)
+    if CHANNELS_LAST:  # (torch's stubs lack Module.to's memory_format)
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     # fused: one kernel for the whole update (~5 % more steps a second on CPU)
     opt = torch.optim.Adam(net.parameters(), lr=LR, fused=True)
     torch.set_flush_denormal(True)  # tiny gradients: ~10 % more steps a second
@@ -146,7 +147,7 @@ def train(
         )
     finally:
         torch.set_flush_denormal(False)
-    net = net.cpu().to(memory_format=torch.contiguous_format).eval()
+    net = net.cpu().to(memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
     quantize_(net, levels)
     return net, step
 
