@@ -38,7 +38,15 @@ from mhinr.model.codec.colour import colour_transform
 from mhinr.model.fit import FitConfig, Progress, fit_projection, prepare_target
 from mhinr.model.metrics import psnr
 from mhinr.model.network import MultiHeadINR, assemble, build_network, split_cells
-from mhinr.model.presets import MAX_BUDGET_S, MAX_STEPS, Arch, Options, grid
+from mhinr.model.presets import (
+    MAX_BUDGET_S,
+    MAX_STEPS,
+    STAGE_SECONDS,
+    STAGE_STEPS,
+    Arch,
+    Options,
+    grid,
+)
 from mhinr.model.ratecontrol import Compressed, Target, better, boundary, finish, target_of
 from mhinr.model.render import render
 
@@ -278,14 +286,6 @@ def compress_sweep(
     return outs
 
 
-# The trained stage's training budget (model/synthesis.py), seconds a target: `compact` and
-# `max` train it unless a trained body was asked for, `fast` never. The gain grows with the
-# steps and flattens (benchmarks/results/codec_stage.md); `time_budget_s` and `steps` set it.
-STAGE_SECONDS = {"compact": 45.0, "max": 240.0}
-# … and its steps (whichever ends first), so that a GPU does the same work in seconds: about
-# what 2 CPU cores trained in that time when a step was 8 crops (synthesis.BATCH); as many
-# pixels since a step is fewer crops
-STAGE_STEPS = {p: n * 8 // synthesis.BATCH for p, n in {"compact": 8000, "max": 40000}.items()}
 # bytes a stage of synthesis.HIDDEN channels is assumed to take before it is trained (a byte
 # target's first step; a wider one in proportion)
 STAGE_BYTES_GUESS = 400

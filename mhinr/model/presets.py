@@ -35,8 +35,19 @@ from dataclasses import dataclass
 
 from mhinr.model.codec import Quantization
 from mhinr.model.network import BodyKind, ModelKind
+from mhinr.model.synthesis import BATCH as STAGE_BATCH
 from mhinr.model.upscale import MAX_PIXELS as UPSCALE_MAX_PIXELS
 from mhinr.model.upscale import MIN_SIDE as UPSCALE_MIN_SIDE
+
+# The trained stage's training budget (model/synthesis.py, model/coefficients.py), seconds a
+# target: `compact` and `max` train it unless a trained body was asked for, `fast` never. The
+# gain grows with the steps and flattens (benchmarks/results/codec_stage.md); `time_budget_s`
+# and `steps` set it.
+STAGE_SECONDS = {"compact": 45.0, "max": 240.0}
+# … and its steps (whichever ends first), so that a GPU does the same work in seconds: about
+# what 2 CPU cores trained in that time when a step was 8 crops (synthesis.BATCH); as many
+# pixels since a step is fewer crops
+STAGE_STEPS = {p: n * 8 // STAGE_BATCH for p, n in {"compact": 8000, "max": 40000}.items()}
 
 PRESETS = ("paper", "compact", "fast", "max", "upscale")
 TARGETS = ("target_psnr", "max_bytes", "bpp")
@@ -54,13 +65,15 @@ PRESET_INFO: dict[str, dict] = {
     "compact": {
         "summary": "the cosine codec, then a small ReLU network (the trained stage) trained on "
         "the decoded image and kept where it makes the file smaller",
-        "trains": "the stage: 515 weights, up to 45 s or 32,000 steps",
+        "trains": f"the stage: 515 weights, up to {STAGE_SECONDS['compact']:.0f} s or "
+        f"{STAGE_STEPS['compact']:,} steps",
         "time": "about a minute",
         "takes": [*TARGETS, "steps", "time_budget_s", "seed"],
     },
     "max": {
         "summary": "compact, also trying larger restoration filters and training the stage longer",
-        "trains": "the stage: up to 4 minutes or 160,000 steps",
+        "trains": f"the stage: up to {STAGE_SECONDS['max'] / 60:.0f} minutes or "
+        f"{STAGE_STEPS['max']:,} steps",
         "time": "several minutes",
         "takes": [*TARGETS, "steps", "time_budget_s", "seed"],
     },

@@ -142,7 +142,7 @@ class JobOptions(FitSpec):
     def to_options(self, device: str = "cpu", default_budget_s: float | None = None) -> Options:
         given = self.model_dump()
         # the service's default budget for the fits that have no budget of their own: the
-        # codec presets' trained stage has its preset's (model/coefficients.STAGE_SECONDS)
+        # codec presets' trained stage has its preset's (model/presets.STAGE_SECONDS)
         # and `fast` and `upscale` train nothing
         own = self.preset in ("compact", "fast", "max", "upscale")
         if given["time_budget_s"] is None and default_budget_s is not None and not own:
