@@ -55,9 +55,6 @@ QAT_FRACTION = 0.1
 # a row's bias is stored in units of its scale / 2^BIAS_SHIFT, finer than its weights
 # (format3.FLAG2_STAGE_BIAS says why)
 BIAS_SHIFT = STAGE_BIAS_SHIFT
-# training runs with the channels innermost (torch.channels_last): oneDNN's convolutions of so
-# few channels are faster so, by the same arithmetic (benchmarks/stage_step_speed.py)
-CHANNELS_LAST = True
 
 
 class Stage(torch.nn.Module):
@@ -136,8 +133,10 @@ def train(
     else:
         net = Stage(decoded.shape[0], hidden, dilation).to(device)
     x_all, y_all = decoded.float().to(device), original.float().to(device)
-    if CHANNELS_LAST:  # (torch's stubs lack Module.to's memory_format)
-        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    # training runs with the channels innermost: oneDNN's convolutions of so few channels are
+    # faster so, for the same arithmetic (benchmarks/stage_step_speed.py; torch's stubs lack
+    # Module.to's memory_format)
+    net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     # fused: one kernel for the whole update (~5 % more steps a second on CPU)
     opt = torch.optim.Adam(net.parameters(), lr=LR, fused=True)
     torch.set_flush_denormal(True)  # tiny gradients: ~10 % more steps a second
@@ -147,7 +146,7 @@ def train(
         )
     finally:
         torch.set_flush_denormal(False)
-    net = net.cpu().to(memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
+    net = net.cpu().to(memory_format=torch.contiguous_format).eval()
     quantize_(net, levels)
     return net, step
 
@@ -164,8 +163,7 @@ def _steps(net, opt, x_all, y_all, gen, seconds, max_steps, progress, should_sto
         for group in opt.param_groups:
             group["lr"] = LR * 0.5 * (1 + math.cos(math.pi * frac))
         x, y = random_crops(gen, x_all, y_all)
-        if CHANNELS_LAST:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)  # as the network's weights
         quantized = frac >= 1 - QAT_FRACTION
         if quantized:  # straight-through: forward and gradients at the quantized weights
             saved = [p.detach().clone() for p in net.parameters()]
