@@ -9,7 +9,8 @@ its decode, each variant one at a time:
 * ``hN``: N hidden channels; ``sN``: N seconds of training; ``lN``: integer weights within
   ±N; ``qF``: the last fraction F of the steps straight-through at the quantized weights;
   ``dN``: the middle layer depthwise 3×3 with dilation N; ``bN``: N crops a step;
-  ``w``: the hidden channels the encoder gives a file of this size.
+  ``w``: the hidden channels the encoder gives a file of this size; ``rF``: Adam's learning
+  rate F (synthesis.LR).
 
 Each stage is priced at the file's own R–D slope (dB per doubling of the bytes, between
 neighbouring targets): rate saved = 1 − 2^(−gain/slope) − Δbytes/bytes.
@@ -105,6 +106,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     batch = synthesis.BATCH  # the encoder's crops a step, unless a variant says otherwise
+    lr = synthesis.LR
     bpps = [float(b) for b in a.bpps.split(",")]
     if len(bpps) < 2:
         ap.error("--bpps needs two targets at least: a file's R–D slope is read between them")
@@ -121,6 +123,7 @@ def main() -> None:
                 dilation = synthesis.DILATION
                 synthesis.QAT_FRACTION = 0.1
                 synthesis.BATCH = batch
+                synthesis.LR = lr
                 parts = v.split(":")
                 for p in parts[1:]:
                     value = float(p[1:] or 0)
@@ -140,6 +143,8 @@ def main() -> None:
                         dilation = int(value)
                     elif p[0] == "b":  # crops a step
                         synthesis.BATCH = int(value)
+                    elif p[0] == "r":
+                        synthesis.LR = value
                 instead = parts[0] == "instead"
                 x = before if instead else after
                 net, steps = synthesis.train(
