@@ -137,7 +137,9 @@ def test_compact_trains_the_stage_and_keeps_it_only_where_it_pays():
     shown = [(p.step, p.total) for p in reports if p.phase == "stage"]
     assert shown[-1] == (400, 400)  # every part of the budget spent, the last one said so
     assert [s for s, _ in shown] == sorted(s for s, _ in shown)
-    kinds = (None, *coefficients.STAGE_REQUANT, *(f"{k} ×2" for k in coefficients.STAGE_REQUANT))
+    rounds = range(2, coefficients.STAGE_REQUANT_AGAIN + 2)  # "×2", "×3": the rounds that paid
+    again = (f"{k} ×{n}" for k in coefficients.STAGE_REQUANT for n in rounds)
+    kinds = (None, *coefficients.STAGE_REQUANT, *again)
     assert stage["requantized"] in kinds
     assert 0 < stage["steps"] / stage["seconds"] < stage["steps_per_s"]  # training alone
     assert out.met and out.bytes <= 0.5 * 192 * 256 / 8

@@ -99,8 +99,9 @@ def _coefficients(opt: Options, h: int, w: int, target: Target) -> Plan:
         if coefficients.STAGE_REQUANT:
             requant = (
                 "; then the coefficients quantized again for what the stage makes of them "
-                "and the stage trained on with them, a second time where the first paid, "
-                "the better file kept"
+                "and the stage trained on with them, "
+                f"{coefficients.STAGE_REQUANT_AGAIN + 1} rounds in all, each from the best file "
+                "so far, the better file kept"
             )
         lines.append(
             f"then {trains} trained on the decoded image in place of the filter: up to "
