@@ -310,8 +310,8 @@ STAGE_REQUANT_SHARE = 0.1
 # (benchmarks/results/stage_requant_probe.md); the better file is kept. 2 since 2026-12-07
 # (fourteenth session): a third round from the best file so far, the better file kept again; at
 # today's ~20,000 stage steps it saved more than two rounds at 7 of 8 points
-# (results/stage_descent_probe_rounds_b.md), and end to end −0.30 % (better on 7; kodim15 +0.30 %) on eight Kodak photos
-# (docs/codec.md, "A third round")
+# (results/stage_descent_probe_rounds_b.md), and end to end −0.30 % on eight Kodak photos
+# (better on 7; kodim15 +0.30 %; docs/codec.md, "A third round")
 STAGE_REQUANT_AGAIN = 2
 # `descended`'s steps, step size and rate weight (× RDOQ_LAMBDA): +2.8 % of rate saved on
 # average at eight points of four photos against +1.9 % for the one Gauss–Newton step
@@ -441,8 +441,8 @@ def _requantized(
     budget; then STAGE_REQUANT_AGAIN times the best of them quantized again in the same way
     for its own further-trained stage — or, where none beat `out`, `out`'s stage trained
     on — with the same share, the better file kept: (the best file, its stage, its kind —
-    one of STAGE_REQUANT's, with " ×2" or " ×3" after further rounds that paid, or None —, the steps and
-    seconds of that further training)."""
+    one of STAGE_REQUANT's, with " ×2" or " ×3" after further rounds that paid, or None —,
+    the steps and seconds of that further training)."""
     assert trained.stage is not None
     stage, at = trained.stage, out.coded.step or step  # where the search put the file
     steps, seconds, parts = 0, 0.0, requant_parts()
