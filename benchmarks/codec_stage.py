@@ -127,11 +127,11 @@ def main() -> None:
     )
     ap.add_argument(
         "--requant",
-        choices=("on", "once", "thrice", "off", "gauss-newton"),
+        choices=("on", "once", "twice", "thrice", "off", "gauss-newton"),
         default="on",
         help="the coefficients quantized again for the trained stage (coefficients."
-        "STAGE_REQUANT and STAGE_REQUANT_AGAIN, the default), in one round only (once) or "
-        "up to three (thrice: the winner quantized again twice, each kept where it pays), "
+        "STAGE_REQUANT and STAGE_REQUANT_AGAIN, the default: three rounds since 2026-12-07), "
+        "in one round only (once), two (twice: the default until then) or three (thrice), "
         "or not (off: the stage trained on its whole budget), or with the one Gauss–Newton "
         "step's kinds of 2026-12-06 (whole and shrunk) in place of the descent",
     )
@@ -145,8 +145,8 @@ def main() -> None:
         coefficients.STAGE_REQUANT = ("whole", "shrunk")
     if args.requant == "once":
         coefficients.STAGE_REQUANT_AGAIN = 0
-    if args.requant == "thrice":
-        coefficients.STAGE_REQUANT_AGAIN = 2
+    if args.requant in ("twice", "thrice"):
+        coefficients.STAGE_REQUANT_AGAIN = 1 if args.requant == "twice" else 2
     if args.speed:
         write_result(f"{args.out}_speed.md", speed())
         return
