@@ -135,8 +135,17 @@ def main() -> None:
         "or not (off: the stage trained on its whole budget), or with the one Gauss–Newton "
         "step's kinds of 2026-12-06 (whole and shrunk) in place of the descent",
     )
+    ap.add_argument(
+        "--stage-seconds",
+        type=float,
+        help="the stage's training budget a target (presets.STAGE_SECONDS; its step cap, "
+        "STAGE_STEPS, unchanged)",
+    )
     args = ap.parse_args()
     from mhinr.model import coefficients
+
+    if args.stage_seconds:
+        coefficients.STAGE_SECONDS[args.preset] = args.stage_seconds
 
     coefficients.STAGE_ON_DEBLOCKED = args.stage_on == "deblocked"
     if args.requant == "off":
