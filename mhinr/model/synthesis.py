@@ -230,7 +230,7 @@ def _quantized_rows(
 def row_units(scale: Tensor, width: int, bias_shift: int) -> Tensor:
     """[out, width] the unit of each value of a layer's rows (weights, then the bias): the
     row's `scale` [out, 1], the bias's finer by 2^bias_shift."""
-    unit = torch.ones(len(scale), width, dtype=scale.dtype)
+    unit = torch.ones(len(scale), width, dtype=scale.dtype, device=scale.device)
     unit[:, -1] = 2.0**-bias_shift
     return unit * scale
 
