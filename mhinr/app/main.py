@@ -27,7 +27,7 @@ log = logging.getLogger("mhinr.api")
 DESCRIPTION = """Code an image as a **multi-head implicit neural representation**, then render
 it at any size or download it as a compressed `.inr` file. The default preset, `compact`,
 codes each cell of the image with fixed cosine features (a transform codec, seconds) and then
-trains a small ReLU network on the decoded image (about 45 s on a CPU, far less on a GPU),
+trains a small ReLU network on the decoded image (up to 60 s on a CPU, far less on a GPU),
 keeping it where it makes the file smaller at equal quality; `fast` trains nothing; `upscale`
 keeps the image and enlarges it with a multi-head ReLU network mhinr ships (trained once, on
 other photos).

@@ -56,7 +56,7 @@ class FitSpec(BaseModel):
         "compact",
         description="compact: smallest file for the quality: the cosine codec (three cell "
         "sizes tried with a target), then a small ReLU stage trained on the decoded image "
-        "(about 45 s a target on a CPU, kept where it pays for its bytes); fast: the cosine "
+        "(up to 60 s a target on a CPU, kept where it pays for its bytes); fast: the cosine "
         "codec alone, nothing trained, a few seconds; max: compact with more restoration "
         "filters tried and the stage trained up to 4 minutes; paper: the paper's network; "
         "upscale: keeps the image exactly and enlarges it with mhinr's shipped upscaler "

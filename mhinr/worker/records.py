@@ -61,8 +61,8 @@ class JobMetrics(BaseModel):
         description="compact and max: the trained stage — steps, seconds, training steps a "
         "second, bytes, hidden channels (8, or 16 for a larger file), "
         "multiplications a pixel, whether the file kept it, whether its coefficients were "
-        "quantized again for the stage (requantized: descended, shrunk or whole, with ×2 after a "
-        "second round, or null), and the file "
+        "quantized again for the stage (requantized: descended, shrunk or whole, with ×2 or ×3 "
+        "after further rounds that paid, or null), and the file "
         "with and without it",
     )
     upscale: dict | None = Field(
