@@ -73,7 +73,7 @@ PRESET_INFO: dict[str, dict] = {
         "the decoded image and kept where it makes the file smaller",
         "trains": f"the stage: {stage_counts(3, STAGE_HIDDEN)[0]} weights (more for a larger "
         f"file), up to {STAGE_SECONDS['compact']:.0f} s or {STAGE_STEPS['compact']:,} steps",
-        "time": "about a minute and a half",
+        "time": "1–2 minutes",
         "takes": [*TARGETS, "steps", "time_budget_s", "seed"],
     },
     "max": {
