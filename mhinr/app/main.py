@@ -18,23 +18,24 @@ from mhinr.app.observability import Metrics
 from mhinr.app.routes import health, jobs, page, render
 from mhinr.app.settings import ApiSettings, get_api_settings
 from mhinr.app.upload_limit import UploadLimit
+from mhinr.model.presets import STAGE_SECONDS
 from mhinr.worker.celery_app import FIT_TASK, create_celery
 from mhinr.worker.jobs import JobService
 from mhinr.worker.store import make_store
 
 log = logging.getLogger("mhinr.api")
 
-DESCRIPTION = """Code an image as a **multi-head implicit neural representation**, then render
+DESCRIPTION = f"""Code an image as a **multi-head implicit neural representation**, then render
 it at any size or download it as a compressed `.inr` file. The default preset, `compact`,
 codes each cell of the image with fixed cosine features (a transform codec, seconds) and then
-trains a small ReLU network on the decoded image (up to 60 s on a CPU, far less on a GPU),
-keeping it where it makes the file smaller at equal quality; `fast` trains nothing; `upscale`
-keeps the image and enlarges it with a multi-head ReLU network mhinr ships (trained once, on
-other photos).
+trains a small ReLU network on the decoded image (up to {STAGE_SECONDS["compact"]:.0f} s on a
+CPU, far less on a GPU), keeping it where it makes the file smaller at equal quality; `fast`
+trains nothing; `upscale` keeps the image and enlarges it with a multi-head ReLU network mhinr
+ships (trained once, on other photos).
 
 1. `POST /fit` with a multipart `file` (and options) → `202` with the job id and links.
-2. `GET /jobs/{id}` (or follow `/jobs/{id}/events`) until `succeeded`.
-3. `GET /render?job={id}&size=1024`, `GET /jobs/{id}/metrics`, `GET /jobs/{id}/model`.
+2. `GET /jobs/{{id}}` (or follow `/jobs/{{id}}/events`) until `succeeded`.
+3. `GET /render?job={{id}}&size=1024`, `GET /jobs/{{id}}/metrics`, `GET /jobs/{{id}}/model`.
 """
 
 

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from mhinr.model.presets import TARGETS, Options
+from mhinr.model.presets import STAGE_SECONDS, TARGETS, Options
 
 HEADS_PATTERN = r"^[0-9]{1,4}([xX][0-9]{1,4})?$"
 
@@ -56,9 +56,10 @@ class FitSpec(BaseModel):
         "compact",
         description="compact: smallest file for the quality: the cosine codec (three cell "
         "sizes tried with a target), then a small ReLU stage trained on the decoded image "
-        "(up to 60 s a target on a CPU, kept where it pays for its bytes); fast: the cosine "
-        "codec alone, nothing trained, a few seconds; max: compact with more restoration "
-        "filters tried and the stage trained up to 4 minutes; paper: the paper's network; "
+        f"(up to {STAGE_SECONDS['compact']:.0f} s a target on a CPU, kept where it pays for its "
+        "bytes); fast: the cosine codec alone, nothing trained, a few seconds; max: compact "
+        "with more restoration filters tried and the stage trained up to "
+        f"{STAGE_SECONDS['max'] / 60:.0f} minutes; paper: the paper's network; "
         "upscale: keeps the image exactly and enlarges it with mhinr's shipped upscaler "
         "network (trained once on other photos; nothing trained per image, a second or two). "
         "GET /presets describes each",
