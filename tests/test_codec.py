@@ -22,7 +22,7 @@ from mhinr.model.codec import (
 from mhinr.model.coefficients import RDOQ_LAMBDA
 from mhinr.model.compress import Options, compress
 from mhinr.model.fit import FitConfig, fit
-from mhinr.model.metrics import psnr
+from mhinr.model.metrics import psnr, ssim
 from mhinr.model.network import build_network
 from mhinr.model.ratecontrol import boundary, finish
 from mhinr.model.render import render
@@ -174,6 +174,12 @@ def test_coefficient_storage_reports_the_real_files_numbers(channels, mode):
     assert out.bpp == pytest.approx(8 * len(out.data) / (48 * 64))
     assert out.psnr > 30
     assert rendered.shape == (channels, 48, 64)
+    # the search measures the files it compares without SSIM; the file returned has the SSIM
+    # of what it decodes to
+    assert out.ssim == pytest.approx(ssim(rendered, img))
+    budget = compress(img, mode, Options(preset="fast", max_bytes=out.bytes // 2))
+    back = render(decode(budget.data)[0], (48, 64))
+    assert budget.ssim == pytest.approx(ssim(back, img)) and budget.ssim < out.ssim
 
 
 def test_rate_control_meets_a_byte_budget_and_a_psnr_target():

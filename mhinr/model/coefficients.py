@@ -36,7 +36,7 @@ from mhinr.model.codec import (
 )
 from mhinr.model.codec.colour import colour_transform
 from mhinr.model.fit import FitConfig, Progress, fit_projection, prepare_target
-from mhinr.model.metrics import psnr
+from mhinr.model.metrics import psnr, ssim
 from mhinr.model.network import MultiHeadINR, assemble, build_network, split_cells
 from mhinr.model.presets import (
     MAX_BUDGET_S,
@@ -281,7 +281,8 @@ def compress_sweep(
         if stage_seconds(options) and not (should_stop is not None and should_stop()):
             out = _staged(coder, out, target, options, progress, should_stop)
         outs.append(out)
-    for out in outs:
+    for out in outs:  # the files compared on the way were measured without it
+        out.ssim = ssim(render(out.net, (h, w)), pixels)
         out.seconds = time.perf_counter() - start
     return outs
 
@@ -375,7 +376,7 @@ def _staged(
     stage, steps = _train_stage(trained.decoded(step), *args, share=share, last=last)
     training_s = time.perf_counter() - started
     trained.stage, trained._coded = stage, None
-    out = trained.search(search, DEFAULT_STEP)
+    out = trained.search(search, DEFAULT_STEP, with_ssim=False)
     out, stage, requantized, more, more_s = _requantized(
         trained, out, search, step, options, hidden, progress, should_stop, steps
     )
@@ -413,7 +414,7 @@ def _stage_step(
     if "max_bytes" in target:  # room for the stage's bytes: a coarser step
         room = STAGE_BYTES_GUESS * hidden // synthesis.HIDDEN
         guess: Target = {**target, "max_bytes": max(1, target["max_bytes"] - room)}
-        step = trained.search(guess, DEFAULT_STEP).coded.step
+        step = trained.search(guess, DEFAULT_STEP, with_ssim=False).coded.step
         assert step is not None
     return step
 
@@ -517,7 +518,7 @@ def _tuned(
     seconds = time.perf_counter() - started
     other = copy.copy(other)  # `coder` keeps its own stage
     other.stage, other._coded = tuned, None
-    return other, tuned, other.search(search, DEFAULT_STEP), steps, seconds
+    return other, tuned, other.search(search, DEFAULT_STEP, with_ssim=False), steps, seconds
 
 
 def _train_stage(
@@ -583,7 +584,7 @@ def best_coder(
     for coder in coders:
         if best is not None and should_stop is not None and should_stop():
             break
-        out = coder.search(target, DEFAULT_STEP)
+        out = coder.search(target, DEFAULT_STEP, with_ssim=False)
         if coded is not None:
             coded(out)
         if best is None or better(out, best[1], target):
@@ -992,14 +993,16 @@ class CoefficientCoder:
         colour, mean = self.colour.to(like), self.mean.to(like)
         return torch.einsum("ij,jhw->ihw", colour, coded) + mean[:, None, None]
 
-    def search(self, target: Target, default_step: float) -> Compressed:
+    def search(self, target: Target, default_step: float, with_ssim: bool = True) -> Compressed:
         """The coarsest step that meets a PSNR target, or the finest whose file fits a byte
         budget, on log(step), quality and size both falling as the step grows
-        (ratecontrol.boundary: regula falsi, ~5 steps tried where bisection took 10).
-        Quality is computed from the coefficients, size by coding; the chosen file is then
-        decoded and measured, and a PSNR target missed by rounding is met with a finer step."""
+        (ratecontrol.boundary: regula falsi, ~5 steps tried where bisection took 10), from
+        `default_step`. Quality is computed from the coefficients, size by coding; the chosen
+        file is then decoded and measured (its SSIM too where `with_ssim`: ~0.5 s for a
+        Kodak image, which the files that are only compared need not spend), and a PSNR
+        target missed by rounding is met with a finer step."""
         if not target:
-            return finish(self.encode(default_step), self.pixels, target)
+            return finish(self.encode(default_step), self.pixels, target, with_ssim)
         by_psnr = "psnr" in target
 
         def g(step: float) -> float:  # falls as the step grows; ≥ 0 / < 0 where a target holds
@@ -1023,7 +1026,7 @@ class CoefficientCoder:
         finally:
             self.rdoq, self.tools = rdoq, tools
         if good is None:  # unreachable: the closest we can get
-            return finish(self.encode(math.exp(end)), self.pixels, target)
+            return finish(self.encode(math.exp(end)), self.pixels, target, with_ssim)
         if rdoq or tools.chroma:  # … then their step, a little finer (they save bytes)
             finer = good + math.log(RDOQ_BRACKET)
             tol = abs(math.log(RDOQ_BRACKET)) / 8
@@ -1033,10 +1036,10 @@ class CoefficientCoder:
                 refined, _ = find(good - math.log(RDOQ_BRACKET) / 2, good, math.log(2.0), tol)
             good = refined if refined is not None else (finer if by_psnr else good)
         step = math.exp(good)
-        out = finish(self.encode(step), self.pixels, target)
+        out = finish(self.encode(step), self.pixels, target, with_ssim)
         for _ in range(4):
             if out.met:
                 break
             step *= 0.97
-            out = finish(self.encode(step), self.pixels, target)
+            out = finish(self.encode(step), self.pixels, target, with_ssim)
         return out
