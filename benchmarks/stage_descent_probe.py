@@ -15,6 +15,8 @@ descending from the last round's quantized coefficients through its further-trai
 and training that stage `--tune`/K steps on the new decode (the same stage steps in all: the
 coefficients and the stage trained in turn, nearer a joint training). `d`: the constant terms
 descend too (their plain gradient step, no rate), where otherwise they stay the image's.
+`lF`: each round's further training starts at F times Adam's rate (synthesis.LR; 1: as the
+first training).
 
     python -m benchmarks.stage_descent_probe --images kodim05,coffee --variants 1,1s,g10x0.25
 """
@@ -29,7 +31,7 @@ from benchmarks.common import md_table, write_result
 from benchmarks.stage_probe import rate_saved
 from benchmarks.stage_requant_probe import staged_points, tuned
 
-VARIANT = re.compile(r"g(\d+)(?:x([\d.]+))?(?:@([\d.]+))?(?:r(\d+))?(d)?$")
+VARIANT = re.compile(r"g(\d+)(?:x([\d.]+))?(?:@([\d.]+))?(?:r(\d+))?(d)?(?:l([\d.]+))?$")
 
 
 def main() -> None:
@@ -50,7 +52,7 @@ def main() -> None:
         base, stage, step, (b0, q0), row = p.base, p.stage, p.step, p.tuned, p.row
         for v in names:
             started = time.perf_counter()
-            rounds, net = 1, stage
+            rounds, net, rate = 1, stage, 1.0
             if v in ("1", "1s"):
                 other = base.for_stage(stage, step, v == "1s")
             else:
@@ -58,14 +60,15 @@ def main() -> None:
                 assert m, f"unknown variant {v}"
                 iters, mult, lr = int(m[1]), float(m[2] or 0), float(m[3] or 0.5)
                 rounds, other = int(m[4] or 1), base
+                rate = float(m[6] or 1)
                 for _ in range(rounds - 1):  # all but the last round, each with its share
                     other = other.descended(net, step, iters, mult, lr, bool(m[5]))
-                    tuned(other, net, step, a.tune // rounds)
+                    tuned(other, net, step, a.tune // rounds, rate)
                     assert other.stage is not None
                     net = other.stage
                 other = other.descended(net, step, iters, mult, lr, bool(m[5]))
             took = time.perf_counter() - started
-            b1, q1 = tuned(other, net, step, a.tune - (a.tune // rounds) * (rounds - 1))
+            b1, q1 = tuned(other, net, step, a.tune - (a.tune // rounds) * (rounds - 1), rate)
             saved = rate_saved(q1 - q0, b1 - b0, b0, p.slope)
             row.append(f"{b1 - b0:+d} B, {q1 - q0:+.3f} dB: {saved:+.1f} % ({took:.0f} s)")
         print(row, flush=True)

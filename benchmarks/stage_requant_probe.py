@@ -44,10 +44,14 @@ from mhinr.model.coefficients import CoefficientCoder, best_coder, fit_coders, s
 from mhinr.model.compress import Options
 
 
-def tuned(coder: CoefficientCoder, stage: synthesis.Stage, step: float, steps: int):
+def tuned(
+    coder: CoefficientCoder, stage: synthesis.Stage, step: float, steps: int, lr: float = 1.0
+):
     """(bytes, PSNR) of `coder`'s file at `step` with `stage` trained `steps` more steps on
-    its decode."""
-    net, _ = synthesis.train(coder.decoded(step), coder.pixels, 1e9, steps, init=stage)
+    its decode (`lr`: Adam's rate, × synthesis.LR)."""
+    net, _ = synthesis.train(
+        coder.decoded(step), coder.pixels, 1e9, steps, init=stage, lr=synthesis.LR * lr
+    )
     coder.stage, coder._coded = net, None
     return len(coder.encode(step)), coder.quality(step)
 

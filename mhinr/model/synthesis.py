@@ -119,12 +119,14 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     levels: int = LEVELS,
     init: Stage | None = None,
+    lr: float = LR,
 ) -> tuple[Stage, int]:
     """A stage trained to map `decoded` to `original` (both [C, H, W] in [0, 1]) on random
     CROP² crops, Adam with a cosine schedule over `seconds` (or `max_steps`, whichever ends
     first), then quantized (`quantize_`). (the stage, its steps). `progress(step, seconds,
     net)` is called about once a second. `init`: start from a copy of that stage (its
-    `hidden` and `dilation`) instead of `Stage`'s start."""
+    `hidden` and `dilation`) instead of `Stage`'s start; `lr`: Adam's rate at the start of
+    the schedule."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     if init is not None:
@@ -138,11 +140,11 @@ def train(
     # Module.to's memory_format)
     net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     # fused: one kernel for the whole update (~5 % more steps a second on CPU)
-    opt = torch.optim.Adam(net.parameters(), lr=LR, fused=True)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, fused=True)
     torch.set_flush_denormal(True)  # tiny gradients: ~10 % more steps a second
     try:
         step = _steps(
-            net, opt, x_all, y_all, gen, seconds, max_steps, progress, should_stop, levels
+            net, opt, x_all, y_all, gen, seconds, max_steps, progress, should_stop, levels, lr
         )
     finally:
         torch.set_flush_denormal(False)
@@ -151,7 +153,9 @@ def train(
     return net, step
 
 
-def _steps(net, opt, x_all, y_all, gen, seconds, max_steps, progress, should_stop, levels) -> int:
+def _steps(
+    net, opt, x_all, y_all, gen, seconds, max_steps, progress, should_stop, levels, lr
+) -> int:
     """The training loop of `train`; the steps taken."""
     start = last = time.perf_counter()
     step = 0
@@ -161,7 +165,7 @@ def _steps(net, opt, x_all, y_all, gen, seconds, max_steps, progress, should_sto
         if frac >= 1 or (should_stop is not None and should_stop()):
             break
         for group in opt.param_groups:
-            group["lr"] = LR * 0.5 * (1 + math.cos(math.pi * frac))
+            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * frac))
         x, y = random_crops(gen, x_all, y_all)
         x = x.contiguous(memory_format=torch.channels_last)  # as the network's weights
         quantized = frac >= 1 - QAT_FRACTION
