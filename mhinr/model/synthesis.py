@@ -119,14 +119,15 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     levels: int = LEVELS,
     init: Stage | None = None,
-    lr: float = LR,
+    lr: float | None = None,
 ) -> tuple[Stage, int]:
     """A stage trained to map `decoded` to `original` (both [C, H, W] in [0, 1]) on random
     CROP² crops, Adam with a cosine schedule over `seconds` (or `max_steps`, whichever ends
     first), then quantized (`quantize_`). (the stage, its steps). `progress(step, seconds,
     net)` is called about once a second. `init`: start from a copy of that stage (its
     `hidden` and `dilation`) instead of `Stage`'s start; `lr`: Adam's rate at the start of
-    the schedule."""
+    the schedule (LR, read at the call: the probes set it)."""
+    lr = LR if lr is None else lr
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     if init is not None:
