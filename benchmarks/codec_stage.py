@@ -141,8 +141,17 @@ def main() -> None:
         help="the stage's training budget a target (presets.STAGE_SECONDS; its step cap, "
         "STAGE_STEPS, unchanged)",
     )
+    ap.add_argument(
+        "--prior",
+        choices=("on", "off"),
+        default="on",
+        help="the stage's first training starts from the shipped stage prior "
+        "(coefficients.STAGE_FROM_PRIOR, the default since 2026-12-07) or from the identity",
+    )
     args = ap.parse_args()
     from mhinr.model import coefficients
+
+    coefficients.STAGE_FROM_PRIOR = args.prior == "on"
 
     if args.stage_seconds:
         coefficients.STAGE_SECONDS[args.preset] = args.stage_seconds

@@ -281,3 +281,55 @@ def test_committed_file_with_a_stage_still_decodes_to_its_psnr():
     assert psnr(render(net, (coded.height, coded.width)), astronaut_crop()) == pytest.approx(
         expected, abs=0.01
     )
+
+
+def test_the_first_training_starts_from_the_shipped_prior_for_its_width(monkeypatch):
+    """model/stage_prior.py: a prior for each width the encoder trains, RGB only, its bytes
+    checked against the hash it ships with; `compact` hands it to the stage's first
+    training."""
+    from mhinr.model import stage_prior
+
+    wide = coefficients.STAGE_HIDDEN_WIDE
+    assert set(stage_prior.PRIORS) == {wide}  # 8 channels gained nothing from one
+    net = stage_prior.load(wide)
+    assert net is not None and net.hidden == wide and net.channels == 3
+    assert net is not stage_prior.load(wide)  # each caller its own
+    fresh = synthesis.Stage(3, wide)
+    assert not torch.allclose(net.inner.weight, fresh.inner.weight)  # the prior's features
+    x = torch.rand(1, 3, 20, 20)
+    with torch.no_grad():
+        assert torch.equal(net(x), x)  # … and still the identity's start: never worse than x
+    assert stage_prior.load(wide, channels=1) is None  # a grey image: none
+    assert stage_prior.load(synthesis.HIDDEN) is None
+    inits = []
+    real = coefficients._train_stage
+
+    def spy(*args, **kwargs):
+        inits.append(kwargs.get("init"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(coefficients, "_train_stage", spy)
+    img = astronaut_crop()[:, :96, :128]
+    monkeypatch.setattr(coefficients, "STAGE_WIDE_BYTES", 1)  # this small file counts as large
+    compress(img, "RGB", Options(preset="compact", bpp=0.5, steps=20))
+    first = inits[0]
+    assert first is not None
+    assert torch.equal(first.inner.weight, stage_prior.load(wide).inner.weight)
+    monkeypatch.setattr(coefficients, "STAGE_FROM_PRIOR", False)
+    before = len(inits)
+    compress(img, "RGB", Options(preset="compact", bpp=0.5, steps=20))
+    assert inits[before] is None  # from the identity
+
+
+def test_a_stage_prior_whose_bytes_changed_is_refused(monkeypatch):
+    from mhinr.model import stage_prior
+
+    wide = coefficients.STAGE_HIDDEN_WIDE
+    name, _ = stage_prior.PRIORS[wide]
+    monkeypatch.setitem(stage_prior.PRIORS, wide, (name, "0" * 64))
+    stage_prior._tensors.cache_clear()
+    try:
+        with pytest.raises(stage_prior.StagePriorError, match="not the stage prior"):
+            stage_prior.load(wide)
+    finally:
+        stage_prior._tensors.cache_clear()

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mhinr.model import synthesis
+from mhinr.model import stage_prior, synthesis
 from mhinr.model.codec import (
     STORAGE_VERSION,
     Coded,
@@ -314,6 +314,9 @@ STAGE_REQUANT_SHARE = 0.1
 # (results/stage_descent_probe_rounds_b.md), and end to end −0.30 % on eight Kodak photos
 # (better on 7; kodim15 +0.30 %; docs/codec.md, "A third round")
 STAGE_REQUANT_AGAIN = 2
+# the stage's first training starts from the shipped stage trained on other photos' decodes
+# (model/stage_prior.py) where there is one for its width, not from the identity
+STAGE_FROM_PRIOR = True
 # `descended`'s steps, step size and rate weight (× RDOQ_LAMBDA): +2.8 % of rate saved on
 # average at eight points of four photos against +1.9 % for the one Gauss–Newton step
 # ("whole"), more at seven of them (benchmarks/results/stage_descent_probe_c.md); a weight
@@ -373,7 +376,9 @@ def _staged(
     started = time.perf_counter()
     share, last = 1 - STAGE_REQUANT_SHARE * requant_parts(), not STAGE_REQUANT
     args = (coder.pixels, options, hidden, progress, should_stop)
-    stage, steps = _train_stage(trained.decoded(step), *args, share=share, last=last)
+    init = stage_prior.load(hidden, coder.pixels.shape[0]) if STAGE_FROM_PRIOR else None
+    decoded = trained.decoded(step)
+    stage, steps = _train_stage(decoded, *args, share=share, init=init, last=last)
     training_s = time.perf_counter() - started
     trained.stage, trained._coded = stage, None
     out = trained.search(search, DEFAULT_STEP, with_ssim=False)
