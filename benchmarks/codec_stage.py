@@ -144,9 +144,9 @@ def main() -> None:
     ap.add_argument(
         "--prior",
         choices=("on", "off"),
-        default="on",
-        help="the stage's first training starts from the shipped stage prior "
-        "(coefficients.STAGE_FROM_PRIOR, the default since 2026-12-07) or from the identity",
+        default="off",
+        help="the stage's first training starts from the shipped stage prior's features "
+        "(coefficients.STAGE_FROM_PRIOR; not the default) or from Stage's own start",
     )
     args = ap.parse_args()
     from mhinr.model import coefficients

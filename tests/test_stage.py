@@ -285,8 +285,8 @@ def test_committed_file_with_a_stage_still_decodes_to_its_psnr():
 
 def test_the_first_training_starts_from_the_shipped_prior_for_its_width(monkeypatch):
     """model/stage_prior.py: a prior for each width the encoder trains, RGB only, its bytes
-    checked against the hash it ships with; `compact` hands it to the stage's first
-    training."""
+    checked against the hash it ships with; with STAGE_FROM_PRIOR (off by default)
+    `compact` hands it to the stage's first training."""
     from mhinr.model import stage_prior
 
     wide = coefficients.STAGE_HIDDEN_WIDE
@@ -311,6 +311,7 @@ def test_the_first_training_starts_from_the_shipped_prior_for_its_width(monkeypa
     monkeypatch.setattr(coefficients, "_train_stage", spy)
     img = astronaut_crop()[:, :96, :128]
     monkeypatch.setattr(coefficients, "STAGE_WIDE_BYTES", 1)  # this small file counts as large
+    monkeypatch.setattr(coefficients, "STAGE_FROM_PRIOR", True)
     compress(img, "RGB", Options(preset="compact", bpp=0.5, steps=20))
     first = inits[0]
     assert first is not None

@@ -314,9 +314,12 @@ STAGE_REQUANT_SHARE = 0.1
 # (results/stage_descent_probe_rounds_b.md), and end to end −0.30 % on eight Kodak photos
 # (better on 7; kodim15 +0.30 %; docs/codec.md, "A third round")
 STAGE_REQUANT_AGAIN = 2
-# the stage's first training starts from the shipped stage trained on other photos' decodes
-# (model/stage_prior.py) where there is one for its width, not from the identity
-STAGE_FROM_PRIOR = True
+# True: the stage's first training starts from the features of a stage trained on other
+# photos' decodes (model/stage_prior.py) where there is one for its width, not from Stage's
+# own start. Off: +0.65 points of rate saved at 15,000 steps of the first training
+# (results/stage_start_probe.md), but end to end +0.17 % on kodim02 and kodim08 (worse; its
+# run trained ~15 % fewer steps, by the machine: docs/codec.md, "A shipped start, again")
+STAGE_FROM_PRIOR = False
 # `descended`'s steps, step size and rate weight (× RDOQ_LAMBDA): +2.8 % of rate saved on
 # average at eight points of four photos against +1.9 % for the one Gauss–Newton step
 # ("whole"), more at seven of them (benchmarks/results/stage_descent_probe_c.md); a weight

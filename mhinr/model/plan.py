@@ -7,7 +7,7 @@ cannot disagree."""
 
 from dataclasses import dataclass, field
 
-from mhinr.model import coefficients, synthesis
+from mhinr.model import coefficients, stage_prior, synthesis
 from mhinr.model.codec import postfilter
 from mhinr.model.presets import Options, check_options, weights_arch
 from mhinr.model.ratecontrol import Target, target_of
@@ -103,8 +103,14 @@ def _coefficients(opt: Options, h: int, w: int, target: Target) -> Plan:
                 f"{coefficients.STAGE_REQUANT_AGAIN + 1} rounds in all, each from the best file "
                 "so far, the better file kept"
             )
+        start = ""
+        if coefficients.STAGE_FROM_PRIOR and coefficients.STAGE_HIDDEN_WIDE in stage_prior.PRIORS:
+            start = (
+                f" (the {coefficients.STAGE_HIDDEN_WIDE}-channel one from features learnt on "
+                "other photos' decodes)"
+            )
         lines.append(
-            f"then {trains} trained on the decoded image in place of the filter: up to "
+            f"then {trains} trained on the decoded image{start} in place of the filter: up to "
             f"{steps:,} steps or {stage:g} s a target{requant}; kept only where it pays: "
             + ("a better file for the target" if target else "the same PSNR in fewer bytes")
         )

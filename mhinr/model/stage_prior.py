@@ -12,11 +12,13 @@ same way (so a prior can change without a format change). The prior gives the fi
 layers (the features); the output layer starts at zero, as Stage's own does, so that the
 stage still starts as the identity and is never worse than its input.
 
-Measured (`benchmarks/results/stage_prior_probe.md`: 15,000 steps, four photos at 0.25 and
-1 bpp, two seeds): from the prior's features, 16 channels saved +0.4 … +1.3 % more rate
-at 1 bpp than from Stage's start (seed to seed the same point moves by up to 1.3 %); 8
-channels at 0.25 bpp gained nothing on average (−0.4 … +0.6), so there is a prior for 16
-channels only.
+Measured (`benchmarks/results/stage_start_probe.md`; 15,000 steps, about the first
+training's share of the minute, two seeds): from this prior's features the 16-channel stage
+saved +0.65 points more rate than from the identity on average over ten points of four
+photos at 0.5–1.5 bpp (better at all ten, +0.13 … +1.20). Priors for 8 channels, tried at
+0.25 bpp, gained nothing on average, so there is one for 16 channels only. End to end the
+gain did not show (docs/codec.md, "A shipped start, again"), so the encoder uses the prior
+only with coefficients.STAGE_FROM_PRIOR (off by default; `benchmarks.codec_stage --prior on`).
 
 The pairs: the photographs of `upscale_prior.PHOTO_SETS` ("lomiri" and "wallpapers", from
 Debian's packages), each scaled to 768 pixels on its longer side (Kodak's scale), its
