@@ -380,8 +380,7 @@ def _staged(
     share, last = 1 - STAGE_REQUANT_SHARE * requant_parts(), not STAGE_REQUANT
     args = (coder.pixels, options, hidden, progress, should_stop)
     init = stage_prior.load(hidden, coder.pixels.shape[0]) if STAGE_FROM_PRIOR else None
-    decoded = trained.decoded(step)
-    stage, steps = _train_stage(decoded, *args, share=share, init=init, last=last)
+    stage, steps = _train_stage(trained.decoded(step), *args, share=share, init=init, last=last)
     training_s = time.perf_counter() - started
     trained.stage, trained._coded = stage, None
     out = trained.search(search, DEFAULT_STEP, with_ssim=False)

@@ -103,20 +103,23 @@ def _coefficients(opt: Options, h: int, w: int, target: Target) -> Plan:
                 f"{coefficients.STAGE_REQUANT_AGAIN + 1} rounds in all, each from the best file "
                 "so far, the better file kept"
             )
-        start = ""
-        if coefficients.STAGE_FROM_PRIOR and coefficients.STAGE_HIDDEN_WIDE in stage_prior.PRIORS:
-            start = (
-                f" (the {coefficients.STAGE_HIDDEN_WIDE}-channel one from features learnt on "
-                "other photos' decodes)"
-            )
         lines.append(
-            f"then {trains} trained on the decoded image{start} in place of the filter: up to "
+            f"then {trains} trained on the decoded image{_stage_start()} in place of the "
+            "filter: up to "
             f"{steps:,} steps or {stage:g} s a target{requant}; kept only where it pays: "
             + ("a better file for the target" if target else "the same PSNR in fewer bytes")
         )
     elif opt.preset in coefficients.STAGE_SECONDS and opt.steps == 0:
         lines.append("no trained stage (steps=0)")
     return Plan(opt.preset, "coefficients", trains, steps, seconds, target, lines)
+
+
+def _stage_start() -> str:
+    """Where the stage's first training starts, where it is not Stage's own start."""
+    wide = coefficients.STAGE_HIDDEN_WIDE
+    if not (coefficients.STAGE_FROM_PRIOR and wide in stage_prior.PRIORS):
+        return ""
+    return f" (the {wide}-channel one from features learnt on other photos' decodes)"
 
 
 def _weights(opt: Options, h: int, w: int, target: Target) -> Plan:

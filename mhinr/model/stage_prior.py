@@ -53,7 +53,7 @@ PRIORS = {
     )
 }
 RATES = {16: (0.5, 1.0, 1.5)}  # bits a pixel of the pairs each prior learns from
-FEATURES = ("inner.weight", "inner.bias", "mix.weight", "mix.bias")  # what a file holds
+FEATURES = ("inner.weight", "inner.bias", "mix.weight", "mix.bias")  # what a prior holds
 STEPS = 30_000  # each prior's training steps (synthesis.BATCH crops each, Adam, cosine)
 CROP = (224, 320)  # the part of each photo coded (rows, columns)
 
@@ -161,7 +161,6 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0))
     torch.set_flush_denormal(True)
     for hidden, (name, _) in PRIORS.items():
-        torch.set_num_threads(1)
         with Pool(cores) as pool:
             found = pool.starmap(_pairs_of, [(p, RATES[hidden]) for p in photos])
         torch.set_num_threads(cores)
