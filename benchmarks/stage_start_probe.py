@@ -11,12 +11,10 @@ import argparse
 import numpy as np
 import torch
 
-from benchmarks.stage_probe import rate_saved, untrained_files
+from benchmarks.stage_probe import rate_saved, scored, untrained_files
 from mhinr.model import stage_prior, synthesis
 from mhinr.model.codec import stage_bytes
 from mhinr.model.coefficients import stage_hidden
-from mhinr.model.images import to_uint8
-from mhinr.model.metrics import psnr
 
 
 def main() -> None:
@@ -35,19 +33,17 @@ def main() -> None:
         px = img.pixels
         for o, slope, filt_bytes, _, before in files:
             hidden = stage_hidden(o.bytes)
-            if stage_prior.load(hidden) is None:
+            prior = stage_prior.load(hidden)
+            if prior is None:
                 print(f"{name} {o.bpp:.3f} bpp h{hidden}: no prior for this width")
                 continue
-            for start in ("identity", "prior"):
-                init = stage_prior.load(hidden) if start == "prior" else None
+            for start, init in (("identity", None), ("prior", prior)):
                 saved = []
                 for seed in seeds:
                     net, _ = synthesis.train(
                         before, px, 1e9, a.steps, hidden=hidden, init=init, seed=seed
                     )
-                    with torch.no_grad():
-                        whole = synthesis.apply_u8(to_uint8(before), net, band_rows=px.shape[1])
-                    gain = psnr(whole.float() / 255, px) - o.psnr
+                    gain = scored(net, before, px) - o.psnr
                     extra = len(stage_bytes(net)) - filt_bytes
                     saved.append(rate_saved(gain, extra, o.bytes, slope))
                 gains[start].append(float(np.mean(saved)))
