@@ -142,6 +142,12 @@ def main() -> None:
         "STAGE_STEPS, unchanged)",
     )
     ap.add_argument(
+        "--stage-steps",
+        type=int,
+        help="the stage's steps a target, whatever the time (presets.STAGE_STEPS, the budget "
+        "lifted to an hour): arms that the machine's speed does not set",
+    )
+    ap.add_argument(
         "--prior",
         choices=("on", "off"),
         default="off",
@@ -155,6 +161,9 @@ def main() -> None:
 
     if args.stage_seconds:
         coefficients.STAGE_SECONDS[args.preset] = args.stage_seconds
+    if args.stage_steps:
+        coefficients.STAGE_STEPS[args.preset] = args.stage_steps
+        coefficients.STAGE_SECONDS[args.preset] = 3600.0
 
     coefficients.STAGE_ON_DEBLOCKED = args.stage_on == "deblocked"
     if args.requant == "off":
