@@ -317,8 +317,10 @@ STAGE_REQUANT_AGAIN = 2
 # True: the stage's first training starts from the features of a stage trained on other
 # photos' decodes (model/stage_prior.py) where there is one for its width, not from Stage's
 # own start. Off: +0.65 points of rate saved at 15,000 steps of the first training
-# (results/stage_start_probe.md), but end to end +0.17 % on kodim02 and kodim08 (worse; its
-# run trained ~15 % fewer steps, by the machine: docs/codec.md, "A shipped start, again")
+# (results/stage_start_probe.md), but end to end, at equal steps (26,000 a target) on six
+# photos, −0.02 % (kodim02 +0.76 … astronaut −0.41 %; results/codec_stage_prior_steps_*.md):
+# the rounds after the first training take back its head start (docs/codec.md, "A shipped
+# start, again")
 STAGE_FROM_PRIOR = False
 # `descended`'s steps, step size and rate weight (× RDOQ_LAMBDA): +2.8 % of rate saved on
 # average at eight points of four photos against +1.9 % for the one Gauss–Newton step
