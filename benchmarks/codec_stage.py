@@ -135,13 +135,14 @@ def main() -> None:
         "or not (off: the stage trained on its whole budget), or with the one Gauss–Newton "
         "step's kinds of 2026-12-06 (whole and shrunk) in place of the descent",
     )
-    ap.add_argument(
+    budget = ap.add_mutually_exclusive_group()  # a time or a step count, not both
+    budget.add_argument(
         "--stage-seconds",
         type=float,
         help="the stage's training budget a target (presets.STAGE_SECONDS; its step cap, "
         "STAGE_STEPS, unchanged)",
     )
-    ap.add_argument(
+    budget.add_argument(
         "--stage-steps",
         type=int,
         help="the stage's steps a target, whatever the time (presets.STAGE_STEPS, the budget "
